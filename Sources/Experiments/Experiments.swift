@@ -1,0 +1,2 @@
+// Module Experiments: see docs/ARCHITECTURE.md
+import Support

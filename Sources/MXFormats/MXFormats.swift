@@ -1,0 +1,2 @@
+// Module MXFormats: see docs/ARCHITECTURE.md
+import Support

@@ -1,0 +1,2 @@
+// Module MXKernels: see docs/ARCHITECTURE.md
+import Support

@@ -1,0 +1,2 @@
+// Module PTQ: see docs/ARCHITECTURE.md
+import Support

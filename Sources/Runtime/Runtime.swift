@@ -1,0 +1,2 @@
+// Module Runtime: see docs/ARCHITECTURE.md
+import Support

@@ -1,0 +1,2 @@
+// Module Tokenization: see docs/ARCHITECTURE.md
+import Support
