@@ -1,0 +1,273 @@
+import Foundation
+import Support
+
+// Packed, cache-blocked fp32 GEMM shared by every matrix product of the module.
+//
+// Scheme (BLIS-style, vectors along N because Y is row-major):
+//   * X [M, K] is packed once per call into MR-row micro-panels per K block
+//     (`xp[k * MR + r]`), zero-padded to a multiple of MR rows.
+//   * W is packed per task into NR-column micro-panels (`wp[k * NR + j]`) by a
+//     caller-supplied closure (plain transpose for Y = X·Wᵀ, row copy for Y = X·B,
+//     block decode for packed MX weights), zero-padded to NR columns.
+//   * A micro-kernel keeps an MR × NR tile of Y in registers, streams the W
+//     micro-panel (L2) against one X micro-panel (L1).
+//
+// Determinism: K is cut into blocks that depend on K only. Each Y element is
+// (((0 + Σ_{k∈block 0}) ) + Σ_{k∈block 1}) + …, every partial sum taken in increasing
+// k by fused multiply-add, whatever the thread count, task split or tile position.
+
+/// One register-tile configuration (micro-kernel and its shape).
+@usableFromInline
+struct TileConfig: @unchecked Sendable {
+    @usableFromInline let mr: Int
+    @usableFromInline let nr: Int
+    /// Columns of W kept in the per-thread packed block (sized for L2).
+    @usableFromInline let blockCols: Int
+    @usableFromInline let name: String
+    @usableFromInline let kernel: (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
+
+    static let avx512 = TileConfig(mr: 8, nr: 48, blockCols: 384, name: "8x48 (SIMD16, AVX-512)", kernel: microKernel8x48)
+    static let avx2 = TileConfig(mr: 6, nr: 16, blockCols: 128, name: "6x16 (SIMD8, AVX2)", kernel: microKernel6x16)
+
+    /// The tile for this machine: 8×48 when the CPU reports AVX-512F (32 vector
+    /// registers of 16 lanes), else 6×16 (16 registers of 8 lanes). `MXQ_TILE=8x48|6x16`
+    /// overrides (the result is correct either way; only speed differs).
+    @usableFromInline
+    static let current: TileConfig = {
+        if let s = ProcessInfo.processInfo.environment["MXQ_TILE"] {
+            if s == "8x48" { return .avx512 }
+            if s == "6x16" { return .avx2 }
+        }
+        return CPUInfo.flags.contains("avx512f") ? .avx512 : .avx2
+    }()
+}
+
+/// CPU model and feature flags read from /proc/cpuinfo (empty elsewhere).
+public enum CPUInfo {
+    public static let model: String = {
+        for line in cpuinfoLines where line.hasPrefix("model name") {
+            if let c = line.firstIndex(of: ":") { return line[line.index(after: c)...].trimmingCharacters(in: .whitespaces) }
+        }
+        return "unknown"
+    }()
+    public static let flags: Set<String> = {
+        for line in cpuinfoLines where line.hasPrefix("flags") {
+            if let c = line.firstIndex(of: ":") { return Set(line[line.index(after: c)...].split(separator: " ").map(String.init)) }
+        }
+        return []
+    }()
+    private static let cpuinfoLines: [String] = {
+        guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
+        var out: [String] = []
+        for line in s.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty { break }   // first processor only
+            out.append(String(line))
+        }
+        return out
+    }()
+    /// The micro-kernel tile in use, e.g. "8x48 (SIMD16, AVX-512)".
+    public static var gemmTile: String { TileConfig.current.name }
+}
+
+/// K blocks `(k0, kc)`: at most 640 long, near-equal, a function of `k` only.
+@usableFromInline
+func gemmKBlocks(_ k: Int) -> [(k0: Int, kc: Int)] {
+    let nb = max(1, (k + 639) / 640)
+    var out: [(k0: Int, kc: Int)] = []
+    var k0 = 0
+    for b in 0..<nb {
+        let k1 = k * (b + 1) / nb
+        out.append((k0, k1 - k0))
+        k0 = k1
+    }
+    return out
+}
+
+/// Packs one NR-column micro-panel: `dst[k * nr + j]` = W element (column `j0 + j`,
+/// reduction index `k0 + k`) for `j < jn`, zero for `jn ≤ j < nr`.
+@usableFromInline
+typealias PackWPanel = (_ dst: UnsafeMutablePointer<Float>, _ j0: Int, _ jn: Int, _ k0: Int, _ kc: Int, _ nr: Int) -> Void
+
+/// Y[M,N] = X[M,K] · (packed W)[K,N] with the packing supplied by `packW`. Overwrites Y.
+@usableFromInline
+func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+                y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int,
+                tile: TileConfig = TileConfig.current, packW: PackWPanel) {
+    if m <= 0 || n <= 0 { return }
+    if k <= 0 {
+        for i in 0..<m { (y + i * ldy).update(repeating: 0, count: n) }
+        return
+    }
+    let MR = tile.mr, NR = tile.nr
+    let T = max(1, threads)
+    let kb = gemmKBlocks(k)
+    let kcMax = kb.map(\.kc).max()!
+    let mPanels = (m + MR - 1) / MR, mPad = mPanels * MR
+    let nPanels = (n + NR - 1) / NR
+
+    // 1. Pack all of X (shared by all tasks).
+    let xp = UnsafeMutablePointer<Float>.allocate(capacity: mPad * k)
+    defer { xp.deallocate() }
+    Parallel.forRanges(mPanels, threads: T, minChunk: 4) { range in
+        for p in range {
+            for (k0, kc) in kb {
+                let dst = xp + k0 * mPad + p * MR * kc
+                for r in 0..<MR {
+                    let i = p * MR + r
+                    if i < m {
+                        let src = x + i * ldx + k0
+                        for kk in 0..<kc { dst[kk * MR + r] = src[kk] }
+                    } else {
+                        for kk in 0..<kc { dst[kk * MR + r] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    // 2. Tasks: blocks of W columns (× chunks of rows when N is too small to split).
+    let panelsPerBlockMax = max(1, tile.blockCols / NR)
+    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, T)
+    nBlocks = min(nPanels, (nBlocks + T - 1) / T * T)
+    let pPerBlock = (nPanels + nBlocks - 1) / nBlocks
+    nBlocks = (nPanels + pPerBlock - 1) / pPerBlock
+    var mChunks = nBlocks < T ? min(mPanels, (T + nBlocks - 1) / nBlocks) : 1
+    let mpPerChunk = (mPanels + mChunks - 1) / mChunks
+    mChunks = (mPanels + mpPerChunk - 1) / mpPerChunk
+    let tasks = nBlocks * mChunks
+    let workers = min(T, tasks)
+    let kernel = tile.kernel
+    let xpAddr = Int(bitPattern: xp)
+
+    Parallel.forEach(workers, threads: workers) { t in
+        let lo = tasks * t / workers, hi = tasks * (t + 1) / workers
+        if lo >= hi { return }
+        let xp = UnsafePointer<Float>(bitPattern: xpAddr)!
+        let wbuf = UnsafeMutablePointer<Float>.allocate(capacity: pPerBlock * NR * kcMax)
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: MR * NR)
+        defer { wbuf.deallocate(); tmp.deallocate() }
+        for task in lo..<hi {
+            let nb = task / mChunks, mc = task % mChunks
+            let p0 = nb * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)
+            let mp0 = mc * mpPerChunk, mp1 = min(mPanels, mp0 + mpPerChunk)
+            for (bi, (k0, kc)) in kb.enumerated() {
+                for p in p0..<p1 {
+                    let j0 = p * NR
+                    packW(wbuf + (p - p0) * NR * kc, j0, min(NR, n - j0), k0, kc, NR)
+                }
+                let acc = bi > 0
+                for mp in mp0..<mp1 {
+                    let xpan = xp + k0 * mPad + mp * MR * kc
+                    let i0 = mp * MR, mv = min(MR, m - i0)
+                    for p in p0..<p1 {
+                        let j0 = p * NR, nv = min(NR, n - j0)
+                        let wpan = UnsafePointer(wbuf + (p - p0) * NR * kc)
+                        if mv == MR && nv == NR {
+                            kernel(kc, xpan, wpan, y + i0 * ldy + j0, ldy, acc)
+                        } else {
+                            kernel(kc, xpan, wpan, tmp, NR, false)
+                            for r in 0..<mv {
+                                let yr = y + (i0 + r) * ldy + j0, tr = tmp + r * NR
+                                if acc { for c in 0..<nv { yr[c] = yr[c] + tr[c] } } else { for c in 0..<nv { yr[c] = tr[c] } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - fp32 GEMV (M = 1…8), Y = X · Wᵀ reading W rows directly
+
+@inline(__always) @usableFromInline
+func hsum16(_ v: SIMD16<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
+}
+
+/// Dot products of `xr` rows (1 or 2) with 4 W rows, k in 0..<kLen; 16-lane partial
+/// sums in increasing k, tree-reduced, then the tail k ≥ 16⌊K/16⌋ added in order.
+@inline(__always) @usableFromInline
+func gemvTile(rows: Int, k: Int, x0: UnsafePointer<Float>, x1: UnsafePointer<Float>,
+              w0: UnsafePointer<Float>, w1: UnsafePointer<Float>, w2: UnsafePointer<Float>, w3: UnsafePointer<Float>,
+              y0: UnsafeMutablePointer<Float>, y1: UnsafeMutablePointer<Float>, wn: Int) {
+    typealias V = SIMD16<Float>
+    let kv = k & ~15
+    let rx0 = UnsafeRawPointer(x0), rx1 = UnsafeRawPointer(x1)
+    let r0 = UnsafeRawPointer(w0), r1 = UnsafeRawPointer(w1), r2 = UnsafeRawPointer(w2), r3 = UnsafeRawPointer(w3)
+    var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+    var b0 = V(), b1 = V(), b2 = V(), b3 = V()
+    var o = 0
+    if rows == 2 {
+        while o < kv * 4 {
+            let xa = rx0.loadUnaligned(fromByteOffset: o, as: V.self)
+            let xb = rx1.loadUnaligned(fromByteOffset: o, as: V.self)
+            let v0 = r0.loadUnaligned(fromByteOffset: o, as: V.self)
+            let v1 = r1.loadUnaligned(fromByteOffset: o, as: V.self)
+            let v2 = r2.loadUnaligned(fromByteOffset: o, as: V.self)
+            let v3 = r3.loadUnaligned(fromByteOffset: o, as: V.self)
+            a0.addProduct(xa, v0); a1.addProduct(xa, v1); a2.addProduct(xa, v2); a3.addProduct(xa, v3)
+            b0.addProduct(xb, v0); b1.addProduct(xb, v1); b2.addProduct(xb, v2); b3.addProduct(xb, v3)
+            o += 64
+        }
+    } else {
+        while o < kv * 4 {
+            let xa = rx0.loadUnaligned(fromByteOffset: o, as: V.self)
+            a0.addProduct(xa, r0.loadUnaligned(fromByteOffset: o, as: V.self))
+            a1.addProduct(xa, r1.loadUnaligned(fromByteOffset: o, as: V.self))
+            a2.addProduct(xa, r2.loadUnaligned(fromByteOffset: o, as: V.self))
+            a3.addProduct(xa, r3.loadUnaligned(fromByteOffset: o, as: V.self))
+            o += 64
+        }
+    }
+    var s0 = hsum16(a0), s1 = hsum16(a1), s2 = hsum16(a2), s3 = hsum16(a3)
+    for kk in kv..<k {
+        let xv = x0[kk]
+        s0 = s0.addingProduct(xv, w0[kk]); s1 = s1.addingProduct(xv, w1[kk])
+        s2 = s2.addingProduct(xv, w2[kk]); s3 = s3.addingProduct(xv, w3[kk])
+    }
+    y0[0] = s0
+    if wn > 1 { y0[1] = s1 }
+    if wn > 2 { y0[2] = s2 }
+    if wn > 3 { y0[3] = s3 }
+    if rows == 2 {
+        var t0 = hsum16(b0), t1 = hsum16(b1), t2 = hsum16(b2), t3 = hsum16(b3)
+        for kk in kv..<k {
+            let xv = x1[kk]
+            t0 = t0.addingProduct(xv, w0[kk]); t1 = t1.addingProduct(xv, w1[kk])
+            t2 = t2.addingProduct(xv, w2[kk]); t3 = t3.addingProduct(xv, w3[kk])
+        }
+        y1[0] = t0
+        if wn > 1 { y1[1] = t1 }
+        if wn > 2 { y1[2] = t2 }
+        if wn > 3 { y1[3] = t3 }
+    }
+}
+
+/// Y[M,N] = X[M,K]·W[N,K]ᵀ for small M: W rows read once (per group of 4) from memory.
+@usableFromInline
+func gemvNT(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int,
+            y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int) {
+    let groups = (n + 3) / 4
+    Parallel.forRanges(groups, threads: threads, minChunk: 64) { range in
+        for g in range {
+            let j0 = g * 4, wn = min(4, n - j0)
+            // Rows past N alias the last valid row; their results are not stored.
+            let w0 = w + j0 * ldw
+            let w1 = w + min(j0 + 1, n - 1) * ldw
+            let w2 = w + min(j0 + 2, n - 1) * ldw
+            let w3 = w + min(j0 + 3, n - 1) * ldw
+            var i = 0
+            while i < m {
+                let rows = min(2, m - i)
+                gemvTile(rows: rows, k: k, x0: x + i * ldx, x1: x + (i + rows - 1) * ldx,
+                         w0: w0, w1: w1, w2: w2, w3: w3,
+                         y0: y + i * ldy + j0, y1: y + (i + rows - 1) * ldy + j0, wn: wn)
+                i += rows
+            }
+        }
+    }
+}

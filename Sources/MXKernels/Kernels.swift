@@ -1,0 +1,69 @@
+import Support
+
+/// Fast matrix products. All matrices are row-major fp32 with explicit leading
+/// dimensions (default: tightly packed). Results never depend on the thread count:
+/// every output element is summed in an order fixed by the shapes alone.
+public enum Kernels {
+    /// `Y[M,N] = X[M,K] · W[N,K]ᵀ` (the Linear-layer layout). Overwrites Y.
+    ///
+    /// Leading dimensions default to `K`, `K` and `N`. M ≤ 8 takes a GEMV path that
+    /// streams W once; larger M a packed, cache-blocked GEMM on both cores.
+    /// Y must not overlap X or W.
+    public static func sgemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+                             y: UnsafeMutablePointer<Float>, threads: Int? = nil,
+                             ldx: Int? = nil, ldw: Int? = nil, ldy: Int? = nil) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension")
+        let ldx = ldx ?? k, ldw = ldw ?? k, ldy = ldy ?? n
+        precondition(ldx >= k && ldw >= k && ldy >= n, "sgemm: leading dimension too small")
+        let t = max(1, threads ?? Parallel.defaultThreads)
+        if m == 0 || n == 0 { return }
+        if m <= 8 && k > 0 {
+            gemvNT(m: m, n: n, k: k, x: x, ldx: ldx, w: w, ldw: ldw, y: y, ldy: ldy, threads: t)
+            return
+        }
+        packedGemm(m: m, n: n, k: k, x: x, ldx: ldx, y: y, ldy: ldy, threads: t) { dst, j0, jn, k0, kc, nr in
+            packTransposed(dst: dst, src: w + j0 * ldw + k0, ld: ldw, rows: jn, kc: kc, nr: nr)
+        }
+    }
+
+    /// `Y[M,N] = X[M,K] · B[K,N]` with B row-major (e.g. attention probabilities times V).
+    /// Leading dimensions default to `K`, `N` and `N`. Overwrites Y; Y must not overlap X or B.
+    public static func sgemmNN(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                               y: UnsafeMutablePointer<Float>, threads: Int? = nil,
+                               ldx: Int? = nil, ldb: Int? = nil, ldy: Int? = nil) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "sgemmNN: negative dimension")
+        let ldx = ldx ?? k, ldb = ldb ?? n, ldy = ldy ?? n
+        precondition(ldx >= k && ldb >= n && ldy >= n, "sgemmNN: leading dimension too small")
+        let t = max(1, threads ?? Parallel.defaultThreads)
+        packedGemm(m: m, n: n, k: k, x: x, ldx: ldx, y: y, ldy: ldy, threads: t) { dst, j0, jn, k0, kc, nr in
+            for kk in 0..<kc {
+                let s = b + (k0 + kk) * ldb + j0, d = dst + kk * nr
+                d.update(from: s, count: jn)
+                if jn < nr { (d + jn).update(repeating: 0, count: nr - jn) }
+            }
+        }
+    }
+
+    /// Array convenience: `x` is [M*K], `w` is [N*K]; returns Y [M*N].
+    public static func sgemm(m: Int, n: Int, k: Int, x: [Float], w: [Float], threads: Int? = nil) -> [Float] {
+        precondition(x.count == m * k && w.count == n * k, "sgemm: array sizes do not match M, N, K")
+        var y = [Float](repeating: 0, count: m * n)
+        x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
+            sgemm(m: m, n: n, k: k, x: xb.baseAddress!, w: wb.baseAddress!, y: yb.baseAddress!, threads: threads)
+        } } }
+        return y
+    }
+}
+
+/// Packs `rows` rows of a K-contiguous matrix (row stride `ld`) into `dst[k * nr + j]`,
+/// zero-filling columns `rows..<nr`.
+@usableFromInline
+func packTransposed(dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, ld: Int, rows: Int, kc: Int, nr: Int) {
+    for j in 0..<rows {
+        let s = src + j * ld
+        for kk in 0..<kc { dst[kk * nr + j] = s[kk] }
+    }
+    if rows < nr {
+        for kk in 0..<kc { (dst + kk * nr + rows).update(repeating: 0, count: nr - rows) }
+    }
+}

@@ -1,2 +1,0 @@
-// Module MXKernels: see docs/ARCHITECTURE.md
-import Support
