@@ -78,7 +78,31 @@ public enum Catalog {
             Param(name: "block_size", kind: .integer(1...4096), defaultValue: .integer(128),
                   doc: "columns per lazy batch update"),
         ], needsWeightFormat: true, doc: "GPTQ: Hessian-aware rounding on the MX grid"),
+        StageSpec(name: "rtn", aliases: [], params: [], needsWeightFormat: false,
+                  doc: "round-to-nearest onto the MX grid (implicit at the end of a recipe without gptq)"),
     ]
+
+    /// Stages that put the weights on the MX grid: at most one, and it must be last.
+    public static let roundingStages: Set<String> = ["gptq", "rtn"]
+
+    /// Why a stage order cannot run (index of the offending stage, message), or nil.
+    public static func orderProblem(_ names: [String]) -> (Int, String)? {
+        var seen = Set<String>()
+        for (i, n) in names.enumerated() {
+            if !seen.insert(n).inserted {
+                return (i, "stage \"\(n)\" appears twice in this recipe (a stage run again on its own output measures nothing new; write two recipes)")
+            }
+        }
+        for (i, n) in names.enumerated() where roundingStages.contains(n) {
+            if seen.contains("rtn") && seen.contains("gptq") {
+                return (i, "\"rtn\" and \"gptq\" are both roundings of the same weights; use one")
+            }
+            if i != names.count - 1 {
+                return (i + 1, "stage \"\(names[i + 1])\" comes after the rounding stage \"\(n)\", which must be last (the weights are already on the MX grid)")
+            }
+        }
+        return nil
+    }
 
     public static func stage(named s: String) -> StageSpec? {
         let l = s.lowercased()

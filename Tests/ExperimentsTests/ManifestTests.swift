@@ -53,7 +53,9 @@ final class ManifestTests: XCTestCase {
         {"modle": 1, "eval": {"datasets": ["wikitext2", "c4"], "windows": 0, "ctx": "2048"},
          "calibration": {"dataset": "wikitext2", "n": 1.5},
          "grid": {"weights": ["mxint3"], "acts": ["mxint8"], "blocks": [0], "roundings": ["up"],
-                  "recipes": ["rtn", "awq", {"name": "x", "stages": [{"stage": "gptq", "act_order": 1, "foo": 2}, {"stage": "smoothquant", "alpha": 1.5}]}]}}
+                  "recipes": ["rtn", "awq", {"name": "x", "stages": [{"stage": "gptq", "act_order": 1, "foo": 2}, {"stage": "smoothquant", "alpha": 1.5}]},
+                              {"name": "y", "stages": [{"stage": "awq"}, {"stage": "gptq"}, {"stage": "awq"}]},
+                              {"name": "z", "stages": [{"stage": "gptq"}, {"stage": "sq"}]}]}}
         """)
         let expected = [
             "modle: unknown key",
@@ -68,6 +70,8 @@ final class ManifestTests: XCTestCase {
             "grid.recipes[2].stages[0].foo: unknown key; allowed keys: stage, act_order, damp, block_size",
             "grid.recipes[2].stages[0].act_order: expected true or false, got 1",
             "grid.recipes[2].stages[1].alpha: got 1.5; allowed: a number in [0, 1]",
+            "grid.recipes[3].stages[2].stage: stage \"awq\" appears twice in this recipe",
+            "grid.recipes[4].stages[1].stage: stage \"smoothquant\" comes after the rounding stage \"gptq\", which must be last",
         ]
         XCTAssertEqual(errs.count, expected.count, errs.joined(separator: "\n"))
         for e in expected { XCTAssertTrue(errs.contains { $0.hasPrefix(e) }, "missing: \(e)\n got: \(errs.joined(separator: "\n"))") }
@@ -95,9 +99,13 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(Manifest.parseRecipe("rtn", "p", r)?.stages.count, 0)
         XCTAssertTrue(Manifest.parseRecipe("fp32", "p", r)!.isFP32)
         XCTAssertTrue(r.issues.isEmpty)
+        XCTAssertEqual(Manifest.parseRecipe("sq+rtn", "p", r)?.stages.map(\.name), ["smoothquant", "rtn"])
+        XCTAssertTrue(r.issues.isEmpty)
         XCTAssertNil(Manifest.parseRecipe("gptq+gptq", "p", r))
         XCTAssertNil(Manifest.parseRecipe(["name": "fp32", "stages": [["stage": "gptq"]]], "q", r))
-        XCTAssertEqual(r.issues.map(\.path), ["p", "q.stages"])
+        XCTAssertNil(Manifest.parseRecipe("rtn+gptq", "s", r))
+        XCTAssertEqual(r.issues.map(\.path), ["p", "q.stages", "s"])
+        XCTAssertTrue(r.issues[2].message.contains("both roundings"), r.issues[2].message)
     }
 
     func testExplicitCellsValidation() throws {
