@@ -1,46 +1,18 @@
-// The two fp32 matrix products the forward pass needs, in one place so the backend can
-// be swapped (MXKernels' fast multithreaded GEMM once available; a simple one meanwhile).
-import Support
+// The two fp32 matrix products the forward pass needs, routed to MXKernels.
+import MXKernels
 
 enum Gemm {
-    /// Y[M,N] = X[M,K] · W[N,K]ᵀ (row-major, leading dims K, K, N). Overwrites Y.
+    /// Y[M,N] = X[M,K] · W[N,K]ᵀ (row-major, leading dims K, K, ldy ?? N). Overwrites Y.
+    @inline(__always)
     static func xwt(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
-                    y: UnsafeMutablePointer<Float>, threads: Int? = nil) {
-        let xs = UncheckedSendable(x), ws = UncheckedSendable(w), ys = UncheckedSendable(y)
-        Parallel.forRanges(m, threads: threads, minChunk: 4) { rows in
-            for i in rows {
-                let xr = xs.value + i * k
-                for j in 0..<n {
-                    let wr = ws.value + j * k
-                    var acc = SIMD8<Float>(repeating: 0)
-                    var p = 0
-                    while p + 8 <= k {
-                        acc += UnsafeRawPointer(xr + p).loadUnaligned(as: SIMD8<Float>.self)
-                            * UnsafeRawPointer(wr + p).loadUnaligned(as: SIMD8<Float>.self)
-                        p += 8
-                    }
-                    var s = acc.sum()
-                    while p < k { s += xr[p] * wr[p]; p += 1 }
-                    ys.value[i * n + j] = s
-                }
-            }
-        }
+                    y: UnsafeMutablePointer<Float>, threads: Int? = nil, ldy: Int? = nil) {
+        Kernels.sgemm(m: m, n: n, k: k, x: x, w: w, y: y, threads: threads, ldy: ldy)
     }
 
-    /// Y[M,N] = X[M,K] · B[K,N] (row-major, leading dims K, N, N). Overwrites Y.
+    /// Y[M,N] = X[M,K] · B[K,N] (row-major, leading dims K, N, ldy ?? N). Overwrites Y.
+    @inline(__always)
     static func xb(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                   y: UnsafeMutablePointer<Float>, threads: Int? = nil) {
-        let xs = UncheckedSendable(x), bs = UncheckedSendable(b), ys = UncheckedSendable(y)
-        Parallel.forRanges(m, threads: threads, minChunk: 4) { rows in
-            for i in rows {
-                let yr = ys.value + i * n
-                for j in 0..<n { yr[j] = 0 }
-                for p in 0..<k {
-                    let a = xs.value[i * k + p]
-                    let br = bs.value + p * n
-                    for j in 0..<n { yr[j] += a * br[j] }
-                }
-            }
-        }
+                   y: UnsafeMutablePointer<Float>, threads: Int? = nil, ldy: Int? = nil) {
+        Kernels.sgemmNN(m: m, n: n, k: k, x: x, b: b, y: y, threads: threads, ldy: ldy)
     }
 }

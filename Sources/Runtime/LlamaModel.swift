@@ -339,14 +339,30 @@ public final class LlamaModel {
                         for e in 0..<hd { dst[e] *= scale }
                     }
                     for kh in 0..<nkv {
-                        let dk = ws.kh + (kh * T + t) * hd
-                        dk.update(from: ws.k + t * kvd + kh * hd, count: hd)
-                        rope.rotate(dk, pos: t, pairing: pairing, cosBase: cbs.value, sinBase: sbs.value)
+                        rope.rotate(ws.k + t * kvd + kh * hd, pos: t, pairing: pairing,
+                                    cosBase: cbs.value, sinBase: sbs.value)
                         (ws.vh + (kh * T + t) * hd).update(from: ws.v + t * kvd + kh * hd, count: hd)
                     }
                 }
             }
         }}
+        // K per KV head: transposed [hd][ldk] (keys contiguous, zero pad) for the tiled kernels,
+        // else row-major [T][hd] for the GEMM fallback.
+        let fast = hd % 16 == 0
+        let ldk = Workspace.paddedKeys(T)
+        Parallel.forRanges(nkv * hd, threads: th) { range in
+            let ws = S.value
+            for idx in range {
+                let kh = idx / hd, e = idx % hd
+                if fast {
+                    let dst = ws.kh + idx * ldk
+                    for t in 0..<T { dst[t] = ws.k[t * kvd + kh * hd + e] }
+                    if ldk > T { (dst + T).update(repeating: 0, count: ldk - T) }
+                } else {
+                    for t in 0..<T { ws.kh[(kh * T + t) * hd + e] = ws.k[t * kvd + kh * hd + e] }
+                }
+            }
+        }
 
         attention(ws: ws, seqLen: T)
 
@@ -369,13 +385,16 @@ public final class LlamaModel {
     }
 
     /// Causal grouped-query attention from ws.qh/kh/vh into ws.attn [T, heads·hd].
-    /// Work items are (head, block of query rows); each computes scores against keys
-    /// 0..<rowEnd with a GEMM, masks, applies a stable softmax and multiplies by V.
+    /// Work items are (head, block of query rows), handed out dynamically to one worker per
+    /// thread (each with its own score scratch); every item writes only its own rows of its
+    /// head's columns, so the result does not depend on the schedule.
     private func attention(ws: Workspace, seqLen T: Int) {
         let hd = config.headDim, nh = config.numHeads
         let group = nh / config.numKVHeads
         let qd = nh * hd
         let rb = ws.rowBlock
+        let ldk = Workspace.paddedKeys(T)
+        let fast = hd % 16 == 0
         let nBlocks = (T + rb - 1) / rb
         // Largest blocks first (cost grows with the row index) for better balance.
         var items: [(head: Int, block: Int)] = []
@@ -385,15 +404,21 @@ public final class LlamaModel {
         let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), items.count)
         Parallel.forEach(workers, threads: workers) { wkr in
             let ws = S.value
-            let scores = ws.scores + wkr * rb * ws.capacity
-            let obuf = ws.obuf + wkr * rb * hd
+            let scores = ws.scores + wkr * rb * ws.paddedCapacity
             while let idx = queue.next() {
                 let (hh, blk) = I.value[idx]
                 let kv = hh / group
                 let r0 = blk * rb, r1 = min(T, r0 + rb), m = r1 - r0
                 let q = ws.qh + (hh * T + r0) * hd
-                let k = ws.kh + kv * T * hd, v = ws.vh + kv * T * hd
-                // scores[m, r1] = Q[r0..<r1] · K[0..<r1]ᵀ (q already scaled by 1/sqrt(hd))
+                let v = ws.vh + kv * T * hd
+                let out = ws.attn + r0 * qd + hh * hd
+                if fast {
+                    causalAttentionBlock(q: q, kt: ws.kh + kv * hd * ldk, ldk: ldk, v: v, hd: hd, r0: r0, m: m,
+                                         scores: scores, o: out, ldo: qd)
+                    continue
+                }
+                // Fallback for head dims that are not multiples of 16: GEMMs over the block.
+                let k = ws.kh + kv * T * hd
                 Gemm.xwt(m: m, n: r1, k: hd, x: q, w: k, y: scores, threads: 1)
                 for i in 0..<m {
                     let row = scores + i * r1
@@ -403,11 +428,7 @@ public final class LlamaModel {
                     scaleRow(row, valid, by: 1 / sum)
                     for j in valid..<r1 { row[j] = 0 }
                 }
-                // O[m, hd] = P[m, r1] · V[0..<r1, hd]
-                Gemm.xb(m: m, n: hd, k: r1, x: scores, b: v, y: obuf, threads: 1)
-                for i in 0..<m {
-                    (ws.attn + (r0 + i) * qd + hh * hd).update(from: obuf + i * hd, count: hd)
-                }
+                Gemm.xb(m: m, n: hd, k: r1, x: scores, b: v, y: out, threads: 1, ldy: qd)
             }
         }
     }
@@ -440,8 +461,12 @@ final class Workspace {
     let capacity: Int
     let workers: Int
     let xn, q, k, v, qh, kh, vh, attn, out, gate, up: UnsafeMutablePointer<Float>
-    let scores, obuf: UnsafeMutablePointer<Float>
+    let scores: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
+
+    /// Keys rounded up to a multiple of 32 (the score tile width): the row stride of Kᵀ.
+    static func paddedKeys(_ t: Int) -> Int { (t + 31) & ~31 }
+    var paddedCapacity: Int { Workspace.paddedKeys(capacity) }
 
     init(config c: LlamaConfig, capacity T: Int, workers: Int, rowBlock: Int) {
         self.capacity = T
@@ -457,10 +482,9 @@ final class Workspace {
         }
         xn = alloc(T * c.hiddenSize); out = alloc(T * c.hiddenSize)
         q = alloc(T * qd); qh = alloc(T * qd); attn = alloc(T * qd)
-        k = alloc(T * kvd); v = alloc(T * kvd); kh = alloc(T * kvd); vh = alloc(T * kvd)
+        k = alloc(T * kvd); v = alloc(T * kvd); kh = alloc(Workspace.paddedKeys(T) * kvd); vh = alloc(T * kvd)
         gate = alloc(T * c.intermediateSize); up = alloc(T * c.intermediateSize)
-        scores = alloc(workers * rowBlock * T)
-        obuf = alloc(workers * rowBlock * c.headDim)
+        scores = alloc(workers * rowBlock * Workspace.paddedKeys(T))
         self.all = all
     }
 

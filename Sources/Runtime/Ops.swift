@@ -13,7 +13,12 @@ import Support
 /// that need exact zeros (masked attention) write them explicitly.
 @inline(__always)
 func expVector(_ xIn: SIMD16<Float>) -> SIMD16<Float> {
-    let x = xIn.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.3))
+    // (Mask-and-replace compiles to vector compares/blends; the generic clamped/pointwiseMax
+    // do not always.)
+    var x = xIn
+    let lo = SIMD16<Float>(repeating: -87.3), hi = SIMD16<Float>(repeating: 88.3)
+    x.replace(with: lo, where: .!(x .>= lo))   // also maps NaN to lo
+    x.replace(with: hi, where: x .> hi)
     // n = round(x / ln 2) via the 1.5·2^23 trick (round-to-nearest-even, exact for |n| < 2^22).
     let magic = SIMD16<Float>(repeating: 12_582_912.0)
     let t = x * 1.442_695_040_888_963_4 + magic
@@ -150,7 +155,8 @@ func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var m = SIMD16<Float>(repeating: -.infinity)
     var i = 0
     while i + 16 <= n {
-        m = pointwiseMax(m, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        m.replace(with: v, where: v .> m)
         i += 16
     }
     var s = m.max()

@@ -35,9 +35,15 @@ final class ForwardTests: XCTestCase {
     }
 
     func testForwardMatchesNaiveReference() {
+        // Head dims 8 (GEMM fallback), 16, 64 and 80 (tiled kernels incl. 1-row and 16-column
+        // tails); row blocks that do and do not divide T.
         for (cfg, T, rb) in [(LlamaConfig.tiny(), 19, 4),
                              (LlamaConfig.tiny(vocabSize: 31, hiddenSize: 32, intermediateSize: 21, numLayers: 3,
-                                               numHeads: 4, numKVHeads: 2, tiedEmbeddings: false), 11, 128)] {
+                                               numHeads: 4, numKVHeads: 2, tiedEmbeddings: false), 11, 128),
+                             (LlamaConfig.tiny(hiddenSize: 48, numHeads: 3, numKVHeads: 1), 37, 16),
+                             (LlamaConfig.tiny(hiddenSize: 128, numLayers: 1, numHeads: 2, numKVHeads: 1), 45, 128),
+                             (LlamaConfig.tiny(hiddenSize: 160, numLayers: 1, numHeads: 2, numKVHeads: 2,
+                                               tiedEmbeddings: false), 20, 7)] {
             let tensors = LlamaModel.randomTensors(config: cfg, seed: 7)
             let model = try! LlamaModel(config: cfg, tensor: { tensors[$0] })
             model.attentionRowBlock = rb
@@ -72,7 +78,10 @@ final class ForwardTests: XCTestCase {
     }
 
     func testCausalMaskEarlierOutputsIgnoreLaterTokens() {
-        let cfg = LlamaConfig.tiny()
+        for cfg in [LlamaConfig.tiny(), LlamaConfig.tiny(hiddenSize: 48)] { checkCausal(cfg) }
+    }
+
+    func checkCausal(_ cfg: LlamaConfig) {
         let model = LlamaModel.random(config: cfg, seed: 2)
         model.attentionRowBlock = 5
         let T = 17, cut = 9
@@ -94,15 +103,16 @@ final class ForwardTests: XCTestCase {
     }
 
     func testSameResultForAnyThreadCount() {
-        let cfg = LlamaConfig.tiny(numLayers: 1)
-        let model = LlamaModel.random(config: cfg, seed: 9)
-        model.attentionRowBlock = 3
-        let tokens = randomTokens(21, vocab: cfg.vocabSize, seed: 4)
-        model.threads = 1
-        let one = model.logits(tokens)
-        model.threads = 3
-        let three = model.logits(tokens)
-        XCTAssertEqual(one, three)
+        for cfg in [LlamaConfig.tiny(numLayers: 1), LlamaConfig.tiny(hiddenSize: 48, numLayers: 1)] {
+            let model = LlamaModel.random(config: cfg, seed: 9)
+            model.attentionRowBlock = 3
+            let tokens = randomTokens(21, vocab: cfg.vocabSize, seed: 4)
+            model.threads = 1
+            let one = model.logits(tokens)
+            model.threads = 3
+            let three = model.logits(tokens)
+            XCTAssertEqual(one, three)
+        }
     }
 
     func testTokenNLLMatchesReferenceAndChunking() {
