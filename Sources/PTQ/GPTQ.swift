@@ -220,8 +220,8 @@ public enum GPTQ {
                             let oc = perm[i]
                             let e = Int(X[r * nBlocks + oc / bsz])
                             let wv = row[i]
-                            let uq = stochastic ? elementUniform(seed: seed, row: r, col: oc) : 0.5
-                            let q = grid.quantize(wv, exponent: e, uniform: uq, counts: &cc)
+                            let rb: UInt32 = stochastic ? MXRounding.randomBits(seed: seed, row: r, col: oc) : 0
+                            let q = grid.quantize(wv, exponent: e, random: rb, counts: &cc)
                             let d = U[i * k + i]
                             let err = (wv - q) / d
                             loss += Double(wv - q) * Double(wv - q) / (Double(d) * Double(d))

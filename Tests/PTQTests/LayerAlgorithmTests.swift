@@ -123,7 +123,7 @@ final class LayerAlgorithmTests: XCTestCase {
     func testGridMatchesFormatLayer() {
         for f in allFormats {
             for rule in [MXScaleRule.floor, .ceil] {
-                for rounding in [MXRounding.even, .away] {
+                for rounding in [MXRounding.even, .away, .stochastic(seed: 99)] {
                     let cfg = MXConfig(format: f, block: 16, scaleRule: rule, rounding: rounding)
                     var v = randomFloats(3 * 37, seed: 11, scale: 3)
                     v[5] = 0; v[40] = 1e-30; v[41] = -0.75   // zero, tiny, a tie-ish value
@@ -133,7 +133,7 @@ final class LayerAlgorithmTests: XCTestCase {
                     var mine = v
                     let g = MXGrid(cfg)
                     mine.withUnsafeMutableBufferPointer { p in
-                        for r in 0..<3 { g.fakeQuantizeRow(p.baseAddress! + r * 37, count: 37) }
+                        for r in 0..<3 { g.fakeQuantizeRow(p.baseAddress! + r * 37, count: 37, row: r) }
                     }
                     for i in 0..<v.count {
                         XCTAssertEqual(mine[i].bitPattern == ref[i].bitPattern || (mine[i] == 0 && ref[i] == 0), true,
