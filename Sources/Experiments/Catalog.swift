@@ -1,30 +1,24 @@
 import Foundation
+import MXFormats
 
 /// The names a manifest may use for formats, scale rules, roundings, datasets and
 /// PTQ stages, with their parameters. Validation and the README schema come from here.
 public enum Catalog {
     /// Canonical MX element format names (the format layer's `MXFormat` raw values) and element bits.
-    public static let formats: [(name: String, bits: Int)] = [
-        ("mxint8", 8), ("mxint4", 4), ("mxfp8_e4m3", 8), ("mxfp8_e5m2", 8),
-        ("mxfp6_e3m2", 6), ("mxfp6_e2m3", 6), ("mxfp4_e2m1", 4),
-    ]
+    public static let formats: [(name: String, bits: Int)] = MXFormat.allCases.map { ($0.rawValue, $0.elementBits) }
     /// Aliases accepted on input (resolved to the canonical name).
-    public static let formatAliases: [String: String] = ["mxfp8": "mxfp8_e4m3", "mxfp6": "mxfp6_e2m3", "mxfp4": "mxfp4_e2m1"]
+    public static let formatAliases: [String: String] = MXFormat.aliases.mapValues(\.rawValue)
 
     /// Canonical name for `s` (case-insensitive, aliases allowed), or nil.
-    public static func canonicalFormat(_ s: String) -> String? {
-        let l = s.lowercased()
-        if formats.contains(where: { $0.name == l }) { return l }
-        return formatAliases[l]
-    }
+    public static func canonicalFormat(_ s: String) -> String? { (try? MXFormat(parsing: s))?.rawValue }
 
     /// Element bits of a canonical format name.
-    public static func elementBits(_ name: String) -> Int? { formats.first { $0.name == name }?.bits }
+    public static func elementBits(_ name: String) -> Int? { MXFormat(rawValue: name)?.elementBits }
 
     /// Storage bits per weight element including the shared 8-bit E8M0 scale (32 for fp32).
     public static func storageBits(format: String?, block: Int) -> Double {
-        guard let f = format, let b = elementBits(f) else { return 32 }
-        return Double(b) + 8.0 / Double(block)
+        guard let f = format.flatMap({ MXFormat(rawValue: $0) }) else { return 32 }
+        return f.storageBitsPerElement(block: block)
     }
 
     public static var formatChoices: String {
@@ -37,8 +31,9 @@ public enum Catalog {
     /// Calibration dataset names (anything else is a path to a UTF-8 text file).
     public static let calibrationDatasets = ["ptb-train"]
     public static let defaultModel = "smollm2-135m"
-    /// Block sizes accepted (the MX spec uses 32; partial last blocks are padded).
-    public static let blockRange = 1...1024
+    /// Block sizes accepted: even, in this range (the MX spec uses 32; partial last blocks are padded).
+    public static let blockRange = 2...1024
+    public static func isValidBlock(_ b: Int) -> Bool { blockRange.contains(b) && MXConfig.isValidBlock(b) }
 
     /// A stage parameter: its name, type/range, default and meaning.
     public struct Param: Sendable {

@@ -232,7 +232,10 @@ public struct Manifest: Sendable {
     }
 
     private static func parseBlock(_ v: Any?, _ p: String, _ c: JSONChecker) -> Int? {
-        c.integer(v, p, in: Catalog.blockRange, what: "an integer block size in [\(Catalog.blockRange.lowerBound), \(Catalog.blockRange.upperBound)] (MX uses 32)")
+        let what = "an even block size in [\(Catalog.blockRange.lowerBound), \(Catalog.blockRange.upperBound)] (MX uses 32)"
+        guard let b = c.integer(v, p, in: Catalog.blockRange, what: what) else { return nil }
+        guard Catalog.isValidBlock(b) else { c.fail(p, "got \(b); allowed: \(what)"); return nil }
+        return b
     }
 
     /// A recipe: an object `{"name", "stages"}` or a shorthand string (`fp32`, `rtn`, `sq+awq+gptq`).

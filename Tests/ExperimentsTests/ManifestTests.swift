@@ -52,7 +52,7 @@ final class ManifestTests: XCTestCase {
         let errs = issues("""
         {"modle": 1, "eval": {"datasets": ["wikitext2", "c4"], "windows": 0, "ctx": "2048"},
          "calibration": {"dataset": "wikitext2", "n": 1.5},
-         "grid": {"weights": ["mxint3"], "acts": ["mxint8"], "blocks": [0], "roundings": ["up"],
+         "grid": {"weights": ["mxint3"], "acts": ["mxint8"], "blocks": [0, 33], "roundings": ["up"],
                   "recipes": ["rtn", "awq", {"name": "x", "stages": [{"stage": "gptq", "act_order": 1, "foo": 2}, {"stage": "smoothquant", "alpha": 1.5}]},
                               {"name": "y", "stages": [{"stage": "awq"}, {"stage": "gptq"}, {"stage": "awq"}]},
                               {"name": "z", "stages": [{"stage": "gptq"}, {"stage": "sq"}]}]}}
@@ -65,7 +65,8 @@ final class ManifestTests: XCTestCase {
             "calibration.dataset: got \"wikitext2\": calibrating on an evaluation split is not allowed",
             "calibration.n: got 1.5; allowed: an integer in [1, 4096]",
             "grid.weights[0]: got \"mxint3\"; allowed: \"none\", \"mxint8\"",
-            "grid.blocks[0]: got 0; allowed: an integer block size in [1, 1024]",
+            "grid.blocks[0]: got 0; allowed: an even block size in [2, 1024]",
+            "grid.blocks[1]: got 33; allowed: an even block size in [2, 1024]",
             "grid.roundings[0]: got \"up\"; allowed: \"even\", \"away\", \"stochastic\"",
             "grid.recipes[2].stages[0].foo: unknown key; allowed keys: stage, act_order, damp, block_size",
             "grid.recipes[2].stages[0].act_order: expected true or false, got 1",
@@ -138,6 +139,15 @@ final class ManifestTests: XCTestCase {
         let names = (try FileManager.default.contentsOfDirectory(atPath: dir.path)).filter { $0.hasSuffix(".json") }
         XCTAssertGreaterThanOrEqual(names.count, 4, "\(names)")
         for n in names { XCTAssertNoThrow(try Manifest.load(path: dir.appendingPathComponent(n).path), n) }
+    }
+
+    /// The catalog is the format layer's list (names, aliases, bits, storage cost).
+    func testCatalogMatchesFormatLayer() {
+        XCTAssertEqual(Catalog.formats.map(\.name), ["mxint8", "mxint4", "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1"])
+        XCTAssertEqual(Catalog.formats.map(\.bits), [8, 4, 8, 8, 6, 6, 4])
+        XCTAssertEqual(Catalog.canonicalFormat("MXFP4"), "mxfp4_e2m1")
+        XCTAssertNil(Catalog.canonicalFormat("none"))
+        XCTAssertEqual(Catalog.storageBits(format: "mxfp6_e3m2", block: 16), 6.5)
     }
 
     func testShard() throws {
