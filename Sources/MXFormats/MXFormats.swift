@@ -1,2 +1,0 @@
-// Module MXFormats: see docs/ARCHITECTURE.md
-import Support

@@ -1,0 +1,61 @@
+// A named linear layer: the hook point through which quantizers replace weights and see
+// (or quantize) input activations.
+import Support
+
+/// Called with the layer, its input X[M, K] exactly as the layer multiplies it (after
+/// activation quantization, if any), and M. The buffer is only valid during the call.
+public typealias LinearInputObserver = (Linear, UnsafeBufferPointer<Float>, Int) -> Void
+
+/// Y[M, N] = X[M, K] · Wᵀ with W[N, K] row-major (one row per output feature, as
+/// GGUF/safetensors/PyTorch store it). No bias (Llama has none).
+///
+/// Hooks:
+/// - `weight` may be replaced (e.g. by fake-quantized weights) with an array of the same size.
+public final class Linear {
+    /// Hook name, e.g. `layers.7.mlp.down_proj`, `layers.0.self_attn.q_proj`, `lm_head`.
+    public let name: String
+    /// N: number of output features (rows of W).
+    public let outFeatures: Int
+    /// K: number of input features (columns of W; MX blocks run along K).
+    public let inFeatures: Int
+    /// W[N, K] row-major fp32, `outFeatures * inFeatures` values.
+    public var weight: [Float] {
+        didSet {
+            precondition(weight.count == outFeatures * inFeatures,
+                         "\(name): weight must have \(outFeatures)×\(inFeatures) values, got \(weight.count)")
+        }
+    }
+
+    public init(name: String, outFeatures: Int, inFeatures: Int, weight: [Float]) {
+        precondition(outFeatures > 0 && inFeatures > 0)
+        precondition(weight.count == outFeatures * inFeatures,
+                     "\(name): weight must have \(outFeatures)×\(inFeatures) values, got \(weight.count)")
+        self.name = name
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.weight = weight
+    }
+
+    /// Y[M, N] = X[M, K] · Wᵀ. `x` holds M·K floats, `y` room for M·N (overwritten).
+    /// `observer` (if non-nil) sees the input as multiplied.
+    public func forward(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>,
+                        observer: LinearInputObserver? = nil, threads: Int? = nil) {
+        if m == 0 { return }
+        if let obs = observer { obs(self, UnsafeBufferPointer(start: x, count: m * inFeatures), m) }
+        weight.withUnsafeBufferPointer { w in
+            Gemm.xwt(m: m, n: outFeatures, k: inFeatures, x: x, w: w.baseAddress!, y: y, threads: threads)
+        }
+    }
+
+    /// Convenience: X[M·K] → Y[M·N].
+    public func forward(_ x: [Float], rows m: Int, observer: LinearInputObserver? = nil) -> [Float] {
+        precondition(x.count == m * inFeatures, "\(name): input must have \(m)×\(inFeatures) values")
+        var y = [Float](repeating: 0, count: m * outFeatures)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                forward(xp.baseAddress!, rows: m, into: yp.baseAddress!, observer: observer)
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,492 @@
+// The Llama-family decoder (SmolLM2, Llama 2/3 shapes): fp32 forward pass over a whole
+// window at once, with every linear layer a named hook point.
+import Foundation
+import Support
+
+/// Hyperparameters the forward pass needs.
+public struct LlamaConfig: Sendable, Hashable {
+    public var vocabSize: Int
+    /// Model width (embedding size).
+    public var hiddenSize: Int
+    /// SwiGLU inner width (gate/up rows, down columns).
+    public var intermediateSize: Int
+    public var numLayers: Int
+    /// Query heads.
+    public var numHeads: Int
+    /// Key/value heads (grouped-query attention: numHeads is a multiple of numKVHeads).
+    public var numKVHeads: Int
+    public var headDim: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Double
+    /// How q/k rows pair up for RoPE (GGUF: interleaved, Hugging Face: halves).
+    public var ropePairing: RopePairing
+    /// True when the LM head reuses the token embedding matrix.
+    public var tiedEmbeddings: Bool
+
+    public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
+                numKVHeads: Int, headDim: Int, rmsNormEps: Float, ropeTheta: Double,
+                ropePairing: RopePairing, tiedEmbeddings: Bool) {
+        self.vocabSize = vocabSize; self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
+        self.numLayers = numLayers; self.numHeads = numHeads; self.numKVHeads = numKVHeads
+        self.headDim = headDim; self.rmsNormEps = rmsNormEps; self.ropeTheta = ropeTheta
+        self.ropePairing = ropePairing; self.tiedEmbeddings = tiedEmbeddings
+    }
+
+    /// Checks that the shapes fit together; throws `RuntimeError.badConfig` naming the field.
+    public func validate() throws {
+        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw RuntimeError.badConfig(msg) } }
+        try need(vocabSize > 0, "vocab_size must be positive, got \(vocabSize)")
+        try need(hiddenSize > 0, "hidden_size must be positive, got \(hiddenSize)")
+        try need(intermediateSize > 0, "intermediate_size must be positive, got \(intermediateSize)")
+        try need(numLayers > 0, "num_hidden_layers must be positive, got \(numLayers)")
+        try need(numHeads > 0 && numKVHeads > 0, "attention heads must be positive, got \(numHeads)/\(numKVHeads)")
+        try need(numHeads % numKVHeads == 0,
+                 "num_attention_heads (\(numHeads)) must be a multiple of num_key_value_heads (\(numKVHeads))")
+        try need(headDim > 0 && headDim % 2 == 0, "head_dim must be positive and even, got \(headDim)")
+        try need(rmsNormEps > 0 && rmsNormEps.isFinite, "rms_norm_eps must be positive, got \(rmsNormEps)")
+        try need(ropeTheta > 0 && ropeTheta.isFinite, "rope_theta must be positive, got \(ropeTheta)")
+    }
+}
+
+/// Errors from building or running a model on user-supplied input.
+public enum RuntimeError: UserFacingError, Equatable {
+    case badConfig(String)
+    /// A weight tensor has the wrong number of values (tensor, expected shape, count found).
+    case tensorShape(String, String, Int)
+    case missingTensor(String)
+    /// Evaluation input problems (too few tokens, bad ctx, token id out of range).
+    case badInput(String)
+
+    public var description: String {
+        switch self {
+        case .badConfig(let m): return "model config: \(m)"
+        case .tensorShape(let t, let shape, let n):
+            return "tensor '\(t)': expected shape \(shape) (\(shape.split(separator: "×").compactMap { Int($0) }.reduce(1, *)) values), found \(n) values"
+        case .missingTensor(let t): return "tensor '\(t)' is missing from the checkpoint"
+        case .badInput(let m): return m
+        }
+    }
+}
+
+/// One decoder layer: pre-norm attention and pre-norm SwiGLU MLP, both residual.
+public final class LlamaBlock {
+    /// RMSNorm weight before attention, [hidden].
+    public var inputNorm: [Float]
+    /// q: [heads·headDim, hidden], k/v: [kvHeads·headDim, hidden], o: [hidden, heads·headDim].
+    public let qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear
+    /// RMSNorm weight before the MLP, [hidden].
+    public var postAttentionNorm: [Float]
+    /// gate/up: [intermediate, hidden], down: [hidden, intermediate].
+    public let gateProj: Linear, upProj: Linear, downProj: Linear
+
+    public init(inputNorm: [Float], qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear,
+                postAttentionNorm: [Float], gateProj: Linear, upProj: Linear, downProj: Linear) {
+        self.inputNorm = inputNorm; self.qProj = qProj; self.kProj = kProj; self.vProj = vProj
+        self.oProj = oProj; self.postAttentionNorm = postAttentionNorm
+        self.gateProj = gateProj; self.upProj = upProj; self.downProj = downProj
+    }
+
+    /// The block's linears in forward order: q, k, v, o, gate, up, down.
+    public var linears: [Linear] { [qProj, kProj, vProj, oProj, gateProj, upProj, downProj] }
+}
+
+/// A Llama-family causal LM. Not thread-safe: one forward at a time per instance
+/// (each forward is itself multithreaded).
+public final class LlamaModel {
+    public let config: LlamaConfig
+    /// Token embeddings E[vocab, hidden] row-major.
+    public var embedding: [Float]
+    public let blocks: [LlamaBlock]
+    /// Final RMSNorm weight, [hidden].
+    public var finalNorm: [Float]
+    /// LM head W[vocab, hidden]; when tied it starts as (a copy-on-write share of) `embedding`.
+    public let lmHead: Linear
+    /// Every linear in forward order: per block q, k, v, o, gate, up, down; then `lm_head`.
+    public let linears: [Linear]
+    private let byName: [String: Linear]
+    /// Optional hook called with each linear's input just before it is multiplied (see
+    /// `LinearInputObserver`). When nil it costs nothing.
+    public var inputObserver: LinearInputObserver?
+    /// Threads for the forward pass (nil: `Parallel.defaultThreads`). Results do not depend on it.
+    public var threads: Int?
+    /// Query rows per attention work item (tests use small values to exercise the blocking).
+    public var attentionRowBlock = 128 {
+        didSet { precondition(attentionRowBlock >= 1); workspace = nil }
+    }
+
+    private var ropeCache: RopeTables?
+    private var workspace: Workspace?
+
+    /// Builds a model from Hugging Face–named tensors (`model.embed_tokens.weight`,
+    /// `model.layers.{i}.self_attn.q_proj.weight`, …, `model.norm.weight`, `lm_head.weight`
+    /// unless tied). `tensor(name)` returns the fp32 values row-major or nil when absent.
+    /// q/k rows must already be in the order `config.ropePairing` describes.
+    public init(config: LlamaConfig, tensor: (String) throws -> [Float]?) throws {
+        try config.validate()
+        self.config = config
+        let h = config.hiddenSize, f = config.intermediateSize
+        let qd = config.numHeads * config.headDim, kvd = config.numKVHeads * config.headDim
+        func get(_ name: String, _ rows: Int, _ cols: Int?) throws -> [Float] {
+            guard let t = try tensor(name) else { throw RuntimeError.missingTensor(name) }
+            let n = rows * (cols ?? 1)
+            guard t.count == n else {
+                throw RuntimeError.tensorShape(name, cols.map { "\(rows)×\($0)" } ?? "\(rows)", t.count)
+            }
+            return t
+        }
+        func lin(_ hf: String, _ hook: String, _ n: Int, _ k: Int) throws -> Linear {
+            Linear(name: hook, outFeatures: n, inFeatures: k, weight: try get(hf, n, k))
+        }
+        embedding = try get("model.embed_tokens.weight", config.vocabSize, h)
+        var bl: [LlamaBlock] = []
+        for i in 0..<config.numLayers {
+            let p = "model.layers.\(i).", hp = "layers.\(i)."
+            bl.append(LlamaBlock(
+                inputNorm: try get(p + "input_layernorm.weight", h, nil),
+                qProj: try lin(p + "self_attn.q_proj.weight", hp + "self_attn.q_proj", qd, h),
+                kProj: try lin(p + "self_attn.k_proj.weight", hp + "self_attn.k_proj", kvd, h),
+                vProj: try lin(p + "self_attn.v_proj.weight", hp + "self_attn.v_proj", kvd, h),
+                oProj: try lin(p + "self_attn.o_proj.weight", hp + "self_attn.o_proj", h, qd),
+                postAttentionNorm: try get(p + "post_attention_layernorm.weight", h, nil),
+                gateProj: try lin(p + "mlp.gate_proj.weight", hp + "mlp.gate_proj", f, h),
+                upProj: try lin(p + "mlp.up_proj.weight", hp + "mlp.up_proj", f, h),
+                downProj: try lin(p + "mlp.down_proj.weight", hp + "mlp.down_proj", h, f)))
+        }
+        blocks = bl
+        finalNorm = try get("model.norm.weight", h, nil)
+        if config.tiedEmbeddings {
+            lmHead = Linear(name: "lm_head", outFeatures: config.vocabSize, inFeatures: h, weight: embedding)
+        } else {
+            lmHead = try lin("lm_head.weight", "lm_head", config.vocabSize, h)
+        }
+        linears = bl.flatMap { $0.linears } + [lmHead]
+        byName = Dictionary(uniqueKeysWithValues: linears.map { ($0.name, $0) })
+        for (name, w) in [("model.embed_tokens.weight", embedding), ("model.norm.weight", finalNorm)] {
+            if let bad = w.firstIndex(where: { !$0.isFinite }) {
+                throw RuntimeError.badInput("tensor '\(name)': non-finite value \(w[bad]) at index \(bad)")
+            }
+        }
+    }
+
+    /// The linear with hook name `name` (e.g. `layers.3.mlp.up_proj`, `lm_head`), or nil.
+    public func linear(named name: String) -> Linear? { byName[name] }
+
+    // MARK: stages (for sequential calibration)
+
+    /// Token embeddings of `tokens`: [T · hidden] row-major. Ids must be in 0..<vocab.
+    public func embed(_ tokens: [Int32]) -> [Float] {
+        let h = config.hiddenSize
+        var out = [Float](repeating: 0, count: tokens.count * h)
+        embedding.withUnsafeBufferPointer { e in
+            out.withUnsafeMutableBufferPointer { o in
+                for (t, id) in tokens.enumerated() {
+                    precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) outside 0..<\(config.vocabSize)")
+                    (o.baseAddress! + t * h).update(from: e.baseAddress! + Int(id) * h, count: h)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Applies decoder layer `i` in place to `hidden` [seqLen · hidden] (positions 0..<seqLen,
+    /// causal). Linear inputs go through `inputObserver`.
+    public func forwardBlock(_ i: Int, hidden: inout [Float], seqLen: Int) {
+        precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
+        precondition(hidden.count == seqLen * config.hiddenSize, "hidden must hold seqLen×hidden values")
+        if seqLen == 0 { return }
+        let ws = workspaceFor(seqLen)
+        let rope = ropeFor(seqLen)
+        hidden.withUnsafeMutableBufferPointer { hp in
+            runBlock(blocks[i], hidden: hp.baseAddress!, seqLen: seqLen, ws: ws, rope: rope)
+        }
+    }
+
+    /// Hidden states after all decoder layers (before the final norm): [T · hidden].
+    public func hiddenStates(_ tokens: [Int32]) -> [Float] {
+        var h = embed(tokens)
+        for i in 0..<blocks.count { forwardBlock(i, hidden: &h, seqLen: tokens.count) }
+        return h
+    }
+
+    /// Logits [seqLen · vocab] from hidden states after the last layer (applies the final
+    /// norm and the LM head). Memory: seqLen·vocab floats — for long windows prefer `tokenNLL`.
+    public func logits(hidden: [Float], seqLen: Int) -> [Float] {
+        precondition(hidden.count == seqLen * config.hiddenSize)
+        let h = config.hiddenSize
+        var normed = [Float](repeating: 0, count: seqLen * h)
+        var out = [Float](repeating: 0, count: seqLen * config.vocabSize)
+        hidden.withUnsafeBufferPointer { hp in
+            finalNorm.withUnsafeBufferPointer { w in
+                normed.withUnsafeMutableBufferPointer { np in
+                    rmsNorm(hp.baseAddress!, weight: w.baseAddress!, into: np.baseAddress!, rows: seqLen, n: h,
+                            eps: config.rmsNormEps, threads: threads)
+                    out.withUnsafeMutableBufferPointer { op in
+                        lmHead.forward(np.baseAddress!, rows: seqLen, into: op.baseAddress!,
+                                       observer: inputObserver, threads: threads)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Logits [T · vocab] for `tokens` (whole window, causal).
+    public func logits(_ tokens: [Int32]) -> [Float] {
+        logits(hidden: hiddenStates(tokens), seqLen: tokens.count)
+    }
+
+    /// Rows of the LM head computed at once in `tokenNLL` (bounds logits memory to
+    /// nllChunkRows · vocab floats: 256 · 49152 · 4 B = 50 MB for SmolLM2).
+    public var nllChunkRows = 256
+
+    /// Next-token negative log-likelihoods from the last layer's hidden states [T · hidden]:
+    /// element t (0 ≤ t < T-1) is -log p(tokens[t+1] | tokens[0...t]) (natural log), computed
+    /// with a stable log-softmax in chunks of rows. The LM head sees rows 0..<T-1 only.
+    public func tokenNLL(hidden: [Float], tokens: [Int32]) -> [Double] {
+        let T = tokens.count, h = config.hiddenSize, V = config.vocabSize
+        precondition(hidden.count == T * h)
+        if T < 2 { return [] }
+        let rows = T - 1
+        let chunk = max(1, min(nllChunkRows, rows))
+        var nll = [Double](repeating: 0, count: rows)
+        var normed = [Float](repeating: 0, count: chunk * h)
+        var logit = [Float](repeating: 0, count: chunk * V)
+        hidden.withUnsafeBufferPointer { hp in
+        finalNorm.withUnsafeBufferPointer { w in
+        normed.withUnsafeMutableBufferPointer { np in
+        logit.withUnsafeMutableBufferPointer { lp in
+        nll.withUnsafeMutableBufferPointer { outp in
+            var r0 = 0
+            while r0 < rows {
+                let c = min(chunk, rows - r0)
+                rmsNorm(hp.baseAddress! + r0 * h, weight: w.baseAddress!, into: np.baseAddress!, rows: c, n: h,
+                        eps: config.rmsNormEps, threads: threads)
+                lmHead.forward(np.baseAddress!, rows: c, into: lp.baseAddress!, observer: inputObserver,
+                               threads: threads)
+                let lps = UncheckedSendable(lp.baseAddress!), ops = UncheckedSendable(outp.baseAddress!)
+                let base = r0
+                tokens.withUnsafeBufferPointer { tp in
+                    let tps = UncheckedSendable(tp.baseAddress!)
+                    Parallel.forRanges(c, threads: threads) { range in
+                        for r in range {
+                            let row = lps.value + r * V
+                            let target = Int(tps.value[base + r + 1])
+                            let m = rowMax(row, V)
+                            let s = sumExpShift(row, V, shift: m)
+                            ops.value[base + r] = Foundation.log(Double(s)) + Double(m) - Double(row[target])
+                        }
+                    }
+                }
+                r0 += c
+            }
+        }}}}}
+        return nll
+    }
+
+    // MARK: internals
+
+    private func ropeFor(_ seqLen: Int) -> RopeTables {
+        if let r = ropeCache, r.positions >= seqLen { return r }
+        let r = RopeTables(headDim: config.headDim, positions: max(seqLen, 1), theta: config.ropeTheta)
+        ropeCache = r
+        return r
+    }
+
+    private func workspaceFor(_ seqLen: Int) -> Workspace {
+        if let w = workspace, w.capacity >= seqLen,
+           w.workers >= max(1, threads ?? Parallel.defaultThreads) { return w }
+        workspace = nil
+        let w = Workspace(config: config, capacity: seqLen, workers: max(1, threads ?? Parallel.defaultThreads),
+                          rowBlock: attentionRowBlock)
+        workspace = w
+        return w
+    }
+
+    /// Frees the scratch buffers kept between forward calls (they are re-created on demand).
+    public func releaseScratch() { workspace = nil }
+
+    private func runBlock(_ b: LlamaBlock, hidden: UnsafeMutablePointer<Float>, seqLen T: Int,
+                          ws: Workspace, rope: RopeTables) {
+        let cfg = config
+        let h = cfg.hiddenSize, f = cfg.intermediateSize, hd = cfg.headDim
+        let nh = cfg.numHeads, nkv = cfg.numKVHeads
+        let qd = nh * hd, kvd = nkv * hd
+        let obs = inputObserver
+        let th = threads
+
+        // Attention: xn = RMSNorm(hidden); q, k, v projections.
+        b.inputNorm.withUnsafeBufferPointer { w in
+            rmsNorm(hidden, weight: w.baseAddress!, into: ws.xn, rows: T, n: h, eps: cfg.rmsNormEps, threads: th)
+        }
+        b.qProj.forward(ws.xn, rows: T, into: ws.q, observer: obs, threads: th)
+        b.kProj.forward(ws.xn, rows: T, into: ws.k, observer: obs, threads: th)
+        b.vProj.forward(ws.xn, rows: T, into: ws.v, observer: obs, threads: th)
+
+        // RoPE on q and k, and re-layout to head-major [head][T][hd]; q pre-scaled by 1/sqrt(hd).
+        let scale = Float(1.0 / Double(hd).squareRoot())
+        let pairing = cfg.ropePairing
+        let S = UncheckedSendable(ws)
+        rope.cos.withUnsafeBufferPointer { cb in
+        rope.sin.withUnsafeBufferPointer { sb in
+            let cbs = UncheckedSendable(cb.baseAddress!), sbs = UncheckedSendable(sb.baseAddress!)
+            Parallel.forRanges(T, threads: th, minChunk: 16) { range in
+                let ws = S.value
+                for t in range {
+                    for hh in 0..<nh {
+                        let dst = ws.qh + (hh * T + t) * hd
+                        dst.update(from: ws.q + t * qd + hh * hd, count: hd)
+                        rope.rotate(dst, pos: t, pairing: pairing, cosBase: cbs.value, sinBase: sbs.value)
+                        for e in 0..<hd { dst[e] *= scale }
+                    }
+                    for kh in 0..<nkv {
+                        rope.rotate(ws.k + t * kvd + kh * hd, pos: t, pairing: pairing,
+                                    cosBase: cbs.value, sinBase: sbs.value)
+                        (ws.vh + (kh * T + t) * hd).update(from: ws.v + t * kvd + kh * hd, count: hd)
+                    }
+                }
+            }
+        }}
+        // K per KV head: transposed [hd][ldk] (keys contiguous, zero pad) for the tiled kernels,
+        // else row-major [T][hd] for the GEMM fallback.
+        let fast = hd % 16 == 0
+        let ldk = Workspace.paddedKeys(T)
+        Parallel.forRanges(nkv * hd, threads: th) { range in
+            let ws = S.value
+            for idx in range {
+                let kh = idx / hd, e = idx % hd
+                if fast {
+                    let dst = ws.kh + idx * ldk
+                    for t in 0..<T { dst[t] = ws.k[t * kvd + kh * hd + e] }
+                    if ldk > T { (dst + T).update(repeating: 0, count: ldk - T) }
+                } else {
+                    for t in 0..<T { ws.kh[(kh * T + t) * hd + e] = ws.k[t * kvd + kh * hd + e] }
+                }
+            }
+        }
+
+        attention(ws: ws, seqLen: T)
+
+        // o_proj and residual.
+        b.oProj.forward(ws.attn, rows: T, into: ws.out, observer: obs, threads: th)
+        addInPlace(hidden, ws.out, count: T * h)
+
+        // MLP: xn = RMSNorm(hidden); down(silu(gate(xn)) * up(xn)).
+        b.postAttentionNorm.withUnsafeBufferPointer { w in
+            rmsNorm(hidden, weight: w.baseAddress!, into: ws.xn, rows: T, n: h, eps: cfg.rmsNormEps, threads: th)
+        }
+        b.gateProj.forward(ws.xn, rows: T, into: ws.gate, observer: obs, threads: th)
+        b.upProj.forward(ws.xn, rows: T, into: ws.up, observer: obs, threads: th)
+        Parallel.forRanges(T, threads: th, minChunk: 16) { range in
+            let ws = S.value
+            swiGLU(ws.gate + range.lowerBound * f, ws.up + range.lowerBound * f, n: range.count * f)
+        }
+        b.downProj.forward(ws.gate, rows: T, into: ws.out, observer: obs, threads: th)
+        addInPlace(hidden, ws.out, count: T * h)
+    }
+
+    /// Causal grouped-query attention from ws.qh/kh/vh into ws.attn [T, heads·hd].
+    /// Work items are (head, block of query rows), handed out dynamically to one worker per
+    /// thread (each with its own score scratch); every item writes only its own rows of its
+    /// head's columns, so the result does not depend on the schedule.
+    private func attention(ws: Workspace, seqLen T: Int) {
+        let hd = config.headDim, nh = config.numHeads
+        let group = nh / config.numKVHeads
+        let qd = nh * hd
+        let rb = ws.rowBlock
+        let ldk = Workspace.paddedKeys(T)
+        let fast = hd % 16 == 0
+        let nBlocks = (T + rb - 1) / rb
+        // Largest blocks first (cost grows with the row index) for better balance.
+        var items: [(head: Int, block: Int)] = []
+        for blk in stride(from: nBlocks - 1, through: 0, by: -1) { for hh in 0..<nh { items.append((hh, blk)) } }
+        let queue = WorkQueue(count: items.count)
+        let S = UncheckedSendable(ws), I = UncheckedSendable(items)
+        let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), items.count)
+        Parallel.forEach(workers, threads: workers) { wkr in
+            let ws = S.value
+            let scores = ws.scores + wkr * rb * ws.paddedCapacity
+            while let idx = queue.next() {
+                let (hh, blk) = I.value[idx]
+                let kv = hh / group
+                let r0 = blk * rb, r1 = min(T, r0 + rb), m = r1 - r0
+                let q = ws.qh + (hh * T + r0) * hd
+                let v = ws.vh + kv * T * hd
+                let out = ws.attn + r0 * qd + hh * hd
+                if fast {
+                    causalAttentionBlock(q: q, kt: ws.kh + kv * hd * ldk, ldk: ldk, v: v, hd: hd, r0: r0, m: m,
+                                         scores: scores, o: out, ldo: qd)
+                    continue
+                }
+                // Fallback for head dims that are not multiples of 16: GEMMs over the block.
+                let k = ws.kh + kv * T * hd
+                Gemm.xwt(m: m, n: r1, k: hd, x: q, w: k, y: scores, threads: 1)
+                for i in 0..<m {
+                    let row = scores + i * r1
+                    let valid = r0 + i + 1  // keys 0...r0+i
+                    let mx = rowMax(row, valid)
+                    let sum = expShiftSum(row, valid, shift: mx)
+                    scaleRow(row, valid, by: 1 / sum)
+                    for j in valid..<r1 { row[j] = 0 }
+                }
+                Gemm.xb(m: m, n: hd, k: r1, x: scores, b: v, y: out, threads: 1, ldy: qd)
+            }
+        }
+    }
+
+    private func addInPlace(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        let A = UncheckedSendable(a), B = UncheckedSendable(b)
+        Parallel.forRanges(count, threads: threads, minChunk: 16384) { r in
+            for i in r { A.value[i] += B.value[i] }
+        }
+    }
+}
+
+/// Hands out indices 0..<count to workers, each exactly once.
+final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextIndex = 0
+    private let count: Int
+    init(count: Int) { self.count = count }
+    func next() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        if nextIndex >= count { return nil }
+        nextIndex += 1
+        return nextIndex - 1
+    }
+}
+
+/// Scratch buffers for one window of up to `capacity` positions.
+final class Workspace {
+    let rowBlock: Int
+    let capacity: Int
+    let workers: Int
+    let xn, q, k, v, qh, kh, vh, attn, out, gate, up: UnsafeMutablePointer<Float>
+    let scores: UnsafeMutablePointer<Float>
+    private var all: [UnsafeMutablePointer<Float>] = []
+
+    /// Keys rounded up to a multiple of 32 (the score tile width): the row stride of Kᵀ.
+    static func paddedKeys(_ t: Int) -> Int { (t + 31) & ~31 }
+    var paddedCapacity: Int { Workspace.paddedKeys(capacity) }
+
+    init(config c: LlamaConfig, capacity T: Int, workers: Int, rowBlock: Int) {
+        self.capacity = T
+        self.rowBlock = rowBlock
+        self.workers = workers
+        let qd = c.numHeads * c.headDim, kvd = c.numKVHeads * c.headDim
+        var all: [UnsafeMutablePointer<Float>] = []
+        func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+            p.initialize(repeating: 0, count: max(n, 1))
+            all.append(p)
+            return p
+        }
+        xn = alloc(T * c.hiddenSize); out = alloc(T * c.hiddenSize)
+        q = alloc(T * qd); qh = alloc(T * qd); attn = alloc(T * qd)
+        k = alloc(T * kvd); v = alloc(T * kvd); kh = alloc(Workspace.paddedKeys(T) * kvd); vh = alloc(T * kvd)
+        gate = alloc(T * c.intermediateSize); up = alloc(T * c.intermediateSize)
+        scores = alloc(workers * rowBlock * Workspace.paddedKeys(T))
+        self.all = all
+    }
+
+    deinit { for p in all { p.deallocate() } }
+}

@@ -1,0 +1,204 @@
+// Elementwise building blocks of the Llama forward pass: RMSNorm, RoPE tables and
+// rotation, a vectorised exp (softmax, SiLU, log-softmax), SwiGLU.
+// All functions work on one row at a time and write only their own outputs, so the
+// callers can run rows in parallel and stay bit-identical for any thread count.
+import Foundation
+import Support
+
+// MARK: - exp
+
+/// exp(x) for 16 lanes, accurate to about 2 ulp over the float range (Cephes `expf`
+/// polynomial with Cody–Waite range reduction). Inputs are clamped to [-87.3, 88.3],
+/// so exp of very negative numbers (and of -inf) returns ~1e-38 rather than 0; callers
+/// that need exact zeros (masked attention) write them explicitly.
+@inline(__always)
+func expVector(_ xIn: SIMD16<Float>) -> SIMD16<Float> {
+    // (Mask-and-replace compiles to vector compares/blends; the generic clamped/pointwiseMax
+    // do not always.)
+    var x = xIn
+    let lo = SIMD16<Float>(repeating: -87.3), hi = SIMD16<Float>(repeating: 88.3)
+    x.replace(with: lo, where: .!(x .>= lo))   // also maps NaN to lo
+    x.replace(with: hi, where: x .> hi)
+    // n = round(x / ln 2) via the 1.5·2^23 trick (round-to-nearest-even, exact for |n| < 2^22).
+    let magic = SIMD16<Float>(repeating: 12_582_912.0)
+    let t = x * 1.442_695_040_888_963_4 + magic
+    let n = t - magic
+    var r = x - n * 0.693_359_375
+    r = r - n * (-2.121_944_400_546_905_827_68e-4)
+    var p = SIMD16<Float>(repeating: 1.987_569_150_0e-4)
+    p = p * r + 1.398_199_950_7e-3
+    p = p * r + 8.333_451_907_3e-3
+    p = p * r + 4.166_579_589_4e-2
+    p = p * r + 1.666_666_545_9e-1
+    p = p * r + 5.000_000_120_1e-1
+    let y = p * (r * r) + r + 1
+    // 2^n: integer n sits in the low mantissa bits of t.
+    let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
+    let pow2 = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD16<Float>.self)
+    return y * pow2
+}
+
+/// Scalar exp with the same algorithm as `expVector` (used for row tails so that a value's
+/// result does not depend on its position in the row).
+@inline(__always)
+func expScalar(_ x: Float) -> Float {
+    expVector(SIMD16(repeating: x))[0]
+}
+
+// MARK: - RMSNorm
+
+/// y[c] = x[c] / sqrt(mean(x²) + eps) · w[c] for one row of `n` values.
+/// The sum of squares is accumulated in Double (fixed order).
+@inline(__always)
+func rmsNormRow(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                n: Int, eps: Float) {
+    var ss = 0.0
+    for c in 0..<n { let v = Double(x[c]); ss += v * v }
+    let inv = Float(1.0 / (ss / Double(n) + Double(eps)).squareRoot())
+    for c in 0..<n { y[c] = (x[c] * inv) * w[c] }
+}
+
+/// RMSNorm of `rows` rows of `n` values (row-major), parallel over rows.
+func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+             rows: Int, n: Int, eps: Float, threads: Int? = nil) {
+    let xs = UncheckedSendable(x), ws = UncheckedSendable(w), ys = UncheckedSendable(y)
+    Parallel.forRanges(rows, threads: threads, minChunk: 16) { range in
+        for r in range { rmsNormRow(xs.value + r * n, ws.value, ys.value + r * n, n: n, eps: eps) }
+    }
+}
+
+// MARK: - RoPE
+
+/// How a checkpoint's q/k rows pair up for the rotary embedding.
+/// (Mirrors ModelIO's layout; Runtime keeps its own copy so its kernels do not depend on a loader.)
+public enum RopePairing: Sendable, Hashable {
+    /// GGUF (llama.cpp permutes q/k rows at conversion): pairs (x[2i], x[2i+1]).
+    case interleaved
+    /// Hugging Face layout: pairs (x[i], x[i + d/2]).
+    case halves
+}
+
+/// Precomputed cos/sin for positions 0..<maxPositions and pair index i in 0..<headDim/2:
+/// angle = pos · theta^(-2i/headDim), computed in Double and rounded to Float.
+struct RopeTables {
+    let headDim: Int
+    let positions: Int
+    let cos: [Float]  // [positions * headDim/2]
+    let sin: [Float]
+
+    init(headDim: Int, positions: Int, theta: Double) {
+        precondition(headDim % 2 == 0 && headDim > 0, "RoPE head dimension must be even")
+        let half = headDim / 2
+        self.headDim = headDim
+        self.positions = positions
+        var c = [Float](repeating: 0, count: positions * half)
+        var s = [Float](repeating: 0, count: positions * half)
+        for i in 0..<half {
+            let invFreq = Foundation.pow(theta, -Double(2 * i) / Double(headDim))
+            for p in 0..<positions {
+                let a = Double(p) * invFreq
+                c[p * half + i] = Float(Foundation.cos(a))
+                s[p * half + i] = Float(Foundation.sin(a))
+            }
+        }
+        cos = c; sin = s
+    }
+
+    /// Rotates one head vector `x[headDim]` in place for position `pos`.
+    @inline(__always)
+    func rotate(_ x: UnsafeMutablePointer<Float>, pos: Int, pairing: RopePairing,
+                cosBase: UnsafePointer<Float>, sinBase: UnsafePointer<Float>) {
+        let half = headDim / 2
+        let cp = cosBase + pos * half, sp = sinBase + pos * half
+        switch pairing {
+        case .halves:
+            for i in 0..<half {
+                let a = x[i], b = x[i + half]
+                x[i] = a * cp[i] - b * sp[i]
+                x[i + half] = b * cp[i] + a * sp[i]
+            }
+        case .interleaved:
+            for i in 0..<half {
+                let a = x[2 * i], b = x[2 * i + 1]
+                x[2 * i] = a * cp[i] - b * sp[i]
+                x[2 * i + 1] = b * cp[i] + a * sp[i]
+            }
+        }
+    }
+}
+
+// MARK: - SwiGLU
+
+/// gate[i] ← silu(gate[i]) · up[i] = gate[i] / (1 + exp(-gate[i])) · up[i], for `n` values.
+@inline(__always)
+func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, n: Int) {
+    var i = 0
+    while i + 16 <= n {
+        let g = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD16<Float>.self)
+        let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD16<Float>.self)
+        let r = g / (1 + expVector(-g)) * u
+        UnsafeMutableRawPointer(gate + i).storeBytes(of: r, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n {
+        let g = gate[i]
+        gate[i] = g / (1 + expScalar(-g)) * up[i]
+        i += 1
+    }
+}
+
+// MARK: - softmax helpers
+
+/// max of `n` floats (n ≥ 1).
+@inline(__always)
+func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var m = SIMD16<Float>(repeating: -.infinity)
+    var i = 0
+    while i + 16 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        m.replace(with: v, where: v .> m)
+        i += 16
+    }
+    var s = m.max()
+    while i < n { s = max(s, x[i]); i += 1 }
+    return s
+}
+
+/// x[j] ← exp(x[j] - shift) for j < n; returns Σ x[j] (16 lane partial sums, then lanes in order,
+/// then the tail: a fixed order).
+@inline(__always)
+func expShiftSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+    var acc = SIMD16<Float>(repeating: 0)
+    let sh = SIMD16<Float>(repeating: shift)
+    var i = 0
+    while i + 16 <= n {
+        let e = expVector(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - sh)
+        UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD16<Float>.self)
+        acc += e
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { let e = expScalar(x[i] - shift); x[i] = e; s += e; i += 1 }
+    return s
+}
+
+/// Σ exp(x[j] - shift) for j < n without writing (same order as `expShiftSum`).
+@inline(__always)
+func sumExpShift(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
+    var acc = SIMD16<Float>(repeating: 0)
+    let sh = SIMD16<Float>(repeating: shift)
+    var i = 0
+    while i + 16 <= n {
+        acc += expVector(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - sh)
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { s += expScalar(x[i] - shift); i += 1 }
+    return s
+}
+
+/// x[j] ← x[j] · a for j < n.
+@inline(__always)
+func scaleRow(_ x: UnsafeMutablePointer<Float>, _ n: Int, by a: Float) {
+    for j in 0..<n { x[j] *= a }
+}

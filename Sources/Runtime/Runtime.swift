@@ -1,2 +1,0 @@
-// Module Runtime: see docs/ARCHITECTURE.md
-import Support

@@ -1,0 +1,25 @@
+import Support
+
+/// Errors from building a tokenizer or reading evaluation texts. `source` names the
+/// file (or `<memory>`) the bad input came from.
+public enum TokenizerError: UserFacingError, Equatable {
+    /// `tokenizer.ggml.pre` / the tokenizer.json pre-tokenizer is not one mxq implements.
+    case unknownPreTokenizer(name: String, source: String)
+    /// A required field is absent or has the wrong type.
+    case missingField(field: String, expected: String, source: String)
+    /// The vocabulary, merges or settings are malformed or unsupported.
+    case invalid(source: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownPreTokenizer(name, source):
+            return "\(source): unknown pre-tokenizer '\(name)'; mxq implements "
+                + "\(PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ")) "
+                + "(aliases gpt-2, starcoder); pass --pre NAME to choose one explicitly"
+        case let .missingField(field, expected, source):
+            return "\(source): missing or malformed '\(field)' (expected \(expected))"
+        case let .invalid(source, detail):
+            return "\(source): \(detail)"
+        }
+    }
+}

@@ -1,0 +1,168 @@
+// Building a BPETokenizer from a Hugging Face tokenizer.json (and the GGUF path in
+// GGUFTokenizer.swift), plus `load(model:)` which picks the right one for a path.
+
+import Foundation
+import Support
+
+extension BPETokenizer {
+    /// Reads a Hugging Face `tokenizer.json` with a byte-level BPE model.
+    ///
+    /// Supported: `model.type == "BPE"` with `vocab` (string → id) and `merges` (either
+    /// "a b" strings or [a, b] pairs), `added_tokens` (given their ids), `normalizer: null`,
+    /// and `pre_tokenizer` either `ByteLevel` (→ `gpt2`) or
+    /// `Sequence[Digits(individual_digits: true), ByteLevel]` (→ `smollm`), ByteLevel with
+    /// `add_prefix_space: false` and `use_regex: true`. Anything else is a `TokenizerError`
+    /// naming the field. `bos_token` / `eos_token` come from a `tokenizer_config.json` next
+    /// to the file, when there is one. `preTokenizer` overrides the file's pre-tokenizer.
+    public convenience init(tokenizerJSON url: URL, preTokenizer override: String? = nil) throws {
+        let src = url.path
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw TokenizerError.invalid(source: src, detail: "cannot read: \(error.localizedDescription)")
+        }
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TokenizerError.invalid(source: src, detail: "not a JSON object")
+        }
+        guard let model = root["model"] as? [String: Any] else {
+            throw TokenizerError.missingField(field: "model", expected: "an object", source: src)
+        }
+        guard (model["type"] as? String) == "BPE" else {
+            throw TokenizerError.invalid(source: src, detail: "model.type is '\(model["type"] ?? "null")'; mxq reads only BPE")
+        }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let v = model[key] as? String, !v.isEmpty {
+                throw TokenizerError.invalid(source: src, detail: "model.\(key) '\(v)' is not supported")
+            }
+        }
+        if let d = model["dropout"], !(d is NSNull) {
+            throw TokenizerError.invalid(source: src, detail: "model.dropout is set; BPE dropout is not supported")
+        }
+        if let n = root["normalizer"], !(n is NSNull) {
+            let t = (n as? [String: Any])?["type"] as? String ?? "?"
+            throw TokenizerError.invalid(source: src, detail: "normalizer '\(t)' is not supported (expected null)")
+        }
+        guard let vocab = model["vocab"] as? [String: Any] else {
+            throw TokenizerError.missingField(field: "model.vocab", expected: "an object of token → id", source: src)
+        }
+        var byID: [Int: String] = [:]
+        func put(_ tok: String, _ idAny: Any?, field: String) throws {
+            guard let id = (idAny as? NSNumber)?.intValue, id >= 0, id < Int(Int32.max) else {
+                throw TokenizerError.invalid(source: src, detail: "\(field): id of '\(tok)' is not a non-negative integer")
+            }
+            if let old = byID[id], old != tok {
+                throw TokenizerError.invalid(source: src, detail: "\(field): id \(id) is given to both '\(old)' and '\(tok)'")
+            }
+            byID[id] = tok
+        }
+        for (tok, idAny) in vocab { try put(tok, idAny, field: "model.vocab") }
+        for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
+            guard let content = entry["content"] as? String else {
+                throw TokenizerError.missingField(field: "added_tokens[].content", expected: "a string", source: src)
+            }
+            try put(content, entry["id"], field: "added_tokens")
+        }
+        guard let maxID = byID.keys.max() else {
+            throw TokenizerError.invalid(source: src, detail: "model.vocab is empty")
+        }
+        // Ids nobody names get a placeholder (as llama.cpp's converter does), never reachable by encoding.
+        let tokens = (0...maxID).map { byID[$0] ?? "[PAD\($0)]" }
+
+        guard let mergesAny = model["merges"] as? [Any] else {
+            throw TokenizerError.missingField(field: "model.merges", expected: "an array", source: src)
+        }
+        var pairs: [(String, String)] = []
+        pairs.reserveCapacity(mergesAny.count)
+        for (i, m) in mergesAny.enumerated() {
+            if let s = m as? String {
+                pairs.append(contentsOf: try BPETokenizer.parseMerges([s], source: "\(src) model.merges[\(i)]"))
+            } else if let a = m as? [String], a.count == 2 {
+                pairs.append((a[0], a[1]))
+            } else {
+                throw TokenizerError.invalid(source: src, detail: "model.merges[\(i)] is neither \"a b\" nor [a, b]")
+            }
+        }
+
+        let pre: PreTokenizer
+        if let o = override {
+            pre = try PreTokenizer(name: o, source: "--pre")
+        } else {
+            pre = try BPETokenizer.classifyHFPreTokenizer(root["pre_tokenizer"], source: src)
+        }
+
+        var bos: Int32? = nil, eos: Int32? = nil
+        let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
+        if let cdata = try? Data(contentsOf: configURL),
+           let config = (try? JSONSerialization.jsonObject(with: cdata)) as? [String: Any] {
+            func special(_ key: String) throws -> Int32? {
+                var s = config[key] as? String
+                if s == nil, let o = config[key] as? [String: Any] { s = o["content"] as? String }
+                guard let s else { return nil }
+                guard let i = tokens.firstIndex(of: s) else {
+                    throw TokenizerError.invalid(source: configURL.path, detail: "\(key) '\(s)' is not in the vocabulary")
+                }
+                return Int32(i)
+            }
+            bos = try special("bos_token")
+            eos = try special("eos_token")
+        }
+        let ignore = (model["ignore_merges"] as? Bool) ?? false
+        try self.init(tokens: tokens, mergePairs: pairs, preTokenizer: pre, bosTokenID: bos, eosTokenID: eos,
+                      ignoreMerges: ignore, source: src)
+    }
+
+    /// Maps a tokenizer.json `pre_tokenizer` object to a supported `PreTokenizer`.
+    static func classifyHFPreTokenizer(_ any: Any?, source: String) throws -> PreTokenizer {
+        func describe(_ a: Any?) -> String {
+            guard let o = a as? [String: Any] else { return "null" }
+            let t = o["type"] as? String ?? "?"
+            if t == "Sequence", let list = o["pretokenizers"] as? [Any] {
+                return "Sequence[" + list.map(describe).joined(separator: ", ") + "]"
+            }
+            if t == "Digits" { return "Digits(individual_digits: \(o["individual_digits"] as? Bool ?? false))" }
+            return t
+        }
+        func checkByteLevel(_ o: [String: Any]) throws {
+            if (o["add_prefix_space"] as? Bool) == true {
+                throw TokenizerError.invalid(source: source, detail: "pre_tokenizer ByteLevel add_prefix_space=true is not supported")
+            }
+            if (o["use_regex"] as? Bool) == false {
+                throw TokenizerError.invalid(source: source, detail: "pre_tokenizer ByteLevel use_regex=false is not supported")
+            }
+        }
+        let name = "pre_tokenizer " + describe(any)
+        guard let o = any as? [String: Any], let t = o["type"] as? String else {
+            throw TokenizerError.unknownPreTokenizer(name: name, source: source)
+        }
+        if t == "ByteLevel" {
+            try checkByteLevel(o)
+            return .gpt2
+        }
+        if t == "Sequence", let list = o["pretokenizers"] as? [[String: Any]], list.count == 2,
+           list[0]["type"] as? String == "Digits", list[0]["individual_digits"] as? Bool == true,
+           list[1]["type"] as? String == "ByteLevel" {
+            try checkByteLevel(list[1])
+            return .smollm
+        }
+        throw TokenizerError.unknownPreTokenizer(name: name, source: source)
+    }
+
+    /// The tokenizer for a model path: a GGUF file, a `tokenizer.json`, or a checkpoint
+    /// folder holding `tokenizer.json`. `preTokenizer` overrides the file's pre-tokenizer.
+    public static func load(model url: URL, preTokenizer: String? = nil) throws -> BPETokenizer {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
+            throw TokenizerError.invalid(source: url.path, detail: "no such file or folder")
+        }
+        if isDir.boolValue {
+            let j = url.appendingPathComponent("tokenizer.json")
+            guard FileManager.default.fileExists(atPath: j.path) else {
+                throw TokenizerError.invalid(source: url.path, detail: "folder has no tokenizer.json")
+            }
+            return try BPETokenizer(tokenizerJSON: j, preTokenizer: preTokenizer)
+        }
+        if url.pathExtension.lowercased() == "json" {
+            return try BPETokenizer(tokenizerJSON: url, preTokenizer: preTokenizer)
+        }
+        return try loadGGUF(url, preTokenizer: preTokenizer)
+    }
+}

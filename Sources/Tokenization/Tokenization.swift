@@ -1,2 +1,0 @@
-// Module Tokenization: see docs/ARCHITECTURE.md
-import Support

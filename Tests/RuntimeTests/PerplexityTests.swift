@@ -1,0 +1,55 @@
+import Foundation
+import XCTest
+import Support
+@testable import Runtime
+
+final class PerplexityTests: XCTestCase {
+    func testPerplexityIsMeanNLLOverNonOverlappingWindows() throws {
+        let cfg = LlamaConfig.tiny(numLayers: 1)
+        let t = LlamaModel.randomTensors(config: cfg, seed: 31)
+        let model = try LlamaModel(config: cfg, tensor: { t[$0] })
+        let ctx = 7
+        let tokens = randomTokens(3 * ctx + 5, vocab: cfg.vocabSize, seed: 2)  // incomplete tail of 5
+        let ref = ReferenceLlama(c: cfg, t: t)
+        var calls: [Int] = []
+        let r = try evaluatePerplexity(model: model, tokens: tokens, ctx: ctx, progress: { d, n in
+            XCTAssertEqual(n, 3); calls.append(d)
+        })
+        XCTAssertEqual(calls, [1, 2, 3])
+        XCTAssertEqual(r.windows, 3)
+        XCTAssertEqual(r.tokens, 3 * (ctx - 1))
+        var sum = 0.0
+        for w in 0..<3 {
+            let nll = ref.nll(Array(tokens[(w * ctx)..<((w + 1) * ctx)]))
+            XCTAssertEqual(r.windowNLL[w], nll.reduce(0, +) / Double(ctx - 1), accuracy: 1e-5)
+            sum += nll.reduce(0, +)
+        }
+        XCTAssertEqual(r.nll, sum / Double(3 * (ctx - 1)), accuracy: 1e-5)
+        XCTAssertEqual(r.ppl, exp(sum / Double(3 * (ctx - 1))), accuracy: 1e-4 * r.ppl)
+
+        let first2 = try evaluatePerplexity(model: model, tokens: tokens, ctx: ctx, windows: 2)
+        XCTAssertEqual(first2.windows, 2)
+        XCTAssertEqual(first2.windowNLL, Array(r.windowNLL[0..<2]))
+
+        let json = String(data: try JSONEncoder().encode(r), encoding: .utf8)!
+        for key in ["\"ppl\"", "\"nll\"", "\"tokens\"", "\"windows\"", "\"seconds\"", "\"tokens_per_s\""] {
+            XCTAssertTrue(json.contains(key), key)
+        }
+    }
+
+    func testBadEvaluationInputs() {
+        let cfg = LlamaConfig.tiny(numLayers: 1)
+        let model = LlamaModel.random(config: cfg, seed: 1)
+        let tokens = randomTokens(20, vocab: cfg.vocabSize, seed: 2)
+        func msg(_ f: () throws -> PerplexityResult) -> String {
+            do { _ = try f(); return "no error" } catch { XCTAssertTrue(error is RuntimeError); return "\(error)" }
+        }
+        XCTAssertTrue(msg { try evaluatePerplexity(model: model, tokens: tokens, ctx: 1) }.contains("ctx"))
+        XCTAssertTrue(msg { try evaluatePerplexity(model: model, tokens: tokens, ctx: 21) }.contains("20 tokens"))
+        XCTAssertTrue(msg { try evaluatePerplexity(model: model, tokens: tokens, ctx: 10, windows: 3) }.contains("only 2 windows"))
+        XCTAssertTrue(msg { try evaluatePerplexity(model: model, tokens: tokens, ctx: 10, windows: 0) }.contains("windows"))
+        var bad = tokens
+        bad[4] = Int32(cfg.vocabSize)
+        XCTAssertTrue(msg { try evaluatePerplexity(model: model, tokens: bad, ctx: 10) }.contains("vocabulary"))
+    }
+}
