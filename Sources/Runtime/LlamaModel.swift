@@ -105,7 +105,8 @@ public final class LlamaModel {
     public let linears: [Linear]
     private let byName: [String: Linear]
     /// Optional hook called with each linear's input just before it is multiplied (see
-    /// `LinearInputObserver`). When nil it costs nothing.
+    /// `LinearInputObserver`): once per linear per block forward with M = seqLen, and for
+    /// `lm_head` once per row chunk in `tokenNLL`. When nil it costs nothing.
     public var inputObserver: LinearInputObserver?
     /// Threads for the forward pass (nil: `Parallel.defaultThreads`). Results do not depend on it.
     public var threads: Int?
@@ -236,8 +237,9 @@ public final class LlamaModel {
     }
 
     /// Rows of the LM head computed at once in `tokenNLL` (bounds logits memory to
-    /// nllChunkRows · vocab floats: 256 · 49152 · 4 B = 50 MB for SmolLM2).
-    public var nllChunkRows = 256
+    /// nllChunkRows · vocab floats: 512 · 49152 · 4 B = 100 MB for SmolLM2; larger chunks
+    /// re-pack the LM head weight less often).
+    public var nllChunkRows = 512
 
     /// Next-token negative log-likelihoods from the last layer's hidden states [T · hidden]:
     /// element t (0 ≤ t < T-1) is -log p(tokens[t+1] | tokens[0...t]) (natural log), computed
