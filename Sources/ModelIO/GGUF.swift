@@ -49,10 +49,12 @@ public final class GGUFFile: @unchecked Sendable {
         let nKV = try c.u64("metadata count")
         // Each KV needs >= 8 (key len) + 4 (type) + 1 bytes; each tensor info >= 8 + 4 + 4 + 8.
         if nKV > UInt64(c.remaining / 13) {
-            throw ModelIOError.malformed(path: path, detail: "metadata count \(nKV) cannot fit in \(f.size) bytes")
+            throw ModelIOError.truncated(path: path, what: "\(nKV) metadata entries",
+                                         needed: nKV > UInt64(Int.max / 32) ? Int.max : c.pos + 13 * Int(nKV), fileSize: f.size)
         }
         if nTensors > UInt64(c.remaining / 24) {
-            throw ModelIOError.malformed(path: path, detail: "tensor count \(nTensors) cannot fit in \(f.size) bytes")
+            throw ModelIOError.truncated(path: path, what: "\(nTensors) tensor infos",
+                                         needed: nTensors > UInt64(Int.max / 32) ? Int.max : c.pos + 24 * Int(nTensors), fileSize: f.size)
         }
         var md: [String: GGUFValue] = [:]
         var keys: [String] = []
