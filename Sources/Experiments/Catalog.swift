@@ -62,8 +62,8 @@ public enum Catalog {
         StageSpec(name: "awq", aliases: [], params: [
             Param(name: "grid", kind: .integer(1...100), defaultValue: .integer(20),
                   doc: "number of alpha points searched in [0, 1)"),
-            Param(name: "clip", kind: .bool, defaultValue: .bool(true),
-                  doc: "also search a clipping ratio per block (not for q/k)"),
+            Param(name: "max_shrink", kind: .number(0...0.95), defaultValue: .number(0.5),
+                  doc: "clipping search shrinks each block's max from 1.0 down to 1 - max_shrink (0: no clipping; never for q/k)"),
         ], needsWeightFormat: true, doc: "AWQ: activation-aware scale search"),
         StageSpec(name: "gptq", aliases: [], params: [
             Param(name: "act_order", kind: .bool, defaultValue: .bool(false),

@@ -84,14 +84,7 @@ public final class RealRunner: CellRunner {
     }
 
     /// A fresh fp32 model built from the pristine checkpoint.
-    func freshModel() throws -> LlamaModel {
-        let c = checkpoint.config
-        let cfg = LlamaConfig(vocabSize: c.vocab, hiddenSize: c.hidden, intermediateSize: c.intermediate, numLayers: c.layers,
-                              numHeads: c.heads, numKVHeads: c.kvHeads, headDim: c.headDim, rmsNormEps: Float(c.rmsEps),
-                              ropeTheta: c.ropeTheta, ropePairing: checkpoint.ropeLayout == .interleaved ? .interleaved : .halves,
-                              tiedEmbeddings: c.tiedEmbeddings)
-        return try LlamaModel(config: cfg) { checkpoint.tensors[$0]?.data }
-    }
+    func freshModel() throws -> LlamaModel { try LlamaModel(checkpoint: checkpoint) }
 
     func evaluate(_ model: LlamaModel, progress: SweepProgress) throws -> [DatasetResult] {
         try evalTokens.map { e in
@@ -136,9 +129,64 @@ public final class RealRunner: CellRunner {
         return (w, a)
     }
 
-    /// Quantizes `model` in place per `cell`; returns per-layer, per-stage error records.
+    /// Calibration sets by seed (shared by every cell with that seed).
+    private var calibrationSets: [Int: CalibrationSet] = [:]
+
+    func calibrationSet(seed: Int) throws -> CalibrationSet {
+        if let c = calibrationSets[seed] { return c }
+        let c = try CalibrationSet(tokens: try calibrationTokens(), samples: manifest.calibrationSamples,
+                                   length: manifest.calibrationLength, seed: UInt64(seed), sourceName: manifest.calibrationDataset)
+        calibrationSets[seed] = c
+        return c
+    }
+
+    /// PTQ stages and options of a cell's recipe.
+    static func ptqRecipe(_ cell: Cell) -> (PTQ.Recipe, PTQOptions) {
+        var o = PTQOptions()
+        var stages: [PTQ.Stage] = []
+        for st in cell.recipe.stages {
+            switch st.name {
+            case "smoothquant":
+                stages.append(.smoothQuant(alpha: Float(st.params["alpha"]!.doubleValue!)))
+            case "awq":
+                o.awq.gridPoints = st.params["grid"]!.intValue!
+                o.awq.maxShrink = st.params["max_shrink"]!.doubleValue!
+                stages.append(.awq)
+            case "gptq":
+                o.gptq.percDamp = st.params["damp"]!.doubleValue!
+                o.gptq.blockSize = st.params["block_size"]!.intValue!
+                let ao = st.params["act_order"]!.boolValue!
+                o.gptq.actOrder = ao
+                stages.append(.gptq(actOrder: ao))
+            case "rtn":
+                stages.append(.rtn)
+            default:
+                preconditionFailure("stage \(st.name) is in the catalog but not mapped to PTQ")
+            }
+        }
+        return (PTQ.Recipe(stages), o)
+    }
+
+    /// Quantizes `model` in place per `cell` (PTQ pipeline, Hessian cache under `.cache/hessians`);
+    /// returns per-layer, per-stage error records.
     func quantizeModel(_ model: LlamaModel, cell: Cell, progress: SweepProgress) throws -> [LayerRecord] {
-        throw UsageError("sweep: quantized cells need the PTQ pipeline entry point, which is not integrated yet; fp32-only manifests run")
+        let (w, a) = try Self.configs(cell)
+        let (recipe, ptqOptions) = Self.ptqRecipe(cell)
+        var options = ptqOptions
+        let plan = QuantPlan(defaults: QuantSpec(weight: w, act: a), recipe: recipe)
+        options.cacheDirectory = Paths.cache.appendingPathComponent("hessians")
+        options.modelIdentity = try provenance().modelSHA256
+        options.showProgress = ProcessInfo.processInfo.environment["MXQ_QUIET"] != "1"
+        // Calibration feeds the calibrated stages and the output-error columns of the records (RTN too).
+        progress.stage("calibrate+quantize \(recipe.effectiveStages.map(\.name).joined(separator: ">"))")
+        let cal = try calibrationSet(seed: cell.seed)
+        let report = try quantize(model: model, plan: plan, calibration: cal, options: options)
+        return report.records.map {
+            LayerRecord(layer: $0.layer, stageIndex: $0.stageIndex, stage: $0.stage, weightSQNR: $0.weightSQNR,
+                        outputSQNR: $0.outputSQNR, outputMSE: $0.outputMSE, saturatedShare: $0.saturatedShare,
+                        flushedShare: $0.flushedShare, scaleExpMin: $0.scaleExpMin, scaleExpMedian: $0.scaleExpMedian,
+                        scaleExpMax: $0.scaleExpMax, seconds: $0.seconds, note: $0.note)
+        }
     }
 }
 
