@@ -64,13 +64,13 @@ public final class SafetensorsFile: @unchecked Sendable {
             var shape: [Int] = []
             var count = 1
             for s in shapeAny {
-                guard let d = (s as? NSNumber)?.intValue, d >= 0, d <= Int(Int32.max) else { throw bad("shape \(shapeAny) is not a list of sizes") }
+                guard let d = jsonInt(s), d >= 0, d <= Int(Int32.max) else { throw bad("shape \(shapeAny) is not a list of sizes") }
                 let (p, o) = count.multipliedReportingOverflow(by: d)
                 if o { throw bad("shape \(shapeAny) is too large") }
                 shape.append(d); count = p
             }
             guard let offs = e["data_offsets"] as? [Any], offs.count == 2,
-                  let b = (offs[0] as? NSNumber)?.intValue, let en = (offs[1] as? NSNumber)?.intValue,
+                  let b = jsonInt(offs[0]), let en = jsonInt(offs[1]),
                   b >= 0, en >= b else { throw bad("'data_offsets' is not [begin, end] with begin <= end") }
             guard let es1 = Self.dtypeSizes[dtype] else {
                 throw ModelIOError.unsupportedDType(path: path, tensor: name, dtype: dtype, supported: Self.readableDTypes)
@@ -174,6 +174,24 @@ public struct SafetensorsWriter {
     public func write(to path: String) throws { try writeBytes(serialized(), to: path) }
 }
 
+/// Whether a JSONSerialization value is a JSON true/false (on Linux `is Bool` also holds
+/// for the numbers 0 and 1, so look at the NSNumber's storage type).
+func isJSONBool(_ x: Any?) -> Bool {
+    guard let n = x as? NSNumber else { return false }
+    return String(cString: n.objCType) == "c" || type(of: x!) == Bool.self
+}
+
+/// A JSON true/false, else nil.
+func jsonBool(_ x: Any?) -> Bool? { isJSONBool(x) ? (x as! NSNumber).boolValue : nil }
+
+/// A JSON number that is an exact integer within ±2^53 (not a bool), else nil.
+func jsonInt(_ x: Any?) -> Int? {
+    guard let n = x as? NSNumber, !isJSONBool(x) else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, abs(d) <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
+    return Int(d)
+}
+
 func appendLE<T: FixedWidthInteger>(_ b: inout [UInt8], _ v: T) {
     var x = v.littleEndian
     withUnsafeBytes(of: &x) { b.append(contentsOf: $0) }
@@ -222,14 +240,14 @@ extension LlamaHyperparameters {
                 if let d = def { return d }
                 throw ModelIOError.missingMetadata(path: path, key: k)
             }
-            guard let n = j[k] as? NSNumber, !(j[k] is Bool), let i = Int(exactly: n.doubleValue) else {
+            guard let i = jsonInt(j[k]) else {
                 throw ModelIOError.badMetadata(path: path, key: k, expected: "an integer", found: "\(j[k]!)")
             }
             return i
         }
         func num(_ k: String, _ def: Double) throws -> Double {
             guard present(k) else { return def }
-            guard let n = j[k] as? NSNumber, !(j[k] is Bool) else {
+            guard let n = j[k] as? NSNumber, !isJSONBool(j[k]) else {
                 throw ModelIOError.badMetadata(path: path, key: k, expected: "a number", found: "\(j[k]!)")
             }
             return n.doubleValue
@@ -242,7 +260,7 @@ extension LlamaHyperparameters {
         }
         var tied = false
         if present("tie_word_embeddings") {
-            guard let b = j["tie_word_embeddings"] as? Bool else {
+            guard let b = jsonBool(j["tie_word_embeddings"]) else {
                 throw ModelIOError.badMetadata(path: path, key: "tie_word_embeddings", expected: "true or false", found: "\(j["tie_word_embeddings"]!)")
             }
             tied = b
