@@ -135,11 +135,11 @@ public struct SafetensorsWriter {
     /// Adds a tensor (row-major `shape`, `values.count` = product of shape) stored as `dtype`.
     public mutating func add(_ name: String, shape: [Int], values: [Float], dtype: DType = .f32) {
         precondition(shape.reduce(1, *) == values.count, "SafetensorsWriter: shape/values mismatch for \(name)")
-        var b: [UInt8] = []
+        let b: [UInt8]
         switch dtype {
-        case .f32: b.reserveCapacity(4 * values.count); for v in values { appendLE(&b, v.bitPattern) }
-        case .f16: b.reserveCapacity(2 * values.count); for v in values { appendLE(&b, floatToHalfBits(v)) }
-        case .bf16: b.reserveCapacity(2 * values.count); for v in values { appendLE(&b, floatToBF16Bits(v)) }
+        case .f32: b = GGUFWriter.encode(values, type: .f32)
+        case .f16: b = GGUFWriter.encode(values, type: .f16)
+        case .bf16: b = GGUFWriter.encode(values, type: .bf16)
         }
         items.append(Item(name: name, dtype: dtype.rawValue, shape: shape, bytes: b))
     }
@@ -214,8 +214,14 @@ func jsonString(_ s: String) -> String {
 }
 
 func writeBytes(_ bytes: [UInt8], to path: String) throws {
-    do { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
-    catch { throw ModelIOError.cannotOpen(path: path, reason: "cannot write: \(error.localizedDescription)") }
+    guard let fp = fopen(path, "wb") else {
+        throw ModelIOError.cannotOpen(path: path, reason: "cannot write: " + String(cString: strerror(errno)))
+    }
+    let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, fp) }
+    let closed = fclose(fp)
+    if n != bytes.count || closed != 0 {
+        throw ModelIOError.cannotOpen(path: path, reason: "write failed: " + String(cString: strerror(errno)))
+    }
 }
 
 extension LlamaHyperparameters {
