@@ -89,9 +89,10 @@ struct RowCodec {
         let ef = a &>> 23
         let m = (a & 0x7F_FFFF) | ((0 &- ((ef &+ 0xFF) &>> 8)) & 0x80_0000)   // implicit bit unless ef == 0
         let x = ef &- (127 &+ e)                                   // zero lanes: very negative
-        let xc = RowCodec.vmax(x, emin)
-        let shift = p.isInteger ? (23 &- M) &- x : (23 &- M) &+ (xc &- x)
-        let sc = RowCodec.vmin(RowCodec.vmax(shift, V(repeating: 1)), V(repeating: 31))
+        // Clamp x from below so that the shift stays <= 31 (lanes that low round to 0 anyway).
+        let xs = RowCodec.vmax(x, V(repeating: Int32(p.eminElem) &- M &- 8))
+        let xc = RowCodec.vmax(xs, emin)
+        let sc = p.isInteger ? (23 &- M) &- xs : (23 &- M) &+ (xc &- xs)   // >= 1 unless saturated
         let half = V(repeating: 1) &<< (sc &- 1)
         let tie = kind == .away ? V(repeating: 1) : ((m &>> sc) & 1)
         let n = (m &+ half &- 1 &+ tie) &>> sc
@@ -156,12 +157,16 @@ struct RowCodec {
             }
             // amax as the largest |bit pattern| (orders like the values; >= 0x7F800000: NaN/Inf)
             var amax: UInt32 = 0
+            var vectorBlock = simd        // SIMD path unless the block holds fp32 subnormals
             if simd {
-                var mv = SIMD16<UInt32>()
+                var mv = SIMD16<UInt32>(), sub = V()
                 for k in stride(from: 0, to: block, by: 16) {
-                    mv = pointwiseMax(mv, UnsafeRawPointer(x + k).loadUnaligned(as: SIMD16<UInt32>.self) & 0x7FFF_FFFF)
+                    let a = UnsafeRawPointer(x + k).loadUnaligned(as: V.self) & 0x7FFF_FFFF
+                    mv = pointwiseMax(mv, SIMD16<UInt32>(truncatingIfNeeded: a))
+                    sub |= RowCodec.lt(a, V(repeating: 0x80_0000)) & ~RowCodec.isZero(a)
                 }
                 amax = mv.max()
+                if sub.min() < 0 { vectorBlock = false }
             } else {
                 for i in 0..<block { amax = max(amax, x[i].bitPattern & 0x7FFF_FFFF) }
             }
@@ -177,29 +182,17 @@ struct RowCodec {
             let scale = E8M0.pow2(e)
             if let s = stats { s.pointee.histogram[e + 127] += 1; s.pointee.finiteElements += n }
             var saturated = 0, flushed = 0
-            if simd {
+            if vectorBlock {
                 for k in stride(from: 0, to: block, by: 16) {
                     let bi = UnsafeRawPointer(x + k).loadUnaligned(as: V.self)
                     let a = bi & 0x7FFF_FFFF
-                    let codes: V
-                    let subnormal = RowCodec.lt(a, V(repeating: 0x80_0000)) & ~RowCodec.isZero(a)
-                    if subnormal.min() < 0 {   // fp32 subnormals: scalar
-                        var c = V()
-                        for i in 0..<16 {
-                            c[i] = Int32(p.encode(bits: x[k + i].bitPattern, scaleExponent: e, kind: kind, random: 0))
-                            if stats != nil && p.exceedsMax(bits: x[k + i].bitPattern, scaleExponent: e) { saturated += 1 }
-                        }
-                        codes = c
-                    } else {
-                        let r = encodeChunk(bi, e: Int32(e))
-                        codes = r.codes
-                        if stats != nil {
-                            let emax = V(repeating: Int32(p.emaxElem))
-                            let atMax = RowCodec.isZero(r.x &- emax)
-                            let over = RowCodec.lt(emax, r.x)
-                                | (atMax & RowCodec.lt(V(repeating: Int32(p.maxNormalMantissa)), a & 0x7F_FFFF))
-                            saturated -= Int(over.wrappedSum())
-                        }
+                    let r = encodeChunk(bi, e: Int32(e))
+                    let codes = r.codes
+                    if stats != nil {
+                        let emax = V(repeating: Int32(p.emaxElem))
+                        let over = RowCodec.lt(emax, r.x)
+                            | (RowCodec.isZero(r.x &- emax) & RowCodec.lt(V(repeating: Int32(p.maxNormalMantissa)), a & 0x7F_FFFF))
+                        saturated -= Int(over.wrappedSum())
                     }
                     if let pk = packed { packChunk(codes, into: pk + blk * bytesPerBlock + k * p.elementBits / 8) }
                     if wantQ {
