@@ -1,6 +1,8 @@
 // A named linear layer: the hook point through which quantizers replace weights and see
 // (or quantize) input activations.
 import Support
+import MXFormats
+import MXKernels
 
 /// Called with the layer, its input X[M, K] exactly as the layer multiplies it (after
 /// activation quantization, if any), and M. The buffer is only valid during the call.
@@ -11,6 +13,9 @@ public typealias LinearInputObserver = (Linear, UnsafeBufferPointer<Float>, Int)
 ///
 /// Hooks:
 /// - `weight` may be replaced (e.g. by fake-quantized weights) with an array of the same size.
+/// - `packed`: when set, the product uses these MX-packed weights instead of `weight`.
+/// - `actQuant`: when set, the input is MX fake-quantized per token (blocks along K) on a
+///   copy before the product (dynamic activation quantization); observers see the copy.
 public final class Linear {
     /// Hook name, e.g. `layers.7.mlp.down_proj`, `layers.0.self_attn.q_proj`, `lm_head`.
     public let name: String
@@ -25,6 +30,18 @@ public final class Linear {
                          "\(name): weight must have \(outFeatures)×\(inFeatures) values, got \(weight.count)")
         }
     }
+
+    /// Packed MX weights [N, K] (blocks along K) used instead of `weight` when non-nil.
+    public var packed: MXTensor? {
+        didSet {
+            if let p = packed {
+                precondition(p.rows == outFeatures && p.cols == inFeatures,
+                             "\(name): packed weight must be \(outFeatures)×\(inFeatures), got \(p.rows)×\(p.cols)")
+            }
+        }
+    }
+    /// Dynamic per-token MX quantization of the input (nil: fp32 input).
+    public var actQuant: MXConfig?
 
     public init(name: String, outFeatures: Int, inFeatures: Int, weight: [Float]) {
         precondition(outFeatures > 0 && inFeatures > 0)
@@ -41,7 +58,30 @@ public final class Linear {
     public func forward(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>,
                         observer: LinearInputObserver? = nil, threads: Int? = nil) {
         if m == 0 { return }
+        guard let aq = actQuant else {
+            multiply(x, rows: m, into: y, observer: observer, threads: threads)
+            return
+        }
+        let n = m * inFeatures
+        let xq = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { xq.deallocate() }
+        xq.initialize(from: x, count: n)
+        mxFakeQuantize(UnsafeMutableBufferPointer(start: xq, count: n), rows: m, cols: inFeatures, config: aq,
+                       threads: threads)
+        multiply(xq, rows: m, into: y, observer: observer, threads: threads)
+    }
+
+    private func multiply(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>,
+                          observer: LinearInputObserver?, threads: Int?) {
         if let obs = observer { obs(self, UnsafeBufferPointer(start: x, count: m * inFeatures), m) }
+        if let p = packed {
+            // TODO(kernels): Kernels.mxgemm once MXKernels has it; until then decode and multiply.
+            let w = p.decoded(threads: threads)
+            w.withUnsafeBufferPointer { wb in
+                Gemm.xwt(m: m, n: outFeatures, k: inFeatures, x: x, w: wb.baseAddress!, y: y, threads: threads)
+            }
+            return
+        }
         weight.withUnsafeBufferPointer { w in
             Gemm.xwt(m: m, n: outFeatures, k: inFeatures, x: x, w: w.baseAddress!, y: y, threads: threads)
         }

@@ -19,6 +19,12 @@ public struct PerplexityResult: Sendable, Codable, Equatable {
     /// Mean NLL of each window, in order.
     public var windowNLL: [Double]
 
+    /// The result as a JSON-ready dictionary (keys as in the Codable form, without window_nll).
+    public var jsonObject: [String: Any] {
+        ["ppl": ppl, "nll": nll, "tokens": tokens, "windows": windows, "ctx": ctx, "seconds": seconds,
+         "tokens_per_s": tokensPerSecond]
+    }
+
     enum CodingKeys: String, CodingKey {
         case ppl, nll, tokens, windows, ctx, seconds
         case tokensPerSecond = "tokens_per_s"
@@ -34,9 +40,9 @@ public func perplexityWindowCount(tokenCount: Int, ctx: Int) -> Int { ctx > 0 ? 
 /// `windows` windows (all when nil). Each window predicts its positions 1..<ctx from the
 /// prefix; PPL = exp(mean NLL over all those predictions). The NLL sum is accumulated in
 /// Double in a fixed order, so the result does not depend on the thread count.
-/// `progress(windowsDone, windowsTotal)` is called after each window.
+/// `progress(windowsDone, windowsTotal, meanNLLSoFar)` is called after each window.
 public func evaluatePerplexity(model: LlamaModel, tokens: [Int32], ctx: Int, windows: Int? = nil,
-                               progress: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
+                               progress: ((Int, Int, Double) -> Void)? = nil) throws -> PerplexityResult {
     guard ctx >= 2 else { throw RuntimeError.badInput("ctx must be at least 2, got \(ctx)") }
     let available = perplexityWindowCount(tokenCount: tokens.count, ctx: ctx)
     guard available >= 1 else {
@@ -65,7 +71,7 @@ public func evaluatePerplexity(model: LlamaModel, tokens: [Int32], ctx: Int, win
         for v in nll { s += v }
         total += s
         perWindow.append(s / Double(nll.count))
-        progress?(w + 1, n)
+        progress?(w + 1, n, total / Double((w + 1) * (ctx - 1)))
     }
     let seconds = monotonicSeconds() - start
     let counted = n * (ctx - 1)

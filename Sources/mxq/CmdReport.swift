@@ -1,13 +1,27 @@
+import Foundation
 import Support
+import Experiments
 
 enum ReportCommand: Command {
     static let name = "report"
     static let summary = "accuracy table (Markdown) of a results directory"
     static let help = """
     mxq report — accuracy table (Markdown) of a results directory
-    (not implemented yet)
+
+    usage: mxq report RESULTS_DIR
+
+    Reads RESULTS_DIR/summary.csv (from 'mxq sweep' or 'mxq merge') and prints one table per
+    dataset: recipes (rows) × format configurations (columns), perplexity and its delta vs the
+    fp32 baseline. Also writes RESULTS_DIR/report.md and RESULTS_DIR/report.html (the tables,
+    plus per-layer plots when layers.csv has records; self-contained, no network needed).
     """
     static func run(_ args: inout Args) throws {
-        throw UsageError("'report' is not implemented yet")
+        guard let d = args.positional() else { throw UsageError("report: give a results folder (see 'mxq help report')") }
+        let dir = URL(fileURLWithPath: d)
+        let md = try accuracyMarkdown(dir)
+        try writeDurably(Data(md.utf8), to: dir.appendingPathComponent("report.md"))
+        try writeHTMLReport(dir)
+        print(md, terminator: "")
+        printErr("report: wrote \(dir.appendingPathComponent("report.md").path) and report.html")
     }
 }

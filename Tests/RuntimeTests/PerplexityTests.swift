@@ -12,7 +12,7 @@ final class PerplexityTests: XCTestCase {
         let tokens = randomTokens(3 * ctx + 5, vocab: cfg.vocabSize, seed: 2)  // incomplete tail of 5
         let ref = ReferenceLlama(c: cfg, t: t)
         var calls: [Int] = []
-        let r = try evaluatePerplexity(model: model, tokens: tokens, ctx: ctx, progress: { d, n in
+        let r = try evaluatePerplexity(model: model, tokens: tokens, ctx: ctx, progress: { d, n, _ in
             XCTAssertEqual(n, 3); calls.append(d)
         })
         XCTAssertEqual(calls, [1, 2, 3])

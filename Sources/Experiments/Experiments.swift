@@ -1,2 +1,0 @@
-// Module Experiments: see docs/ARCHITECTURE.md
-import Support

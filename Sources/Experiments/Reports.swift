@@ -1,0 +1,352 @@
+import Foundation
+import Support
+
+// MARK: - Accuracy report (summary.csv → Markdown)
+
+/// One accuracy table: recipes (rows) × format configurations (columns) for one dataset.
+public struct AccuracyTable: Sendable {
+    public var dataset: String
+    public var columns: [String]
+    /// Row label and one entry per column (nil where that cell was not run / not finished).
+    public var rows: [(recipe: String, values: [(ppl: Double, delta: Double)?])]
+    public var fp32: Double?
+}
+
+/// Builds the accuracy tables of a results folder from its `summary.csv`.
+public func accuracyTables(_ t: CSVTable, file: String) throws -> [AccuracyTable] {
+    let col = { (n: String) in try t.require(n, file: file) }
+    let cRecipe = try col("recipe"), cW = try col("weights"), cA = try col("acts"), cB = try col("block")
+    let cS = try col("scale_rule"), cR = try col("rounding"), cSeed = try col("seed"), cD = try col("dataset")
+    let cP = try col("ppl"), cF = try col("fp32_ppl"), cBits = try col("weight_bits")
+    let quantRows = t.rows.filter { $0[cRecipe] != "fp32" }
+    // which config components vary (only those go into the column labels)
+    let varies = { (c: Int) in Set(quantRows.map { $0[c] }).count > 1 }
+    let showS = varies(cS), showR = varies(cR), showSeed = varies(cSeed)
+    func label(_ r: [String]) -> String {
+        var s = "W \(r[cW]) · A \(r[cA])"
+        s += " · b\(r[cB])"
+        if showS { s += " · \(r[cS])" }
+        if showR { s += " · \(r[cR])" }
+        if showSeed { s += " · seed \(r[cSeed])" }
+        if let b = Double(r[cBits]) { s += " (\(String(format: "%.2f", b)) b/w)" }
+        return s
+    }
+    var datasets: [String] = []
+    for r in t.rows where !datasets.contains(r[cD]) { datasets.append(r[cD]) }
+    var columns: [String] = []
+    for r in quantRows where !columns.contains(label(r)) { columns.append(label(r)) }
+    var recipes: [String] = []
+    for r in quantRows where !recipes.contains(r[cRecipe]) { recipes.append(r[cRecipe]) }
+    return datasets.map { d in
+        let rows = t.rows.filter { $0[cD] == d }
+        let fp32 = rows.compactMap { Double($0[cF]) }.first
+        let body = recipes.map { rc -> (recipe: String, values: [(ppl: Double, delta: Double)?]) in
+            (rc, columns.map { c in
+                guard let r = rows.first(where: { $0[cRecipe] == rc && label($0) == c }), let p = Double(r[cP]) else { return nil }
+                return (p, p - (Double(r[cF]) ?? .nan))
+            })
+        }
+        return AccuracyTable(dataset: d, columns: columns, rows: body, fp32: fp32)
+    }
+}
+
+/// "12.34 (+0.56)".
+func pplCell(_ v: (ppl: Double, delta: Double)?) -> String {
+    guard let v = v else { return "—" }
+    return String(format: "%.2f (%+.2f)", v.ppl, v.delta)
+}
+
+/// The Markdown accuracy report of a results folder (what `mxq report` prints and writes to `report.md`).
+public func accuracyMarkdown(_ dir: URL) throws -> String {
+    let file = dir.appendingPathComponent("summary.csv")
+    let t = try CSVTable.load(file)
+    let tables = try accuracyTables(t, file: file.path)
+    var s = "# Accuracy: \(dir.lastPathComponent == "latest" ? dir.deletingLastPathComponent().lastPathComponent : dir.lastPathComponent)\n\n"
+    s += header(dir, t)
+    if t.rows.isEmpty { return s + "\nNo finished cells yet.\n" }
+    for tab in tables {
+        s += "\n## \(tab.dataset)\n\n"
+        s += "Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better.\n\n"
+        s += "| recipe | " + tab.columns.joined(separator: " | ") + " |\n"
+        s += "|---|" + tab.columns.map { _ in "---:" }.joined(separator: "|") + "|\n"
+        if let f = tab.fp32 { s += "| fp32 | " + tab.columns.map { _ in String(format: "%.2f", f) }.joined(separator: " | ") + " |\n" }
+        for r in tab.rows { s += "| \(r.recipe) | " + r.values.map(pplCell).joined(separator: " | ") + " |\n" }
+    }
+    return s
+}
+
+/// Provenance lines above the tables: model/eval/calibration settings, hashes, completeness.
+func header(_ dir: URL, _ t: CSVTable) -> String {
+    var s = ""
+    func first(_ c: String) -> String? { t.column(c).flatMap { i in t.rows.first.map { $0[i] } } }
+    if let m = try? Manifest.parse(FileManager.default.contents(atPath: dir.appendingPathComponent("manifest.resolved.json").path) ?? Data(),
+                                   file: "manifest.resolved.json", defaultName: dir.lastPathComponent) {
+        let done = Set(t.column("cell_id").map { i in t.rows.map { $0[i] } } ?? [])
+        s += "- manifest: `\(m.name)`" + (m.description.isEmpty ? "" : " — \(m.description)") + "\n"
+        s += "- model: `\(m.model)`; eval: \(m.datasets.joined(separator: ", ")), windows \(m.windows.map(String.init) ?? "all") × ctx \(m.ctx); "
+        s += "calibration: \(m.calibrationDataset), \(m.calibrationSamples) × \(m.calibrationLength) tokens\n"
+        let missing = m.cells.filter { !done.contains($0.id) }.count
+        s += "- cells finished: \(m.cells.count - missing) of \(m.cells.count)" + (missing > 0 ? " (**incomplete**)" : "") + "\n"
+    }
+    if let d = FileManager.default.contents(atPath: dir.appendingPathComponent("env.json").path),
+       String(decoding: d, as: UTF8.self).contains("fake (testing only") {
+        s += "- **runner: FAKE (testing only) — these numbers are not model results**\n"
+    }
+    if let h = first("model_sha256") { s += "- model sha256: `\(h)`\n" }
+    if let h = first("manifest_sha256") { s += "- manifest sha256: `\(h)`\n" }
+    if let i = t.column("git_commit") {
+        let commits = Array(Set(t.rows.map { $0[i] })).sorted()
+        s += "- git commit: " + commits.map { "`\($0)`" }.joined(separator: ", ") + "\n"
+    }
+    return s
+}
+
+// MARK: - Per-layer report (layers.csv → Markdown + SVG + HTML)
+
+/// Per-layer errors of one cell, layers in model order, stages in recipe order.
+public struct LayerErrors: Sendable {
+    public var cellID: String
+    public var stages: [String]
+    public var layers: [String]
+    /// [layer][stage] → record (nil when a stage did not touch that layer).
+    public var records: [[LayerRecord?]]
+
+    /// Layer indices sorted by sensitivity: lowest output SQNR after the last stage first.
+    public var bySensitivity: [Int] {
+        func final(_ i: Int) -> Double { records[i].last(where: { $0 != nil })??.outputSQNR ?? .infinity }
+        return layers.indices.sorted { (final($0), $0) < (final($1), $1) }
+    }
+}
+
+/// Reads `layers.csv` into per-cell groups (in file order).
+public func loadLayerErrors(_ url: URL) throws -> [LayerErrors] {
+    let t = try CSVTable.load(url)
+    let f = url.path
+    let cID = try t.require("cell_id", file: f), cL = try t.require("layer", file: f), cSI = try t.require("stage_index", file: f)
+    let cS = try t.require("stage", file: f), cW = try t.require("weight_sqnr_db", file: f), cO = try t.require("output_sqnr_db", file: f)
+    let cM = try t.require("output_mse", file: f), cSat = try t.require("saturated_share", file: f), cFl = try t.require("flushed_share", file: f)
+    let cMin = try t.require("scale_exp_min", file: f), cMed = try t.require("scale_exp_median", file: f), cMax = try t.require("scale_exp_max", file: f)
+    var order: [String] = []
+    var groups: [String: [[String]]] = [:]
+    for r in t.rows {
+        if groups[r[cID]] == nil { order.append(r[cID]) }
+        groups[r[cID], default: []].append(r)
+    }
+    func num(_ s: String, _ line: [String], _ col: String) throws -> Double {
+        switch s {
+        case "nan": return .nan
+        case "inf": return .infinity
+        case "-inf": return -.infinity
+        default:
+            guard let d = Double(s) else { throw UsageError("\(f): cell \(line[cID]) layer \(line[cL]): \(col) '\(s)' is not a number") }
+            return d
+        }
+    }
+    return try order.map { id in
+        let rows = groups[id]!
+        var stages: [(Int, String)] = []
+        var layers: [String] = []
+        for r in rows {
+            guard let si = Int(r[cSI]) else { throw UsageError("\(f): stage_index '\(r[cSI])' is not an integer") }
+            if !stages.contains(where: { $0.0 == si }) { stages.append((si, r[cS])) }
+            if !layers.contains(r[cL]) { layers.append(r[cL]) }
+        }
+        stages.sort { $0.0 < $1.0 }
+        var recs = [[LayerRecord?]](repeating: [LayerRecord?](repeating: nil, count: stages.count), count: layers.count)
+        let li = Dictionary(uniqueKeysWithValues: layers.enumerated().map { ($1, $0) })
+        let si = Dictionary(uniqueKeysWithValues: stages.enumerated().map { ($1.0, $0) })
+        for r in rows {
+            recs[li[r[cL]]!][si[Int(r[cSI])!]!] = LayerRecord(
+                layer: r[cL], stageIndex: Int(r[cSI])!, stage: r[cS], weightSQNR: try num(r[cW], r, "weight_sqnr_db"),
+                outputSQNR: try num(r[cO], r, "output_sqnr_db"), outputMSE: try num(r[cM], r, "output_mse"),
+                saturatedShare: try num(r[cSat], r, "saturated_share"), flushedShare: try num(r[cFl], r, "flushed_share"),
+                scaleExpMin: Int(r[cMin]), scaleExpMedian: Int(r[cMed]), scaleExpMax: Int(r[cMax]))
+        }
+        return LayerErrors(cellID: id, stages: stages.map(\.1), layers: layers, records: recs)
+    }
+}
+
+func db(_ d: Double) -> String { d.isFinite ? String(format: "%.1f", d) : (d.isNaN ? "nan" : (d > 0 ? "∞" : "-∞")) }
+func pct(_ d: Double) -> String { d.isFinite ? String(format: "%.3f%%", 100 * d) : "nan" }
+
+/// Columns and rows of a cell's per-layer table (sorted by sensitivity; `top` rows, 0 = all).
+func layerTableRows(_ e: LayerErrors, top: Int) -> (header: [String], rows: [[String]]) {
+    var h = ["rank", "layer"]
+    for (k, s) in e.stages.enumerated() { h += ["\(k + 1). \(s) W-SQNR dB", "\(k + 1). \(s) out-SQNR dB"] }
+    h += ["out MSE", "saturated", "flushed", "scale exp min/med/max"]
+    var rows: [[String]] = []
+    let order = e.bySensitivity
+    for (rank, i) in order.prefix(top > 0 ? top : order.count).enumerated() {
+        var r = [String(rank + 1), e.layers[i]]
+        for rec in e.records[i] { r += [rec.map { db($0.weightSQNR) } ?? "—", rec.map { db($0.outputSQNR) } ?? "—"] }
+        if let last = e.records[i].last(where: { $0 != nil }) ?? nil {
+            let ex = [last.scaleExpMin, last.scaleExpMedian, last.scaleExpMax].map { $0.map(String.init) ?? "—" }.joined(separator: "/")
+            r += [String(format: "%.3g", last.outputMSE), pct(last.saturatedShare), pct(last.flushedShare), ex]
+        } else { r += ["—", "—", "—", "—"] }
+        rows.append(r)
+    }
+    return (h, rows)
+}
+
+/// Markdown per-layer table of one cell (most sensitive layers first).
+public func layerMarkdown(_ e: LayerErrors, top: Int = 0) -> String {
+    let (h, rows) = layerTableRows(e, top: top)
+    var s = "### \(e.cellID)\n\nLayers sorted by output SQNR after the last stage (most sensitive first); errors against fp32 on calibration inputs, after each stage.\n\n"
+    s += "| " + h.joined(separator: " | ") + " |\n|" + h.map { _ in "---" }.joined(separator: "|") + "|\n"
+    for r in rows { s += "| " + r.joined(separator: " | ") + " |\n" }
+    if top > 0 && e.layers.count > top { s += "\n(\(e.layers.count - top) more layers in the full table)\n" }
+    return s
+}
+
+func xmlEscape(_ s: String) -> String {
+    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}
+
+/// Hand-written SVG line plot of output SQNR (dB) per layer in model order, one series per stage.
+public func layerSVG(_ e: LayerErrors) -> String {
+    let w = 960.0, h = 360.0, l = 56.0, r = 170.0, t = 30.0, b = 70.0
+    let pw = w - l - r, ph = h - t - b
+    let vals = e.records.flatMap { $0.compactMap { $0?.outputSQNR } }.filter(\.isFinite)
+    var lo = (vals.min() ?? 0), hi = (vals.max() ?? 1)
+    if hi - lo < 1 { lo -= 0.5; hi += 0.5 }
+    let step = niceStep((hi - lo) / 6)
+    lo = (lo / step).rounded(.down) * step; hi = (hi / step).rounded(.up) * step
+    let n = max(e.layers.count, 2)
+    func x(_ i: Int) -> Double { l + pw * Double(i) / Double(n - 1) }
+    func y(_ v: Double) -> Double { t + ph * (1 - (v - lo) / (hi - lo)) }
+    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" font-family=\"sans-serif\" font-size=\"11\">\n"
+    s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    s += "<text x=\"\(Int(l))\" y=\"18\" font-size=\"13\">Output SQNR per layer (dB, higher is better): \(xmlEscape(e.cellID))</text>\n"
+    var v = lo
+    while v <= hi + step / 2 {
+        let yy = String(format: "%.1f", y(v))
+        s += "<line x1=\"\(Int(l))\" y1=\"\(yy)\" x2=\"\(Int(l + pw))\" y2=\"\(yy)\" stroke=\"#ddd\"/>"
+        s += "<text x=\"\(Int(l) - 6)\" y=\"\(yy)\" text-anchor=\"end\" dominant-baseline=\"middle\">\(fmtNumber((v * 100).rounded() / 100))</text>\n"
+        v += step
+    }
+    // x ticks: decoder block boundaries (first layer of each "layers.N."), else every ~10th layer
+    var ticks: [(Int, String)] = []
+    var lastBlock = ""
+    for (i, name) in e.layers.enumerated() {
+        let parts = name.split(separator: ".")
+        let blk = parts.count > 1 && parts[0] == "layers" ? String(parts[1]) : name
+        if blk != lastBlock { ticks.append((i, blk)); lastBlock = blk }
+    }
+    if ticks.count > 40 { ticks = ticks.enumerated().filter { $0.offset % Int((Double(ticks.count) / 30).rounded(.up)) == 0 }.map(\.element) }
+    for (i, lab) in ticks {
+        let xx = String(format: "%.1f", x(i))
+        s += "<line x1=\"\(xx)\" y1=\"\(Int(t + ph))\" x2=\"\(xx)\" y2=\"\(Int(t + ph + 4))\" stroke=\"#333\"/>"
+        s += "<text x=\"\(xx)\" y=\"\(Int(t + ph + 16))\" text-anchor=\"middle\">\(xmlEscape(lab))</text>\n"
+    }
+    s += "<text x=\"\(Int(l + pw / 2))\" y=\"\(Int(h - 30))\" text-anchor=\"middle\">decoder block (linear layers in model order)</text>\n"
+    s += "<rect x=\"\(Int(l))\" y=\"\(Int(t))\" width=\"\(Int(pw))\" height=\"\(Int(ph))\" fill=\"none\" stroke=\"#333\"/>\n"
+    for (k, st) in e.stages.enumerated() {
+        let c = colors[k % colors.count]
+        var pts: [String] = []
+        var segs: [String] = []
+        for i in e.layers.indices {
+            if let rec = e.records[i][k], rec.outputSQNR.isFinite {
+                pts.append(String(format: "%.1f,%.1f", x(i), y(rec.outputSQNR)))
+            } else if !pts.isEmpty { segs.append(pts.joined(separator: " ")); pts = [] }
+        }
+        if !pts.isEmpty { segs.append(pts.joined(separator: " ")) }
+        for sg in segs { s += "<polyline fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.5\" points=\"\(sg)\"/>\n" }
+        let ly = t + 14 + Double(k) * 18
+        s += "<line x1=\"\(Int(l + pw + 12))\" y1=\"\(Int(ly))\" x2=\"\(Int(l + pw + 36))\" y2=\"\(Int(ly))\" stroke=\"\(c)\" stroke-width=\"3\"/>"
+        s += "<text x=\"\(Int(l + pw + 42))\" y=\"\(Int(ly))\" dominant-baseline=\"middle\">\(k + 1). \(xmlEscape(st))</text>\n"
+    }
+    s += "</svg>\n"
+    return s
+}
+
+/// 1, 2 or 5 × 10^k, at least `raw`.
+func niceStep(_ raw: Double) -> Double {
+    guard raw > 0, raw.isFinite else { return 1 }
+    let p = pow(10, (log10(raw)).rounded(.down))
+    for m in [1.0, 2, 5, 10] where m * p >= raw { return m * p }
+    return 10 * p
+}
+
+/// File-name-safe version of a cell id.
+func fileSafe(_ s: String) -> String {
+    String(s.map { $0.isLetter || $0.isNumber || "-_.+".contains($0) ? $0 : "_" })
+}
+
+/// Writes `layers/<cell>.md` and `layers/<cell>.svg` for every cell (or `only`), and
+/// `report.html`; returns the Markdown printed by `mxq layers` (top `top` rows per cell, 0 = all).
+public func writeLayerReports(_ dir: URL, only: String?, top: Int) throws -> String {
+    let url = dir.appendingPathComponent("layers.csv")
+    var all = try loadLayerErrors(url)
+    if let c = only {
+        guard all.contains(where: { $0.cellID == c }) else {
+            throw UsageError("\(url.path) has no layers of cell '\(c)'; cells with layer records: \(all.map(\.cellID).joined(separator: ", "))")
+        }
+        all = all.filter { $0.cellID == c }
+    }
+    let ldir = dir.appendingPathComponent("layers")
+    try FileManager.default.createDirectory(at: ldir, withIntermediateDirectories: true)
+    var out = ""
+    for e in all {
+        try writeDurably(Data(layerMarkdown(e).utf8), to: ldir.appendingPathComponent(fileSafe(e.cellID) + ".md"))
+        try writeDurably(Data(layerSVG(e).utf8), to: ldir.appendingPathComponent(fileSafe(e.cellID) + ".svg"))
+        out += layerMarkdown(e, top: top) + "\nplot: \(ldir.appendingPathComponent(fileSafe(e.cellID) + ".svg").path)\n\n"
+    }
+    if all.isEmpty { out = "No per-layer records (fp32-only sweep or no finished cells).\n" }
+    try writeHTMLReport(dir, layerCells: only.map { [$0] })
+    return out
+}
+
+func htmlTable(_ header: [String], _ rows: [[String]], numericFrom: Int = 1) -> String {
+    var s = "<table>\n<tr>" + header.map { "<th>\(xmlEscape($0))</th>" }.joined() + "</tr>\n"
+    for r in rows {
+        s += "<tr>" + r.enumerated().map { $0.offset >= numericFrom ? "<td class=\"n\">\(xmlEscape($0.element))</td>" : "<td>\(xmlEscape($0.element))</td>" }.joined() + "</tr>\n"
+    }
+    return s + "</table>\n"
+}
+
+/// Writes `report.html`: accuracy tables, then per-layer tables with their SVG plots inline
+/// (self-contained: no scripts, fonts or network).
+public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
+    var s = """
+    <!DOCTYPE html>
+    <html><head><meta charset="utf-8"><title>mxq report: \(xmlEscape(dir.path))</title>
+    <style>
+    body { font-family: sans-serif; margin: 2em; max-width: 1400px; }
+    table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
+    th, td { border: 1px solid #ccc; padding: 3px 8px; }
+    th { background: #f3f3f3; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+    code { background: #f3f3f3; padding: 1px 3px; }
+    details { margin: 1em 0; }
+    </style></head><body>
+    <h1>mxq report</h1>
+    <p><code>\(xmlEscape(dir.path))</code></p>
+
+    """
+    let sURL = dir.appendingPathComponent("summary.csv")
+    if FileManager.default.fileExists(atPath: sURL.path) {
+        let t = try CSVTable.load(sURL)
+        s += "<pre>" + xmlEscape(header(dir, t)) + "</pre>\n"
+        for tab in try accuracyTables(t, file: sURL.path) {
+            s += "<h2>Accuracy: \(xmlEscape(tab.dataset))</h2>\n<p>Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better.</p>\n"
+            var rows: [[String]] = []
+            if let f = tab.fp32 { rows.append(["fp32"] + tab.columns.map { _ in String(format: "%.2f", f) }) }
+            rows += tab.rows.map { [$0.recipe] + $0.values.map(pplCell) }
+            s += htmlTable(["recipe"] + tab.columns, rows)
+        }
+    }
+    let lURL = dir.appendingPathComponent("layers.csv")
+    if FileManager.default.fileExists(atPath: lURL.path) {
+        var all = try loadLayerErrors(lURL)
+        if let only = layerCells { all = all.filter { only.contains($0.cellID) } }
+        if !all.isEmpty { s += "<h2>Per-layer errors</h2>\n<p>Output SQNR per linear layer against fp32 on calibration inputs, after each stage; tables sorted by sensitivity (lowest final output SQNR first).</p>\n" }
+        for e in all {
+            s += "<h3>\(xmlEscape(e.cellID))</h3>\n" + layerSVG(e)
+            let (h, rows) = layerTableRows(e, top: 0)
+            s += "<details><summary>table (\(e.layers.count) layers)</summary>\n" + htmlTable(h, rows, numericFrom: 2) + "</details>\n"
+        }
+    }
+    s += "</body></html>\n"
+    try writeDurably(Data(s.utf8), to: dir.appendingPathComponent("report.html"))
+}

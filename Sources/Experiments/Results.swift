@@ -1,0 +1,279 @@
+import Foundation
+import Support
+
+/// Perplexity of one model on one evaluation dataset.
+public struct DatasetResult: Codable, Sendable, Equatable {
+    public var dataset: String
+    /// exp(nll).
+    public var ppl: Double
+    /// Mean negative log-likelihood per predicted token (nats).
+    public var nll: Double
+    /// Predicted tokens scored.
+    public var tokens: Int
+    /// Windows evaluated.
+    public var windows: Int
+    /// Wall seconds of this evaluation.
+    public var seconds: Double
+    public init(dataset: String, ppl: Double, nll: Double, tokens: Int, windows: Int, seconds: Double) {
+        self.dataset = dataset; self.ppl = ppl; self.nll = nll; self.tokens = tokens; self.windows = windows; self.seconds = seconds
+    }
+}
+
+/// Error of one linear layer after one PTQ stage (against fp32, on calibration inputs).
+public struct LayerRecord: Codable, Sendable, Equatable {
+    public var layer: String
+    /// Position of the stage in the recipe (0-based), and its name.
+    public var stageIndex: Int
+    public var stage: String
+    public var weightSQNR: Double
+    public var outputSQNR: Double
+    public var outputMSE: Double
+    public var saturatedShare: Double
+    public var flushedShare: Double
+    public var scaleExpMin: Int?
+    public var scaleExpMedian: Int?
+    public var scaleExpMax: Int?
+    public init(layer: String, stageIndex: Int, stage: String, weightSQNR: Double, outputSQNR: Double, outputMSE: Double,
+                saturatedShare: Double, flushedShare: Double, scaleExpMin: Int?, scaleExpMedian: Int?, scaleExpMax: Int?) {
+        self.layer = layer; self.stageIndex = stageIndex; self.stage = stage; self.weightSQNR = weightSQNR
+        self.outputSQNR = outputSQNR; self.outputMSE = outputMSE; self.saturatedShare = saturatedShare
+        self.flushedShare = flushedShare; self.scaleExpMin = scaleExpMin; self.scaleExpMedian = scaleExpMedian; self.scaleExpMax = scaleExpMax
+    }
+}
+
+/// What a `CellRunner` returns for one cell.
+public struct CellResult: Sendable {
+    /// One entry per manifest dataset, in manifest order.
+    public var evals: [DatasetResult]
+    /// Per linear layer, per stage (empty for fp32).
+    public var layers: [LayerRecord]
+    /// Seconds spent quantizing (calibration and stages), excluding evaluation.
+    public var quantizeSeconds: Double
+    public init(evals: [DatasetResult], layers: [LayerRecord], quantizeSeconds: Double) {
+        self.evals = evals; self.layers = layers; self.quantizeSeconds = quantizeSeconds
+    }
+}
+
+/// Hashes of a sweep's inputs.
+public struct Provenance: Codable, Sendable, Equatable {
+    public var modelSHA256: String
+    public var calibrationSHA256: String
+    /// Evaluation data hash by dataset name.
+    public var dataSHA256: [String: String]
+    public init(modelSHA256: String, calibrationSHA256: String, dataSHA256: [String: String]) {
+        self.modelSHA256 = modelSHA256; self.calibrationSHA256 = calibrationSHA256; self.dataSHA256 = dataSHA256
+    }
+}
+
+/// One finished cell as stored in `cells/NNNN.json`: self-contained, everything a
+/// summary/layers CSV row needs.
+public struct CellRecord: Codable, Sendable, Equatable {
+    public var index: Int
+    public var id: String
+    public var recipe: String
+    public var stages: String
+    public var weights: String
+    public var acts: String
+    public var block: Int
+    public var scaleRule: String
+    public var rounding: String
+    public var seed: Int
+    public var calibDataset: String
+    public var calibN: Int
+    public var calibLen: Int
+    public var ctx: Int
+    public var evals: [DatasetResult]
+    /// fp32 perplexity by dataset (the delta's reference).
+    public var fp32PPL: [String: Double]
+    public var layers: [LayerRecord]
+    public var quantizeSeconds: Double
+    public var wallSeconds: Double
+    public var weightBits: Double
+    public var provenance: Provenance
+    public var manifestSHA256: String
+    public var gitCommit: String
+}
+
+// MARK: - CSV
+
+/// Numbers in CSV files: shortest round-trip decimal; `nan`, `inf`, `-inf`; empty for nil.
+public func csvNumber(_ d: Double?) -> String {
+    guard let d = d else { return "" }
+    if d.isNaN { return "nan" }
+    if d.isInfinite { return d > 0 ? "inf" : "-inf" }
+    if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
+    return "\(d)"
+}
+
+/// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).
+public func csvField(_ s: String) -> String {
+    if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+    return s
+}
+
+/// Parses RFC 4180 CSV text into rows of fields.
+public func parseCSV(_ text: String) -> [[String]] {
+    var rows: [[String]] = []
+    var row: [String] = []
+    var field = ""
+    var inQuotes = false
+    var it = Array(text.unicodeScalars)[...]
+    while let ch = it.popFirst() {
+        if inQuotes {
+            if ch == "\"" {
+                if it.first == "\"" { field.unicodeScalars.append("\""); it.removeFirst() } else { inQuotes = false }
+            } else { field.unicodeScalars.append(ch) }
+        } else if ch == "\"" { inQuotes = true }
+        else if ch == "," { row.append(field); field = "" }
+        else if ch == "\n" { row.append(field); rows.append(row); row = []; field = "" }
+        else if ch == "\r" { continue }
+        else { field.unicodeScalars.append(ch) }
+    }
+    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+    return rows
+}
+
+/// A parsed CSV table with named columns.
+public struct CSVTable {
+    public var header: [String]
+    public var rows: [[String]]
+    public init(header: [String], rows: [[String]]) { self.header = header; self.rows = rows }
+    public init(text: String, file: String) throws {
+        let all = parseCSV(text)
+        guard let h = all.first else { throw UsageError("\(file): empty CSV file") }
+        header = h
+        rows = Array(all.dropFirst())
+        for (i, r) in rows.enumerated() where r.count != h.count {
+            throw UsageError("\(file): line \(i + 2) has \(r.count) fields, the header has \(h.count)")
+        }
+    }
+    public static func load(_ url: URL) throws -> CSVTable {
+        guard let d = FileManager.default.contents(atPath: url.path), let s = String(data: d, encoding: .utf8) else {
+            throw UsageError("cannot read \(url.path)")
+        }
+        return try CSVTable(text: s, file: url.path)
+    }
+    public func column(_ name: String) -> Int? { header.firstIndex(of: name) }
+    public func require(_ name: String, file: String) throws -> Int {
+        guard let i = column(name) else { throw UsageError("\(file): missing column '\(name)'") }
+        return i
+    }
+    public var text: String {
+        ([header] + rows).map { $0.map(csvField).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+}
+
+public enum SummaryCSV {
+    public static let header = [
+        "cell_index", "cell_id", "recipe", "stages", "weights", "acts", "block", "scale_rule", "rounding", "seed",
+        "calib_dataset", "calib_n", "calib_len", "dataset", "windows", "ctx", "tokens", "nll", "ppl", "fp32_ppl",
+        "delta_ppl", "weight_bits", "quantize_s", "eval_s", "wall_s",
+        "model_sha256", "data_sha256", "calib_sha256", "manifest_sha256", "git_commit",
+    ]
+
+    /// Rows of one record (one per dataset).
+    public static func rows(_ r: CellRecord) -> [[String]] {
+        r.evals.map { e in
+            let base = r.fp32PPL[e.dataset]
+            return [
+                String(r.index), r.id, r.recipe, r.stages, r.weights, r.acts, String(r.block), r.scaleRule, r.rounding,
+                String(r.seed), r.calibDataset, String(r.calibN), String(r.calibLen), e.dataset, String(e.windows),
+                String(r.ctx), String(e.tokens), csvNumber(e.nll), csvNumber(e.ppl), csvNumber(base),
+                csvNumber(base.map { e.ppl - $0 }), csvNumber(r.weightBits), csvNumber(r.quantizeSeconds),
+                csvNumber(e.seconds), csvNumber(r.wallSeconds),
+                r.provenance.modelSHA256, r.provenance.dataSHA256[e.dataset] ?? "", r.provenance.calibrationSHA256,
+                r.manifestSHA256, r.gitCommit,
+            ]
+        }
+    }
+
+    public static func table(_ records: [CellRecord]) -> CSVTable {
+        CSVTable(header: header, rows: records.sorted { $0.index < $1.index }.flatMap(rows))
+    }
+}
+
+public enum LayersCSV {
+    public static let header = [
+        "cell_index", "cell_id", "layer", "stage_index", "stage", "weight_sqnr_db", "output_sqnr_db", "output_mse",
+        "saturated_share", "flushed_share", "scale_exp_min", "scale_exp_median", "scale_exp_max",
+    ]
+    public static func rows(_ r: CellRecord) -> [[String]] {
+        r.layers.map { l in
+            [String(r.index), r.id, l.layer, String(l.stageIndex), l.stage, csvNumber(l.weightSQNR), csvNumber(l.outputSQNR),
+             csvNumber(l.outputMSE), csvNumber(l.saturatedShare), csvNumber(l.flushedShare),
+             l.scaleExpMin.map(String.init) ?? "", l.scaleExpMedian.map(String.init) ?? "", l.scaleExpMax.map(String.init) ?? ""]
+        }
+    }
+    public static func table(_ records: [CellRecord]) -> CSVTable {
+        CSVTable(header: header, rows: records.sorted { $0.index < $1.index }.flatMap(rows))
+    }
+}
+
+// MARK: - Durable files
+
+/// Writes `data` to `url` atomically and durably: a temporary file in the same folder
+/// is written, fsync'ed and renamed over `url`, then the folder is fsync'ed. A reader
+/// (or a process killed at any moment) sees either the old or the new file, never a part.
+public func writeDurably(_ data: Data, to url: URL) throws {
+    let dir = url.deletingLastPathComponent().path
+    let tmp = dir + "/.tmp-\(getpid())-" + url.lastPathComponent
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw UsageError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
+    var ok = true
+    data.withUnsafeBytes { raw in
+        var off = 0
+        while off < raw.count {
+            let n = write(fd, raw.baseAddress! + off, raw.count - off)
+            if n <= 0 { ok = false; break }
+            off += n
+        }
+    }
+    if fsync(fd) != 0 { ok = false }
+    close(fd)
+    guard ok else { unlink(tmp); throw UsageError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+    guard rename(tmp, url.path) == 0 else {
+        unlink(tmp); throw UsageError("cannot rename \(tmp) to \(url.path): \(String(cString: strerror(errno)))")
+    }
+    let dfd = open(dir, O_RDONLY)
+    if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+}
+
+enum JSONIO {
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+}
+
+/// The finished cells of a results folder (`cells/NNNN.json`), sorted by index.
+/// Leftover temporary files from a killed run are ignored.
+public func loadCellRecords(_ dir: URL) throws -> [CellRecord] {
+    let cdir = dir.appendingPathComponent("cells")
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: cdir.path) else { return [] }
+    var out: [CellRecord] = []
+    for n in names.sorted() where n.hasSuffix(".json") && !n.hasPrefix(".") {
+        let u = cdir.appendingPathComponent(n)
+        guard let d = FileManager.default.contents(atPath: u.path) else { continue }
+        do { out.append(try JSONIO.decoder().decode(CellRecord.self, from: d)) } catch {
+            throw UsageError("\(u.path): not a cell record (\(error))")
+        }
+    }
+    return out.sorted { $0.index < $1.index }
+}
+
+func cellRecordName(_ index: Int) -> String { String(format: "%04d.json", index) }
+
+/// Rewrites `summary.csv` and `layers.csv` of `dir` from its cell records (atomically).
+public func writeTables(_ dir: URL, records: [CellRecord]) throws {
+    try writeDurably(Data(SummaryCSV.table(records).text.utf8), to: dir.appendingPathComponent("summary.csv"))
+    try writeDurably(Data(LayersCSV.table(records).text.utf8), to: dir.appendingPathComponent("layers.csv"))
+}

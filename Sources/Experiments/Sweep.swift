@@ -1,0 +1,380 @@
+import Foundation
+import Support
+
+/// Runs cells of a sweep. The real runner loads the model once, computes the fp32
+/// baseline and shared calibration once, then quantizes and evaluates per cell;
+/// `FakeRunner` is a deterministic stand-in for tests of the sweep machinery.
+public protocol CellRunner: AnyObject {
+    /// Hashes of the model, calibration text and evaluation data (computed once).
+    func provenance() throws -> Provenance
+    /// fp32 perplexity on every manifest dataset, in manifest order (called at most once per process).
+    func baseline(progress: SweepProgress) throws -> [DatasetResult]
+    /// Quantizes per `cell` and evaluates every manifest dataset. `cell.recipe.isFP32`
+    /// cells return the baseline. Results must not depend on the thread count.
+    func runCell(_ cell: Cell, progress: SweepProgress) throws -> CellResult
+}
+
+/// `--shard i/n`: this process runs the cells whose index ≡ i (mod n), 0 ≤ i < n.
+public struct Shard: Equatable, Sendable, CustomStringConvertible {
+    public let index: Int, count: Int
+    public init(index: Int, count: Int) { self.index = index; self.count = count }
+    public init(parsing s: String) throws {
+        let parts = s.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
+            throw UsageError("--shard expects i/n with 0 <= i < n (e.g. 0/4), got '\(s)'")
+        }
+        index = i; count = n
+    }
+    public func contains(_ cellIndex: Int) -> Bool { cellIndex % count == index }
+    public var description: String { "\(index)/\(count)" }
+}
+
+/// A rough time model for `--dry-run` and the sweep ETA (seconds on this 2-core machine
+/// with SmolLM2-135M; the ETA rescales it by the measured speed once a cell finished).
+public struct CostModel: Sendable {
+    /// fp32 forward tokens per second during evaluation.
+    public var evalTokensPerSecond: Double = 1500
+    /// Extra cost factor of evaluating with fake-quantized activations.
+    public var actQuantFactor: Double = 1.3
+    /// Calibration forward passes cost, in units of one forward over the calibration set, per stage.
+    public var stageFactors: [String: Double] = ["smoothquant": 1.2, "awq": 8, "gptq": 3]
+    /// Seconds to quantize weights with RTN (all layers).
+    public var rtnSeconds: Double = 3
+    /// Tokens of a full dataset evaluation (SmolLM2 tokenizer), used when windows = all.
+    public var fullDatasetTokens: [String: Int] = ["wikitext2": 290_000, "ptb": 115_000]
+    public init() {}
+
+    public func evalTokens(_ m: Manifest, _ dataset: String) -> Int {
+        if let w = m.windows { return min(w * m.ctx, fullDatasetTokens[dataset] ?? w * m.ctx) }
+        return fullDatasetTokens[dataset] ?? 100_000
+    }
+
+    public func baselineSeconds(_ m: Manifest) -> Double {
+        m.datasets.reduce(0) { $0 + Double(evalTokens(m, $1)) / evalTokensPerSecond }
+    }
+
+    public func cellSeconds(_ c: Cell, _ m: Manifest) -> Double {
+        if c.recipe.isFP32 { return 1 }  // reuses the baseline
+        var s = baselineSeconds(m) * (c.acts == nil ? 1 : actQuantFactor)
+        s += rtnSeconds
+        let calib = Double(m.calibrationSamples * m.calibrationLength) / evalTokensPerSecond
+        if !c.recipe.stages.isEmpty { s += calib }  // collecting layer inputs
+        for st in c.recipe.stages { s += calib * (stageFactors[st.name] ?? 1) }
+        return s
+    }
+}
+
+/// Progress of a sweep on stderr: the current cell, its stage, elapsed and an ETA for the sweep.
+public final class SweepProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let quiet = ProcessInfo.processInfo.environment["MXQ_QUIET"] == "1"
+    private let isTTY = isatty(2) != 0
+    private let start = monotonicSeconds()
+    private var lastPrint = -1e9
+    private var label = ""
+    private var stageText = ""
+    private var remainingEstimate = 0.0      // estimated seconds of cells not yet started
+    private var currentEstimate = 0.0
+    private var currentStart = 0.0
+    private var doneEstimate = 0.0           // estimates of cells finished in this process
+    private var doneActual = 0.0
+    private let cost: (Cell) -> Double
+
+    init(cost: @escaping (Cell) -> Double) { self.cost = cost }
+
+    func begin(cells: [Cell]) {
+        lock.lock(); remainingEstimate = cells.reduce(0) { $0 + cost($1) }; lock.unlock()
+    }
+
+    func startCell(_ cell: Cell, position: Int, of total: Int) {
+        lock.lock()
+        let e = cost(cell)
+        remainingEstimate -= e
+        currentEstimate = e
+        currentStart = monotonicSeconds()
+        label = "[\(position)/\(total)] \(cell.id)"
+        stageText = "start"
+        emit(force: true)
+        lock.unlock()
+    }
+
+    func finishCell() {
+        lock.lock()
+        doneEstimate += currentEstimate
+        doneActual += monotonicSeconds() - currentStart
+        currentEstimate = 0
+        lock.unlock()
+    }
+
+    /// Called by runners to name what they are doing ("gptq layers.3.mlp.down_proj", "eval wikitext2 5/16").
+    public func stage(_ text: String) {
+        lock.lock(); defer { lock.unlock() }
+        let changedKind = text.split(separator: " ").first != stageText.split(separator: " ").first
+        stageText = text
+        emit(force: changedKind)
+    }
+
+    /// A one-off message on its own line.
+    public func note(_ text: String) {
+        lock.lock(); defer { lock.unlock() }
+        if quiet { return }
+        FileHandle.standardError.write(((isTTY ? "\r\u{1B}[K" : "") + "sweep: " + text + "\n").data(using: .utf8)!)
+    }
+
+    /// Seconds left in the sweep: estimates rescaled by the measured speed of finished cells.
+    public var etaSeconds: Double {
+        let speed = doneEstimate > 0 ? doneActual / doneEstimate : 1
+        let cur = max(0, currentEstimate * speed - (currentEstimate > 0 ? monotonicSeconds() - currentStart : 0))
+        return remainingEstimate * speed + cur
+    }
+
+    private func emit(force: Bool) {
+        if quiet { return }
+        let now = monotonicSeconds()
+        if !force && now - lastPrint < (isTTY ? 0.25 : 10) { return }
+        lastPrint = now
+        let s = "sweep \(label) — \(stageText) — \(formatDuration(now - start)), ETA \(formatDuration(etaSeconds))"
+        FileHandle.standardError.write(((isTTY ? "\r\u{1B}[K" : "") + s + (isTTY ? "" : "\n")).data(using: .utf8)!)
+    }
+
+    func endLine() { if isTTY && !quiet { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
+}
+
+/// Machine, compiler, threads and git state recorded in `env.json`.
+public enum Environment {
+    public static func collect(threads: Int, arguments: [String]) -> [String: Any] {
+        var u = utsname()
+        uname(&u)
+        func str<T>(_ t: T) -> String {
+            withUnsafeBytes(of: t) { raw in String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        }
+        var cpu = "unknown"
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        var env: [String: Any] = [
+            "started_utc": utcTimestamp(iso: true),
+            "machine": ["sysname": str(u.sysname), "hostname": str(u.nodename), "release": str(u.release), "arch": str(u.machine)],
+            "cpu_model": cpu,
+            "cpu_cores_online": ProcessInfo.processInfo.activeProcessorCount,
+            "threads": threads,
+            "swift_compiler": compilerVersion,
+            "command": arguments.joined(separator: " "),
+            "git_commit": gitCommit(),
+            "git_dirty": gitDirty(),
+        ]
+        if let v = run("swift", ["--version"]) { env["swift_version_output"] = v }
+        return env
+    }
+
+    /// Compiler version this binary was built with (from `#if compiler`).
+    public static var compilerVersion: String {
+        #if compiler(>=6.4)
+        return ">=6.4"
+        #elseif compiler(>=6.3)
+        return "6.3"
+        #elseif compiler(>=6.2)
+        return "6.2"
+        #elseif compiler(>=6.1)
+        return "6.1"
+        #elseif compiler(>=6.0)
+        return "6.0"
+        #else
+        return "<6.0"
+        #endif
+    }
+
+    /// `git rev-parse HEAD` in the checkout, or "unknown".
+    public static func gitCommit() -> String {
+        run("git", ["-C", Paths.root.path, "rev-parse", "HEAD"])?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+    }
+
+    static func gitDirty() -> Bool? {
+        guard let s = run("git", ["-C", Paths.root.path, "status", "--porcelain", "--untracked-files=no"]) else { return nil }
+        return !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+    }
+
+    /// Runs a program found on PATH; stdout on success, nil otherwise.
+    static func run(_ tool: String, _ args: [String]) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [tool] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(data: d, encoding: .utf8)
+    }
+
+    /// `20261123T120403Z` (or ISO-8601 `2026-11-23T12:04:03Z`).
+    public static func utcTimestamp(iso: Bool = false) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = iso ? "yyyy-MM-dd'T'HH:mm:ss'Z'" : "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: Date())
+    }
+}
+
+/// A sweep over a manifest's cells writing a results folder:
+/// `manifest.resolved.json`, `env.json`, `baseline.json`, `cells/NNNN.json` (one per
+/// finished cell, written atomically), `summary.csv` and `layers.csv` (rewritten
+/// atomically from the cell records after every cell).
+public final class Sweep {
+    public let manifest: Manifest
+    public let dir: URL
+    public let shard: Shard?
+    public var cost = CostModel()
+
+    /// Prepares `dir` for a new sweep (`resume == false`; the folder must not hold one)
+    /// or checks that it holds this manifest's sweep (`resume == true`).
+    public init(manifest: Manifest, dir: URL, shard: Shard?, resume: Bool, environment: [String: Any]) throws {
+        self.manifest = manifest; self.dir = dir; self.shard = shard
+        let fm = FileManager.default
+        let mURL = dir.appendingPathComponent("manifest.resolved.json")
+        let envURL = dir.appendingPathComponent("env.json")
+        let resolved = manifest.resolvedJSON()
+        var runs: [[String: Any]] = []
+        if resume {
+            guard let old = fm.contents(atPath: mURL.path) else {
+                throw UsageError("--resume \(dir.path): no manifest.resolved.json there (not a sweep results folder)")
+            }
+            guard old == resolved else {
+                throw UsageError("--resume \(dir.path): that sweep ran a different manifest (sha256 \(SHA256.hex(of: old)) vs \(manifest.sha256) now); resume with the same manifest")
+            }
+            if let d = fm.contents(atPath: envURL.path), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+                let oldShard = o["shard"] as? String
+                if oldShard != shard?.description {
+                    throw UsageError("--resume \(dir.path): that sweep ran with --shard \(oldShard ?? "(none)"), now \(shard?.description ?? "(none)"); use the same --shard")
+                }
+                runs = o["runs"] as? [[String: Any]] ?? []
+            }
+        } else {
+            if fm.fileExists(atPath: mURL.path) {
+                throw UsageError("\(dir.path) already holds a sweep; use --resume \(dir.path) to continue it, or another --out")
+            }
+            try fm.createDirectory(at: dir.appendingPathComponent("cells"), withIntermediateDirectories: true)
+            try writeDurably(resolved, to: mURL)
+        }
+        try fm.createDirectory(at: dir.appendingPathComponent("cells"), withIntermediateDirectories: true)
+        runs.append(environment)
+        var env: [String: Any] = ["runs": runs, "manifest_sha256": manifest.sha256]
+        if let s = shard { env["shard"] = s.description }
+        try writeDurably(try JSONSerialization.data(withJSONObject: env, options: [.prettyPrinted, .sortedKeys]), to: envURL)
+    }
+
+    /// Indices of the cells this process is responsible for (its shard), in order.
+    public var myCells: [Int] { manifest.cells.indices.filter { shard?.contains($0) ?? true } }
+
+    /// Runs every cell of this shard that has no record yet. Returns the number of cells run.
+    @discardableResult
+    public func run(runner: CellRunner, gitCommit: String) throws -> Int {
+        let existing = try loadCellRecords(dir)
+        var done = Set<Int>()
+        for r in existing {
+            guard r.index < manifest.cells.count, manifest.cells[r.index].id == r.id else {
+                throw UsageError("\(dir.path)/cells/\(cellRecordName(r.index)) is cell '\(r.id)', which is not cell \(r.index) of this manifest")
+            }
+            done.insert(r.index)
+        }
+        let todo = myCells.filter { !done.contains($0) }
+        let progress = SweepProgress(cost: { [manifest, cost] in cost.cellSeconds($0, manifest) })
+        if !done.isEmpty { progress.note("\(done.count) cell(s) already finished in \(dir.path), \(todo.count) to run") }
+        try writeTables(dir, records: existing)
+        if todo.isEmpty { return 0 }
+
+        let prov = try runner.provenance()
+        let baseURL = dir.appendingPathComponent("baseline.json")
+        var baseline: [DatasetResult]
+        if let d = FileManager.default.contents(atPath: baseURL.path) {
+            let b = try JSONIO.decoder().decode(BaselineFile.self, from: d)
+            guard b.provenance == prov else {
+                throw UsageError("\(dir.path): the model or data changed since this sweep started (baseline.json has other sha256 hashes); start a new sweep")
+            }
+            baseline = b.evals
+        } else {
+            progress.note("fp32 baseline on \(manifest.datasets.joined(separator: ", "))")
+            baseline = try runner.baseline(progress: progress)
+            try writeDurably(try JSONIO.encoder().encode(BaselineFile(provenance: prov, evals: baseline)), to: baseURL)
+        }
+        let fp32 = Dictionary(uniqueKeysWithValues: baseline.map { ($0.dataset, $0.ppl) })
+
+        progress.begin(cells: todo.map { manifest.cells[$0] })
+        var records = existing
+        for (k, i) in todo.enumerated() {
+            let cell = manifest.cells[i]
+            progress.startCell(cell, position: k + 1, of: todo.count)
+            let t0 = monotonicSeconds()
+            let res = try runner.runCell(cell, progress: progress)
+            let wall = monotonicSeconds() - t0
+            precondition(res.evals.map(\.dataset) == manifest.datasets, "runner returned datasets \(res.evals.map(\.dataset))")
+            let rec = CellRecord(
+                index: i, id: cell.id, recipe: cell.recipe.name, stages: cell.recipe.stagesDescription,
+                weights: cell.weights ?? "none", acts: cell.acts ?? "none", block: cell.block, scaleRule: cell.scaleRule,
+                rounding: cell.rounding, seed: cell.seed, calibDataset: manifest.calibrationDataset,
+                calibN: manifest.calibrationSamples, calibLen: manifest.calibrationLength, ctx: manifest.ctx,
+                evals: res.evals, fp32PPL: fp32, layers: res.layers, quantizeSeconds: res.quantizeSeconds,
+                wallSeconds: wall, weightBits: cell.weightBitsPerElement, provenance: prov,
+                manifestSHA256: manifest.sha256, gitCommit: gitCommit)
+            try writeDurably(try JSONIO.encoder().encode(rec), to: dir.appendingPathComponent("cells").appendingPathComponent(cellRecordName(i)))
+            records.append(rec)
+            records.sort { $0.index < $1.index }
+            try writeTables(dir, records: records)
+            progress.finishCell()
+            let ppls = res.evals.map { "\($0.dataset) \(String(format: "%.3f", $0.ppl))" }.joined(separator: ", ")
+            progress.note("done \(cell.id): \(ppls) (\(formatDuration(wall)))")
+        }
+        progress.endLine()
+        return todo.count
+    }
+
+    /// Cleans temporary files a killed run may have left.
+    public static func removeTemporaries(_ dir: URL) {
+        for sub in [dir, dir.appendingPathComponent("cells")] {
+            for n in (try? FileManager.default.contentsOfDirectory(atPath: sub.path)) ?? [] where n.hasPrefix(".tmp-") {
+                try? FileManager.default.removeItem(at: sub.appendingPathComponent(n))
+            }
+        }
+    }
+}
+
+struct BaselineFile: Codable {
+    var provenance: Provenance
+    var evals: [DatasetResult]
+}
+
+/// The `--dry-run` listing: cells, shard membership and estimated time.
+public func dryRunListing(_ m: Manifest, shard: Shard?, cost: CostModel = CostModel()) -> String {
+    var s = "manifest \(m.name): \(m.cells.count) cell(s) × \(m.datasets.count) dataset(s) (\(m.datasets.joined(separator: ", "))), "
+    s += "windows \(m.windows.map(String.init) ?? "all") × ctx \(m.ctx); calibration \(m.calibrationDataset) \(m.calibrationSamples)×\(m.calibrationLength)\n"
+    s += "model \(m.model); manifest sha256 \(m.sha256)\n"
+    if let sh = shard { s += "shard \(sh): runs cells with index ≡ \(sh.index) mod \(sh.count)\n" }
+    var total = cost.baselineSeconds(m)
+    func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {
+        pad(a, 5, right: true) + "  " + pad(b, 50) + " " + pad(c, 26) + " " + pad(d, 8, right: true) + "\n"
+    }
+    s += row("index", "cell id", "stages", "est.")
+    s += row("-", "(fp32 baseline, computed once)", "", formatDuration(cost.baselineSeconds(m)))
+    for (i, c) in m.cells.enumerated() where shard?.contains(i) ?? true {
+        let e = cost.cellSeconds(c, m)
+        total += e
+        let stages = c.recipe.stages.isEmpty ? (c.recipe.isFP32 ? "fp32" : "rtn") : c.recipe.stages.map(\.name).joined(separator: ">")
+        s += row(String(i), c.id, stages, formatDuration(e))
+    }
+    for k in m.skipped { s += "skipped: \(k)\n" }
+    s += "estimated total: \(formatDuration(total)) (rough; on 2 cores, scales with tokens evaluated and calibrated)\n"
+    return s
+}
+
+/// Pads `s` with spaces to `width` characters (left-aligned unless `right`).
+func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+    let n = s.count
+    if n >= width { return s }
+    let sp = String(repeating: " ", count: width - n)
+    return right ? sp + s : s + sp
+}

@@ -1,0 +1,286 @@
+import Foundation
+import Support
+
+/// Llama-family hyperparameters, from GGUF `llama.*` metadata or a Hugging Face `config.json`.
+public struct LlamaHyperparameters: Equatable, Sendable {
+    public var vocab: Int
+    public var hidden: Int
+    /// FFN (SwiGLU) width.
+    public var intermediate: Int
+    public var layers: Int
+    /// Query heads.
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    /// RMSNorm epsilon.
+    public var rmsEps: Double
+    /// RoPE base frequency θ.
+    public var ropeTheta: Double
+    /// LM head shares the token embedding (no `lm_head.weight`).
+    public var tiedEmbeddings: Bool
+    /// Trained context length.
+    public var contextLength: Int
+
+    public init(vocab: Int, hidden: Int, intermediate: Int, layers: Int, heads: Int, kvHeads: Int,
+                headDim: Int, rmsEps: Double, ropeTheta: Double, tiedEmbeddings: Bool, contextLength: Int) {
+        self.vocab = vocab; self.hidden = hidden; self.intermediate = intermediate; self.layers = layers
+        self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.rmsEps = rmsEps
+        self.ropeTheta = ropeTheta; self.tiedEmbeddings = tiedEmbeddings; self.contextLength = contextLength
+    }
+
+    /// Every weight the model needs, by Hugging Face name, with its row-major shape
+    /// (linear weights are [out, in]). `lm_head.weight` only when not tied.
+    public func expectedTensors() -> [(name: String, shape: [Int])] {
+        let q = heads * headDim, kv = kvHeads * headDim
+        var t: [(String, [Int])] = [("model.embed_tokens.weight", [vocab, hidden])]
+        for i in 0..<layers {
+            let p = "model.layers.\(i)."
+            t += [(p + "input_layernorm.weight", [hidden]),
+                  (p + "self_attn.q_proj.weight", [q, hidden]),
+                  (p + "self_attn.k_proj.weight", [kv, hidden]),
+                  (p + "self_attn.v_proj.weight", [kv, hidden]),
+                  (p + "self_attn.o_proj.weight", [hidden, q]),
+                  (p + "post_attention_layernorm.weight", [hidden]),
+                  (p + "mlp.gate_proj.weight", [intermediate, hidden]),
+                  (p + "mlp.up_proj.weight", [intermediate, hidden]),
+                  (p + "mlp.down_proj.weight", [hidden, intermediate])]
+        }
+        t.append(("model.norm.weight", [hidden]))
+        if !tiedEmbeddings { t.append(("lm_head.weight", [vocab, hidden])) }
+        return t.map { (name: $0.0, shape: $0.1) }
+    }
+
+    /// Checks internal consistency (positive sizes, heads divisible by KV heads, even head dim).
+    public func validate(path: String) throws {
+        func bad(_ k: String, _ e: String, _ v: Any) -> ModelIOError {
+            .badMetadata(path: path, key: k, expected: e, found: "\(v)")
+        }
+        for (k, v) in [("vocab", vocab), ("hidden", hidden), ("intermediate", intermediate), ("layers", layers),
+                       ("heads", heads), ("kvHeads", kvHeads), ("headDim", headDim)] where v <= 0 || v > 1 << 24 {
+            throw bad(k, "a positive size", v)
+        }
+        if heads % kvHeads != 0 { throw bad("kvHeads", "a divisor of heads (\(heads))", kvHeads) }
+        if headDim % 2 != 0 { throw bad("headDim", "an even number (RoPE rotates pairs)", headDim) }
+        if !(rmsEps > 0 && rmsEps < 1) { throw bad("rmsEps", "a small positive number", rmsEps) }
+        if !(ropeTheta > 1 && ropeTheta.isFinite) { throw bad("ropeTheta", "a finite number > 1", ropeTheta) }
+        if contextLength <= 0 { throw bad("contextLength", "a positive length", contextLength) }
+    }
+}
+
+/// Which pairs of a head's q/k vector RoPE rotates, determined by where the weights came from.
+public enum RopeLayout: String, Sendable, Hashable {
+    /// GGUF: llama.cpp's converter permuted the q/k rows, so rotate adjacent pairs (x[2i], x[2i+1]).
+    case interleaved
+    /// Hugging Face: rotate (x[i], x[i + d/2]).
+    case halves
+
+    /// llama.cpp's q/k row permutation (`permute` in convert_hf_to_gguf.py), HF → GGUF.
+    ///
+    /// `w` is row-major [heads·d, cols] (a q or k weight: `heads` = query heads for q, KV heads
+    /// for k). Within each head, new row 2i ← old row i and new row 2i+1 ← old row i + d/2.
+    /// Rotating adjacent pairs of the permuted projection then equals rotating halves of the
+    /// original one, which is why GGUF weights use `.interleaved`.
+    public static func permuteHalvesToInterleaved(_ w: [Float], heads: Int, cols: Int) -> [Float] {
+        permute(w, heads: heads, cols: cols, inverse: false)
+    }
+
+    /// The inverse of `permuteHalvesToInterleaved` (GGUF → HF): new row i ← old row 2i,
+    /// new row i + d/2 ← old row 2i+1, within each head.
+    public static func permuteInterleavedToHalves(_ w: [Float], heads: Int, cols: Int) -> [Float] {
+        permute(w, heads: heads, cols: cols, inverse: true)
+    }
+
+    static func permute(_ w: [Float], heads: Int, cols: Int, inverse: Bool) -> [Float] {
+        precondition(heads > 0 && cols > 0 && w.count % (heads * cols) == 0, "permute: bad shape")
+        let d = w.count / (heads * cols)
+        precondition(d % 2 == 0, "permute: head dim must be even")
+        var out = [Float](repeating: 0, count: w.count)
+        for h in 0..<heads {
+            for i in 0..<(d / 2) {
+                for j in 0..<2 {
+                    let halvesRow = h * d + j * (d / 2) + i, interRow = h * d + 2 * i + j
+                    let (dstRow, srcRow) = inverse ? (halvesRow, interRow) : (interRow, halvesRow)
+                    for c in 0..<cols { out[dstRow * cols + c] = w[srcRow * cols + c] }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// GGUF ↔ Hugging Face tensor names for Llama.
+public enum LlamaTensorNames {
+    static let layerMap: [(String, String)] = [
+        ("attn_q.weight", "self_attn.q_proj.weight"), ("attn_k.weight", "self_attn.k_proj.weight"),
+        ("attn_v.weight", "self_attn.v_proj.weight"), ("attn_output.weight", "self_attn.o_proj.weight"),
+        ("ffn_gate.weight", "mlp.gate_proj.weight"), ("ffn_up.weight", "mlp.up_proj.weight"),
+        ("ffn_down.weight", "mlp.down_proj.weight"), ("attn_norm.weight", "input_layernorm.weight"),
+        ("ffn_norm.weight", "post_attention_layernorm.weight"),
+    ]
+    static let globalMap: [(String, String)] = [
+        ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
+        ("output.weight", "lm_head.weight"),
+    ]
+
+    /// `blk.3.attn_q.weight` → `model.layers.3.self_attn.q_proj.weight`; nil if not a Llama weight.
+    public static func hfName(forGGUF g: String) -> String? {
+        if let m = globalMap.first(where: { $0.0 == g }) { return m.1 }
+        let parts = g.split(separator: ".", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "blk", let i = Int(parts[1]), i >= 0, String(i) == parts[1],
+              let m = layerMap.first(where: { $0.0 == parts[2] }) else { return nil }
+        return "model.layers.\(i).\(m.1)"
+    }
+
+    /// The inverse of `hfName(forGGUF:)`.
+    public static func ggufName(forHF h: String) -> String? {
+        if let m = globalMap.first(where: { $0.1 == h }) { return m.0 }
+        let pre = "model.layers."
+        guard h.hasPrefix(pre) else { return nil }
+        let rest = h.dropFirst(pre.count).split(separator: ".", maxSplits: 1)
+        guard rest.count == 2, let i = Int(rest[0]), i >= 0, String(i) == rest[0],
+              let m = layerMap.first(where: { $0.1 == rest[1] }) else { return nil }
+        return "blk.\(i).\(m.0)"
+    }
+}
+
+/// A Llama checkpoint in memory: fp32 weights by Hugging Face name plus hyperparameters.
+public struct LlamaCheckpoint: Sendable {
+    /// A dense fp32 tensor. `shape` is row-major (PyTorch order; for GGUF, `ne` reversed).
+    public struct Tensor: Sendable, Equatable {
+        public var shape: [Int]
+        public var data: [Float]
+        public init(shape: [Int], data: [Float]) {
+            precondition(shape.reduce(1, *) == data.count, "Tensor: shape \(shape) does not match \(data.count) values")
+            self.shape = shape; self.data = data
+        }
+    }
+
+    public var config: LlamaHyperparameters
+    /// How RoPE pairs q/k elements for these weights (GGUF: `.interleaved`, HF: `.halves`).
+    public var ropeLayout: RopeLayout
+    /// The file or folder it was loaded from ("" if built in memory).
+    public var sourcePath: String
+    /// Weights by Hugging Face name (see `LlamaHyperparameters.expectedTensors`).
+    public var tensors: [String: Tensor]
+
+    public init(config: LlamaHyperparameters, ropeLayout: RopeLayout, sourcePath: String = "", tensors: [String: Tensor]) {
+        self.config = config; self.ropeLayout = ropeLayout; self.sourcePath = sourcePath; self.tensors = tensors
+    }
+
+    /// Loads a `.gguf` file or a folder with `config.json` and `*.safetensors` (sharded or not),
+    /// converting every weight to fp32, and validates it (`validate()`).
+    public static func load(path: String, threads: Int? = nil) throws -> LlamaCheckpoint {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ModelIOError.cannotOpen(path: path, reason: "no such file or folder")
+        }
+        let ck: LlamaCheckpoint = isDir.boolValue ? try loadHFFolder(path: path, threads: threads)
+                                        : try loadGGUF(path: path, threads: threads)
+        try ck.validate()
+        return ck
+    }
+
+    /// Checks that every expected tensor is present with the expected shape and finite values,
+    /// and that there are no unexpected tensors.
+    public func validate() throws {
+        try config.validate(path: sourcePath)
+        let expected = config.expectedTensors()
+        for (name, shape) in expected {
+            guard let t = tensors[name] else { throw ModelIOError.missingTensor(path: sourcePath, tensor: name) }
+            if t.shape != shape { throw ModelIOError.shapeMismatch(path: sourcePath, tensor: name, found: t.shape, expected: shape) }
+        }
+        let names = Set(expected.map(\.name))
+        for name in tensors.keys.sorted() where !names.contains(name) {
+            throw ModelIOError.malformed(path: sourcePath, detail: "unexpected tensor '\(name)' for a Llama model with this config")
+        }
+        for (name, _) in expected {
+            let d = tensors[name]!.data
+            if let i = d.firstIndex(where: { !$0.isFinite }) {
+                throw ModelIOError.nonFinite(path: sourcePath, tensor: name, index: i, value: d[i])
+            }
+        }
+    }
+
+    /// The same model with q/k rows permuted for `layout` (a no-op if already in it).
+    public func converted(to layout: RopeLayout) -> LlamaCheckpoint {
+        if layout == ropeLayout { return self }
+        var c = self
+        c.ropeLayout = layout
+        for i in 0..<config.layers {
+            for (proj, h) in [("q_proj", config.heads), ("k_proj", config.kvHeads)] {
+                let name = "model.layers.\(i).self_attn.\(proj).weight"
+                guard let t = tensors[name], t.shape.count == 2 else { continue }
+                let p = layout == .interleaved
+                    ? RopeLayout.permuteHalvesToInterleaved(t.data, heads: h, cols: t.shape[1])
+                    : RopeLayout.permuteInterleavedToHalves(t.data, heads: h, cols: t.shape[1])
+                c.tensors[name] = Tensor(shape: t.shape, data: p)
+            }
+        }
+        return c
+    }
+
+    // MARK: GGUF
+
+    static func loadGGUF(path: String, threads: Int?) throws -> LlamaCheckpoint {
+        let f = try GGUFFile(path: path)
+        let config = try hyperparameters(f)
+        var tensors: [String: Tensor] = [:]
+        let progress = ProgressReporter("loading \(path.split(separator: "/").last ?? "")", total: f.tensors.count)
+        for info in f.tensors {
+            guard let hf = LlamaTensorNames.hfName(forGGUF: info.name) else {
+                throw ModelIOError.malformed(path: path, detail: "unexpected tensor '\(info.name)' (not part of a plain Llama model)")
+            }
+            let data = try f.tensorF32(info, threads: threads, checkFinite: true)
+            tensors[hf] = Tensor(shape: info.shape, data: data)
+            progress.advance()
+        }
+        return LlamaCheckpoint(config: config, ropeLayout: .interleaved, sourcePath: path, tensors: tensors)
+    }
+
+    /// Hyperparameters from a GGUF file's `llama.*` metadata.
+    public static func hyperparameters(_ f: GGUFFile) throws -> LlamaHyperparameters {
+        let p = f.path
+        let arch = f["general.architecture"]?.string
+        guard arch == "llama" else {
+            throw ModelIOError.badMetadata(path: p, key: "general.architecture", expected: "\"llama\"",
+                                           found: f["general.architecture"]?.description ?? "missing")
+        }
+        func int(_ k: String) throws -> Int {
+            guard let v = f[k] else { throw ModelIOError.missingMetadata(path: p, key: k) }
+            guard let i = v.int else { throw ModelIOError.badMetadata(path: p, key: k, expected: "an integer", found: v.description) }
+            return i
+        }
+        func num(_ k: String) throws -> Double {
+            guard let v = f[k] else { throw ModelIOError.missingMetadata(path: p, key: k) }
+            guard let d = v.double else { throw ModelIOError.badMetadata(path: p, key: k, expected: "a number", found: v.description) }
+            return d
+        }
+        if let s = f["llama.rope.scaling.type"], s.string != "none" {
+            throw ModelIOError.badMetadata(path: p, key: "llama.rope.scaling.type", expected: "none (RoPE scaling is not supported)", found: s.description)
+        }
+        if f.hasTensor("rope_freqs.weight") {
+            throw ModelIOError.malformed(path: p, detail: "tensor 'rope_freqs.weight' (RoPE frequency scaling) is not supported")
+        }
+        let hidden = try int("llama.embedding_length")
+        let heads = try int("llama.attention.head_count")
+        let kvHeads = f["llama.attention.head_count_kv"] == nil ? heads : try int("llama.attention.head_count_kv")
+        let headDim = f["llama.attention.key_length"] == nil ? (heads > 0 ? hidden / heads : 0) : try int("llama.attention.key_length")
+        if f["llama.rope.dimension_count"] != nil, try int("llama.rope.dimension_count") != headDim {
+            throw ModelIOError.badMetadata(path: p, key: "llama.rope.dimension_count", expected: "the head dim \(headDim) (partial RoPE is not supported)",
+                                           found: f["llama.rope.dimension_count"]!.description)
+        }
+        var vocab: Int
+        if f["llama.vocab_size"] != nil { vocab = try int("llama.vocab_size") }
+        else if let toks = f["tokenizer.ggml.tokens"]?.array { vocab = toks.count }
+        else { vocab = try f.tensorInfo("token_embd.weight").shape.first ?? 0 }
+        let c = LlamaHyperparameters(
+            vocab: vocab, hidden: hidden, intermediate: try int("llama.feed_forward_length"),
+            layers: try int("llama.block_count"), heads: heads, kvHeads: kvHeads, headDim: headDim,
+            rmsEps: try num("llama.attention.layer_norm_rms_epsilon"),
+            ropeTheta: f["llama.rope.freq_base"] == nil ? 10_000 : try num("llama.rope.freq_base"),
+            tiedEmbeddings: !f.hasTensor("output.weight"),
+            contextLength: f["llama.context_length"] == nil ? 2048 : try int("llama.context_length"))
+        try c.validate(path: p)
+        return c
+    }
+}

@@ -1,2 +1,0 @@
-// Module ModelIO: see docs/ARCHITECTURE.md
-import Support

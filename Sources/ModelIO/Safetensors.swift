@@ -1,0 +1,338 @@
+import Foundation
+import Support
+
+/// A `.safetensors` file, memory-mapped: 8-byte little-endian header length, a JSON header
+/// `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then the data
+/// (offsets relative to its start). Every entry is validated on open (offsets inside the
+/// file, size = elements × dtype size).
+public final class SafetensorsFile: @unchecked Sendable {
+    public struct Entry: Sendable, Equatable {
+        public let name: String
+        /// safetensors dtype string ("F32", "F16", "BF16", "I64", …).
+        public let dtype: String
+        /// Row-major shape.
+        public let shape: [Int]
+        /// Absolute file offsets of the data `[start, end)`.
+        public let start: Int, end: Int
+        public var elementCount: Int { shape.reduce(1, *) }
+    }
+
+    public let path: String
+    /// Entries in data order.
+    public let entries: [Entry]
+    /// The `__metadata__` string map.
+    public let metadata: [String: String]
+    let file: MappedFile
+    private let index: [String: Int]
+
+    static let dtypeSizes: [String: Int] = [
+        "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4,
+        "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
+    ]
+    /// dtypes `tensorF32` converts.
+    public static let readableDTypes = ["F32", "F16", "BF16"]
+    static let maxHeader = 256 << 20
+
+    public init(path: String) throws {
+        let f = try MappedFile(path: path)
+        file = f; self.path = path
+        if f.size < 8 { throw ModelIOError.truncated(path: path, what: "safetensors header length", needed: 8, fileSize: f.size) }
+        let n = UInt64(littleEndian: f.base!.loadUnaligned(as: UInt64.self))
+        if n > UInt64(f.size - 8) {
+            throw ModelIOError.truncated(path: path, what: "safetensors JSON header of \(n) bytes",
+                                         needed: n > UInt64(Int.max / 2) ? Int.max : 8 + Int(n), fileSize: f.size)
+        }
+        if n > UInt64(Self.maxHeader) { throw ModelIOError.malformed(path: path, detail: "JSON header of \(n) bytes is implausibly large") }
+        let hb = f.bytes(8, Int(n))
+        guard hb.first == UInt8(ascii: "{"),
+              let obj = try? JSONSerialization.jsonObject(with: Data(hb), options: []),
+              let dict = obj as? [String: Any] else {
+            throw ModelIOError.badMagic(path: path, expected: "safetensors (JSON header object)", found: "a header that is not a JSON object")
+        }
+        let dataStart = 8 + Int(n)
+        var es: [Entry] = []
+        var meta: [String: String] = [:]
+        for (name, v) in dict {
+            if name == "__metadata__" {
+                if let m = v as? [String: Any] { for (k, x) in m { meta[k] = x as? String ?? "\(x)" } }
+                continue
+            }
+            func bad(_ what: String) -> ModelIOError { .malformed(path: path, detail: "tensor '\(name)': \(what)") }
+            guard let e = v as? [String: Any] else { throw bad("header entry is not an object") }
+            guard let dtype = e["dtype"] as? String else { throw bad("missing string 'dtype'") }
+            guard let shapeAny = e["shape"] as? [Any] else { throw bad("missing array 'shape'") }
+            var shape: [Int] = []
+            var count = 1
+            for s in shapeAny {
+                guard let d = jsonInt(s), d >= 0, d <= Int(Int32.max) else { throw bad("shape \(shapeAny) is not a list of sizes") }
+                let (p, o) = count.multipliedReportingOverflow(by: d)
+                if o { throw bad("shape \(shapeAny) is too large") }
+                shape.append(d); count = p
+            }
+            guard let offs = e["data_offsets"] as? [Any], offs.count == 2,
+                  let b = jsonInt(offs[0]), let en = jsonInt(offs[1]),
+                  b >= 0, en >= b else { throw bad("'data_offsets' is not [begin, end] with begin <= end") }
+            guard let es1 = Self.dtypeSizes[dtype] else {
+                throw ModelIOError.unsupportedDType(path: path, tensor: name, dtype: dtype, supported: Self.readableDTypes)
+            }
+            if en > f.size - dataStart {
+                throw ModelIOError.tensorOutOfBounds(path: path, tensor: name, start: dataStart + b,
+                                                     end: en > Int.max - dataStart ? Int.max : dataStart + en, fileSize: f.size)
+            }
+            let (bytes, o) = count.multipliedReportingOverflow(by: es1)
+            if o || bytes != en - b {
+                throw bad("data_offsets span \(en - b) bytes but shape \(shape) of \(dtype) needs \(o ? Int.max : bytes)")
+            }
+            es.append(Entry(name: name, dtype: dtype, shape: shape, start: dataStart + b, end: dataStart + en))
+        }
+        es.sort { ($0.start, $0.name) < ($1.start, $1.name) }
+        entries = es
+        metadata = meta
+        var idx: [String: Int] = [:]
+        for (i, e) in es.enumerated() { idx[e.name] = i }
+        index = idx
+    }
+
+    public func hasTensor(_ name: String) -> Bool { index[name] != nil }
+
+    public func entry(_ name: String) throws -> Entry {
+        guard let i = index[name] else { throw ModelIOError.missingTensor(path: path, tensor: name) }
+        return entries[i]
+    }
+
+    /// Tensor `name` as row-major fp32 (`entry.shape`). F32/F16/BF16; others throw
+    /// `unsupportedDType`. With `checkFinite`, NaN/±Inf throws `nonFinite`.
+    public func tensorF32(_ name: String, threads: Int? = nil, checkFinite: Bool = true) throws -> [Float] {
+        let e = try entry(name)
+        let type: GGMLType
+        switch e.dtype {
+        case "F32": type = .f32
+        case "F16": type = .f16
+        case "BF16": type = .bf16
+        default: throw ModelIOError.unsupportedDType(path: path, tensor: name, dtype: e.dtype, supported: Self.readableDTypes)
+        }
+        let n = e.elementCount
+        if n == 0 { return [] }
+        var out = [Float](repeating: 0, count: n)
+        let raw = file.bytes(e.start, e.end - e.start)
+        let bad = out.withUnsafeMutableBufferPointer {
+            Dequant.decode(type: type, src: raw, count: n, into: $0.baseAddress!, threads: threads, checkFinite: checkFinite)
+        }
+        if let (i, v) = bad { throw ModelIOError.nonFinite(path: path, tensor: name, index: i, value: v) }
+        return out
+    }
+}
+
+/// Writes `.safetensors` files (tests, tiny models, deliberately damaged files).
+public struct SafetensorsWriter {
+    public enum DType: String, Sendable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
+    struct Item { let name: String; let dtype: String; let shape: [Int]; let bytes: [UInt8] }
+    var items: [Item] = []
+    public var metadata: [String: String]
+
+    public init(metadata: [String: String] = [:]) { self.metadata = metadata }
+
+    /// Adds a tensor (row-major `shape`, `values.count` = product of shape) stored as `dtype`.
+    public mutating func add(_ name: String, shape: [Int], values: [Float], dtype: DType = .f32) {
+        precondition(shape.reduce(1, *) == values.count, "SafetensorsWriter: shape/values mismatch for \(name)")
+        let b: [UInt8]
+        switch dtype {
+        case .f32: b = GGUFWriter.encode(values, type: .f32)
+        case .f16: b = GGUFWriter.encode(values, type: .f16)
+        case .bf16: b = GGUFWriter.encode(values, type: .bf16)
+        }
+        items.append(Item(name: name, dtype: dtype.rawValue, shape: shape, bytes: b))
+    }
+
+    /// Adds a tensor with arbitrary dtype string and raw bytes (no checks; for damage tests).
+    public mutating func addRaw(_ name: String, dtype: String, shape: [Int], bytes: [UInt8]) {
+        items.append(Item(name: name, dtype: dtype, shape: shape, bytes: bytes))
+    }
+
+    /// The file's bytes. The header is padded with spaces to a multiple of 8.
+    public func serialized() -> [UInt8] {
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            parts.append(jsonString("__metadata__") + ":{" + metadata.keys.sorted().map { jsonString($0) + ":" + jsonString(metadata[$0]!) }.joined(separator: ",") + "}")
+        }
+        var off = 0
+        for it in items {
+            parts.append(jsonString(it.name) + ":{\"dtype\":" + jsonString(it.dtype) + ",\"shape\":[" +
+                         it.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(off),\(off + it.bytes.count)]}")
+            off += it.bytes.count
+        }
+        var header = Array(("{" + parts.joined(separator: ",") + "}").utf8)
+        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + header.count + off)
+        appendLE(&out, UInt64(header.count))
+        out += header
+        for it in items { out += it.bytes }
+        return out
+    }
+
+    public func write(to path: String) throws { try writeBytes(serialized(), to: path) }
+}
+
+/// Whether a JSONSerialization value is a JSON true/false (on Linux `is Bool` also holds
+/// for the numbers 0 and 1, so look at the NSNumber's storage type).
+func isJSONBool(_ x: Any?) -> Bool {
+    guard let n = x as? NSNumber else { return false }
+    return String(cString: n.objCType) == "c" || type(of: x!) == Bool.self
+}
+
+/// A JSON true/false, else nil.
+func jsonBool(_ x: Any?) -> Bool? { isJSONBool(x) ? (x as! NSNumber).boolValue : nil }
+
+/// A JSON number that is an exact integer within ±2^53 (not a bool), else nil.
+func jsonInt(_ x: Any?) -> Int? {
+    guard let n = x as? NSNumber, !isJSONBool(x) else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, abs(d) <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
+    return Int(d)
+}
+
+func appendLE<T: FixedWidthInteger>(_ b: inout [UInt8], _ v: T) {
+    var x = v.littleEndian
+    withUnsafeBytes(of: &x) { b.append(contentsOf: $0) }
+}
+
+func jsonString(_ s: String) -> String {
+    var o = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": o += "\\\""
+        case "\\": o += "\\\\"
+        case "\n": o += "\\n"
+        case "\r": o += "\\r"
+        case "\t": o += "\\t"
+        default:
+            if u.value < 0x20 { o += String(format: "\\u%04x", u.value) } else { o.unicodeScalars.append(u) }
+        }
+    }
+    return o + "\""
+}
+
+func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    guard let fp = fopen(path, "wb") else {
+        throw ModelIOError.cannotOpen(path: path, reason: "cannot write: " + String(cString: strerror(errno)))
+    }
+    let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, fp) }
+    let closed = fclose(fp)
+    if n != bytes.count || closed != 0 {
+        throw ModelIOError.cannotOpen(path: path, reason: "write failed: " + String(cString: strerror(errno)))
+    }
+}
+
+extension LlamaHyperparameters {
+    /// Parses a Hugging Face Llama `config.json`. Required: hidden_size, intermediate_size,
+    /// num_hidden_layers, num_attention_heads, vocab_size. Defaults: num_key_value_heads =
+    /// heads, head_dim = hidden/heads, rms_norm_eps 1e-6, rope_theta 10000,
+    /// tie_word_embeddings false, max_position_embeddings 2048. `rope_scaling` must be null.
+    public static func fromHFConfig(path: String) throws -> LlamaHyperparameters {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelIOError.cannotOpen(path: path, reason: "cannot read config.json")
+        }
+        guard let obj = try? JSONSerialization.jsonObject(with: data, options: []), let j = obj as? [String: Any] else {
+            throw ModelIOError.malformed(path: path, detail: "not a JSON object")
+        }
+        return try fromHFConfig(j, path: path)
+    }
+
+    public static func fromHFConfig(_ j: [String: Any], path: String) throws -> LlamaHyperparameters {
+        func present(_ k: String) -> Bool { j[k] != nil && !(j[k] is NSNull) }
+        func int(_ k: String, _ def: Int? = nil) throws -> Int {
+            guard present(k) else {
+                if let d = def { return d }
+                throw ModelIOError.missingMetadata(path: path, key: k)
+            }
+            guard let i = jsonInt(j[k]) else {
+                throw ModelIOError.badMetadata(path: path, key: k, expected: "an integer", found: "\(j[k]!)")
+            }
+            return i
+        }
+        func num(_ k: String, _ def: Double) throws -> Double {
+            guard present(k) else { return def }
+            guard let n = j[k] as? NSNumber, !isJSONBool(j[k]) else {
+                throw ModelIOError.badMetadata(path: path, key: k, expected: "a number", found: "\(j[k]!)")
+            }
+            return n.doubleValue
+        }
+        if present("model_type"), let t = j["model_type"] as? String, !["llama", "mistral"].contains(t) {
+            throw ModelIOError.badMetadata(path: path, key: "model_type", expected: "\"llama\" or \"mistral\"", found: "\"\(t)\"")
+        }
+        if present("rope_scaling") {
+            throw ModelIOError.badMetadata(path: path, key: "rope_scaling", expected: "null (RoPE scaling is not supported)", found: "\(j["rope_scaling"]!)")
+        }
+        var tied = false
+        if present("tie_word_embeddings") {
+            guard let b = jsonBool(j["tie_word_embeddings"]) else {
+                throw ModelIOError.badMetadata(path: path, key: "tie_word_embeddings", expected: "true or false", found: "\(j["tie_word_embeddings"]!)")
+            }
+            tied = b
+        }
+        let hidden = try int("hidden_size"), heads = try int("num_attention_heads")
+        let c = LlamaHyperparameters(
+            vocab: try int("vocab_size"), hidden: hidden, intermediate: try int("intermediate_size"),
+            layers: try int("num_hidden_layers"), heads: heads, kvHeads: try int("num_key_value_heads", heads),
+            headDim: try int("head_dim", heads > 0 ? hidden / heads : 0), rmsEps: try num("rms_norm_eps", 1e-6),
+            ropeTheta: try num("rope_theta", 10_000), tiedEmbeddings: tied,
+            contextLength: try int("max_position_embeddings", 2048))
+        try c.validate(path: path)
+        return c
+    }
+
+    /// A Hugging Face `config.json` object for these hyperparameters.
+    public func hfConfigJSON() -> String {
+        """
+        {
+          "architectures": ["LlamaForCausalLM"],
+          "model_type": "llama",
+          "vocab_size": \(vocab),
+          "hidden_size": \(hidden),
+          "intermediate_size": \(intermediate),
+          "num_hidden_layers": \(layers),
+          "num_attention_heads": \(heads),
+          "num_key_value_heads": \(kvHeads),
+          "head_dim": \(headDim),
+          "rms_norm_eps": \(rmsEps),
+          "rope_theta": \(ropeTheta),
+          "tie_word_embeddings": \(tiedEmbeddings),
+          "max_position_embeddings": \(contextLength),
+          "hidden_act": "silu",
+          "rope_scaling": null
+        }
+
+        """
+    }
+}
+
+extension LlamaCheckpoint {
+    /// Loads a Hugging Face folder: `config.json` + every `*.safetensors` in it (one file or
+    /// shards). Tied models ignore a stored `lm_head.weight`; `rotary_emb.inv_freq` buffers are skipped.
+    static func loadHFFolder(path: String, threads: Int?) throws -> LlamaCheckpoint {
+        let dir = URL(fileURLWithPath: path)
+        let config = try LlamaHyperparameters.fromHFConfig(path: dir.appendingPathComponent("config.json").path)
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+            .filter { $0.hasSuffix(".safetensors") }.sorted()
+        if files.isEmpty { throw ModelIOError.cannotOpen(path: path, reason: "folder has no *.safetensors files") }
+        var tensors: [String: Tensor] = [:]
+        var seen: [String: String] = [:]
+        let progress = ProgressReporter("loading \(dir.lastPathComponent)", total: files.count)
+        for fname in files {
+            let fp = dir.appendingPathComponent(fname).path
+            let f = try SafetensorsFile(path: fp)
+            for e in f.entries {
+                if e.name.hasSuffix("rotary_emb.inv_freq") { continue }
+                if e.name == "lm_head.weight" && config.tiedEmbeddings { continue }
+                if let other = seen[e.name] {
+                    throw ModelIOError.malformed(path: fp, detail: "tensor '\(e.name)' also appears in \(other)")
+                }
+                seen[e.name] = fname
+                tensors[e.name] = Tensor(shape: e.shape, data: try f.tensorF32(e.name, threads: threads, checkFinite: true))
+            }
+            progress.advance()
+        }
+        return LlamaCheckpoint(config: config, ropeLayout: .halves, sourcePath: path, tensors: tensors)
+    }
+}

@@ -1,0 +1,58 @@
+import Support
+import Foundation
+
+/// A seeded, deterministic calibration set: `samples` sequences of `length` tokens cut from
+/// a token stream (the tokenized calibration text) at start positions drawn uniformly with
+/// SplitMix64(seed), as GPTQ's `get_ptb`/`get_c4` do (`i = randint(0, n - length - 1)`).
+/// Never build one from an evaluation split.
+public struct CalibrationSet: Sendable {
+    public let sequences: [[Int32]]
+    public let length: Int
+    public let seed: UInt64
+    /// Identifies the set for caches: hash of the source tokens, sample count, length and seed.
+    public let identity: String
+
+    /// Draws `samples` windows of `length` tokens from `tokens`. Throws if the text is too short.
+    public init(tokens: [Int32], samples: Int, length: Int, seed: UInt64, sourceName: String = "calibration text") throws {
+        guard samples > 0 else { throw UsageError("--calib-samples must be positive, got \(samples)") }
+        guard length > 1 else { throw UsageError("--calib-len must be at least 2, got \(length)") }
+        guard tokens.count > length else {
+            throw UsageError("\(sourceName): \(tokens.count) tokens, need more than --calib-len \(length)")
+        }
+        var g = SplitMix64(seed: seed)
+        let span = UInt64(tokens.count - length)   // start in 0..<span (GPTQ: randint(0, n - len - 1))
+        var seqs: [[Int32]] = []
+        for _ in 0..<samples {
+            let start = Int(g.next() % span)
+            seqs.append(Array(tokens[start..<(start + length)]))
+        }
+        sequences = seqs
+        self.length = length
+        self.seed = seed
+        let h = tokens.withUnsafeBytes { fnv1a64($0) }
+        identity = "\(String(h, radix: 16))-n\(samples)-l\(length)-s\(seed)"
+    }
+
+    /// A set made of explicit sequences (tests), all of the same length.
+    public init(sequences: [[Int32]], identity: String) {
+        precondition(!sequences.isEmpty && sequences.allSatisfy { $0.count == sequences[0].count })
+        self.sequences = sequences
+        self.length = sequences[0].count
+        self.seed = 0
+        self.identity = identity
+    }
+
+    public var tokenCount: Int { sequences.count * length }
+}
+
+/// 64-bit FNV-1a hash of raw bytes (cache keys; not cryptographic).
+func fnv1a64(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+    var h = seed
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    return h
+}
+
+func fnv1a64(_ s: String) -> UInt64 {
+    var u = Array(s.utf8)
+    return u.withUnsafeMutableBytes { fnv1a64(UnsafeRawBufferPointer($0)) }
+}

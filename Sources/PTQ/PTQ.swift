@@ -1,2 +1,0 @@
-// Module PTQ: see docs/ARCHITECTURE.md
-import Support

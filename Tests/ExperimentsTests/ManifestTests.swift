@@ -1,0 +1,142 @@
+import XCTest
+import Foundation
+@testable import Experiments
+
+final class ManifestTests: XCTestCase {
+    func parse(_ s: String) throws -> Manifest { try Manifest.parse(Data(s.utf8), file: "t.json", defaultName: "t") }
+
+    func issues(_ s: String) -> [String] {
+        do { _ = try parse(s); XCTFail("expected a ManifestError"); return [] } catch let e as ManifestError {
+            return e.issues.map(\.description)
+        } catch { XCTFail("unexpected \(error)"); return [] }
+    }
+
+    let grid = """
+    {"eval": {"datasets": ["wikitext2", "ptb"], "windows": 4, "ctx": 128},
+     "calibration": {"n": 4, "len": 64},
+     "grid": {"weights": ["mxint4", "mxfp4"], "acts": ["none", "mxint8"], "blocks": [32],
+              "recipes": ["fp32", "rtn", {"name": "sq+gptq", "stages": [{"stage": "sq", "alpha": 0.25}, {"stage": "gptq", "act_order": true}]}],
+              "seeds": [0, 7]}}
+    """
+
+    func testGridExpansionOrderIdsAndDefaults() throws {
+        let m = try parse(grid)
+        // fp32 once; 2 weights × 2 acts × (rtn, sq+gptq) × 2 seeds = 16 quantized cells
+        XCTAssertEqual(m.cells.count, 17)
+        XCTAssertEqual(m.cells[0].id, "fp32")
+        XCTAssertEqual(m.cells[1].id, "rtn_Wmxint4_Anone_b32_floor_even_s0")
+        XCTAssertEqual(m.cells[2].id, "rtn_Wmxint4_Anone_b32_floor_even_s7")
+        XCTAssertEqual(m.cells[3].id, "sq+gptq_Wmxint4_Anone_b32_floor_even_s0")
+        XCTAssertEqual(m.cells.last!.id, "sq+gptq_Wmxfp4_e2m1_Amxint8_b32_floor_even_s7")
+        XCTAssertEqual(m.cells[3].recipe.stagesDescription, "smoothquant(alpha=0.25)>gptq(act_order=true,damp=0.01,block_size=128)")
+        XCTAssertEqual(m.datasets, ["wikitext2", "ptb"])
+        XCTAssertEqual(m.windows, 4)
+        XCTAssertEqual(m.calibrationDataset, "ptb-train")
+        XCTAssertEqual(m.model, "smollm2-135m")
+        XCTAssertEqual(m.name, "t")
+        // 4.25 bits: 4-bit elements + one 8-bit scale per 32
+        XCTAssertEqual(m.cells[1].weightBitsPerElement, 4.25)
+        XCTAssertEqual(m.cells[0].weightBitsPerElement, 32)
+    }
+
+    func testResolvedManifestIsAValidManifestOfTheSameCells() throws {
+        let m = try parse(grid)
+        let r = try Manifest.parse(m.resolvedJSON(), file: "r.json", defaultName: "other")
+        XCTAssertEqual(r.cells, m.cells)
+        XCTAssertEqual(r.name, "t")
+        XCTAssertEqual(r.resolvedJSON(), m.resolvedJSON())
+        XCTAssertEqual(r.sha256, m.sha256)
+    }
+
+    func testErrorsCarryPathsValuesAndAllowedAndAreAllCollected() {
+        let errs = issues("""
+        {"modle": 1, "eval": {"datasets": ["wikitext2", "c4"], "windows": 0, "ctx": "2048"},
+         "calibration": {"dataset": "wikitext2", "n": 1.5},
+         "grid": {"weights": ["mxint3"], "acts": ["mxint8"], "blocks": [0], "roundings": ["up"],
+                  "recipes": ["rtn", "awq", {"name": "x", "stages": [{"stage": "gptq", "act_order": 1, "foo": 2}, {"stage": "smoothquant", "alpha": 1.5}]}]}}
+        """)
+        let expected = [
+            "modle: unknown key",
+            "eval.datasets[1]: got \"c4\"; allowed: \"wikitext2\", \"ptb\"",
+            "eval.windows: got 0; allowed: a positive integer or \"all\"",
+            "eval.ctx: expected an integer, got \"2048\"",
+            "calibration.dataset: got \"wikitext2\": calibrating on an evaluation split is not allowed",
+            "calibration.n: got 1.5; allowed: an integer in [1, 4096]",
+            "grid.weights[0]: got \"mxint3\"; allowed: \"none\", \"mxint8\"",
+            "grid.blocks[0]: got 0; allowed: an integer block size in [1, 1024]",
+            "grid.roundings[0]: got \"up\"; allowed: \"even\", \"away\", \"stochastic\"",
+            "grid.recipes[2].stages[0].foo: unknown key; allowed keys: stage, act_order, damp, block_size",
+            "grid.recipes[2].stages[0].act_order: expected true or false, got 1",
+            "grid.recipes[2].stages[1].alpha: got 1.5; allowed: a number in [0, 1]",
+        ]
+        XCTAssertEqual(errs.count, expected.count, errs.joined(separator: "\n"))
+        for e in expected { XCTAssertTrue(errs.contains { $0.hasPrefix(e) }, "missing: \(e)\n got: \(errs.joined(separator: "\n"))") }
+    }
+
+    func testStructuralErrors() {
+        XCTAssertEqual(issues("[1]"), ["(top level): expected an object, got an array"])
+        XCTAssertTrue(issues("{\"eval\": {\"datasets\": [\"ptb\"]}}").contains("(top level): missing \"grid\" or \"cells\": a manifest needs one of them"))
+        XCTAssertTrue(issues("{\"eval\": {\"datasets\": [\"ptb\"]}, \"grid\": {\"weights\": [\"mxint4\"], \"acts\": [\"none\"], \"recipes\": [\"rtn\"]}, \"cells\": []}")
+            .contains("(top level): give either \"grid\" or \"cells\", not both"))
+        XCTAssertTrue(issues("{\"eval\": {\"datasets\": [\"ptb\"]}, \"grid\": {\"acts\": [\"none\"], \"recipes\": [\"rtn\"]}}")
+            .contains("grid.weights: missing; expected a non-empty array"))
+        XCTAssertTrue(issues("{\"eval\": {\"datasets\": [\"ptb\"]}, \"grid\": {\"weights\": \"mxint4\", \"acts\": [\"none\"], \"recipes\": [\"rtn\"]}}")
+            .contains("grid.weights: expected an array, got \"mxint4\""))
+        XCTAssertTrue(issues("{\"eval\": {\"datasets\": [\"ptb\"]}, \"grid\": {\"weights\": [\"mxint4\", \"MXINT4\"], \"acts\": [\"none\"], \"recipes\": [\"rtn\"]}}")
+            .contains("grid.weights[1]: \"mxint4\" is listed twice"))
+        XCTAssertTrue(issues("{not json").first!.hasPrefix("(top level): not valid JSON"))
+        XCTAssertTrue(issues("{\"eval\": {\"datasets\": [\"ptb\"]}, \"calibration\": {\"seed\": 1}, \"grid\": {\"weights\": [\"mxint4\"], \"acts\": [\"none\"], \"recipes\": [\"rtn\"], \"seeds\": [2]}}")
+            .contains { $0.hasPrefix("grid.seeds: seeds are given both here and in calibration.seed") })
+    }
+
+    func testRecipeShorthandsAndReservedNames() throws {
+        let r = JSONChecker()
+        XCTAssertEqual(Manifest.parseRecipe("sq+awq+gptq", "p", r)?.stages.map(\.name), ["smoothquant", "awq", "gptq"])
+        XCTAssertEqual(Manifest.parseRecipe("rtn", "p", r)?.stages.count, 0)
+        XCTAssertTrue(Manifest.parseRecipe("fp32", "p", r)!.isFP32)
+        XCTAssertTrue(r.issues.isEmpty)
+        XCTAssertNil(Manifest.parseRecipe("gptq+gptq", "p", r))
+        XCTAssertNil(Manifest.parseRecipe(["name": "fp32", "stages": [["stage": "gptq"]]], "q", r))
+        XCTAssertEqual(r.issues.map(\.path), ["p", "q.stages"])
+    }
+
+    func testExplicitCellsValidation() throws {
+        let m = try parse("""
+        {"eval": {"datasets": ["ptb"]}, "cells": [
+          {"recipe": "fp32"},
+          {"weights": "mxint4", "acts": "mxint8", "block": 16, "scale_rule": "ceil", "rounding": "stochastic", "recipe": "gptq", "seed": 3}]}
+        """)
+        XCTAssertEqual(m.cells.map(\.id), ["fp32", "gptq_Wmxint4_Amxint8_b16_ceil_stochastic_s3"])
+        XCTAssertEqual(m.cells[1].weightBitsPerElement, 4.5)
+        let errs = issues("""
+        {"eval": {"datasets": ["ptb"]}, "cells": [
+          {"weights": "none", "acts": "mxint8", "recipe": "gptq"},
+          {"weights": "mxint4", "acts": "none", "recipe": "rtn"},
+          {"weights": "mxint4", "acts": "none", "recipe": "rtn"},
+          {"weights": "mxint4", "recipe": "fp32"},
+          {"acts": "none", "recipe": "rtn"}]}
+        """)
+        XCTAssertEqual(errs, [
+            "cells[0]: stage \"gptq\" optimizes weight rounding but weights are \"none\"",
+            "cells[2]: same cell id \"rtn_Wmxint4_Anone_b32_floor_even_s0\" as cells[1] (duplicate cell, or two recipes sharing a name)",
+            "cells[3].weights: got \"mxint4\": the fp32 recipe runs unquantized; allowed: \"none\"",
+            "cells[4].weights: missing; allowed: \(Catalog.formatChoices)",
+        ])
+    }
+
+    func testShippedManifestsAreValid() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("experiments")
+        let names = (try FileManager.default.contentsOfDirectory(atPath: dir.path)).filter { $0.hasSuffix(".json") }
+        XCTAssertGreaterThanOrEqual(names.count, 4, "\(names)")
+        for n in names { XCTAssertNoThrow(try Manifest.load(path: dir.appendingPathComponent(n).path), n) }
+    }
+
+    func testShard() throws {
+        let s = try Shard(parsing: "1/3")
+        XCTAssertEqual((0..<7).filter(s.contains), [1, 4])
+        XCTAssertThrowsError(try Shard(parsing: "3/3"))
+        XCTAssertThrowsError(try Shard(parsing: "0/0"))
+        XCTAssertThrowsError(try Shard(parsing: "x"))
+    }
+}

@@ -1,0 +1,87 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import Experiments
+
+/// Fails after `limit` cells, like a crash in the middle of a sweep.
+final class CrashingRunner: CellRunner {
+    let inner: FakeRunner
+    var limit: Int
+    init(_ inner: FakeRunner, limit: Int) { self.inner = inner; self.limit = limit }
+    struct Crash: Error {}
+    func provenance() throws -> Provenance { try inner.provenance() }
+    func baseline(progress: SweepProgress) throws -> [DatasetResult] { try inner.baseline(progress: progress) }
+    func runCell(_ cell: Cell, progress: SweepProgress) throws -> CellResult {
+        if limit == 0 { throw Crash() }
+        limit -= 1
+        return try inner.runCell(cell, progress: progress)
+    }
+}
+
+/// Summary CSV without the timing columns (the only ones that may differ between runs).
+func untimed(_ url: URL) throws -> String {
+    let t = try CSVTable.load(url)
+    let drop = Set(["wall_s", "eval_s", "quantize_s"].compactMap(t.column))
+    return CSVTable(header: t.header.enumerated().filter { !drop.contains($0.offset) }.map(\.element),
+                    rows: t.rows.map { $0.enumerated().filter { !drop.contains($0.offset) }.map(\.element) }).text
+}
+
+let smallManifest = """
+{"name": "fake", "eval": {"datasets": ["wikitext2", "ptb"], "windows": 2, "ctx": 64},
+ "calibration": {"n": 2, "len": 32},
+ "grid": {"weights": ["mxint4", "mxfp4"], "acts": ["mxint8"], "recipes": ["fp32", "rtn", "sq+gptq"]}}
+"""
+
+final class SweepTests: XCTestCase {
+    func testInProcessCrashAndResumeGiveTheSameTables() throws {
+        MXQQuiet.set()
+        let m = try Manifest.parse(Data(smallManifest.utf8), file: "m", defaultName: "m")
+        XCTAssertEqual(m.cells.count, 5)
+        let a = makeTempDir("mxq-sweep-a"), b = makeTempDir("mxq-sweep-b")
+        defer { try? FileManager.default.removeItem(at: a); try? FileManager.default.removeItem(at: b) }
+
+        try Sweep(manifest: m, dir: a, shard: nil, resume: false, environment: [:]).run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")
+
+        let s1 = try Sweep(manifest: m, dir: b, shard: nil, resume: false, environment: [:])
+        XCTAssertThrowsError(try s1.run(runner: CrashingRunner(FakeRunner(manifest: m, secondsPerCell: 0), limit: 2), gitCommit: "g"))
+        XCTAssertEqual(try loadCellRecords(b).map(\.index), [0, 1])
+        // a second fresh sweep into the same folder is refused; resume is required
+        XCTAssertThrowsError(try Sweep(manifest: m, dir: b, shard: nil, resume: false, environment: [:]))
+        let counting = CrashingRunner(FakeRunner(manifest: m, secondsPerCell: 0), limit: 100)
+        let ran = try Sweep(manifest: m, dir: b, shard: nil, resume: true, environment: [:]).run(runner: counting, gitCommit: "g")
+        XCTAssertEqual(ran, 3)
+        XCTAssertEqual(counting.limit, 97)
+        XCTAssertEqual(try untimed(a.appendingPathComponent("summary.csv")), try untimed(b.appendingPathComponent("summary.csv")))
+        XCTAssertEqual(try String(contentsOf: a.appendingPathComponent("layers.csv"), encoding: .utf8),
+                       try String(contentsOf: b.appendingPathComponent("layers.csv"), encoding: .utf8))
+        let t = try CSVTable.load(a.appendingPathComponent("summary.csv"))
+        XCTAssertEqual(t.rows.count, 10)   // 5 cells × 2 datasets
+        // fp32 row has delta 0 against the baseline
+        XCTAssertEqual(t.rows[0][t.column("delta_ppl")!], "0")
+
+        // resuming with another manifest is refused
+        let other = try Manifest.parse(Data(smallManifest.replacingOccurrences(of: "\"windows\": 2", with: "\"windows\": 3").utf8), file: "m", defaultName: "m")
+        XCTAssertThrowsError(try Sweep(manifest: other, dir: b, shard: nil, resume: true, environment: [:])) { e in
+            XCTAssertTrue("\(e)".contains("different manifest"), "\(e)")
+        }
+    }
+
+    func testMergeOfShardsEqualsTheFullRun() throws {
+        MXQQuiet.set()
+        let m = try Manifest.parse(Data(smallManifest.utf8), file: "m", defaultName: "m")
+        let full = makeTempDir("mxq-full"), s0 = makeTempDir("mxq-s0"), s1 = makeTempDir("mxq-s1"), out = makeTempDir("mxq-merged")
+        defer { for d in [full, s0, s1, out] { try? FileManager.default.removeItem(at: d) } }
+        try Sweep(manifest: m, dir: full, shard: nil, resume: false, environment: [:]).run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")
+        try Sweep(manifest: m, dir: s0, shard: Shard(index: 0, count: 2), resume: false, environment: [:]).run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")
+        let partial = try mergeResults([s0], into: out)
+        XCTAssertEqual(partial.cellsMerged, 3)
+        XCTAssertEqual(partial.missing, [m.cells[1].id, m.cells[3].id])
+        try Sweep(manifest: m, dir: s1, shard: Shard(index: 1, count: 2), resume: false, environment: [:]).run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")
+        let s = try mergeResults([s0, s1], into: out)
+        XCTAssertEqual(s.cellsMerged, 5)
+        XCTAssertEqual(s.missing, [])
+        XCTAssertEqual(try untimed(full.appendingPathComponent("summary.csv")), try untimed(out.appendingPathComponent("summary.csv")))
+    }
+}
+
+enum MXQQuiet { static func set() { setenv("MXQ_QUIET", "1", 1) } }

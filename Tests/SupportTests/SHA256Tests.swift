@@ -1,0 +1,42 @@
+import XCTest
+import Foundation
+@testable import Support
+
+/// FIPS 180-2 Appendix B / NIST CSRC example vectors for SHA-256.
+final class SHA256Tests: XCTestCase {
+    func testFIPSVectors() {
+        XCTAssertEqual(SHA256.hex(of: Array("abc".utf8)),
+                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(of: Array("".utf8)),
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(of: Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hex(of: Array("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu".utf8)),
+                       "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1")
+    }
+
+    func testMillionAs() {
+        var s = SHA256()
+        let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        for _ in 0..<1000 { s.update(chunk) }
+        XCTAssertEqual(s.finalizeHex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    /// Streaming in odd-sized pieces gives the one-shot digest (pieces cross block boundaries).
+    func testStreamingSplitsAgree() {
+        let msg = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        for split in [1, 3, 7, 55, 56, 57, 63, 64] {
+            var s = SHA256()
+            var i = 0
+            while i < msg.count { let j = min(msg.count, i + split); s.update(Array(msg[i..<j])); i = j }
+            XCTAssertEqual(s.finalizeHex(), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", "split \(split)")
+        }
+    }
+
+    func testFileHash() throws {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(UUID().uuidString)")
+        try Data("abc".utf8).write(to: u)
+        defer { try? FileManager.default.removeItem(at: u) }
+        XCTAssertEqual(try SHA256.hex(ofFile: u), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
