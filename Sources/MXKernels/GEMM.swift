@@ -106,8 +106,9 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
     let nPanels = (n + NR - 1) / NR
 
     // 1. Pack all of X (shared by all tasks).
-    let xp = UnsafeMutablePointer<Float>.allocate(capacity: mPad * k)
-    defer { xp.deallocate() }
+    let xbuf = Scratch.take(bytes: mPad * k * 4)
+    defer { Scratch.give(xbuf) }
+    let xp = xbuf.0.bindMemory(to: Float.self, capacity: mPad * k)
     Parallel.forRanges(mPanels, threads: T, minChunk: 4) { range in
         for p in range {
             for (k0, kc) in kb {
@@ -143,9 +144,10 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
         let lo = tasks * t / workers, hi = tasks * (t + 1) / workers
         if lo >= hi { return }
         let xp = UnsafePointer<Float>(bitPattern: xpAddr)!
-        let wbuf = UnsafeMutablePointer<Float>.allocate(capacity: pPerBlock * NR * kcMax)
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: MR * NR)
-        defer { wbuf.deallocate(); tmp.deallocate() }
+        let wb = Scratch.take(bytes: (pPerBlock * NR * kcMax + MR * NR) * 4)
+        defer { Scratch.give(wb) }
+        let wbuf = wb.0.bindMemory(to: Float.self, capacity: pPerBlock * NR * kcMax + MR * NR)
+        let tmp = wbuf + pPerBlock * NR * kcMax
         for task in lo..<hi {
             let nb = task / mChunks, mc = task % mChunks
             let p0 = nb * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)

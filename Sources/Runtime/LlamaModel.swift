@@ -2,6 +2,7 @@
 // window at once, with every linear layer a named hook point.
 import Foundation
 import Support
+import ModelIO
 
 /// Hyperparameters the forward pass needs.
 public struct LlamaConfig: Sendable, Hashable {
@@ -19,17 +20,17 @@ public struct LlamaConfig: Sendable, Hashable {
     public var rmsNormEps: Float
     public var ropeTheta: Double
     /// How q/k rows pair up for RoPE (GGUF: interleaved, Hugging Face: halves).
-    public var ropePairing: RopePairing
+    public var ropeLayout: RopeLayout
     /// True when the LM head reuses the token embedding matrix.
     public var tiedEmbeddings: Bool
 
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
                 numKVHeads: Int, headDim: Int, rmsNormEps: Float, ropeTheta: Double,
-                ropePairing: RopePairing, tiedEmbeddings: Bool) {
+                ropeLayout: RopeLayout, tiedEmbeddings: Bool) {
         self.vocabSize = vocabSize; self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
         self.numLayers = numLayers; self.numHeads = numHeads; self.numKVHeads = numKVHeads
         self.headDim = headDim; self.rmsNormEps = rmsNormEps; self.ropeTheta = ropeTheta
-        self.ropePairing = ropePairing; self.tiedEmbeddings = tiedEmbeddings
+        self.ropeLayout = ropeLayout; self.tiedEmbeddings = tiedEmbeddings
     }
 
     /// Checks that the shapes fit together; throws `RuntimeError.badConfig` naming the field.
@@ -121,7 +122,7 @@ public final class LlamaModel {
     /// Builds a model from Hugging Face–named tensors (`model.embed_tokens.weight`,
     /// `model.layers.{i}.self_attn.q_proj.weight`, …, `model.norm.weight`, `lm_head.weight`
     /// unless tied). `tensor(name)` returns the fp32 values row-major or nil when absent.
-    /// q/k rows must already be in the order `config.ropePairing` describes.
+    /// q/k rows must already be in the order `config.ropeLayout` describes.
     public init(config: LlamaConfig, tensor: (String) throws -> [Float]?) throws {
         try config.validate()
         self.config = config
@@ -326,7 +327,7 @@ public final class LlamaModel {
 
         // RoPE on q and k, and re-layout to head-major [head][T][hd]; q pre-scaled by 1/sqrt(hd).
         let scale = Float(1.0 / Double(hd).squareRoot())
-        let pairing = cfg.ropePairing
+        let pairing = cfg.ropeLayout
         let S = UncheckedSendable(ws)
         rope.cos.withUnsafeBufferPointer { cb in
         rope.sin.withUnsafeBufferPointer { sb in
@@ -337,11 +338,11 @@ public final class LlamaModel {
                     for hh in 0..<nh {
                         let dst = ws.qh + (hh * T + t) * hd
                         dst.update(from: ws.q + t * qd + hh * hd, count: hd)
-                        rope.rotate(dst, pos: t, pairing: pairing, cosBase: cbs.value, sinBase: sbs.value)
+                        rope.rotate(dst, pos: t, layout: pairing, cosBase: cbs.value, sinBase: sbs.value)
                         for e in 0..<hd { dst[e] *= scale }
                     }
                     for kh in 0..<nkv {
-                        rope.rotate(ws.k + t * kvd + kh * hd, pos: t, pairing: pairing,
+                        rope.rotate(ws.k + t * kvd + kh * hd, pos: t, layout: pairing,
                                     cosBase: cbs.value, sinBase: sbs.value)
                         (ws.vh + (kh * T + t) * hd).update(from: ws.v + t * kvd + kh * hd, count: hd)
                     }

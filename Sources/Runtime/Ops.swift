@@ -4,6 +4,7 @@
 // callers can run rows in parallel and stay bit-identical for any thread count.
 import Foundation
 import Support
+import ModelIO
 
 // MARK: - exp
 
@@ -69,15 +70,6 @@ func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, into y: 
 
 // MARK: - RoPE
 
-/// How a checkpoint's q/k rows pair up for the rotary embedding.
-/// (Mirrors ModelIO's layout; Runtime keeps its own copy so its kernels do not depend on a loader.)
-public enum RopePairing: Sendable, Hashable {
-    /// GGUF (llama.cpp permutes q/k rows at conversion): pairs (x[2i], x[2i+1]).
-    case interleaved
-    /// Hugging Face layout: pairs (x[i], x[i + d/2]).
-    case halves
-}
-
 /// Precomputed cos/sin for positions 0..<maxPositions and pair index i in 0..<headDim/2:
 /// angle = pos · theta^(-2i/headDim), computed in Double and rounded to Float.
 struct RopeTables {
@@ -106,11 +98,11 @@ struct RopeTables {
 
     /// Rotates one head vector `x[headDim]` in place for position `pos`.
     @inline(__always)
-    func rotate(_ x: UnsafeMutablePointer<Float>, pos: Int, pairing: RopePairing,
+    func rotate(_ x: UnsafeMutablePointer<Float>, pos: Int, layout: RopeLayout,
                 cosBase: UnsafePointer<Float>, sinBase: UnsafePointer<Float>) {
         let half = headDim / 2
         let cp = cosBase + pos * half, sp = sinBase + pos * half
-        switch pairing {
+        switch layout {
         case .halves:
             for i in 0..<half {
                 let a = x[i], b = x[i + half]

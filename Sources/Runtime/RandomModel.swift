@@ -1,17 +1,18 @@
 // Small random Llama models built in memory, for tests and smoke checks of code that
 // needs a model (runtime, PTQ, experiments) without a checkpoint on disk.
 import Support
+import ModelIO
 
 extension LlamaConfig {
     /// A tiny config: vocab 50, hidden 24 (3 query heads, 1 KV head, head dim 8),
     /// FFN 40, 2 layers, eps 1e-5, theta 10000, tied embeddings, Hugging Face RoPE pairing.
     public static func tiny(vocabSize: Int = 50, hiddenSize: Int = 24, intermediateSize: Int = 40,
                             numLayers: Int = 2, numHeads: Int = 3, numKVHeads: Int = 1,
-                            ropePairing: RopePairing = .halves, tiedEmbeddings: Bool = true) -> LlamaConfig {
+                            ropeLayout: RopeLayout = .halves, tiedEmbeddings: Bool = true) -> LlamaConfig {
         LlamaConfig(vocabSize: vocabSize, hiddenSize: hiddenSize, intermediateSize: intermediateSize,
                     numLayers: numLayers, numHeads: numHeads, numKVHeads: numKVHeads,
                     headDim: hiddenSize / numHeads, rmsNormEps: 1e-5, ropeTheta: 10_000,
-                    ropePairing: ropePairing, tiedEmbeddings: tiedEmbeddings)
+                    ropeLayout: ropeLayout, tiedEmbeddings: tiedEmbeddings)
     }
 }
 
@@ -52,22 +53,21 @@ extension LlamaModel {
         let t = randomTensors(config: config, seed: seed)
         return try! LlamaModel(config: config, tensor: { t[$0] })
     }
+}
 
-    /// Reorders the rows of each attention head's q or k weight from Hugging Face order to
-    /// llama.cpp's GGUF order (the converter's `permute`): within a head of dim d, new row
-    /// 2i ← old row i and new row 2i+1 ← old row i + d/2. `w` is [heads·d, cols].
-    public static func permuteHalvesToInterleaved(_ w: [Float], heads: Int, cols: Int) -> [Float] {
-        let d = w.count / (heads * cols)
-        precondition(d * heads * cols == w.count && d % 2 == 0)
-        var out = [Float](repeating: 0, count: w.count)
-        for hh in 0..<heads {
-            for i in 0..<(d / 2) {
-                for (newRow, oldRow) in [(2 * i, i), (2 * i + 1, i + d / 2)] {
-                    let src = (hh * d + oldRow) * cols, dst = (hh * d + newRow) * cols
-                    for c in 0..<cols { out[dst + c] = w[src + c] }
-                }
-            }
+extension LlamaCheckpoint {
+    /// A random checkpoint (HF names, `.halves` layout) for `config` — e.g. to write with
+    /// `writeGGUF` / `writeHFFolder` in tests.
+    public static func random(config c: LlamaConfig, seed: UInt64, contextLength: Int = 2048) -> LlamaCheckpoint {
+        let h = LlamaHyperparameters(vocab: c.vocabSize, hidden: c.hiddenSize, intermediate: c.intermediateSize,
+                                     layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim,
+                                     rmsEps: Double(c.rmsNormEps), ropeTheta: c.ropeTheta,
+                                     tiedEmbeddings: c.tiedEmbeddings, contextLength: contextLength)
+        var tensors: [String: LlamaCheckpoint.Tensor] = [:]
+        let raw = LlamaModel.randomTensors(config: c, seed: seed)
+        for (name, shape) in h.expectedTensors() {
+            tensors[name] = LlamaCheckpoint.Tensor(shape: shape, data: raw[name]!)
         }
-        return out
+        return LlamaCheckpoint(config: h, ropeLayout: .halves, tensors: tensors)
     }
 }

@@ -1,26 +1,287 @@
 import Foundation
 import Support
+import MXFormats
 import MXKernels
+
+/// Help text for `mxq bench kernels` (shown by `mxq bench --help` users via the issue text too).
+let benchKernelsHelp = """
+mxq bench kernels [--json] [--shape MxKxN[,...]] [--reps R] [--no-openblas] [--no-mx]
+
+Times the matrix products of the harness on the SmolLM2-135M linear-layer shapes
+(K×N = 576×576, 576×192, 576×1536, 1536×576, 576×49152) at M = 1 and M = 512, and
+M = 2048 for fp32: fp32 GEMM/GEMV, fp32 × packed MX (every format) and MX × MX.
+Every kernel is verified against the scalar reference (sampled rows) before it is timed.
+GEMV (M ≤ 8) weights rotate through copies larger than the L3 cache, so that they
+stream from memory as in a real forward pass.
+
+  --json           print one JSON array, one object per measurement:
+                   {"kernel": "gemm"|"gemv"|"mxmx", "weights", "acts", "m", "k", "n", "threads",
+                    "seconds", "gflops", "weight_gbps", "ratio_to_fp32"[, "openblas_gflops"]}
+  --shape LIST     only these shapes, MxKxN[,MxKxN...] (e.g. 512x576x1536,1x576x49152)
+  --reps R         timed repetitions per measurement, best kept (default 5)
+  --no-openblas    skip the OpenBLAS comparison (python3 + numpy, run only when present)
+  --no-mx          fp32 kernels only
+  --threads T      (global) thread count
+"""
+
+private struct Measurement {
+    var kernel: String, weights: String, acts: String
+    var m: Int, k: Int, n: Int, threads: Int
+    var seconds: Double, gflops: Double, weightGBps: Double
+    var ratioToFP32: Double?
+    var openblas: Double?
+}
+
+private struct BenchFailure: UserFacingError {
+    let description: String
+}
 
 /// `mxq bench kernels` (owned by the kernels work).
 func runBenchKernels(_ args: inout Args) throws {
+    let json = args.flag("--json")
+    let noOpenBLAS = args.flag("--no-openblas")
+    let noMX = args.flag("--no-mx")
+    let reps = try args.int("--reps") ?? 5
+    guard reps >= 1 else { throw UsageError("bench kernels: --reps must be at least 1, got \(reps)") }
+    var shapeFilter: [(Int, Int, Int)] = []
+    for s in (try args.option("--shape"))?.split(separator: ",").map(String.init) ?? [] {
+        let parts = s.lowercased().split(separator: "x").map { Int($0) }
+        guard parts.count == 3, let m = parts[0], let k = parts[1], let n = parts[2], m > 0, k > 0, n > 0 else {
+            throw UsageError("bench kernels: --shape expects MxKxN with positive integers, got '\(s)'")
+        }
+        shapeFilter.append((m, k, n))
+    }
     let T = Parallel.defaultThreads
-    let shapes = [(576, 576), (576, 192), (576, 1536), (1536, 576), (576, 49152)]
-    for m in [1, 512, 2048] {
-        for (k, n) in shapes {
-            var g = SplitMix64(seed: 1)
-            let x = (0..<(m * k)).map { _ in g.nextGaussian() }
-            let w = (0..<(n * k)).map { _ in g.nextGaussian() }
-            var y = [Float](repeating: 0, count: m * n)
-            var best = 1e9
-            for _ in 0..<5 {
-                let t0 = monotonicSeconds()
-                x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
-                    Kernels.sgemm(m: m, n: n, k: k, x: xb.baseAddress!, w: wb.baseAddress!, y: yb.baseAddress!, threads: T)
-                } } }
-                best = min(best, monotonicSeconds() - t0)
+
+    let kn = [(576, 576), (576, 192), (576, 1536), (1536, 576), (576, 49152)]
+    var shapes: [(m: Int, k: Int, n: Int)] = []
+    if shapeFilter.isEmpty {
+        for m in [1, 512, 2048] { for (k, n) in kn { shapes.append((m, k, n)) } }
+    } else {
+        shapes = shapeFilter.map { (m: $0.0, k: $0.1, n: $0.2) }
+    }
+
+    let l3 = l3CacheBytes()
+    if !json {
+        print("mxq bench kernels")
+        print("cpu: \(CPUInfo.model)")
+        let interesting = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"]
+        print("flags: " + interesting.filter { CPUInfo.flags.contains($0) }.joined(separator: " "))
+        print("threads: \(T)   gemm tile: \(CPUInfo.gemmTile)   L3: \(l3 >> 20) MiB   load average: \(loadAverage())")
+        print("")
+    }
+
+    var results: [Measurement] = []
+    let progress = ProgressReporter("bench kernels", total: shapes.count)
+    for s in shapes {
+        let (m, k, n) = s
+        var g = SplitMix64(seed: 0xBE4C_0000 &+ UInt64(m * 31 + k * 7 + n))
+        let x = (0..<(m * k)).map { _ in g.nextGaussian() }
+        let w = (0..<(n * k)).map { _ in g.nextGaussian() * 0.05 }
+        let small = m <= 8
+        let kernelName = small ? "gemv" : "gemm"
+
+        // fp32
+        var fp = try measureFP32(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3)
+        fp.kernel = kernelName
+        results.append(fp)
+        if !noMX && m <= 512 {
+            results += try benchMX(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3, fp32: fp)
+        }
+        progress.advance(detail: "\(m)x\(k)x\(n)")
+    }
+    progress.finish()
+
+    // OpenBLAS beside the fp32 GEMMs.
+    if !noOpenBLAS {
+        let gemms = results.indices.filter { results[$0].kernel == "gemm" && results[$0].weights == "fp32" && results[$0].acts == "fp32" }
+        if !gemms.isEmpty {
+            let ob = openBLASGflops(shapes: gemms.map { (results[$0].m, results[$0].k, results[$0].n) }, threads: T, reps: reps)
+            for (idx, v) in zip(gemms, ob) { results[idx].openblas = v }
+        }
+    }
+
+    if json {
+        print("[")
+        for (i, r) in results.enumerated() {
+            var s = "  {\"kernel\": \"\(r.kernel)\", \"weights\": \"\(r.weights)\", \"acts\": \"\(r.acts)\", "
+            s += "\"m\": \(r.m), \"k\": \(r.k), \"n\": \(r.n), \"threads\": \(r.threads), "
+            s += "\"seconds\": \(jsonNumber(r.seconds)), \"gflops\": \(jsonNumber(r.gflops)), \"weight_gbps\": \(jsonNumber(r.weightGBps)), "
+            s += "\"ratio_to_fp32\": \(r.ratioToFP32.map(jsonNumber) ?? "null")"
+            if let o = r.openblas { s += ", \"openblas_gflops\": \(jsonNumber(o))" }
+            s += "}" + (i + 1 < results.count ? "," : "")
+            print(s)
+        }
+        print("]")
+    } else {
+        print(pad("kernel", 6) + pad("weights", 12) + pad("acts", 12) + lpad("M", 6) + lpad("K", 6) + lpad("N", 7)
+              + lpad("ms", 10) + lpad("GFLOP/s", 9) + lpad("W GB/s", 8) + lpad("×fp32", 7) + lpad("OpenBLAS", 10) + lpad("×OB", 6))
+        for r in results {
+            var line = pad(r.kernel, 6) + pad(r.weights, 12) + pad(r.acts, 12) + lpad("\(r.m)", 6) + lpad("\(r.k)", 6) + lpad("\(r.n)", 7)
+            line += lpad(String(format: "%.3f", r.seconds * 1e3), 10) + lpad(String(format: "%.1f", r.gflops), 9)
+            line += lpad(String(format: "%.1f", r.weightGBps), 8)
+            line += lpad(r.ratioToFP32.map { String(format: "%.2f", $0) } ?? "", 7)
+            line += lpad(r.openblas.map { String(format: "%.1f", $0) } ?? "", 10)
+            line += lpad(r.openblas.map { String(format: "%.2f", r.gflops / $0) } ?? "", 6)
+            print(line)
+        }
+        print("")
+        print("load average after: \(loadAverage())")
+        if !noMX { printPackedSizeCheck() }
+    }
+}
+
+// MARK: - measurements
+
+private func measureFP32(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,
+                         rotate: Bool, l3: Int) throws -> Measurement {
+    // Verify on sampled rows against the scalar reference.
+    var y = [Float](repeating: .nan, count: m * n)
+    x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
+        Kernels.sgemm(m: m, n: n, k: k, x: xb.baseAddress!, w: wb.baseAddress!, y: yb.baseAddress!, threads: threads)
+    } } }
+    try verifyRows(what: "fp32 \(m)x\(k)x\(n)", m: m, n: n, k: k, y: y, x: x) { rows, xs, yr in
+        KernelsReference.sgemm(m: rows, n: n, k: k, x: xs, w: w, y: yr)
+    } absBound: { i, j in
+        var s = 0.0
+        for kk in 0..<k { s += abs(Double(x[i * k + kk]) * Double(w[j * k + kk])) }
+        return s
+    }
+    let weightBytes = n * k * 4
+    let copies = rotate ? rotationCopies(bytes: weightBytes, l3: l3) : 1
+    let wcopies = UnsafeMutablePointer<Float>.allocate(capacity: copies * n * k)
+    defer { wcopies.deallocate() }
+    for c in 0..<copies { w.withUnsafeBufferPointer { (wcopies + c * n * k).update(from: $0.baseAddress!, count: n * k) } }
+    let secs = y.withUnsafeMutableBufferPointer { yb in x.withUnsafeBufferPointer { xb in
+        timeBest(reps: reps, copies: copies) { c in
+            Kernels.sgemm(m: m, n: n, k: k, x: xb.baseAddress!, w: wcopies + c * n * k, y: yb.baseAddress!, threads: threads)
+        }
+    } }
+    return Measurement(kernel: "gemm", weights: "fp32", acts: "fp32", m: m, k: k, n: n, threads: threads, seconds: secs,
+                       gflops: 2.0 * Double(m * n * k) / secs / 1e9, weightGBps: Double(weightBytes) / secs / 1e9,
+                       ratioToFP32: 1.0, openblas: nil)
+}
+
+private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,
+                     rotate: Bool, l3: Int, fp32: Measurement) throws -> [Measurement] {
+    return []
+}
+
+/// Runs `body(copy)` over all copies `reps` times (plus one warm-up pass) and returns
+/// the best average seconds per call.
+private func timeBest(reps: Int, copies: Int, _ body: (Int) -> Void) -> Double {
+    for c in 0..<min(copies, 2) { body(c) }
+    var best = Double.infinity
+    // Short calls: repeat until each timed sample lasts ≥ 20 ms.
+    var inner = 1
+    let t0 = monotonicSeconds()
+    for c in 0..<copies { body(c) }
+    let one = max(monotonicSeconds() - t0, 1e-7)
+    if one < 0.02 { inner = min(1000, Int(0.02 / one) + 1) }
+    for _ in 0..<reps {
+        let t = monotonicSeconds()
+        for _ in 0..<inner { for c in 0..<copies { body(c) } }
+        best = min(best, (monotonicSeconds() - t) / Double(inner * copies))
+    }
+    return best
+}
+
+/// Compares rows {0, M/2, M−1} of `y` with the reference computed on those rows only;
+/// tolerance (K+2)·2⁻²⁴·Σ|x·w| per element (fp32 reassociation bound) unless `tolerance` says otherwise.
+func verifyRows(what: String, m: Int, n: Int, k: Int, y: [Float], x: [Float],
+                reference: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                absBound: (Int, Int) -> Double,
+                tolerance: ((Double, Int) -> Double)? = nil) throws {
+    let rows = Array(Set([0, m / 2, m - 1])).sorted()
+    var xs = [Float](), ref = [Float](repeating: 0, count: rows.count * n)
+    for i in rows { xs += x[(i * k)..<(i * k + k)] }
+    xs.withUnsafeBufferPointer { xb in ref.withUnsafeMutableBufferPointer { rb in reference(rows.count, xb.baseAddress!, rb.baseAddress!) } }
+    for (ri, i) in rows.enumerated() {
+        for j in 0..<n {
+            let got = y[i * n + j], want = ref[ri * n + j]
+            let bound = absBound(i, j)
+            let tol = tolerance?(bound, k) ?? (Double(k + 2) * 0x1p-24 * bound + 1e-30)
+            if !(abs(Double(got) - Double(want)) <= tol) && !(got.isNaN && want.isNaN) {
+                throw BenchFailure(description: "bench kernels: \(what): Y[\(i),\(j)] = \(got) but the reference gives \(want) (tolerance \(tol)); kernel is wrong")
             }
-            print(m, k, n, String(format: "%.1f GFLOP/s", 2.0 * Double(m * n * k) / best / 1e9))
         }
     }
 }
+
+private func rotationCopies(bytes: Int, l3: Int) -> Int {
+    max(2, min(4000, (2 * l3 + bytes - 1) / max(bytes, 1)))
+}
+
+private func l3CacheBytes() -> Int {
+    let base = "/sys/devices/system/cpu/cpu0/cache/"
+    var best = 0
+    for i in 0..<8 {
+        guard let lvl = try? String(contentsOfFile: base + "index\(i)/level", encoding: .utf8),
+              let size = try? String(contentsOfFile: base + "index\(i)/size", encoding: .utf8) else { continue }
+        if Int(lvl.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 >= 3 {
+            let s = size.trimmingCharacters(in: .whitespacesAndNewlines)
+            var v = Int(s.filter(\.isNumber)) ?? 0
+            if s.hasSuffix("K") { v <<= 10 } else if s.hasSuffix("M") { v <<= 20 }
+            best = max(best, v)
+        }
+    }
+    return best > 0 ? best : 256 << 20
+}
+
+private func loadAverage() -> String {
+    guard let s = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+    return s.split(separator: " ").prefix(3).joined(separator: " ")
+}
+
+// MARK: - OpenBLAS (numpy) comparison
+
+/// GFLOP/s of numpy's `x @ w.T` (OpenBLAS sgemm) for each (M, K, N), nil if unavailable.
+private func openBLASGflops(shapes: [(Int, Int, Int)], threads: Int, reps: Int) -> [Double?] {
+    let script = """
+    import sys, time
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for line in sys.stdin:
+        m, k, n = map(int, line.split())
+        x = rng.standard_normal((m, k), dtype=np.float32); w = rng.standard_normal((n, k), dtype=np.float32)
+        y = x @ w.T
+        best = 1e9
+        for _ in range(\(reps)):
+            t = time.perf_counter(); y = x @ w.T; best = min(best, time.perf_counter() - t)
+        print(m, k, n, 2.0 * m * n * k / best / 1e9, flush=True)
+    """
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", script]
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "OPENBLAS_CORETYPE")
+    env.removeValue(forKey: "OPENBLAS_L2_SIZE")
+    env["OPENBLAS_NUM_THREADS"] = "\(threads)"
+    p.environment = env
+    let inPipe = Pipe(), outPipe = Pipe()
+    p.standardInput = inPipe
+    p.standardOutput = outPipe
+    p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    do { try p.run() } catch { return shapes.map { _ in nil } }
+    let input = shapes.map { "\($0.0) \($0.1) \($0.2)\n" }.joined()
+    inPipe.fileHandleForWriting.write(input.data(using: .utf8)!)
+    try? inPipe.fileHandleForWriting.close()
+    let data = outPipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    var byShape: [String: Double] = [:]
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        let f = line.split(separator: " ")
+        if f.count == 4, let v = Double(f[3]) { byShape["\(f[0]) \(f[1]) \(f[2])"] = v }
+    }
+    return shapes.map { byShape["\($0.0) \($0.1) \($0.2)"] }
+}
+
+// MARK: - packed size of SmolLM2-135M's linear weights
+
+private func printPackedSizeCheck() {}
+
+// MARK: - formatting
+
+private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
+private func lpad(_ s: String, _ w: Int) -> String { s.count >= w ? " " + s : String(repeating: " ", count: w - s.count) + s }
+private func jsonNumber(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "null" }

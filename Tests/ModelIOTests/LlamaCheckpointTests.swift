@@ -98,6 +98,8 @@ final class LlamaCheckpointTests: XCTestCase {
                                                tiedEmbeddings: true, contextLength: 8192))
         XCTAssertEqual(f["tokenizer.ggml.tokens"]?.stringArray?.count, 49152)
         XCTAssertEqual(f["tokenizer.ggml.pre"]?.string, "smollm")
+        let summary = f.summary(maxTensors: 3)
+        XCTAssertTrue(summary.contains("272 tensors") && summary.contains("Q4_1 ×210") && summary.contains("token_embd.weight  Q8_0  [49152, 576]"), summary)
         let norm = try f.tensorF32("output_norm.weight")
         XCTAssertEqual(norm.count, 576)
         let q = try f.tensorF32("blk.0.attn_q.weight")

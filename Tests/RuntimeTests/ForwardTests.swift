@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Support
 @testable import Runtime
+import ModelIO
 
 func randomTokens(_ n: Int, vocab: Int, seed: UInt64) -> [Int32] {
     var g = SplitMix64(seed: seed)
@@ -59,13 +60,13 @@ final class ForwardTests: XCTestCase {
     func testGGUFInterleavedLayoutGivesSameLogitsAsHFHalves() {
         let hf = LlamaConfig.tiny(numHeads: 3, numKVHeads: 1)
         var gg = hf
-        gg.ropePairing = .interleaved
+        gg.ropeLayout = .interleaved
         let t = LlamaModel.randomTensors(config: hf, seed: 11)
         var tg = t
         for i in 0..<hf.numLayers {
             let p = "model.layers.\(i).self_attn."
-            tg[p + "q_proj.weight"] = LlamaModel.permuteHalvesToInterleaved(t[p + "q_proj.weight"]!, heads: hf.numHeads, cols: hf.hiddenSize)
-            tg[p + "k_proj.weight"] = LlamaModel.permuteHalvesToInterleaved(t[p + "k_proj.weight"]!, heads: hf.numKVHeads, cols: hf.hiddenSize)
+            tg[p + "q_proj.weight"] = RopeLayout.permuteHalvesToInterleaved(t[p + "q_proj.weight"]!, heads: hf.numHeads, cols: hf.hiddenSize)
+            tg[p + "k_proj.weight"] = RopeLayout.permuteHalvesToInterleaved(t[p + "k_proj.weight"]!, heads: hf.numKVHeads, cols: hf.hiddenSize)
         }
         let tokens = randomTokens(23, vocab: hf.vocabSize, seed: 5)
         let a = try! LlamaModel(config: hf, tensor: { t[$0] }).logits(tokens)

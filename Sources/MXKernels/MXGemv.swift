@@ -1,0 +1,251 @@
+import Support
+
+// Dequant GEMV (M = 1…8) for packed MX weights, bound by the bytes of W.
+//
+// Fast path (block 32; MXINT4, MXFP4, MXINT8, MXFP8 E4M3/E5M2): a row of W is read as
+// 32-bit words (8 nibbles or 4 bytes each) in chunks of 16, 8 or 4 words. Element j of
+// every word of a chunk is decoded at once with integer ops into a float vector
+// (INT: magic-number conversion; FP: the element's exponent|mantissa bits placed at
+// the bottom of an fp32, then one exact multiply by 2^(127−bias)); X is permuted once
+// per call to the same lane order. Per chunk, the unscaled partial dot product is
+// multiplied by the per-lane block scale and accumulated. All of this is exact
+// decoding; only the fp32 summation order differs from the reference.
+// Other formats and block sizes: decode each block to floats through a lookup table,
+// then SIMD FMAs.
+
+/// Lane-order permutation of one X row for the word-chunk layout: chunk at word `w0`
+/// with `g` lanes and `e` elements per word stores x[(w0 + l)·e + j] at w0·e + j·g + l.
+@usableFromInline
+func wordChunks(rowWords: Int) -> [(w0: Int, g: Int)] {
+    var out: [(w0: Int, g: Int)] = []
+    var w = 0
+    while w + 16 <= rowWords { out.append((w, 16)); w += 16 }
+    if w + 8 <= rowWords { out.append((w, 8)); w += 8 }
+    if w + 4 <= rowWords { out.append((w, 4)); w += 4 }
+    precondition(w == rowWords, "row words must be a multiple of 4")
+    return out
+}
+
+@inline(__always) @usableFromInline
+func shiftBy<V: SIMD>(_ v: V, _ s: Int) -> V where V.Scalar == UInt32 {
+    s >= 0 ? v &<< UInt32(s) : v &>> UInt32(-s)
+}
+
+/// Decodes element `j` of each 32-bit word into fp32 (unscaled by the block scale).
+@inline(__always) @usableFromInline
+func decodeLane<V: SIMD, F: SIMD>(_ kind: ElementKind, _ w: V, _ j: Int, _: F.Type) -> F
+    where V.Scalar == UInt32, F.Scalar == Float {
+    switch kind {
+    case .int4:
+        // (nibble ^ 8) | 0x4B000000 = 2^23 + k + 8 → k exactly; ×2^-2 folded into the scale.
+        let u = ((w &>> UInt32(4 * j)) & 0xF) ^ 0x4B00_0008
+        return unsafeBitCast(u, to: F.self) - F(repeating: 8_388_616)
+    case .int8:
+        let u = ((w &>> UInt32(8 * j)) & 0xFF) ^ 0x4B00_0080
+        return unsafeBitCast(u, to: F.self) - F(repeating: 8_388_736)
+    case .e2m1:
+        let u = (shiftBy(w, 22 - 4 * j) & 0x01C0_0000) | (shiftBy(w, 28 - 4 * j) & 0x8000_0000)
+        return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p126)
+    case .e4m3:
+        let u = (shiftBy(w, 20 - 8 * j) & 0x07F0_0000) | (shiftBy(w, 24 - 8 * j) & 0x8000_0000)
+        return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p120)
+    case .e5m2:
+        let u = (shiftBy(w, 21 - 8 * j) & 0x0FE0_0000) | (shiftBy(w, 24 - 8 * j) & 0x8000_0000)
+        return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p112)
+    default:
+        preconditionFailure("no word decoder for \(kind)")
+    }
+}
+
+/// Bytes of NaN/Inf codes (E4M3 x.1111.111, E5M2 exponent 31) set bit 7 of (w & m) + a.
+@inline(__always) @usableFromInline
+func badCodeProbe<V: SIMD>(_ kind: ElementKind, _ w: V) -> V where V.Scalar == UInt32 {
+    switch kind {
+    case .e4m3: return (w & 0x7F7F_7F7F) &+ 0x0101_0101
+    case .e5m2: return (w & 0x7C7C_7C7C) &+ 0x0404_0404
+    default: return V()
+    }
+}
+
+/// One chunk of `g` words for one W row against up to two X rows (x1 == nil: one row).
+@inline(__always) @usableFromInline
+func gemvChunk<V: SIMD, F: SIMD>(_ kind: ElementKind, _ wp: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer?,
+                                 _ sv: F, _ acc0: inout F, _ acc1: inout F, _ bad: inout V)
+    where V.Scalar == UInt32, F.Scalar == Float {
+    let w = wp.loadUnaligned(as: V.self)
+    let e = kind.bits == 4 ? 8 : 4
+    let stride = MemoryLayout<F>.size
+    if kind == .e4m3 || kind == .e5m2 { bad = bad | badCodeProbe(kind, w) }
+    let d0 = decodeLane(kind, w, 0, F.self)
+    var p0 = d0 * x0.loadUnaligned(as: F.self)
+    if let x1 = x1 {
+        var p1 = d0 * x1.loadUnaligned(as: F.self)
+        for j in 1..<e {
+            let d = decodeLane(kind, w, j, F.self)
+            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
+            p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self))
+        }
+        acc1.addProduct(p1, sv)
+    } else {
+        for j in 1..<e {
+            p0.addProduct(decodeLane(kind, w, j, F.self), x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
+        }
+    }
+    acc0.addProduct(p0, sv)
+}
+
+@inline(__always) @usableFromInline
+func hsum8(_ v: SIMD8<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    return b[0] + b[1]
+}
+
+@inline(__always) @usableFromInline
+func hsum4(_ v: SIMD4<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    return a[0] + a[1]
+}
+
+/// Fast word-path dot products of W row `r` with one or two permuted X rows.
+/// Returns false if the row holds NaN/Inf element codes (caller falls back to the table path).
+@inline(__always) @usableFromInline
+func gemvRowFast(_ kind: ElementKind, _ w: PackedMX, row r: Int, chunks: [(w0: Int, g: Int)], scaleMul: Float,
+                 xp0: UnsafePointer<Float>, xp1: UnsafePointer<Float>?, out0: inout Float, out1: inout Float) -> Bool {
+    let wordsPerBlock = kind.bits == 4 ? 4 : 8
+    let rowBytes = UnsafeRawPointer(w.elements + r * w.blocksPerRow * w.bytesPerBlock)
+    let sc = w.scales + r * w.blocksPerRow
+    let e = kind.bits == 4 ? 8 : 4
+    var a16 = SIMD16<Float>(), b16 = SIMD16<Float>(), a8 = SIMD8<Float>(), b8 = SIMD8<Float>()
+    var a4 = SIMD4<Float>(), b4 = SIMD4<Float>()
+    var bad16 = SIMD16<UInt32>(), bad8 = SIMD8<UInt32>(), bad4 = SIMD4<UInt32>()
+    @inline(__always) func s(_ b: Int) -> Float { w.scaleLUT[Int(sc[b])] * scaleMul }
+    for (w0, g) in chunks {
+        let wp = rowBytes + w0 * 4
+        let x0 = UnsafeRawPointer(xp0 + w0 * e), x1 = xp1.map { UnsafeRawPointer($0 + w0 * e) }
+        let b0 = w0 / wordsPerBlock
+        switch g {
+        case 16:
+            let sv: SIMD16<Float>
+            if wordsPerBlock == 4 {
+                sv = SIMD16(lowHalf: SIMD8(lowHalf: SIMD4(repeating: s(b0)), highHalf: SIMD4(repeating: s(b0 + 1))),
+                            highHalf: SIMD8(lowHalf: SIMD4(repeating: s(b0 + 2)), highHalf: SIMD4(repeating: s(b0 + 3))))
+            } else {
+                sv = SIMD16(lowHalf: SIMD8(repeating: s(b0)), highHalf: SIMD8(repeating: s(b0 + 1)))
+            }
+            gemvChunk(kind, wp, x0, x1, sv, &a16, &b16, &bad16)
+        case 8:
+            let sv: SIMD8<Float> = wordsPerBlock == 4
+                ? SIMD8(lowHalf: SIMD4(repeating: s(b0)), highHalf: SIMD4(repeating: s(b0 + 1)))
+                : SIMD8(repeating: s(b0))
+            gemvChunk(kind, wp, x0, x1, sv, &a8, &b8, &bad8)
+        default:
+            gemvChunk(kind, wp, x0, x1, SIMD4<Float>(repeating: s(b0)), &a4, &b4, &bad4)
+        }
+    }
+    if kind == .e4m3 || kind == .e5m2 {
+        let any = (bad16 & 0x8080_8080) | SIMD16(lowHalf: bad8 & 0x8080_8080, highHalf: SIMD8(lowHalf: bad4 & 0x8080_8080, highHalf: SIMD4()))
+        if any != SIMD16<UInt32>() { return false }
+    }
+    out0 = hsum16(a16) + hsum8(a8) + hsum4(a4)
+    if xp1 != nil { out1 = hsum16(b16) + hsum8(b8) + hsum4(b4) }
+    return true
+}
+
+/// Table-path dot product of W row `r` with X rows `xs` (each zero-padded to
+/// blocksPerRow·block floats), written to `out[i]`.
+@usableFromInline
+func gemvRowTable(_ w: PackedMX, row r: Int, xs: UnsafePointer<Float>, xStride: Int, m: Int,
+                  out: UnsafeMutablePointer<Float>, outStride: Int,
+                  buf: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<UInt8>) {
+    let B = w.block
+    let bv = B & ~15
+    // Decode the whole row (block by block) into buf, then 16-lane FMAs per X row.
+    for b in 0..<w.blocksPerRow {
+        let s = w.scaleLUT[Int(w.scales[r * w.blocksPerRow + b])]
+        w.blockCodes(row: r, block: b, into: codes)
+        let d = buf + b * B
+        for i in 0..<B { d[i] = w.lut[Int(codes[i])] * s }
+    }
+    let total = w.blocksPerRow * B
+    for i in 0..<m {
+        let x = xs + i * xStride
+        var acc = SIMD16<Float>()
+        var tail: Float = 0
+        for b in 0..<w.blocksPerRow {
+            var o = b * B
+            let end = o + bv
+            while o < end {
+                acc.addProduct(UnsafeRawPointer(buf + o).loadUnaligned(as: SIMD16<Float>.self),
+                               UnsafeRawPointer(x + o).loadUnaligned(as: SIMD16<Float>.self))
+                o += 16
+            }
+            for kk in (b * B + bv)..<(b * B + B) { tail = tail.addingProduct(buf[kk], x[kk]) }
+        }
+        _ = total
+        out[i * outStride] = hsum16(acc) + tail
+    }
+}
+
+/// Y[M,N] = X[M,K] · decode(W)ᵀ for M ≤ 8, W packed [N,K].
+@usableFromInline
+func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int) {
+    let n = w.rows, k = w.cols, B = w.block
+    let padded = w.blocksPerRow * B
+    let fast = B == 32 && [.int4, .int8, .e2m1, .e4m3, .e5m2].contains(w.kind)
+    // X rows zero-padded to whole blocks (table path) and permuted to lane order (fast path).
+    Scratch.withFloats(2 * m * padded) { xb in
+        let xpad = xb, xperm = xb + m * padded
+        for i in 0..<m {
+            let d = xpad + i * padded
+            d.update(from: x + i * ldx, count: k)
+            (d + k).update(repeating: 0, count: padded - k)
+        }
+        let rowWords = w.blocksPerRow * w.bytesPerBlock / 4
+        let chunks = fast ? wordChunks(rowWords: rowWords) : []
+        if fast {
+            let e = w.kind.bits == 4 ? 8 : 4
+            for i in 0..<m {
+                let src = xpad + i * padded, dst = xperm + i * padded
+                for (w0, g) in chunks {
+                    for j in 0..<e { for l in 0..<g { dst[w0 * e + j * g + l] = src[(w0 + l) * e + j] } }
+                }
+            }
+        }
+        let scaleMul: Float = w.kind == .int4 ? 0x1p-2 : (w.kind == .int8 ? 0x1p-6 : 1)
+        let xpadAddr = Int(bitPattern: xpad), xpermAddr = Int(bitPattern: xperm)
+        Parallel.forRanges(n, threads: threads, minChunk: 64) { range in
+            let xpad = UnsafePointer<Float>(bitPattern: xpadAddr)!, xperm = UnsafePointer<Float>(bitPattern: xpermAddr)!
+            Scratch.withFloats(padded + B) { buf in
+                let codes = UnsafeMutableRawPointer(buf + padded).bindMemory(to: UInt8.self, capacity: B * 4)
+                for r in range {
+                    if fast {
+                        var i = 0
+                        var ok = true
+                        while i < m && ok {
+                            let two = i + 1 < m
+                            var o0: Float = 0, o1: Float = 0
+                            let xp0 = xperm + i * padded, xp1: UnsafePointer<Float>? = two ? xperm + (i + 1) * padded : nil
+                            // Constant kinds so that the decoders specialise after inlining.
+                            switch w.kind {
+                            case .int4: ok = gemvRowFast(.int4, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .int8: ok = gemvRowFast(.int8, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e2m1: ok = gemvRowFast(.e2m1, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e4m3: ok = gemvRowFast(.e4m3, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e5m2: ok = gemvRowFast(.e5m2, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            default: ok = false
+                            }
+                            if ok {
+                                y[i * ldy + r] = o0
+                                if two { y[(i + 1) * ldy + r] = o1 }
+                            }
+                            i += two ? 2 : 1
+                        }
+                        if ok { continue }
+                    }
+                    gemvRowTable(w, row: r, xs: xpad, xStride: padded, m: m, out: y + r, outStride: ldy, buf: buf, codes: codes)
+                }
+            }
+        }
+    }
+}
