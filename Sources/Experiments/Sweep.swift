@@ -78,6 +78,8 @@ public final class SweepProgress: @unchecked Sendable {
     private var currentStart = 0.0
     private var doneEstimate = 0.0           // estimates of cells finished in this process
     private var doneActual = 0.0
+    /// Measured/estimated time of the fp32 baseline: the speed prior before any cell finished.
+    private var priorSpeed = 1.0
     private let cost: (Cell) -> Double
 
     init(cost: @escaping (Cell) -> Double) { self.cost = cost }
@@ -96,6 +98,11 @@ public final class SweepProgress: @unchecked Sendable {
         stageText = "start"
         emit(force: true)
         lock.unlock()
+    }
+
+    /// Records how long the baseline took against its estimate (rescales the ETA at once).
+    func calibrate(actual: Double, estimate: Double) {
+        lock.lock(); if actual > 0 && estimate > 0 { priorSpeed = actual / estimate }; lock.unlock()
     }
 
     func finishCell() {
@@ -123,7 +130,7 @@ public final class SweepProgress: @unchecked Sendable {
 
     /// Seconds left in the sweep: estimates rescaled by the measured speed of finished cells.
     public var etaSeconds: Double {
-        let speed = doneEstimate > 0 ? doneActual / doneEstimate : 1
+        let speed = doneEstimate > 0 ? doneActual / doneEstimate : priorSpeed
         let cur = max(0, currentEstimate * speed - (currentEstimate > 0 ? monotonicSeconds() - currentStart : 0))
         return remainingEstimate * speed + cur
     }
@@ -299,7 +306,9 @@ public final class Sweep {
             baseline = b.evals
         } else {
             progress.note("fp32 baseline on \(manifest.datasets.joined(separator: ", "))")
+            let tb = monotonicSeconds()
             baseline = try runner.baseline(progress: progress)
+            progress.calibrate(actual: monotonicSeconds() - tb, estimate: cost.baselineSeconds(manifest))
             try writeDurably(try JSONIO.encoder().encode(BaselineFile(provenance: prov, evals: baseline)), to: baseURL)
         }
         let fp32 = Dictionary(uniqueKeysWithValues: baseline.map { ($0.dataset, $0.ppl) })

@@ -1,5 +1,8 @@
 import XCTest
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import TestSupport
 @testable import Experiments
 
@@ -80,6 +83,8 @@ final class CSVReportTests: XCTestCase {
         let svg = try String(contentsOf: dir.appendingPathComponent("layers/gptq_a.svg"), encoding: .utf8)
         XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 2)   // one series per stage
         XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        let parser = XMLParser(data: Data(svg.utf8))
+        XCTAssertTrue(parser.parse(), "SVG is not well-formed XML: \(String(describing: parser.parserError))")
         let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(html.contains("<svg") && html.contains("Accuracy: wikitext2"))
         XCTAssertFalse(html.contains("src=") || html.contains("<link"))   // self-contained
