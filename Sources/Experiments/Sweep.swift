@@ -323,7 +323,7 @@ public final class Sweep {
             let wall = monotonicSeconds() - t0
             precondition(res.evals.map(\.dataset) == manifest.datasets, "runner returned datasets \(res.evals.map(\.dataset))")
             let rec = CellRecord(
-                index: i, id: cell.id, recipe: cell.recipe.name, stages: cell.recipe.stagesDescription,
+                index: i, id: cell.id, model: manifest.model, recipe: cell.recipe.name, stages: cell.recipe.stagesDescription,
                 weights: cell.weights ?? "none", acts: cell.acts ?? "none", block: cell.block, scaleRule: cell.scaleRule,
                 rounding: cell.rounding, seed: cell.seed, calibDataset: manifest.calibrationDataset,
                 calibN: manifest.calibrationSamples, calibLen: manifest.calibrationLength, ctx: manifest.ctx,

@@ -29,7 +29,7 @@ final class CSVReportTests: XCTestCase {
     }
 
     func record(_ index: Int, _ id: String, recipe: String, w: String, a: String, ppl: [Double], layers: [LayerRecord] = []) -> CellRecord {
-        CellRecord(index: index, id: id, recipe: recipe, stages: recipe, weights: w, acts: a, block: 32, scaleRule: "floor",
+        CellRecord(index: index, id: id, model: "smollm2-135m", recipe: recipe, stages: recipe, weights: w, acts: a, block: 32, scaleRule: "floor",
                    rounding: "even", seed: 0, calibDataset: "ptb-train", calibN: 4, calibLen: 64, ctx: 128,
                    evals: zip(["wikitext2", "ptb"], ppl).map { DatasetResult(dataset: $0, ppl: $1, nll: log($1), tokens: 508, windows: 4, seconds: 1.5) },
                    fp32PPL: ["wikitext2": 10, "ptb": 20], layers: layers, quantizeSeconds: 2, wallSeconds: 5,
