@@ -174,6 +174,13 @@ final class DamageTests: XCTestCase {
         expectError(p, names: ["blk.0.ffn_up.weight", "Q6_K"], { _ = try f.tensorF32("blk.0.ffn_up.weight") }) {
             if case let .unsupportedDType(_, t, d, _) = $0 { return t == "blk.0.ffn_up.weight" && d == "Q6_K" }; return false
         }
+        // A quantized tensor with zero dims (a scalar) or a row that is not whole blocks.
+        for dims in [[], [48]] {
+            var w1 = GGUFWriter()
+            w1.addRawTensor("s", dims: dims, type: .q4_0, data: [UInt8](repeating: 0, count: 36))
+            let p1 = write(w1.serialized(), "scalar.gguf")
+            expectError(p1, names: ["'s'", "Q4_0"], { _ = try GGUFFile(path: p1) }) { if case .malformed = $0 { return true }; return false }
+        }
         var w2 = GGUFWriter()
         w2.addRawTensor("x", dims: [4], type: GGMLType(rawValue: 99), data: [0, 0, 0, 0])
         let p2 = write(w2.serialized(), "t99.gguf")
