@@ -1,0 +1,64 @@
+import XCTest
+import Support
+import MXFormats
+import TestSupport
+@testable import MXKernels
+
+final class MXMXTests: XCTestCase {
+    private func fakeQuant(_ x: [Float], m: Int, k: Int, _ c: MXConfig) -> [Float] {
+        var q = x
+        q.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: c, threads: 1) }
+        return q
+    }
+
+    func testMatchesFakeQuantReferenceUpToReassociation() {
+        // Tolerance: (K+2)·2⁻²⁴·Σ|Q(x)·w| — the fp32 reassociation bound of the fake-quant product.
+        let combos: [(MXFormat, MXFormat)] = [(.mxint8, .mxint8), (.mxint8, .mxint4), (.mxfp8_e4m3, .mxfp4_e2m1),
+                                              (.mxint8, .mxfp8_e5m2), (.mxfp6_e2m3, .mxint4), (.mxint4, .mxfp6_e3m2)]
+        let shapes: [(Int, Int, Int)] = [(1, 32, 5), (1, 100, 33), (4, 77, 3), (7, 64, 40), (13, 700, 37), (30, 96, 70)]
+        for (ci, (a, f)) in combos.enumerated() {
+            for (si, (m, k, n)) in shapes.enumerated() {
+                let x = randomFloats(m * k, seed: UInt64(3000 + 10 * ci + si))
+                let wf = randomFloats(n * k, seed: UInt64(4000 + 10 * ci + si), scale: 0.2)
+                let w = MXTensor(encoding: wf, rows: n, cols: k, config: MXConfig(format: f))
+                let acts = MXConfig(format: a)
+                var ref = [Float](repeating: 0, count: m * n)
+                KernelsReference.mxmxgemm(m: m, x: x, acts: acts, w: w, y: &ref)
+                let y2 = Kernels.mxmxgemm(m: m, x: x, acts: acts, w: w, threads: 2)
+                let y1 = Kernels.mxmxgemm(m: m, x: x, acts: acts, w: w, threads: 1)
+                XCTAssertTrue(y1 == y2, "\(a)×\(f) \(m)x\(k)x\(n): thread counts differ")
+                assertWithinReassociation(y2, ref, x: fakeQuant(x, m: m, k: k, acts), wDecoded: w.decoded(), m: m, n: n, k: k,
+                                          "\(a)×\(f) \(m)x\(k)x\(n)")
+            }
+        }
+    }
+
+    func testIntegerBlocksAreExact() {
+        // With a single block (K ≤ 32) of MXINT8 × MXINT8/MXINT4, the block sum is an exact
+        // integer below 2^24 times a power of two, so Y equals the exactly rounded dot
+        // product of the fake-quantized operands bit for bit.
+        for f in [MXFormat.mxint8, .mxint4] {
+            for k in [1, 13, 32] {
+                let (m, n) = (9, 50)
+                let x = randomFloats(m * k, seed: UInt64(k)), wf = randomFloats(n * k, seed: UInt64(100 + k))
+                let w = MXTensor(encoding: wf, rows: n, cols: k, config: MXConfig(format: f))
+                let acts = MXConfig(format: .mxint8)
+                var ref = [Float](repeating: 0, count: m * n)
+                KernelsReference.mxmxgemm(m: m, x: x, acts: acts, w: w, y: &ref)
+                let y = Kernels.mxmxgemm(m: m, x: x, acts: acts, w: w)
+                XCTAssertTrue(y == ref, "mxint8×\(f) K=\(k): block result is not exact")
+            }
+        }
+    }
+
+    func testHandDerivedSmallProduct() {
+        // X = [1, 2, 3, 4], W = [1, -1, 0.5, 0.25]: all exactly representable in MXINT8
+        // (amax 4 → E = 2, elements 0.25, 0.5, 0.75, 1 are multiples of 2^-6; W: amax 1 → E = 0).
+        // Y = 1 − 2 + 1.5 + 1 = 1.5.
+        let w = MXTensor(encoding: [1, -1, 0.5, 0.25], rows: 1, cols: 4, config: MXConfig(format: .mxint8))
+        XCTAssertEqual(Kernels.mxmxgemm(m: 1, x: [1, 2, 3, 4], acts: MXConfig(format: .mxint8), w: w), [1.5])
+        XCTAssertEqual(Kernels.mxgemm(m: 1, x: [1, 2, 3, 4], w: w), [1.5])
+        XCTAssertEqual(Kernels.mxgemm(m: 9, x: [Float]((0..<9).flatMap { _ in [1, 2, 3, 4] as [Float] }), w: w),
+                       [Float](repeating: 1.5, count: 9))
+    }
+}
