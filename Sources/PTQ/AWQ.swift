@@ -127,9 +127,10 @@ public enum AWQ {
                     let xb = UncheckedSendable(XT.baseAddress!)
                     Parallel.forRanges(n, minChunk: 4) { range in
                         let W = wb.value, C = cb.value, XT = xb.value
-                        var org = [Float](repeating: 0, count: tc)
-                        var cur = [Float](repeating: 0, count: tc)
-                        var q = [Float](repeating: 0, count: b)
+                        let org = UnsafeMutablePointer<Float>.allocate(capacity: max(tc, 1))
+                        let cur = UnsafeMutablePointer<Float>.allocate(capacity: max(tc, 1))
+                        let q = UnsafeMutablePointer<Float>.allocate(capacity: b)
+                        defer { org.deallocate(); cur.deallocate(); q.deallocate() }
                         for r in range {
                             for blk in 0..<nb {
                                 let c0 = blk * b, len = min(b, k - c0)

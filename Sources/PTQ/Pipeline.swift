@@ -1,0 +1,599 @@
+import Support
+import Foundation
+import MXFormats
+import Runtime
+
+/// Settings of the model-level pipeline beyond the plan.
+public struct PTQOptions: Sendable {
+    /// GPTQ settings (`actOrder` is taken from the recipe's gptq stage).
+    public var gptq = GPTQOptions()
+    public var awq = AWQOptions()
+    /// SmoothQuant α per consumer kind, overriding the stage's α: `.q` for the q/k/v group
+    /// (whose producer is the input RMSNorm), `.o` (producer v_proj), `.gate` for gate/up
+    /// (producer the post-attention RMSNorm), `.down` (producer up_proj).
+    public var smoothAlpha: [LinearKind: Float] = [:]
+    /// Calibration tokens kept per linear input (evenly strided over positions of every
+    /// sequence) for AWQ's searches and for the stage-wise error records.
+    public var recordTokens = 2048
+    /// GPTQ Hessian cache directory (nil: no cache). Keys include `modelIdentity`, the
+    /// calibration set and the whole plan (see `hessianKey`).
+    public var cacheDirectory: URL? = nil
+    /// Identifies the model weights for the cache (e.g. file path, size and modification time, or a hash).
+    public var modelIdentity: String = ""
+    /// Progress lines on stderr.
+    public var showProgress = true
+    public init() {}
+}
+
+/// One row of the stage-wise error table: what the weights/outputs of one linear look like
+/// after one stage. For stages that are not a rounding (SmoothQuant, AWQ) the weights are
+/// measured as if rounded by RTN at that point, so every row describes a runnable model.
+///
+/// - `weightSQNR`: 10·log10(‖W₀‖²/‖W₀ − W‖²) where W₀ is the layer's fp32 weight before any
+///   stage and W the quantized weight mapped back through the equivalence scales of the stages.
+/// - `outputSQNR`/`outputMSE`: on calibration inputs X of this layer (the quantized path's inputs,
+///   subsampled to `recordTokens`), Y₀ = X·W₀ᵀ against Y = Q_a(X/s)·Q(W·s)ᵀ (scaled back), i.e.
+///   including activation quantization when the layer has it.
+/// - MX diagnostics of the weight rounding: saturated and flushed-to-zero shares, scale exponent range.
+public struct StageLayerRecord: Sendable, Codable, Equatable {
+    public var layer: String
+    public var block: Int
+    public var kind: String
+    public var stageIndex: Int
+    public var stage: String
+    public var weightFormat: String
+    public var actFormat: String
+    public var weightSQNR: Double
+    public var outputSQNR: Double
+    public var outputMSE: Double
+    public var saturatedShare: Double
+    public var flushedShare: Double
+    public var scaleExpMin: Int?
+    public var scaleExpMedian: Int?
+    public var scaleExpMax: Int?
+    /// Stage-specific facts (chosen α, clipped elements, GPTQ loss, dampening, dead columns).
+    public var note: String
+    /// Seconds the stage spent on this layer's group (shared work is attributed to the group's first layer).
+    public var seconds: Double
+
+    public static let csvHeader = "layer,block,kind,stage_index,stage,weight_format,act_format,weight_sqnr_db,output_sqnr_db,output_mse,saturated_share,flushed_share,scale_exp_min,scale_exp_median,scale_exp_max,seconds,note"
+
+    public var csvRow: String {
+        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : (x.isNaN ? "" : (x > 0 ? "inf" : "-inf")) }
+        func i(_ x: Int?) -> String { x.map(String.init) ?? "" }
+        let safeNote = note.contains(",") || note.contains("\"") ? "\"" + note.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : note
+        return [layer, String(block), kind, String(stageIndex), "\"\(stage)\"", weightFormat, actFormat,
+                f(weightSQNR), f(outputSQNR), f(outputMSE), f(saturatedShare), f(flushedShare),
+                i(scaleExpMin), i(scaleExpMedian), i(scaleExpMax), String(format: "%.3f", seconds), safeNote]
+            .joined(separator: ",")
+    }
+}
+
+/// Result of `quantize(model:plan:calibration:options:)`.
+public struct PTQReport: Sendable {
+    public var records: [StageLayerRecord]
+    /// Wall-clock seconds of the whole quantization (calibration passes included).
+    public var seconds: Double
+    /// Seconds per stage name, summed over blocks; `passes` is the forward passes' share.
+    public var stageSeconds: [String: Double]
+    /// GPTQ Hessians found in / written to the cache.
+    public var cacheHits: Int
+    public var cacheWrites: Int
+
+    /// The records as CSV (header + one line per record).
+    public var csv: String { ([StageLayerRecord.csvHeader] + records.map(\.csvRow)).joined(separator: "\n") + "\n" }
+}
+
+/// Errors of the quantization pipeline caused by user input.
+public struct PTQError: UserFacingError {
+    public let message: String
+    public init(_ m: String) { message = m }
+    public var description: String { message }
+}
+
+/// Quantizes `model` in place according to `plan`: runs the recipe's stages block by block
+/// (sequential calibration: block i is calibrated on the outputs of blocks 0..<i as already
+/// quantized, activation quantization included) and leaves every linear with its final
+/// fake-quantized fp32 weight and its activation format set on the runtime hook. Memory:
+/// one hidden state per calibration sequence plus per-block statistics.
+///
+/// `calibration` is required when the recipe has a calibrated stage (smoothquant, awq, gptq);
+/// with plain RTN it is optional and only used to fill the output-error columns of the records.
+/// Within a block, the statistics of all linears are collected in one pass over the block in its
+/// current fp32 (transformed) state, as in the GPTQ/AWQ reference code (not "true sequential").
+public func quantize(model: LlamaModel, plan: QuantPlan, calibration: CalibrationSet?,
+                     options: PTQOptions = PTQOptions()) throws -> PTQReport {
+    let t0 = monotonicSeconds()
+    let names = model.linears.map(\.name)
+    let specs = names.map { plan.spec(for: $0) }
+    let weightsQ = specs.contains { $0.weight != nil }
+    let actsQ = specs.contains { $0.act != nil }
+    try plan.recipe.validate(weightsQuantized: weightsQ, actsQuantized: actsQ)
+    for (n, s) in zip(names, specs) {
+        for c in [s.weight, s.act].compactMap({ $0 }) where c.block <= 0 {
+            throw PTQError("\(n): MX block size must be positive, got \(c.block)")
+        }
+    }
+    let stages = plan.recipe.effectiveStages
+    let calibrated = stages.contains { $0 != .rtn }
+    if calibrated && calibration == nil {
+        throw PTQError("recipe '\(plan.recipe)' needs calibration data (stages \(stages.filter { $0 != .rtn }.map(\.name).joined(separator: ", ")))")
+    }
+    for l in model.linears { l.packed = nil }   // the pipeline works on (and leaves) fp32 fake-quant weights
+    var state = PipelineState(model: model, plan: plan, options: options, stages: stages)
+    if let cal = calibration {
+        try state.runSequential(cal)
+    } else {
+        state.runRTNOnly()
+    }
+    state.finishLMHead()
+    model.inputObserver = nil
+    return PTQReport(records: state.records, seconds: monotonicSeconds() - t0, stageSeconds: state.stageSeconds,
+                     cacheHits: state.cacheHits, cacheWrites: state.cacheWrites)
+}
+
+/// The four inputs of a decoder block's linears.
+enum InputGroup: Int, CaseIterable {
+    case attnIn = 0, attnOut, mlpIn, mlpAct
+    /// Indices into `LlamaBlock.linears` (q, k, v, o, gate, up, down).
+    var members: [Int] {
+        switch self { case .attnIn: return [0, 1, 2]; case .attnOut: return [3]; case .mlpIn: return [4, 5]; case .mlpAct: return [6] }
+    }
+    static func of(_ index: Int) -> InputGroup {
+        switch index { case 0, 1, 2: return .attnIn; case 3: return .attnOut; case 4, 5: return .mlpIn; default: return .mlpAct }
+    }
+    var name: String { ["attn_in", "attn_out", "mlp_in", "mlp_act"][rawValue] }
+}
+
+/// Per-input statistics of one block over the calibration set (fp32 inputs of the block as it
+/// was before any stage): max |x|, mean |x| per channel, and a strided token subsample.
+final class GroupStats {
+    let k: Int
+    var absMax: [Float]
+    var absSum: [Double]
+    var count = 0
+    var sample: [Float] = []
+    var sampleRows = 0
+    init(k: Int) { self.k = k; absMax = [Float](repeating: 0, count: k); absSum = [Double](repeating: 0, count: k) }
+    var absMean: [Float] { absSum.map { Float($0 / Double(max(count, 1))) } }
+}
+
+struct PipelineState {
+    let model: LlamaModel
+    let plan: QuantPlan
+    let options: PTQOptions
+    let stages: [Stage]
+    var records: [StageLayerRecord] = []
+    var stageSeconds: [String: Double] = [:]
+    var cacheHits = 0, cacheWrites = 0
+
+    init(model: LlamaModel, plan: QuantPlan, options: PTQOptions, stages: [Stage]) {
+        self.model = model; self.plan = plan; self.options = options; self.stages = stages
+    }
+
+    // MARK: RTN without calibration
+
+    mutating func runRTNOnly() {
+        let progress = options.showProgress ? ProgressReporter("rtn", total: model.blocks.count) : nil
+        for (bi, blk) in model.blocks.enumerated() {
+            for (li, lin) in blk.linears.enumerated() {
+                let spec = plan.spec(for: lin.name)
+                var note = ""
+                var diag = WeightDiagnostics()
+                var sqnr = Double.infinity
+                if let wc = spec.weight {
+                    let orig = lin.weight
+                    var w = orig
+                    diag = RTN.quantize(weight: &w, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
+                    let e = ErrorStats.sse(w, reference: orig)
+                    sqnr = ErrorStats.sqnrDB(err: e.err, signal: e.signal)
+                    lin.weight = w
+                } else { note = "weights fp32" }
+                setActivationFormat(lin, spec.act)
+                records.append(record(lin, block: bi, index: li, stageIndex: 0, stage: .rtn, spec: spec, weightSQNR: sqnr,
+                                      out: (.nan, .nan), diag: diag, note: note, seconds: 0))
+            }
+            progress?.advance()
+        }
+        progress?.finish()
+    }
+
+    mutating func finishLMHead() {
+        let lin = model.lmHead
+        let spec = plan.spec(for: lin.name)
+        guard spec.weight != nil || spec.act != nil else { return }
+        var diag = WeightDiagnostics(), sqnr = Double.infinity
+        if let wc = spec.weight {
+            let orig = lin.weight
+            var w = orig
+            diag = RTN.quantize(weight: &w, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
+            let e = ErrorStats.sse(w, reference: orig)
+            sqnr = ErrorStats.sqnrDB(err: e.err, signal: e.signal)
+            lin.weight = w
+        }
+        setActivationFormat(lin, spec.act)
+        records.append(record(lin, block: -1, index: 7, stageIndex: 0, stage: .rtn, spec: spec, weightSQNR: sqnr,
+                              out: (.nan, .nan), diag: diag, note: "lm_head: RTN only", seconds: 0))
+    }
+
+    // MARK: sequential calibration
+
+    mutating func runSequential(_ cal: CalibrationSet) throws {
+        let L = cal.length
+        var hidden = cal.sequences.map { model.embed($0) }
+        let nb = model.blocks.count
+        let progress = options.showProgress ? ProgressReporter("calibrate \(stages.map(\.description).joined(separator: "→"))", total: nb) : nil
+        for bi in 0..<nb {
+            try calibrateBlock(bi, hidden: &hidden, seqLen: L, cal: cal)
+            progress?.advance(detail: "block \(bi)")
+        }
+        progress?.finish()
+    }
+
+    /// Token positions of every sequence kept in the subsample.
+    func samplePositions(seqLen: Int, sequences: Int) -> [Int] {
+        let per = max(1, min(seqLen, (options.recordTokens + sequences - 1) / sequences))
+        return (0..<per).map { ($0 * seqLen) / per }
+    }
+
+    mutating func calibrateBlock(_ bi: Int, hidden: inout [[Float]], seqLen L: Int, cal: CalibrationSet) throws {
+        let blk = model.blocks[bi]
+        let lins = blk.linears
+        let specs = lins.map { plan.spec(for: $0.name) }
+        for l in lins { setActivationFormat(l, nil) }
+        let orig = lins.map(\.weight)
+        var colScale = lins.map { [Float](repeating: 1, count: $0.inFeatures) }
+        var rowScale = lins.map { [Float](repeating: 1, count: $0.outFeatures) }
+
+        // Pass A: fp32 statistics of the four inputs.
+        let stats = InputGroup.allCases.map { GroupStats(k: lins[$0.members[0]].inFeatures) }
+        let positions = samplePositions(seqLen: L, sequences: hidden.count)
+        let tA = monotonicSeconds()
+        do {
+            let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
+            model.inputObserver = { lin, buf, m in
+                guard let g = leaders[lin.name] else { return }
+                let st = stats[g.rawValue]
+                let k = st.k
+                precondition(m == L)
+                for r in 0..<m {
+                    let row = buf.baseAddress! + r * k
+                    for j in 0..<k {
+                        let a = abs(row[j])
+                        if a > st.absMax[j] { st.absMax[j] = a }
+                        st.absSum[j] += Double(a)
+                    }
+                }
+                st.count += m
+                for p in positions { st.sample.append(contentsOf: UnsafeBufferPointer(start: buf.baseAddress! + p * k, count: k)) }
+                st.sampleRows += positions.count
+            }
+            for s in 0..<hidden.count {
+                var h = hidden[s]
+                model.forwardBlock(bi, hidden: &h, seqLen: L)
+            }
+            model.inputObserver = nil
+        }
+        stageSeconds["passes", default: 0] += monotonicSeconds() - tA
+
+        for (si, stage) in stages.enumerated() {
+            var notes = [String](repeating: "", count: 7)
+            var diags = [WeightDiagnostics?](repeating: nil, count: 7)
+            let ts = monotonicSeconds()
+            switch stage {
+            case .smoothQuant(let alpha):
+                for g in InputGroup.allCases {
+                    let a = smoothAlpha(g, default: alpha)
+                    let k = stats[g.rawValue].k
+                    var actMax = (0..<k).map { stats[g.rawValue].absMax[$0] / colScale[g.members[0]][$0] }
+                    var wMax = SmoothQuant.columnMax(g.members.map { lins[$0].weight }, k: k)
+                    if g == .attnOut { actMax = tieHeads(actMax, reduce: max); wMax = tieHeads(wMax, reduce: max) }
+                    let s = SmoothQuant.scales(actMax: actMax, weightMax: wMax, alpha: a)
+                    applyScales(s, group: g, block: blk, colScale: &colScale, rowScale: &rowScale)
+                    for m in g.members { notes[m] = "alpha=\(a)" }
+                }
+            case .awq:
+                for g in InputGroup.allCases {
+                    let st = stats[g.rawValue]
+                    let k = st.k
+                    let members = g.members.filter { specs[$0].weight != nil }
+                    if members.isEmpty { continue }
+                    let cs = colScale[g.members[0]]
+                    var mean = st.absMean
+                    for j in 0..<k { mean[j] /= cs[j] }
+                    if g == .attnOut { mean = tieHeads(mean, reduce: +).map { $0 / Float(model.config.numHeads / model.config.numKVHeads) } }
+                    var x = st.sample
+                    for r in 0..<st.sampleRows { for j in 0..<k { x[r * k + j] /= cs[j] } }
+                    let (xs, rows) = AWQ.subsample(x, rows: st.sampleRows, k: k, maxRows: options.awq.searchTokens)
+                    let group = members.map { AWQLinear(weight: lins[$0].weight, rows: lins[$0].outFeatures,
+                                                         weightConfig: specs[$0].weight!, actConfig: specs[$0].act) }
+                    let res = AWQ.searchScales(x: xs, tokens: rows, k: k, actMean: mean, group: group, options: options.awq)
+                    applyScales(res.scales, group: g, block: blk, colScale: &colScale, rowScale: &rowScale)
+                    var xn = xs
+                    for r in 0..<rows { for j in 0..<k { xn[r * k + j] /= res.scales[j] } }
+                    for m in g.members { notes[m] = String(format: "alpha=%.2f", res.bestAlpha) }
+                    for m in members where m != 0 && m != 1 {     // no clipping search for q/k
+                        var w = lins[m].weight
+                        let changed = AWQ.clip(weight: &w, rows: lins[m].outFeatures, k: k, weightConfig: specs[m].weight!,
+                                               actConfig: specs[m].act, x: xn, tokens: rows, options: options.awq)
+                        lins[m].weight = w
+                        notes[m] += " clipped=\(changed)"
+                    }
+                }
+            case .gptq(let actOrder):
+                let hs = try hessians(bi, hidden: hidden, seqLen: L, specs: specs, cal: cal, stageIndex: si)
+                var opt = options.gptq
+                opt.actOrder = actOrder
+                for (m, lin) in lins.enumerated() {
+                    guard let wc = specs[m].weight else { continue }
+                    guard let h = hs[m] else { continue }
+                    var w = lin.weight
+                    let r = GPTQ.quantize(weight: &w, rows: lin.outFeatures, cols: lin.inFeatures, hessian: h, config: wc, options: opt)
+                    lin.weight = w
+                    diags[m] = r.diagnostics
+                    notes[m] = String(format: "gptq_loss=%.4g damp=%.3g dead=%d", r.loss, r.damping, r.deadColumns)
+                }
+            case .rtn:
+                for (m, lin) in lins.enumerated() {
+                    guard let wc = specs[m].weight else { continue }
+                    var w = lin.weight
+                    diags[m] = RTN.quantize(weight: &w, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
+                    lin.weight = w
+                }
+            }
+            let secs = monotonicSeconds() - ts
+            stageSeconds[stage.name, default: 0] += secs
+            // records
+            for (m, lin) in lins.enumerated() {
+                let g = InputGroup.of(m)
+                let st = stats[g.rawValue]
+                var weff = lin.weight
+                var diag = diags[m] ?? WeightDiagnostics()
+                if let wc = specs[m].weight, !stage.isRounding {
+                    diag = RTN.quantize(weight: &weff, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
+                }
+                let k = lin.inFeatures, n = lin.outFeatures
+                var back = weff
+                for r in 0..<n { for j in 0..<k { back[r * k + j] *= rowScale[m][r] / colScale[m][j] } }
+                let we = ErrorStats.sse(back, reference: orig[m])
+                let x = st.sample, rows = st.sampleRows
+                let yRef = MatOps.gemm(x, orig[m], m: rows, n: n, k: k)
+                var xs = x
+                for r in 0..<rows { for j in 0..<k { xs[r * k + j] /= colScale[m][j] } }
+                if let a = specs[m].act { _ = xs.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: k, config: a) } }
+                var y = MatOps.gemm(xs, weff, m: rows, n: n, k: k)
+                for r in 0..<rows { for o in 0..<n { y[r * n + o] *= rowScale[m][o] } }
+                let oe = ErrorStats.sse(y, reference: yRef)
+                records.append(record(lin, block: bi, index: m, stageIndex: si, stage: stage, spec: specs[m],
+                                      weightSQNR: ErrorStats.sqnrDB(err: we.err, signal: we.signal),
+                                      out: (ErrorStats.sqnrDB(err: oe.err, signal: oe.signal), oe.err / Double(max(1, rows * n))),
+                                      diag: diag, note: notes[m], seconds: m == InputGroup.of(m).members[0] ? secs / 4 : 0))
+            }
+        }
+
+        // Final state of the block: activation formats on, then its outputs for the next block.
+        for (l, s) in zip(lins, specs) { setActivationFormat(l, s.act) }
+        let tC = monotonicSeconds()
+        for s in 0..<hidden.count { model.forwardBlock(bi, hidden: &hidden[s], seqLen: L) }
+        stageSeconds["passes", default: 0] += monotonicSeconds() - tC
+    }
+
+    func smoothAlpha(_ g: InputGroup, default a: Float) -> Float {
+        switch g {
+        case .attnIn: return options.smoothAlpha[.q] ?? options.smoothAlpha[.k] ?? options.smoothAlpha[.v] ?? a
+        case .attnOut: return options.smoothAlpha[.o] ?? a
+        case .mlpIn: return options.smoothAlpha[.gate] ?? options.smoothAlpha[.up] ?? a
+        case .mlpAct: return options.smoothAlpha[.down] ?? a
+        }
+    }
+
+    /// o_proj's input channel c = head·hd + d; all query heads sharing a KV head must share a
+    /// scale (the fold goes into v_proj row kv·hd + d): reduces over each group's heads and
+    /// broadcasts the result back to every channel of the group.
+    func tieHeads(_ v: [Float], reduce: (Float, Float) -> Float) -> [Float] {
+        let c = model.config
+        let hd = c.headDim, per = c.numHeads / c.numKVHeads
+        var out = v
+        for kv in 0..<c.numKVHeads {
+            for d in 0..<hd {
+                var acc = v[(kv * per) * hd + d]
+                for h in 1..<max(1, per) { acc = reduce(acc, v[(kv * per + h) * hd + d]) }
+                for h in 0..<per { out[(kv * per + h) * hd + d] = acc }
+            }
+        }
+        return out
+    }
+
+    /// Multiplies the group's weight columns by s and divides the producer by s (RMSNorm weight,
+    /// v_proj rows, up_proj rows), so the fp32 block computes the same function.
+    func applyScales(_ s: [Float], group g: InputGroup, block blk: LlamaBlock,
+                     colScale: inout [[Float]], rowScale: inout [[Float]]) {
+        let lins = blk.linears
+        for m in g.members {
+            let lin = lins[m]
+            let k = lin.inFeatures
+            var w = lin.weight
+            for r in 0..<lin.outFeatures { for j in 0..<k { w[r * k + j] *= s[j] } }
+            lin.weight = w
+            for j in 0..<k { colScale[m][j] *= s[j] }
+        }
+        switch g {
+        case .attnIn:
+            for j in 0..<s.count { blk.inputNorm[j] /= s[j] }
+        case .mlpIn:
+            for j in 0..<s.count { blk.postAttentionNorm[j] /= s[j] }
+        case .attnOut:
+            // v row kv·hd + d takes the (tied) scale of o channel (kv·per)·hd + d
+            let c = model.config
+            let hd = c.headDim, per = c.numHeads / c.numKVHeads
+            let v = blk.vProj
+            var w = v.weight
+            let k = v.inFeatures
+            for kv in 0..<c.numKVHeads {
+                for d in 0..<hd {
+                    let sc = s[(kv * per) * hd + d]
+                    let r = kv * hd + d
+                    for j in 0..<k { w[r * k + j] /= sc }
+                    rowScale[2][r] *= sc
+                }
+            }
+            v.weight = w
+        case .mlpAct:
+            let up = blk.upProj
+            var w = up.weight
+            let k = up.inFeatures
+            for r in 0..<up.outFeatures {
+                for j in 0..<k { w[r * k + j] /= s[r] }
+                rowScale[5][r] *= s[r]
+            }
+            up.weight = w
+        }
+    }
+
+    func record(_ lin: Linear, block: Int, index: Int, stageIndex: Int, stage: Stage, spec: QuantSpec, weightSQNR: Double,
+                out: (Double, Double), diag: WeightDiagnostics, note: String, seconds: Double) -> StageLayerRecord {
+        StageLayerRecord(layer: lin.name, block: block, kind: LinearKind.parse(lin.name)?.kind.rawValue ?? lin.name,
+                         stageIndex: stageIndex, stage: stage.description,
+                         weightFormat: spec.weight.map(formatLabel) ?? "fp32", actFormat: spec.act.map(formatLabel) ?? "fp32",
+                         weightSQNR: weightSQNR, outputSQNR: out.0, outputMSE: out.1,
+                         saturatedShare: diag.saturatedShare, flushedShare: diag.flushedShare,
+                         scaleExpMin: diag.exponentMin, scaleExpMedian: diag.exponentMedian, scaleExpMax: diag.exponentMax,
+                         note: note, seconds: seconds)
+    }
+
+    // MARK: GPTQ Hessians (pass B, cached)
+
+    /// Hessians of each linear's input as the linear will see it at inference (activation-quantized
+    /// when its spec says so), from a pass over the block in its current transformed fp32 state.
+    mutating func hessians(_ bi: Int, hidden: [[Float]], seqLen L: Int, specs: [QuantSpec], cal: CalibrationSet,
+                           stageIndex: Int) throws -> [[Double]?] {
+        let lins = model.blocks[bi].linears
+        // distinct (group, act format) keys needed
+        var keyOf = [String?](repeating: nil, count: 7)
+        var needed: [String: (group: InputGroup, act: MXConfig?, k: Int)] = [:]
+        for m in 0..<7 where specs[m].weight != nil {
+            let g = InputGroup.of(m)
+            let key = "\(g.name)|\(specs[m].act.map(configKey) ?? "fp32")"
+            keyOf[m] = key
+            needed[key] = (g, specs[m].act, lins[m].inFeatures)
+        }
+        var result: [String: [Double]] = [:]
+        var cacheKeys: [String: String] = [:]
+        if let dir = options.cacheDirectory, !options.modelIdentity.isEmpty {
+            for (key, _) in needed {
+                let ck = hessianKey(block: bi, inputKey: key, cal: cal, stageIndex: stageIndex)
+                cacheKeys[key] = ck
+                if let h = HessianCache.load(dir: dir, key: ck) { result[key] = h; cacheHits += 1 }
+            }
+        }
+        let missing = needed.filter { result[$0.key] == nil }
+        if !missing.isEmpty {
+            var accs: [String: HessianAccumulator] = [:]
+            for (key, v) in missing { accs[key] = HessianAccumulator(k: v.k) }
+            let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
+            let byGroup = Dictionary(grouping: missing.map { ($0.key, $0.value) }, by: { $0.1.group })
+            let t = monotonicSeconds()
+            model.inputObserver = { lin, buf, m in
+                guard let g = leaders[lin.name], let list = byGroup[g] else { return }
+                for (key, v) in list {
+                    let acc = accs[key]!
+                    if let a = v.act {
+                        var x = Array(buf)
+                        _ = x.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: v.k, config: a) }
+                        acc.add(x, rows: m)
+                    } else {
+                        acc.add(buf.baseAddress!, rows: m)
+                    }
+                }
+            }
+            for s in 0..<hidden.count {
+                var h = hidden[s]
+                model.forwardBlock(bi, hidden: &h, seqLen: L)
+            }
+            model.inputObserver = nil
+            stageSeconds["passes", default: 0] += monotonicSeconds() - t
+            for (key, acc) in accs {
+                let h = acc.hessian
+                result[key] = h
+                if let dir = options.cacheDirectory, let ck = cacheKeys[key] {
+                    if HessianCache.store(dir: dir, key: ck, hessian: h) { cacheWrites += 1 }
+                }
+            }
+        }
+        return keyOf.map { $0.flatMap { result[$0] } }
+    }
+
+    /// Cache key: the Hessian of block `block` depends on the model, the calibration set, and —
+    /// through sequential calibration — on the whole plan (every format, override and stage before
+    /// it, in this block and all earlier ones), so the plan description is part of the key.
+    func hessianKey(block: Int, inputKey: String, cal: CalibrationSet, stageIndex: Int) -> String {
+        let planText = [plan.defaults.description, plan.overrides.map { "\($0)" }.joined(separator: ";"),
+                        stages.prefix(stageIndex).map(\.description).joined(separator: ","),
+                        "awq=\(options.awq)", "sq=\(options.smoothAlpha.sorted { $0.key.rawValue < $1.key.rawValue })",
+                        "rec=\(options.recordTokens)", "full=\(stages.map(\.description))",
+                        "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"].joined(separator: "|")
+        let text = "v1|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
+        return String(format: "%016llx", fnv1a64(text)) + String(format: "%016llx", fnv1a64(String(text.reversed())))
+    }
+}
+
+func configKey(_ c: MXConfig) -> String { "\(c.format.rawValue)/\(c.block)/\(c.scaleRule.rawValue)/\(c.rounding)" }
+func formatLabel(_ c: MXConfig) -> String { c.block == 32 ? c.format.rawValue : "\(c.format.rawValue)/b\(c.block)" }
+
+/// On-disk GPTQ Hessians: `<dir>/hessian-<key>.bin` = UInt64 K, UInt64 count=K·K, then K·K Doubles (little-endian).
+enum HessianCache {
+    static func load(dir: URL, key: String) -> [Double]? {
+        let url = dir.appendingPathComponent("hessian-\(key).bin")
+        guard let data = try? Data(contentsOf: url), data.count >= 16 else { return nil }
+        return data.withUnsafeBytes { raw -> [Double]? in
+            let k = Int(raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            let n = Int(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            guard n == k * k, data.count == 16 + 8 * n else { return nil }
+            return (0..<n).map { raw.loadUnaligned(fromByteOffset: 16 + 8 * $0, as: Double.self) }
+        }
+    }
+
+    @discardableResult
+    static func store(dir: URL, key: String, hessian: [Double]) -> Bool {
+        let k = Int(Double(hessian.count).squareRoot().rounded())
+        var data = Data()
+        var hk = UInt64(k), hn = UInt64(hessian.count)
+        withUnsafeBytes(of: &hk) { data.append(contentsOf: $0) }
+        withUnsafeBytes(of: &hn) { data.append(contentsOf: $0) }
+        hessian.withUnsafeBytes { data.append(contentsOf: $0) }
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let url = dir.appendingPathComponent("hessian-\(key).bin")
+            let tmp = dir.appendingPathComponent("hessian-\(key).tmp\(getpid())")
+            try data.write(to: tmp)
+            _ = try? FileManager.default.removeItem(at: url)
+            try FileManager.default.moveItem(at: tmp, to: url)
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// Sets the runtime hook's dynamic activation format of `lin` (nil: fp32 input).
+func setActivationFormat(_ lin: Linear, _ c: MXConfig?) {
+    lin.actQuant = c
+}
+
+/// Replaces every quantized linear's fp32 weight by packed MX storage (`Linear.packed`) encoded
+/// from its fake-quantized values, for evaluation through the packed kernels. Returns the number
+/// of weight values that the re-encoding did not reproduce exactly (0 expected: a weight on its
+/// block's grid re-encodes to itself; GPTQ's frozen scales can differ from the re-encoded ones only
+/// in rare MXFP8 E4M3 top-binade cases).
+@discardableResult
+public func packWeights(model: LlamaModel, plan: QuantPlan) throws -> Int {
+    var mismatches = 0
+    for lin in model.linears {
+        guard let wc = plan.spec(for: lin.name).weight else { continue }
+        let t = MXTensor(encoding: lin.weight, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
+        let d = t.decoded()
+        for i in 0..<d.count where d[i] != lin.weight[i] { mismatches += 1 }
+        lin.packed = t
+    }
+    return mismatches
+}
