@@ -32,14 +32,15 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
 /// A rough time model for `--dry-run` and the sweep ETA (seconds on this 2-core machine
 /// with SmolLM2-135M; the ETA rescales it by the measured speed once a cell finished).
 public struct CostModel: Sendable {
-    /// fp32 forward tokens per second during evaluation.
-    public var evalTokensPerSecond: Double = 1500
+    /// fp32 forward tokens per second (SmolLM2-135M, ctx 2048, 2 idle cores; measured
+    /// ~120 tok/s with the machine loaded 5x, ~4x more CPU time available when idle).
+    public var evalTokensPerSecond: Double = 550
     /// Extra cost factor of evaluating with fake-quantized activations.
-    public var actQuantFactor: Double = 1.3
-    /// Calibration forward passes cost, in units of one forward over the calibration set, per stage.
-    public var stageFactors: [String: Double] = ["smoothquant": 1.2, "awq": 8, "gptq": 3]
-    /// Seconds to quantize weights with RTN (all layers).
-    public var rtnSeconds: Double = 3
+    public var actQuantFactor: Double = 1.2
+    /// Fixed seconds per stage (searches and solves that do not scale with calibration tokens).
+    public var stageFixedSeconds: [String: Double] = ["smoothquant": 1, "awq": 60, "gptq": 50, "rtn": 5]
+    /// AWQ searches a subsample of at most this many tokens; seconds per 512 of them.
+    public var awqSearchTokens = 2048, awqSecondsPer512 = 30.0
     /// Tokens of a full dataset evaluation (SmolLM2 tokenizer), used when windows = all.
     public var fullDatasetTokens: [String: Int] = ["wikitext2": 290_000, "ptb": 115_000]
     public init() {}
@@ -56,10 +57,13 @@ public struct CostModel: Sendable {
     public func cellSeconds(_ c: Cell, _ m: Manifest) -> Double {
         if c.recipe.isFP32 { return 1 }  // reuses the baseline
         var s = baselineSeconds(m) * (c.acts == nil ? 1 : actQuantFactor)
-        s += rtnSeconds
-        let calib = Double(m.calibrationSamples * m.calibrationLength) / evalTokensPerSecond
-        if !c.recipe.stages.isEmpty { s += calib }  // collecting layer inputs
-        for st in c.recipe.stages { s += calib * (stageFactors[st.name] ?? 1) }
+        let tokens = m.calibrationSamples * m.calibrationLength
+        let pass = Double(tokens) / evalTokensPerSecond   // one forward over the calibration set
+        s += pass + (stageFixedSeconds["rtn"] ?? 0)     // sequential pass + RTN records
+        for st in c.recipe.stages {
+            s += pass + (stageFixedSeconds[st.name] ?? 0)
+            if st.name == "awq" { s += awqSecondsPer512 * Double(min(tokens, awqSearchTokens)) / 512 }
+        }
         return s
     }
 }
@@ -84,8 +88,16 @@ public final class SweepProgress: @unchecked Sendable {
 
     init(cost: @escaping (Cell) -> Double) { self.cost = cost }
 
-    func begin(cells: [Cell]) {
-        lock.lock(); remainingEstimate = cells.reduce(0) { $0 + cost($1) }; lock.unlock()
+    /// Sets the work ahead: `cells` and, when the baseline is still to run, its estimate.
+    func begin(cells: [Cell], baseline: Double = 0) {
+        lock.lock()
+        remainingEstimate = cells.reduce(0) { $0 + cost($1) }
+        if baseline > 0 {
+            label = "fp32 baseline"
+            currentEstimate = baseline
+            currentStart = monotonicSeconds()
+        }
+        lock.unlock()
     }
 
     func startCell(_ cell: Cell, position: Int, of total: Int) {
@@ -102,7 +114,10 @@ public final class SweepProgress: @unchecked Sendable {
 
     /// Records how long the baseline took against its estimate (rescales the ETA at once).
     func calibrate(actual: Double, estimate: Double) {
-        lock.lock(); if actual > 0 && estimate > 0 { priorSpeed = actual / estimate }; lock.unlock()
+        lock.lock()
+        if actual > 0 && estimate > 0 { priorSpeed = actual / estimate }
+        currentEstimate = 0
+        lock.unlock()
     }
 
     func finishCell() {
@@ -306,6 +321,7 @@ public final class Sweep {
             baseline = b.evals
         } else {
             progress.note("fp32 baseline on \(manifest.datasets.joined(separator: ", "))")
+            progress.begin(cells: todo.map { manifest.cells[$0] }, baseline: cost.baselineSeconds(manifest))
             let tb = monotonicSeconds()
             baseline = try runner.baseline(progress: progress)
             progress.calibrate(actual: monotonicSeconds() - tb, estimate: cost.baselineSeconds(manifest))
