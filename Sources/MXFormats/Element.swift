@@ -43,9 +43,24 @@ extension MXRounding {
     }
 }
 
-extension MXFormatTraits {
-    /// Mantissa (23-bit field) of `maxNormal`, for the `ceil` scale rule.
-    @inlinable var maxNormalMantissa: UInt32 { maxNormal.bitPattern & 0x7F_FFFF }
+/// The numeric fields of `MXFormatTraits` (no strings, so hot loops copy it for free),
+/// with the bit-manipulation element encoder/decoder used by every fast path.
+@usableFromInline struct ElementParams: Sendable {
+    @usableFromInline let elementBits: Int, isInteger: Bool, mantissaBits: Int, bias: Int
+    @usableFromInline let emaxElem: Int, eminElem: Int, maxCodeMagnitude: Int
+    @usableFromInline let codeMask: UInt8, signBit: UInt8, codeCount: Int
+    /// Mantissa (23-bit field) of `maxNormal`, for the `ceil` rule and saturation counts.
+    @usableFromInline let maxNormalMantissa: UInt32
+    /// FP magnitude code of infinity (E5M2), or -1.
+    @usableFromInline let infinityCodeMagnitude: Int
+
+    init(_ t: MXFormatTraits) {
+        elementBits = t.elementBits; isInteger = t.isInteger; mantissaBits = t.mantissaBits; bias = t.bias
+        emaxElem = t.emaxElem; eminElem = t.eminElem; maxCodeMagnitude = Int(t.maxCodeMagnitude)
+        codeMask = t.codeMask; signBit = t.signBit; codeCount = t.codeCount
+        maxNormalMantissa = t.maxNormal.bitPattern & 0x7F_FFFF
+        infinityCodeMagnitude = t.infinityCodeMagnitude.map { Int($0) } ?? -1
+    }
 
     /// Shared exponent E from the fp32 bit pattern of a finite, non-negative amax.
     @inlinable func sharedExponent(amaxBits a: UInt32, rule: MXScaleRule) -> Int {
@@ -65,6 +80,22 @@ extension MXFormatTraits {
         return Swift.min(127, Swift.max(-127, e))
     }
 
+    /// Whether |v| / 2^e > maxNormal for finite fp32 bits (the element was clipped).
+    @inlinable func exceedsMax(bits: UInt32, scaleExponent e: Int) -> Bool {
+        let a = bits & 0x7FFF_FFFF
+        if a == 0 { return false }
+        let ef = Int(a >> 23)
+        var mant = a & 0x7F_FFFF
+        var fl: Int
+        if ef != 0 { fl = ef - 127 } else {
+            let bw = 32 - mant.leadingZeroBitCount
+            fl = -150 + bw
+            mant = (mant << UInt32(24 - bw)) & 0x7F_FFFF
+        }
+        let x = fl - e
+        return x > emaxElem || (x == emaxElem && mant > maxNormalMantissa)
+    }
+
     /// Element code of fp32 `bits` in a block with shared exponent `e` (E ∈ [-127, 127]):
     /// nearest element value to `v · 2^-e` (exact, no fp32 underflow), saturating to ±max.
     /// NaN encodes to 0 (callers mark such blocks with scale 0xFF); ±Inf saturates.
@@ -75,14 +106,14 @@ extension MXFormatTraits {
         if a == 0 {
             mag = 0
         } else if a == 0x7F80_0000 {
-            mag = Int(maxCodeMagnitude)
+            mag = maxCodeMagnitude
         } else {
             let ef = Int(a >> 23)
             let m = UInt64(ef != 0 ? (a & 0x7F_FFFF) | 0x80_0000 : a & 0x7F_FFFF)
             let p = Swift.max(ef, 1) - 150                      // |v| = m · 2^p
             let x = p + (63 - m.leadingZeroBitCount) - e        // floor(log2(|v| / 2^e))
             if x > emaxElem {
-                mag = Int(maxCodeMagnitude)
+                mag = maxCodeMagnitude
             } else {
                 let xc = Swift.max(x, eminElem)
                 let q = isInteger ? -mantissaBits : xc - mantissaBits   // exponent of the element quantum
@@ -98,7 +129,7 @@ extension MXFormatTraits {
                 }
                 let n = Int(n0) + (up ? 1 : 0)
                 let base = isInteger ? 0 : (xc - eminElem) << mantissaBits
-                mag = Swift.min(base + n, Int(maxCodeMagnitude))
+                mag = Swift.min(base + n, maxCodeMagnitude)
             }
         }
         let neg = bits >> 31 != 0
@@ -117,14 +148,14 @@ extension MXFormatTraits {
             return Float(k) * E8M0.pow2(-mantissaBits)
         }
         let neg = (c & signBit) != 0
-        let mag = c & ~signBit
+        let mag = Int(c & ~signBit)
         var v: Float
         if mag > maxCodeMagnitude {
-            v = (infinityCodeMagnitude == mag) ? .infinity : .nan
-            if v.isNaN { return .nan }
+            if mag != infinityCodeMagnitude { return .nan }
+            v = .infinity
         } else {
-            let ef = Int(mag) >> mantissaBits
-            let mf = Int(mag) & ((1 << mantissaBits) - 1)
+            let ef = mag >> mantissaBits
+            let mf = mag & ((1 << mantissaBits) - 1)
             let sig = ef == 0 ? mf : mf | (1 << mantissaBits)
             v = Float(sig) * E8M0.pow2(Swift.max(ef, 1) - bias - mantissaBits)
         }
@@ -133,11 +164,31 @@ extension MXFormatTraits {
 }
 
 extension MXFormat {
+    /// Numeric parameters, derived once per format from `traitsTable`.
+    @inlinable var params: ElementParams {
+        switch self {
+        case .mxint8: return MXFormat.p0
+        case .mxint4: return MXFormat.p1
+        case .mxfp8_e4m3: return MXFormat.p2
+        case .mxfp8_e5m2: return MXFormat.p3
+        case .mxfp6_e3m2: return MXFormat.p4
+        case .mxfp6_e2m3: return MXFormat.p5
+        case .mxfp4_e2m1: return MXFormat.p6
+        }
+    }
+    @usableFromInline static let p0 = ElementParams(MXFormat.traitsTable[.mxint8]!)
+    @usableFromInline static let p1 = ElementParams(MXFormat.traitsTable[.mxint4]!)
+    @usableFromInline static let p2 = ElementParams(MXFormat.traitsTable[.mxfp8_e4m3]!)
+    @usableFromInline static let p3 = ElementParams(MXFormat.traitsTable[.mxfp8_e5m2]!)
+    @usableFromInline static let p4 = ElementParams(MXFormat.traitsTable[.mxfp6_e3m2]!)
+    @usableFromInline static let p5 = ElementParams(MXFormat.traitsTable[.mxfp6_e2m3]!)
+    @usableFromInline static let p6 = ElementParams(MXFormat.traitsTable[.mxfp4_e2m1]!)
+
     /// Shared exponent E ∈ [-127, 127] of a block with largest magnitude `amax`
     /// (finite, any sign); an all-zero block gives -127.
     @inlinable public func sharedExponent(amax: Float, rule: MXScaleRule = .floor) -> Int {
         precondition(amax.isFinite, "sharedExponent needs a finite amax")
-        return traits.sharedExponent(amaxBits: amax.bitPattern & 0x7FFF_FFFF, rule: rule)
+        return params.sharedExponent(amaxBits: amax.bitPattern & 0x7FFF_FFFF, rule: rule)
     }
 
     /// Shared exponent of `block` (padding zeros never matter), or nil if it holds NaN/Inf
@@ -146,13 +197,13 @@ extension MXFormat {
         var m: UInt32 = 0
         for v in block { m = Swift.max(m, v.bitPattern & 0x7FFF_FFFF) }
         if m >= 0x7F80_0000 { return nil }
-        return traits.sharedExponent(amaxBits: m, rule: rule)
+        return params.sharedExponent(amaxBits: m, rule: rule)
     }
 
     /// Element code of an already scaled value `v` (i.e. `v / 2^E`): nearest element value,
     /// saturating. For stochastic rounding pass `random` (see `MXRounding.randomBits`).
     @inlinable public func encodeElement(_ v: Float, rounding: MXRounding = .even, random: UInt32 = 0) -> UInt8 {
-        traits.encode(bits: v.bitPattern, scaleExponent: 0, kind: rounding.kind, random: random)
+        params.encode(bits: v.bitPattern, scaleExponent: 0, kind: rounding.kind, random: random)
     }
 
     /// Element code of `v` in a block with shared exponent `scaleExponent` (exact scaling,
@@ -160,11 +211,11 @@ extension MXFormat {
     @inlinable public func encodeElement(_ v: Float, scaleExponent: Int, rounding: MXRounding = .even,
                                          random: UInt32 = 0) -> UInt8 {
         precondition(scaleExponent >= -127 && scaleExponent <= 127)
-        return traits.encode(bits: v.bitPattern, scaleExponent: scaleExponent, kind: rounding.kind, random: random)
+        return params.encode(bits: v.bitPattern, scaleExponent: scaleExponent, kind: rounding.kind, random: random)
     }
 
     /// Element value of `code` (not scaled).
-    @inlinable public func decodeElement(_ code: UInt8) -> Float { traits.decode(code) }
+    @inlinable public func decodeElement(_ code: UInt8) -> Float { params.decode(code) }
 
     /// Quantize-dequantize one value against a fixed block exponent (e.g. GPTQ's per-column
     /// update): `decode(encode(v / 2^E)) · 2^E` in fp32.

@@ -13,42 +13,123 @@ extension MXFormat {
 
     static let valueTables: [MXFormat: [Float]] = {
         var d: [MXFormat: [Float]] = [:]
-        for f in MXFormat.allCases { d[f] = (0..<f.traits.codeCount).map { f.traits.decode(UInt8($0)) } }
+        for f in MXFormat.allCases { d[f] = (0..<f.traits.codeCount).map { f.params.decode(UInt8($0)) } }
+        return d
+    }()
+
+    /// Values of both codes of every packed 4-bit byte (low nibble first), `[256]`; 4-bit formats only.
+    static let pairTables: [MXFormat: [SIMD2<Float>]] = {
+        var d: [MXFormat: [SIMD2<Float>]] = [:]
+        for f in MXFormat.allCases where f.elementBits == 4 {
+            let t = f.elementValueTable
+            d[f] = (0..<256).map { SIMD2(t[$0 & 15], t[$0 >> 4]) }
+        }
         return d
     }()
 }
 
-extension MXFormatTraits {
-    /// Whether |v| / 2^e > maxNormal for finite fp32 bits (the element was clipped).
-    @inlinable func exceedsMax(bits: UInt32, scaleExponent e: Int) -> Bool {
-        let a = bits & 0x7FFF_FFFF
-        if a == 0 { return false }
-        let ef = Int(a >> 23)
-        var mant = a & 0x7F_FFFF
-        var fl: Int
-        if ef != 0 { fl = ef - 127 } else {
-            let bw = 32 - mant.leadingZeroBitCount
-            fl = -150 + bw
-            mant = (mant << UInt32(24 - bw)) & 0x7F_FFFF
-        }
-        let x = fl - e
-        return x > emaxElem || (x == emaxElem && mant > maxNormalMantissa)
+/// Immortal copies of the decode tables, so hot loops use raw pointers without retain/release.
+final class DecodeTables: @unchecked Sendable {
+    let values: UnsafeMutablePointer<Float>           // [2^bits]
+    let pairs: UnsafeMutablePointer<SIMD2<Float>>     // [256] for 4-bit formats, else [1]
+
+    init(_ f: MXFormat) {
+        let v = f.elementValueTable
+        values = .allocate(capacity: v.count)
+        values.initialize(from: v, count: v.count)
+        let p = MXFormat.pairTables[f] ?? [SIMD2<Float>(0, 0)]
+        pairs = .allocate(capacity: p.count)
+        pairs.initialize(from: p, count: p.count)
     }
+
+    static let all: [MXFormat: DecodeTables] = {
+        var d: [MXFormat: DecodeTables] = [:]
+        for f in MXFormat.allCases { d[f] = DecodeTables(f) }
+        return d
+    }()
 }
 
-/// Encoder/decoder of single rows for one configuration.
+/// Encoder/decoder of single rows for one configuration. Block sizes that are multiples of 16
+/// with even/away rounding take the SIMD path (16 elements per step, bit manipulation on the
+/// fp32 patterns); everything else, and chunks holding fp32 subnormals, uses the scalar
+/// `ElementParams.encode`. Both are bit-identical to `MXReference`.
 struct RowCodec {
-    let t: MXFormatTraits
+    let p: ElementParams
     let block: Int, bytesPerBlock: Int
     let kind: RoundKind, seed: UInt64, rule: MXScaleRule
-    let lut: [Float]
+    let values: UnsafeMutablePointer<Float>, pairs: UnsafeMutablePointer<SIMD2<Float>>
+    let simd: Bool
 
     init(_ c: MXConfig) {
-        t = c.format.traits
+        p = c.format.params
         block = c.block
-        bytesPerBlock = (c.block * t.elementBits + 7) / 8
+        bytesPerBlock = (c.block * p.elementBits + 7) / 8
         kind = c.rounding.kind; seed = c.rounding.seed; rule = c.scaleRule
-        lut = c.format.elementValueTable
+        let t = DecodeTables.all[c.format]!
+        values = t.values; pairs = t.pairs
+        simd = c.block % 16 == 0 && kind != .stochastic
+    }
+
+    typealias V = SIMD16<Int32>
+
+    // Mask-free lane helpers (Swift's SIMD comparisons and masks compile to per-lane loops).
+    // Masks are 0 / -1 lanes; operands stay far from Int32 overflow here (|values| < 2^30).
+    @inline(__always) static func lt(_ a: V, _ b: V) -> V { (a &- b) &>> 31 }
+    @inline(__always) static func isZero(_ a: V) -> V { (a &- 1) &>> 31 & ~(a &>> 31) }
+    @inline(__always) static func select(_ m: V, _ a: V, _ b: V) -> V { b ^ ((a ^ b) & m) }
+    @inline(__always) static func vmin(_ a: V, _ b: V) -> V { select(lt(a, b), a, b) }
+    @inline(__always) static func vmax(_ a: V, _ b: V) -> V { select(lt(a, b), b, a) }
+
+    /// Codes of 16 finite, non-subnormal fp32 patterns under shared exponent `e`, their code
+    /// magnitudes, and the lanes' floor(log2(|v|/2^e)). Same arithmetic as `ElementParams.encode`.
+    @inline(__always)
+    func encodeChunk(_ bi: V, e: Int32) -> (codes: V, mag: V, x: V) {
+        let M = Int32(p.mantissaBits), emin = V(repeating: Int32(p.eminElem))
+        let a = bi & 0x7FFF_FFFF
+        let ef = a &>> 23
+        let m = (a & 0x7F_FFFF) | ((0 &- ((ef &+ 0xFF) &>> 8)) & 0x80_0000)   // implicit bit unless ef == 0
+        let x = ef &- (127 &+ e)                                   // zero lanes: very negative
+        // Clamp x from below so that the shift stays <= 31 (lanes that low round to 0 anyway).
+        let xs = RowCodec.vmax(x, V(repeating: Int32(p.eminElem) &- M &- 8))
+        let xc = RowCodec.vmax(xs, emin)
+        let sc = p.isInteger ? (23 &- M) &- xs : (23 &- M) &+ (xc &- xs)   // >= 1 unless saturated
+        let half = V(repeating: 1) &<< (sc &- 1)
+        let tie = kind == .away ? V(repeating: 1) : ((m &>> sc) & 1)
+        let n = (m &+ half &- 1 &+ tie) &>> sc
+        let base = p.isInteger ? V(repeating: 0) : (xc &- emin) &<< M
+        let maxMag = V(repeating: Int32(p.maxCodeMagnitude))
+        let over = RowCodec.lt(V(repeating: Int32(p.emaxElem)), x)
+        let mag = RowCodec.select(over, maxMag, RowCodec.vmin(base &+ n, maxMag))
+        let sign = (bi &>> 31) & 1
+        let codes: V
+        if p.isInteger {
+            codes = ((mag ^ (0 &- sign)) &+ sign) & Int32(p.codeMask)
+        } else {
+            codes = mag | (sign &<< Int32(p.elementBits - 1))
+        }
+        return (codes, mag, x)
+    }
+
+    /// Stores 16 codes packed at `out` (2·bits bytes).
+    @inline(__always)
+    func packChunk(_ c: V, into out: UnsafeMutablePointer<UInt8>) {
+        switch p.elementBits {
+        case 8:
+            UnsafeMutableRawPointer(out).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: c), as: SIMD16<UInt8>.self)
+        case 4:
+            let w = unsafeBitCast(c, to: SIMD8<UInt64>.self)     // lane j = c[2j] | c[2j+1] << 32
+            let b = (w | (w &>> 28)) & 0xFF
+            UnsafeMutableRawPointer(out).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: b), as: SIMD8<UInt8>.self)
+        default:
+            let w = unsafeBitCast(c, to: SIMD8<UInt64>.self)
+            let pr = (w | (w &>> 26)) & 0xFFF                    // 12-bit pairs
+            for k in 0..<4 {
+                let t = UInt32(truncatingIfNeeded: pr[2 * k] | (pr[2 * k + 1] << 12))
+                out[3 * k] = UInt8(truncatingIfNeeded: t)
+                out[3 * k + 1] = UInt8(truncatingIfNeeded: t >> 8)
+                out[3 * k + 2] = UInt8(truncatingIfNeeded: t >> 16)
+            }
+        }
     }
 
     /// Encodes one row of `cols` values. Writes scale bytes / packed codes / fake-quantized
@@ -59,85 +140,172 @@ struct RowCodec {
                    fakeOut: UnsafeMutablePointer<Float>?, stats: UnsafeMutablePointer<RowStats>?) -> (Double, Double) {
         let nb = (cols + block - 1) / block
         let rowKey = kind == .stochastic ? MXRounding.rowKey(seed: seed, row: row) : 0
-        var sse = [Double](repeating: 0, count: 16), sss = [Double](repeating: 0, count: 16)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: block) { codes in
-            lut.withUnsafeBufferPointer { lut in
-                for blk in 0..<nb {
-                    let start = blk * block, n = min(block, cols - start)
-                    var amax: UInt32 = 0
-                    for i in 0..<n { amax = max(amax, src[start + i].bitPattern & 0x7FFF_FFFF) }
-                    for i in 0..<block { codes[i] = 0 }
-                    if amax >= 0x7F80_0000 {
-                        scales?[blk] = 0xFF
-                        if let f = fakeOut { for i in 0..<n { f[start + i] = .nan } }
-                        if let s = stats { s.pointee.nonFiniteBlocks += 1; s.pointee.histogram[255] += 1 }
-                    } else {
-                        let e = t.sharedExponent(amaxBits: amax, rule: rule)
-                        scales?[blk] = UInt8(e + 127)
-                        let scale = E8M0.pow2(e)
-                        if let s = stats { s.pointee.histogram[e + 127] += 1; s.pointee.finiteElements += n }
-                        for i in 0..<n {
-                            let c = start + i
-                            let v = src[c]
-                            let r = kind == .stochastic ? MXRounding.randomBits(rowKey: rowKey, col: c) : 0
-                            let code = t.encode(bits: v.bitPattern, scaleExponent: e, kind: kind, random: r)
-                            codes[i] = code
-                            if fakeOut != nil || stats != nil {
-                                let q = lut[Int(code)] * scale
-                                if let s = stats {
-                                    if t.exceedsMax(bits: v.bitPattern, scaleExponent: e) { s.pointee.saturated += 1 }
-                                    if v != 0 && q == 0 { s.pointee.flushedToZero += 1 }
-                                    let err = Double(v) - Double(q)
-                                    sse[c & 15] += err * err
-                                    sss[c & 15] += Double(v) * Double(v)
-                                }
-                                fakeOut?[c] = q
+        var sseLo = SIMD8<Double>(), sseHi = SIMD8<Double>(), sssLo = SIMD8<Double>(), sssHi = SIMD8<Double>()
+        let wantQ = fakeOut != nil || stats != nil
+        // Scratch: one padded block of inputs, its codes, and its dequantized values.
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
+        let codeBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: block)
+        defer { scratch.deallocate(); codeBuf.deallocate() }
+        let qBuf = scratch + block
+        for blk in 0..<nb {
+            let start = blk * block, n = min(block, cols - start)
+            var x = src + start
+            if n < block {   // partial last block: zero padding never changes amax
+                scratch.update(from: x, count: n)
+                (scratch + n).update(repeating: 0, count: block - n)
+                x = UnsafePointer(scratch)
+            }
+            // amax as the largest |bit pattern| (orders like the values; >= 0x7F800000: NaN/Inf)
+            var amax: UInt32 = 0
+            var vectorBlock = simd        // SIMD path unless the block holds fp32 subnormals
+            if simd {
+                var mv = SIMD16<UInt32>(), sub = V()
+                for k in stride(from: 0, to: block, by: 16) {
+                    let a = UnsafeRawPointer(x + k).loadUnaligned(as: V.self) & 0x7FFF_FFFF
+                    mv = pointwiseMax(mv, SIMD16<UInt32>(truncatingIfNeeded: a))
+                    sub |= RowCodec.lt(a, V(repeating: 0x80_0000)) & ~RowCodec.isZero(a)
+                }
+                amax = mv.max()
+                if sub.min() < 0 { vectorBlock = false }
+            } else {
+                for i in 0..<block { amax = max(amax, x[i].bitPattern & 0x7FFF_FFFF) }
+            }
+            if amax >= 0x7F80_0000 {
+                scales?[blk] = 0xFF
+                if let pk = packed { (pk + blk * bytesPerBlock).update(repeating: 0, count: bytesPerBlock) }
+                if let f = fakeOut { (f + start).update(repeating: .nan, count: n) }
+                if let s = stats { s.pointee.nonFiniteBlocks += 1; s.pointee.histogram[255] += 1 }
+                continue
+            }
+            let e = p.sharedExponent(amaxBits: amax, rule: rule)
+            scales?[blk] = UInt8(e + 127)
+            let scale = E8M0.pow2(e)
+            if let s = stats { s.pointee.histogram[e + 127] += 1; s.pointee.finiteElements += n }
+            var saturated = 0, flushed = 0
+            if vectorBlock {
+                for k in stride(from: 0, to: block, by: 16) {
+                    let bi = UnsafeRawPointer(x + k).loadUnaligned(as: V.self)
+                    let a = bi & 0x7FFF_FFFF
+                    let r = encodeChunk(bi, e: Int32(e))
+                    let codes = r.codes
+                    if stats != nil {
+                        let emax = V(repeating: Int32(p.emaxElem))
+                        let over = RowCodec.lt(emax, r.x)
+                            | (RowCodec.isZero(r.x &- emax) & RowCodec.lt(V(repeating: Int32(p.maxNormalMantissa)), a & 0x7F_FFFF))
+                        saturated -= Int(over.wrappedSum())
+                    }
+                    if let pk = packed { packChunk(codes, into: pk + blk * bytesPerBlock + k * p.elementBits / 8) }
+                    if wantQ {
+                        var q = SIMD16<Float>()
+                        for i in 0..<16 { q[i] = values[Int(codes[i])] * scale }
+                        if stats != nil {
+                            for i in 0..<16 where q[i] == 0 && a[i] != 0 { flushed += 1 }
+                            let v = UnsafeRawPointer(x + k).loadUnaligned(as: SIMD16<Float>.self)
+                            let vl = SIMD8<Double>(v.lowHalf), vh = SIMD8<Double>(v.highHalf)
+                            let el = vl - SIMD8<Double>(q.lowHalf), eh = vh - SIMD8<Double>(q.highHalf)
+                            sseLo += el * el; sseHi += eh * eh
+                            sssLo += vl * vl; sssHi += vh * vh
+                        }
+                        if let f = fakeOut {
+                            if k + 16 <= n {
+                                UnsafeMutableRawPointer(f + start + k).storeBytes(of: q, as: SIMD16<Float>.self)
+                            } else {
+                                for i in 0..<max(0, n - k) { f[start + k + i] = q[i] }
                             }
                         }
                     }
-                    if let p = packed { packBlock(UnsafePointer(codes.baseAddress!), into: p + blk * bytesPerBlock) }
+                }
+            } else {
+                for i in 0..<n {
+                    let c = start + i
+                    let v = x[i]
+                    let r = kind == .stochastic ? MXRounding.randomBits(rowKey: rowKey, col: c) : 0
+                    let code = p.encode(bits: v.bitPattern, scaleExponent: e, kind: kind, random: r)
+                    codeBuf[i] = code
+                    if wantQ {
+                        let q = values[Int(code)] * scale
+                        if stats != nil {
+                            if p.exceedsMax(bits: v.bitPattern, scaleExponent: e) { saturated += 1 }
+                            if v != 0 && q == 0 { flushed += 1 }
+                            let err = Double(v) - Double(q)
+                            if c & 15 < 8 {
+                                sseLo[c & 7] += err * err; sssLo[c & 7] += Double(v) * Double(v)
+                            } else {
+                                sseHi[c & 7] += err * err; sssHi[c & 7] += Double(v) * Double(v)
+                            }
+                        }
+                        qBuf[i] = q
+                    }
+                }
+                if let f = fakeOut { (f + start).update(from: qBuf, count: n) }
+                if let pk = packed {
+                    (codeBuf + n).update(repeating: 0, count: block - n)
+                    packBlock(codeBuf, into: pk + blk * bytesPerBlock)
                 }
             }
+            if let s = stats { s.pointee.saturated += saturated; s.pointee.flushedToZero += flushed }
         }
         var e = 0.0, s = 0.0
-        for l in 0..<16 { e += sse[l]; s += sss[l] }
+        for l in 0..<8 { e += sseLo[l]; s += sssLo[l] }
+        for l in 0..<8 { e += sseHi[l]; s += sssHi[l] }
         return (e, s)
     }
 
-    /// Packs `block` codes into `bytesPerBlock` bytes.
-    func packBlock(_ c: UnsafePointer<UInt8>, into p: UnsafeMutablePointer<UInt8>) {
-        switch t.elementBits {
+    /// Packs `block` codes into `bytesPerBlock` bytes (scalar; any even block size).
+    func packBlock(_ c: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<UInt8>) {
+        switch p.elementBits {
         case 8:
-            p.update(from: c, count: block)
+            out.update(from: c, count: block)
         case 4:
-            for i in 0..<(block / 2) { p[i] = c[2 * i] | (c[2 * i + 1] << 4) }
+            for i in 0..<(block / 2) { out[i] = c[2 * i] | (c[2 * i + 1] << 4) }
         default:
             var i = 0, o = 0
             while i + 4 <= block {
                 let w = UInt32(c[i]) | UInt32(c[i + 1]) << 6 | UInt32(c[i + 2]) << 12 | UInt32(c[i + 3]) << 18
-                p[o] = UInt8(truncatingIfNeeded: w); p[o + 1] = UInt8(truncatingIfNeeded: w >> 8)
-                p[o + 2] = UInt8(truncatingIfNeeded: w >> 16)
+                out[o] = UInt8(truncatingIfNeeded: w); out[o + 1] = UInt8(truncatingIfNeeded: w >> 8)
+                out[o + 2] = UInt8(truncatingIfNeeded: w >> 16)
                 i += 4; o += 3
             }
             if i < block {   // block ≡ 2 (mod 4): two codes in 12 bits, 2 bytes
                 let w = UInt16(c[i]) | UInt16(c[i + 1]) << 6
-                p[o] = UInt8(truncatingIfNeeded: w); p[o + 1] = UInt8(truncatingIfNeeded: w >> 8)
+                out[o] = UInt8(truncatingIfNeeded: w); out[o + 1] = UInt8(truncatingIfNeeded: w >> 8)
             }
         }
     }
 
-    /// Decodes one row: `out[c] = value(code) · 2^E`, NaN for scale 0xFF.
+    /// Decodes one row: `out[c] = value(code) · 2^E` (table lookup, exact), NaN for scale 0xFF.
     func decodeRow(scales: UnsafePointer<UInt8>, packed: UnsafePointer<UInt8>, cols: Int, out: UnsafeMutablePointer<Float>) {
         let nb = (cols + block - 1) / block
-        let bits = t.elementBits
-        lut.withUnsafeBufferPointer { lut in
-            for blk in 0..<nb {
-                let start = blk * block, n = min(block, cols - start)
-                let s = scales[blk]
-                if s == 0xFF { for i in 0..<n { out[start + i] = .nan }; continue }
-                let scale = E8M0.pow2(Int(s) - 127)
-                let p = packed + blk * bytesPerBlock
-                for i in 0..<n { out[start + i] = lut[Int(unpackCode(p, index: i, bits: bits))] * scale }
+        let lut = UnsafePointer(values)
+        for blk in 0..<nb {
+            let start = blk * block, n = min(block, cols - start)
+            let o = out + start
+            let s = scales[blk]
+            if s == 0xFF { o.update(repeating: .nan, count: n); continue }
+            let scale = E8M0.pow2(Int(s) - 127)
+            let pb = packed + blk * bytesPerBlock
+            switch p.elementBits {
+            case 8:
+                for i in 0..<n { o[i] = lut[Int(pb[i])] * scale }
+            case 4:
+                let s2 = SIMD2<Float>(repeating: scale)
+                let pairs = UnsafeRawPointer(self.pairs)
+                for j in 0..<(n / 2) {
+                    let v = pairs.load(fromByteOffset: Int(pb[j]) * 8, as: SIMD2<Float>.self) * s2
+                    UnsafeMutableRawPointer(o + 2 * j).storeBytes(of: v, as: SIMD2<Float>.self)
+                }
+                if n & 1 == 1 { o[n - 1] = lut[Int(pb[n / 2] & 15)] * scale }
+            default:
+                var i = 0, b = 0
+                while i + 4 <= n {
+                    let w = Int(pb[b]) | Int(pb[b + 1]) << 8 | Int(pb[b + 2]) << 16
+                    o[i] = lut[w & 63] * scale
+                    o[i + 1] = lut[(w >> 6) & 63] * scale
+                    o[i + 2] = lut[(w >> 12) & 63] * scale
+                    o[i + 3] = lut[w >> 18] * scale
+                    i += 4; b += 3
+                }
+                while i < n { o[i] = lut[Int(unpackCode(pb, index: i, bits: 6))] * scale; i += 1 }
             }
         }
     }

@@ -49,13 +49,27 @@ public struct MXTensor: Sendable, Hashable {
     /// Decodes to row-major fp32 `[rows*cols]`; NaN for blocks with scale 0xFF.
     public func decoded(threads: Int? = nil) -> [Float] {
         var out = [Float](repeating: 0, count: rows * cols)
-        out.withUnsafeMutableBufferPointer { o in
-            let base = UncheckedSendable(o.baseAddress!)
-            Parallel.forRanges(rows, threads: threads, minChunk: max(1, 65536 / max(cols, 1))) { range in
-                for r in range { self.decodeRow(r, into: base.value + r * self.cols) }
+        out.withUnsafeMutableBufferPointer { decode(into: $0.baseAddress!, threads: threads) }
+        return out
+    }
+
+    /// Decodes into `out[0..<rows*cols]` (row-major), multithreaded over rows.
+    public func decode(into out: UnsafeMutablePointer<Float>, threads: Int? = nil) {
+        if rows == 0 || cols == 0 { return }
+        let base = UncheckedSendable(out)
+        let codec = RowCodec(config)
+        let nb = blocksPerRow, bpr = bytesPerRow, cols = cols
+        scales.withUnsafeBufferPointer { s in
+            elements.withUnsafeBufferPointer { e in
+                let sp = UncheckedSendable(s.baseAddress!), ep = UncheckedSendable(e.baseAddress!)
+                Parallel.forRanges(rows, threads: threads, minChunk: max(1, 65536 / cols)) { range in
+                    for r in range {
+                        codec.decodeRow(scales: sp.value + r * nb, packed: ep.value + r * bpr, cols: cols,
+                                        out: base.value + r * cols)
+                    }
+                }
             }
         }
-        return out
     }
 
     /// Decodes row `r` into `out[0..<cols]`.

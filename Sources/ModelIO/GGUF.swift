@@ -105,8 +105,8 @@ public final class GGUFFile: @unchecked Sendable {
                 throw ModelIOError.unsupportedDType(path: path, tensor: name, dtype: type.name,
                                                     supported: GGMLType.readable.map(\.name))
             }
-            if let d0 = dims.first, d0 % type.blockSize != 0 {
-                throw ModelIOError.malformed(path: path, detail: "tensor '\(name)' row length \(d0) is not a multiple of the \(type.name) block size \(type.blockSize)")
+            if (dims.first ?? 1) % type.blockSize != 0 {
+                throw ModelIOError.malformed(path: path, detail: "tensor '\(name)' row length \(dims.first ?? 1) is not a multiple of the \(type.name) block size \(type.blockSize)")
             }
             guard off <= UInt64(Int.max / 2), Int(off) % align == 0 else {
                 throw ModelIOError.malformed(path: path, detail: "tensor '\(name)' offset \(off) is not a multiple of the alignment \(align) or is too large")
@@ -207,19 +207,36 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     public func tensorF32(_ info: GGUFTensorInfo, threads: Int? = nil, checkFinite: Bool = true) throws -> [Float] {
+        var out = [Float](repeating: 0, count: info.elementCount)
+        try out.withUnsafeMutableBufferPointer { try tensorF32(info, into: $0, threads: threads, checkFinite: checkFinite) }
+        return out
+    }
+
+    /// Like `tensorF32` but writes into `out`, which must hold exactly `info.elementCount` floats.
+    public func tensorF32(_ info: GGUFTensorInfo, into out: UnsafeMutableBufferPointer<Float>, threads: Int? = nil,
+                          checkFinite: Bool = true) throws {
+        precondition(out.count == info.elementCount, "tensorF32(into:): buffer holds \(out.count) floats, tensor has \(info.elementCount)")
         guard info.type.isReadable else {
             throw ModelIOError.unsupportedDType(path: path, tensor: info.name, dtype: info.type.name,
                                                 supported: GGMLType.readable.map(\.name))
         }
-        let n = info.elementCount
-        if n == 0 { return [] }
-        var out = [Float](repeating: 0, count: n)
-        let raw = rawData(info)
-        let bad = out.withUnsafeMutableBufferPointer { ob -> (Int, Float)? in
-            Dequant.decode(type: info.type, src: raw, count: n, into: ob.baseAddress!, threads: threads,
-                           checkFinite: checkFinite)
+        if info.elementCount == 0 { return }
+        if let (i, v) = Dequant.decode(type: info.type, src: rawData(info), count: info.elementCount,
+                                       into: out.baseAddress!, threads: threads, checkFinite: checkFinite) {
+            throw ModelIOError.nonFinite(path: path, tensor: info.name, index: i, value: v)
         }
-        if let (i, v) = bad { throw ModelIOError.nonFinite(path: path, tensor: info.name, index: i, value: v) }
-        return out
+    }
+
+    /// A human-readable summary: version, alignment, metadata (arrays abbreviated), tensor
+    /// count by type, and one line per tensor (name, type, row-major shape).
+    public func summary(maxTensors: Int = Int.max) -> String {
+        var s = "\(path): GGUF v\(version), alignment \(alignment), \(metadata.count) metadata keys, \(tensors.count) tensors, \(fileSize) bytes\n"
+        for k in metadataKeys { s += "  \(k) = \(metadata[k]!)\n" }
+        var byType: [String: (Int, Int)] = [:]
+        for t in tensors { let c = byType[t.type.name] ?? (0, 0); byType[t.type.name] = (c.0 + 1, c.1 + t.elementCount) }
+        s += "tensor types: " + byType.keys.sorted().map { "\($0) ×\(byType[$0]!.0) (\(byType[$0]!.1) values)" }.joined(separator: ", ") + "\n"
+        for t in tensors.prefix(maxTensors) { s += "  \(t.name)  \(t.type)  \(t.shape)\n" }
+        if tensors.count > maxTensors { s += "  … \(tensors.count - maxTensors) more\n" }
+        return s
     }
 }

@@ -39,14 +39,26 @@ public struct GGUFWriter {
     /// q = min(15, trunc(x/d + 8.5)). Q4_1: d = (max−min)/15, m = min, q = min(15, trunc((x−m)/d + 0.5)).
     /// d and m are stored as fp16.
     public static func encode(_ values: [Float], type: GGMLType) -> [UInt8] {
+        func halves(_ f: (Float) -> UInt16) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: 2 * values.count)
+            out.withUnsafeMutableBytes { p in
+                for (i, v) in values.enumerated() { p.storeBytes(of: f(v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+            }
+            return out
+        }
         var b: [UInt8] = []
         switch type {
-        case .f32: b.reserveCapacity(values.count * 4); for v in values { appendLE(&b, v.bitPattern) }
-        case .f16: for v in values { appendLE(&b, floatToHalfBits(v)) }
-        case .bf16: for v in values { appendLE(&b, floatToBF16Bits(v)) }
+        case .f32:
+            b = [UInt8](repeating: 0, count: 4 * values.count)
+            b.withUnsafeMutableBytes { p in
+                for (i, v) in values.enumerated() { p.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            }
+        case .f16: b = halves(floatToHalfBits)
+        case .bf16: b = halves(floatToBF16Bits)
         case .q8_0, .q4_0, .q4_1:
             precondition(values.count % 32 == 0, "GGUFWriter: \(type) needs a multiple of 32 values")
             precondition(values.allSatisfy { $0.isFinite }, "GGUFWriter: \(type) cannot encode NaN/Inf")
+            b.reserveCapacity(values.count / 32 * type.bytesPerBlock)
             for blk in stride(from: 0, to: values.count, by: 32) {
                 let x = values[blk..<(blk + 32)]
                 switch type {
@@ -83,6 +95,7 @@ public struct GGUFWriter {
             md.append(("general.alignment", .uint32(UInt32(alignment))))
         }
         var b: [UInt8] = Array("GGUF".utf8)
+        b.reserveCapacity(tensors.reduce(4096) { $0 + $1.data.count + alignment })
         appendLE(&b, version)
         appendLE(&b, UInt64(tensors.count))
         appendLE(&b, UInt64(md.count))

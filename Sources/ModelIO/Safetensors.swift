@@ -64,13 +64,13 @@ public final class SafetensorsFile: @unchecked Sendable {
             var shape: [Int] = []
             var count = 1
             for s in shapeAny {
-                guard let d = (s as? NSNumber)?.intValue, d >= 0, d <= Int(Int32.max) else { throw bad("shape \(shapeAny) is not a list of sizes") }
+                guard let d = jsonInt(s), d >= 0, d <= Int(Int32.max) else { throw bad("shape \(shapeAny) is not a list of sizes") }
                 let (p, o) = count.multipliedReportingOverflow(by: d)
                 if o { throw bad("shape \(shapeAny) is too large") }
                 shape.append(d); count = p
             }
             guard let offs = e["data_offsets"] as? [Any], offs.count == 2,
-                  let b = (offs[0] as? NSNumber)?.intValue, let en = (offs[1] as? NSNumber)?.intValue,
+                  let b = jsonInt(offs[0]), let en = jsonInt(offs[1]),
                   b >= 0, en >= b else { throw bad("'data_offsets' is not [begin, end] with begin <= end") }
             guard let es1 = Self.dtypeSizes[dtype] else {
                 throw ModelIOError.unsupportedDType(path: path, tensor: name, dtype: dtype, supported: Self.readableDTypes)
@@ -135,11 +135,11 @@ public struct SafetensorsWriter {
     /// Adds a tensor (row-major `shape`, `values.count` = product of shape) stored as `dtype`.
     public mutating func add(_ name: String, shape: [Int], values: [Float], dtype: DType = .f32) {
         precondition(shape.reduce(1, *) == values.count, "SafetensorsWriter: shape/values mismatch for \(name)")
-        var b: [UInt8] = []
+        let b: [UInt8]
         switch dtype {
-        case .f32: b.reserveCapacity(4 * values.count); for v in values { appendLE(&b, v.bitPattern) }
-        case .f16: b.reserveCapacity(2 * values.count); for v in values { appendLE(&b, floatToHalfBits(v)) }
-        case .bf16: b.reserveCapacity(2 * values.count); for v in values { appendLE(&b, floatToBF16Bits(v)) }
+        case .f32: b = GGUFWriter.encode(values, type: .f32)
+        case .f16: b = GGUFWriter.encode(values, type: .f16)
+        case .bf16: b = GGUFWriter.encode(values, type: .bf16)
         }
         items.append(Item(name: name, dtype: dtype.rawValue, shape: shape, bytes: b))
     }
@@ -174,6 +174,24 @@ public struct SafetensorsWriter {
     public func write(to path: String) throws { try writeBytes(serialized(), to: path) }
 }
 
+/// Whether a JSONSerialization value is a JSON true/false (on Linux `is Bool` also holds
+/// for the numbers 0 and 1, so look at the NSNumber's storage type).
+func isJSONBool(_ x: Any?) -> Bool {
+    guard let n = x as? NSNumber else { return false }
+    return String(cString: n.objCType) == "c" || type(of: x!) == Bool.self
+}
+
+/// A JSON true/false, else nil.
+func jsonBool(_ x: Any?) -> Bool? { isJSONBool(x) ? (x as! NSNumber).boolValue : nil }
+
+/// A JSON number that is an exact integer within ±2^53 (not a bool), else nil.
+func jsonInt(_ x: Any?) -> Int? {
+    guard let n = x as? NSNumber, !isJSONBool(x) else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, abs(d) <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
+    return Int(d)
+}
+
 func appendLE<T: FixedWidthInteger>(_ b: inout [UInt8], _ v: T) {
     var x = v.littleEndian
     withUnsafeBytes(of: &x) { b.append(contentsOf: $0) }
@@ -196,8 +214,14 @@ func jsonString(_ s: String) -> String {
 }
 
 func writeBytes(_ bytes: [UInt8], to path: String) throws {
-    do { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
-    catch { throw ModelIOError.cannotOpen(path: path, reason: "cannot write: \(error.localizedDescription)") }
+    guard let fp = fopen(path, "wb") else {
+        throw ModelIOError.cannotOpen(path: path, reason: "cannot write: " + String(cString: strerror(errno)))
+    }
+    let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, fp) }
+    let closed = fclose(fp)
+    if n != bytes.count || closed != 0 {
+        throw ModelIOError.cannotOpen(path: path, reason: "write failed: " + String(cString: strerror(errno)))
+    }
 }
 
 extension LlamaHyperparameters {
@@ -222,14 +246,14 @@ extension LlamaHyperparameters {
                 if let d = def { return d }
                 throw ModelIOError.missingMetadata(path: path, key: k)
             }
-            guard let n = j[k] as? NSNumber, !(j[k] is Bool), let i = Int(exactly: n.doubleValue) else {
+            guard let i = jsonInt(j[k]) else {
                 throw ModelIOError.badMetadata(path: path, key: k, expected: "an integer", found: "\(j[k]!)")
             }
             return i
         }
         func num(_ k: String, _ def: Double) throws -> Double {
             guard present(k) else { return def }
-            guard let n = j[k] as? NSNumber, !(j[k] is Bool) else {
+            guard let n = j[k] as? NSNumber, !isJSONBool(j[k]) else {
                 throw ModelIOError.badMetadata(path: path, key: k, expected: "a number", found: "\(j[k]!)")
             }
             return n.doubleValue
@@ -242,7 +266,7 @@ extension LlamaHyperparameters {
         }
         var tied = false
         if present("tie_word_embeddings") {
-            guard let b = j["tie_word_embeddings"] as? Bool else {
+            guard let b = jsonBool(j["tie_word_embeddings"]) else {
                 throw ModelIOError.badMetadata(path: path, key: "tie_word_embeddings", expected: "true or false", found: "\(j["tie_word_embeddings"]!)")
             }
             tied = b

@@ -109,6 +109,17 @@ public final class BPETokenizer: Sendable {
         self.mergeTable = table
     }
 
+    /// The same vocabulary and merges with another pre-tokenizer (tables are shared, no re-parsing).
+    public func with(preTokenizer pre: PreTokenizer) -> BPETokenizer {
+        BPETokenizer(copying: self, preTokenizer: pre)
+    }
+
+    private init(copying o: BPETokenizer, preTokenizer: PreTokenizer) {
+        tokens = o.tokens; self.preTokenizer = preTokenizer; bosTokenID = o.bosTokenID; eosTokenID = o.eosTokenID
+        ignoreMerges = o.ignoreMerges; source = o.source; tokenToID = o.tokenToID; tokenBytes = o.tokenBytes
+        byteToken = o.byteToken; mergeTable = o.mergeTable
+    }
+
     /// Splits "left right" merge lines (exactly one space separating two non-empty tokens).
     static func parseMerges(_ merges: [String], source: String) throws -> [(String, String)] {
         var pairs: [(String, String)] = []

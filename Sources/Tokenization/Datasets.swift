@@ -52,7 +52,7 @@ public enum CalibrationSource: Sendable, Equatable {
             return joinStrippedLines(try readUTF8(try Paths.requireSetUp(Paths.ptb("train"), what: "Penn Treebank train split")))
         case .file(let url):
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw UsageError("calibration text file not found: \(url.path)")
+                throw UsageError("text file not found: \(url.path)")
             }
             return try readUTF8(url)
         }
@@ -61,8 +61,12 @@ public enum CalibrationSource: Sendable, Equatable {
 
 /// Reads a whole file as UTF-8, with a typed error naming the file.
 func readUTF8(_ url: URL) throws -> String {
+    guard let h = FileHandle(forReadingAtPath: url.path) else {
+        throw UsageError("cannot open \(url.path) for reading")
+    }
+    defer { try? h.close() }
     let data: Data
-    do { data = try Data(contentsOf: url) } catch {
+    do { data = try h.readToEnd() ?? Data() } catch {
         throw UsageError("cannot read \(url.path): \(error.localizedDescription)")
     }
     guard let s = String(data: data, encoding: .utf8) else {

@@ -36,12 +36,7 @@ enum TokenizeCommand: Command {
         if let d = dataset {
             text = try EvalDataset(parsing: d).text()
         } else if let f = file {
-            let url = URL(fileURLWithPath: f)
-            guard FileManager.default.fileExists(atPath: url.path) else { throw UsageError("tokenize: no such file \(f)") }
-            guard let s = String(data: try Data(contentsOf: url), encoding: .utf8) else {
-                throw UsageError("tokenize: \(f) is not valid UTF-8 text")
-            }
-            text = s
+            text = try CalibrationSource.file(URL(fileURLWithPath: f)).text()
         } else {
             guard let s = String(data: FileHandle.standardInput.readDataToEndOfFile(), encoding: .utf8) else {
                 throw UsageError("tokenize: standard input is not valid UTF-8 text")

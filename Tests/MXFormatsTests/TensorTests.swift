@@ -268,3 +268,61 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(try MXTensor(deserializing: empty.serialized()), empty)
     }
 }
+
+/// The vectorized path (block a multiple of 16, even/away rounding, no fp32 subnormals in a block).
+final class VectorPathTests: XCTestCase {
+    func testVectorPathEqualsReference() {
+        var g = SplitMix64(seed: 2024)
+        for f in MXFormat.allCases {
+            for block in [16, 32, 64] {
+                for rounding in [MXRounding.even, .away] {
+                    let rows = 2, cols = 4 * block + 5   // partial last block
+                    var v = [Float](repeating: 0, count: rows * cols)
+                    for i in 0..<v.count {
+                        let scale = E8M0.pow2(Int((i / block) % 60) - 30)
+                        switch g.next() % 8 {
+                        case 0: v[i] = Float(Int(g.next() % 64) - 32) * 0.0625 * scale   // grid points and ties
+                        case 1: v[i] = 0
+                        default: v[i] = g.nextGaussian() * scale
+                        }
+                    }
+                    for rule in [MXScaleRule.floor, .ceil] {
+                        let cfg = MXConfig(format: f, block: block, scaleRule: rule, rounding: rounding)
+                        let ref = MXReference.encode(v, rows: rows, cols: cols, config: cfg)
+                        let t = MXTensor(encoding: v, rows: rows, cols: cols, config: cfg)
+                        XCTAssertEqual(t.scales, ref.scales, "\(cfg)")
+                        XCTAssertEqual(t.elements, ref.elements, "\(cfg)")
+                        var fq = v
+                        let d = fq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: cols, config: cfg) }
+                        let (rq, rd) = MXReference.fakeQuantize(v, rows: rows, cols: cols, config: cfg)
+                        XCTAssertEqual(fq.map(\.bitPattern), rq.map(\.bitPattern), "\(cfg)")
+                        XCTAssertEqual(d, rd, "\(cfg)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Many rows split over threads: identical tensors and diagnostics for 1, 2 and 5 threads.
+    func testThreadCountInvariance() {
+        let rows = 700, cols = 64   // > 32768 elements: split into row chunks
+        let v = TensorTests.nastyValues(rows * cols, seed: 77, block: 32)
+        for f in [MXFormat.mxfp4_e2m1, .mxfp6_e3m2] {
+            for rounding in [MXRounding.even, .stochastic(seed: 5)] {
+                let cfg = MXConfig(format: f, block: 32, rounding: rounding)
+                let one = MXTensor(encoding: v, rows: rows, cols: cols, config: cfg, threads: 1)
+                var q1 = v
+                let d1 = q1.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: cols, config: cfg, threads: 1) }
+                for threads in [2, 3] {
+                    XCTAssertEqual(MXTensor(encoding: v, rows: rows, cols: cols, config: cfg, threads: threads), one)
+                    XCTAssertEqual(one.decoded(threads: threads).map(\.bitPattern), one.decoded(threads: 1).map(\.bitPattern))
+                    var q = v
+                    let d = q.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: cols, config: cfg, threads: threads) }
+                    XCTAssertEqual(q.map(\.bitPattern), q1.map(\.bitPattern))
+                    XCTAssertEqual(d, d1)
+                }
+                XCTAssertEqual(one.decoded().map(\.bitPattern), q1.map(\.bitPattern))
+            }
+        }
+    }
+}

@@ -134,6 +134,15 @@ final class FormatTests: XCTestCase {
     }
 
     func testHFConfigParsing() throws {
+        func expectBad(_ j: [String: Any], key: String) {
+            XCTAssertThrowsError(try LlamaHyperparameters.fromHFConfig(j, path: "cfg.json")) { e in
+                switch e as? ModelIOError {
+                case let .missingMetadata(p, k)?, let .badMetadata(p, k, _, _)?:
+                    XCTAssertEqual(k, key); XCTAssertEqual(p, "cfg.json"); XCTAssertTrue("\(e)".contains(key))
+                default: XCTFail("\(e)")
+                }
+            }
+        }
         let json = """
         {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
          "num_attention_heads": 9, "num_key_value_heads": 3, "rms_norm_eps": 1e-05, "rope_theta": 100000,
@@ -151,17 +160,19 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(d, LlamaHyperparameters(vocab: 10, hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 4,
                                                headDim: 16, rmsEps: 1e-6, ropeTheta: 10_000, tiedEmbeddings: false,
                                                contextLength: 2048))
+        // Integer fields equal to 0/1 are numbers, not booleans; a number is not a boolean.
+        let one = try JSONSerialization.jsonObject(with: Data("""
+            {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1, "num_attention_heads": 4,
+             "num_key_value_heads": 1, "vocab_size": 10, "tie_word_embeddings": false}
+            """.utf8)) as! [String: Any]
+        let c1 = try LlamaHyperparameters.fromHFConfig(one, path: "one")
+        XCTAssertEqual([c1.layers, c1.kvHeads], [1, 1]); XCTAssertFalse(c1.tiedEmbeddings)
+        var tieNum = one; tieNum["tie_word_embeddings"] = NSNumber(value: 1)
+        expectBad(tieNum, key: "tie_word_embeddings")
+        var layersBool = one; layersBool["num_hidden_layers"] = true
+        expectBad(layersBool, key: "num_hidden_layers")
         var withHeadDim: [String: Any] = minimal; withHeadDim["head_dim"] = 32
         XCTAssertEqual(try LlamaHyperparameters.fromHFConfig(withHeadDim, path: "m").headDim, 32)
-        func expectBad(_ j: [String: Any], key: String) {
-            XCTAssertThrowsError(try LlamaHyperparameters.fromHFConfig(j, path: "cfg.json")) { e in
-                switch e as? ModelIOError {
-                case let .missingMetadata(p, k)?, let .badMetadata(p, k, _, _)?:
-                    XCTAssertEqual(k, key); XCTAssertEqual(p, "cfg.json"); XCTAssertTrue("\(e)".contains(key))
-                default: XCTFail("\(e)")
-                }
-            }
-        }
         var m = minimal; m["vocab_size"] = nil
         expectBad(m, key: "vocab_size")
         var s: [String: Any] = minimal; s["rope_scaling"] = ["type": "linear", "factor": 2.0]

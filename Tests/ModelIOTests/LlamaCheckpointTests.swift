@@ -98,10 +98,55 @@ final class LlamaCheckpointTests: XCTestCase {
                                                tiedEmbeddings: true, contextLength: 8192))
         XCTAssertEqual(f["tokenizer.ggml.tokens"]?.stringArray?.count, 49152)
         XCTAssertEqual(f["tokenizer.ggml.pre"]?.string, "smollm")
+        let summary = f.summary(maxTensors: 3)
+        XCTAssertTrue(summary.contains("272 tensors") && summary.contains("Q4_1 ×210") && summary.contains("token_embd.weight  Q8_0  [49152, 576]"), summary)
         let norm = try f.tensorF32("output_norm.weight")
         XCTAssertEqual(norm.count, 576)
         let q = try f.tensorF32("blk.0.attn_q.weight")
         XCTAssertEqual(try f.tensorInfo("blk.0.attn_q.weight").shape, [576, 576])
         XCTAssertTrue(q.allSatisfy { $0.isFinite && abs($0) < 100 })
+    }
+}
+
+/// Why GGUF weights use `.interleaved`: with W' = permute(W), rotating adjacent pairs of W'x
+/// gives exactly the permuted result of rotating halves of Wx (both RoPEs written out here
+/// from their definitions: HF rotate_half and llama.cpp's normal mode).
+final class RopePermutationTests: XCTestCase {
+    func ropeHalves(_ x: [Float], pos: Int, base: Float) -> [Float] {
+        let d = x.count; var o = x
+        for i in 0..<(d / 2) {
+            let th = Float(pos) * pow(base, -Float(2 * i) / Float(d))
+            o[i] = x[i] * cos(th) - x[i + d / 2] * sin(th)
+            o[i + d / 2] = x[i + d / 2] * cos(th) + x[i] * sin(th)
+        }
+        return o
+    }
+    func ropeInterleaved(_ x: [Float], pos: Int, base: Float) -> [Float] {
+        let d = x.count; var o = x
+        for i in 0..<(d / 2) {
+            let th = Float(pos) * pow(base, -Float(2 * i) / Float(d))
+            o[2 * i] = x[2 * i] * cos(th) - x[2 * i + 1] * sin(th)
+            o[2 * i + 1] = x[2 * i] * sin(th) + x[2 * i + 1] * cos(th)
+        }
+        return o
+    }
+    func matvec(_ w: [Float], _ x: [Float], rows: Int) -> [Float] {
+        let k = x.count
+        return (0..<rows).map { r in (0..<k).reduce(Float(0)) { $0 + w[r * k + $1] * x[$1] } }
+    }
+
+    func testPermutedInterleavedEqualsHalves() {
+        let heads = 3, d = 8, k = 12
+        let w = randomFloats(heads * d * k, seed: 21), x = randomFloats(k, seed: 22)
+        let wp = RopeLayout.permuteHalvesToInterleaved(w, heads: heads, cols: k)
+        let q = matvec(w, x, rows: heads * d), qp = matvec(wp, x, rows: heads * d)
+        for pos in [0, 1, 7, 100] {
+            var hf: [Float] = [], gg: [Float] = []
+            for h in 0..<heads {
+                hf += ropeHalves(Array(q[(h * d)..<(h * d + d)]), pos: pos, base: 10_000)
+                gg += ropeInterleaved(Array(qp[(h * d)..<(h * d + d)]), pos: pos, base: 10_000)
+            }
+            XCTAssertEqual(RopeLayout.permuteInterleavedToHalves(gg, heads: heads, cols: 1), hf, "pos \(pos)")
+        }
     }
 }
