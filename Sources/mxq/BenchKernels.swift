@@ -72,6 +72,8 @@ func runBenchKernels(_ args: inout Args) throws {
     }
 
     var results: [Measurement] = []
+    let openblas = noOpenBLAS ? nil : OpenBLASRunner(threads: T, reps: reps)
+    defer { openblas?.close() }
     let progress = ProgressReporter("bench kernels", total: shapes.count)
     for s in shapes {
         let (m, k, n) = s
@@ -84,6 +86,7 @@ func runBenchKernels(_ args: inout Args) throws {
         // fp32
         var fp = try measureFP32(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3)
         fp.kernel = kernelName
+        if !small { fp.openblas = openblas?.gflops(m: m, k: k, n: n) }
         results.append(fp)
         if !noMX && m <= 512 {
             results += try benchMX(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3, fp32: fp)
@@ -91,15 +94,6 @@ func runBenchKernels(_ args: inout Args) throws {
         progress.advance(detail: "\(m)x\(k)x\(n)")
     }
     progress.finish()
-
-    // OpenBLAS beside the fp32 GEMMs.
-    if !noOpenBLAS {
-        let gemms = results.indices.filter { results[$0].kernel == "gemm" && results[$0].weights == "fp32" && results[$0].acts == "fp32" }
-        if !gemms.isEmpty {
-            let ob = openBLASGflops(shapes: gemms.map { (results[$0].m, results[$0].k, results[$0].n) }, threads: T, reps: reps)
-            for (idx, v) in zip(gemms, ob) { results[idx].openblas = v }
-        }
-    }
 
     if json {
         print("[")
@@ -164,7 +158,83 @@ private func measureFP32(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads
 
 private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,
                      rotate: Bool, l3: Int, fp32: Measurement) throws -> [Measurement] {
-    return []
+    var out: [Measurement] = []
+    let kernelName = m <= 8 ? "gemv" : "gemm"
+    var y = [Float](repeating: .nan, count: m * n)
+    for f in MXFormat.allCases {
+        let cfg = MXConfig(format: f)
+        let wq = MXTensor(encoding: w, rows: n, cols: k, config: cfg, threads: threads)
+        let wd = wq.decoded(threads: threads)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            Kernels.mxgemm(m: m, x: xb.baseAddress!, w: wq, y: yb.baseAddress!, threads: threads)
+        } }
+        try verifyRows(what: "\(f.rawValue) \(m)x\(k)x\(n)", m: m, n: n, k: k, y: y, x: x) { rows, xs, yr in
+            wd.withUnsafeBufferPointer { KernelsReference.sgemm(m: rows, n: n, k: k, x: xs, w: $0.baseAddress!, y: yr) }
+        } absBound: { i, j in
+            var s = 0.0
+            for kk in 0..<k { s += abs(Double(x[i * k + kk]) * Double(wd[j * k + kk])) }
+            return s
+        }
+        let bytes = wq.scales.count + wq.elements.count
+        let copies = rotate ? rotationCopies(bytes: bytes, l3: l3) : 1
+        var ws = [MXTensor](repeating: wq, count: copies)
+        for c in 1..<max(1, copies) {   // distinct storage for every copy
+            ws[c].scales.withUnsafeMutableBufferPointer { _ in }
+            ws[c].elements.withUnsafeMutableBufferPointer { _ in }
+        }
+        let secs = x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            timeBest(reps: reps, copies: copies) { c in
+                Kernels.mxgemm(m: m, x: xb.baseAddress!, w: ws[c], y: yb.baseAddress!, threads: threads)
+            }
+        } }
+        ws = []
+        let gf = 2.0 * Double(m * n * k) / secs / 1e9
+        out.append(Measurement(kernel: kernelName, weights: f.rawValue, acts: "fp32", m: m, k: k, n: n, threads: threads,
+                               seconds: secs, gflops: gf, weightGBps: Double(bytes) / secs / 1e9,
+                               ratioToFP32: fp32.seconds / secs, openblas: nil))
+    }
+    // MX × MX: activations quantized on the fly.
+    let combos: [(MXFormat, MXFormat)] = [(.mxint8, .mxint8), (.mxint8, .mxint4), (.mxfp8_e4m3, .mxfp4_e2m1)]
+    for (a, f) in combos {
+        let acts = MXConfig(format: a)
+        let wq = MXTensor(encoding: w, rows: n, cols: k, config: MXConfig(format: f), threads: threads)
+        let wd = wq.decoded(threads: threads)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            Kernels.mxmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads)
+        } }
+        var xq = x
+        xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
+        try verifyRows(what: "\(a.rawValue)x\(f.rawValue) \(m)x\(k)x\(n)", m: m, n: n, k: k, y: y, x: x) { rows, _, yr in
+            // Reference on the fake-quantized rows (Q acts row by row, so rows can be sampled).
+            let sample = Array(Set([0, m / 2, m - 1])).sorted()
+            var xs = [Float]()
+            for i in sample { xs += xq[(i * k)..<(i * k + k)] }
+            xs.withUnsafeBufferPointer { xb in wd.withUnsafeBufferPointer {
+                KernelsReference.sgemm(m: rows, n: n, k: k, x: xb.baseAddress!, w: $0.baseAddress!, y: yr)
+            } }
+        } absBound: { i, j in
+            var s = 0.0
+            for kk in 0..<k { s += abs(Double(xq[i * k + kk]) * Double(wd[j * k + kk])) }
+            return s
+        }
+        let bytes = wq.scales.count + wq.elements.count
+        let copies = rotate ? rotationCopies(bytes: bytes, l3: l3) : 1
+        var ws = [MXTensor](repeating: wq, count: copies)
+        for c in 1..<max(1, copies) {
+            ws[c].scales.withUnsafeMutableBufferPointer { _ in }
+            ws[c].elements.withUnsafeMutableBufferPointer { _ in }
+        }
+        let secs = x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            timeBest(reps: reps, copies: copies) { c in
+                Kernels.mxmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: ws[c], y: yb.baseAddress!, threads: threads)
+            }
+        } }
+        ws = []
+        out.append(Measurement(kernel: "mxmx", weights: f.rawValue, acts: a.rawValue, m: m, k: k, n: n, threads: threads,
+                               seconds: secs, gflops: 2.0 * Double(m * n * k) / secs / 1e9, weightGBps: Double(bytes) / secs / 1e9,
+                               ratioToFP32: fp32.seconds / secs, openblas: nil))
+    }
+    return out
 }
 
 /// Runs `body(copy)` over all copies `reps` times (plus one warm-up pass) and returns
@@ -235,50 +305,97 @@ private func loadAverage() -> String {
 
 // MARK: - OpenBLAS (numpy) comparison
 
-/// GFLOP/s of numpy's `x @ w.T` (OpenBLAS sgemm) for each (M, K, N), nil if unavailable.
-private func openBLASGflops(shapes: [(Int, Int, Int)], threads: Int, reps: Int) -> [Double?] {
-    let script = """
-    import sys, time
-    import numpy as np
-    rng = np.random.default_rng(0)
-    for line in sys.stdin:
-        m, k, n = map(int, line.split())
-        x = rng.standard_normal((m, k), dtype=np.float32); w = rng.standard_normal((n, k), dtype=np.float32)
-        y = x @ w.T
-        best = 1e9
-        for _ in range(\(reps)):
-            t = time.perf_counter(); y = x @ w.T; best = min(best, time.perf_counter() - t)
-        print(m, k, n, 2.0 * m * n * k / best / 1e9, flush=True)
-    """
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script]
-    var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "OPENBLAS_CORETYPE")
-    env.removeValue(forKey: "OPENBLAS_L2_SIZE")
-    env["OPENBLAS_NUM_THREADS"] = "\(threads)"
-    p.environment = env
-    let inPipe = Pipe(), outPipe = Pipe()
-    p.standardInput = inPipe
-    p.standardOutput = outPipe
-    p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-    do { try p.run() } catch { return shapes.map { _ in nil } }
-    let input = shapes.map { "\($0.0) \($0.1) \($0.2)\n" }.joined()
-    inPipe.fileHandleForWriting.write(input.data(using: .utf8)!)
-    try? inPipe.fileHandleForWriting.close()
-    let data = outPipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    var byShape: [String: Double] = [:]
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-        let f = line.split(separator: " ")
-        if f.count == 4, let v = Double(f[3]) { byShape["\(f[0]) \(f[1]) \(f[2])"] = v }
+/// numpy's `x @ w.T` (OpenBLAS sgemm) in a persistent python3 process, so that each
+/// shape is timed right after mxq's kernel under the same machine load.
+private final class OpenBLASRunner {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var buffer = Data()
+    private(set) var alive = false
+
+    init(threads: Int, reps: Int) {
+        let script = """
+        import sys, time
+        import numpy as np
+        rng = np.random.default_rng(0)
+        print("ready", flush=True)
+        for line in sys.stdin:
+            m, k, n = map(int, line.split())
+            x = rng.standard_normal((m, k), dtype=np.float32); w = rng.standard_normal((n, k), dtype=np.float32)
+            y = x @ w.T
+            best = 1e9
+            for _ in range(\(reps)):
+                t = time.perf_counter(); y = x @ w.T; best = min(best, time.perf_counter() - t)
+            print(2.0 * m * n * k / best / 1e9, flush=True)
+        """
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "OPENBLAS_CORETYPE")
+        env.removeValue(forKey: "OPENBLAS_L2_SIZE")
+        env["OPENBLAS_NUM_THREADS"] = "\(threads)"
+        process.environment = env
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        do { try process.run() } catch { return }
+        alive = readLine() == "ready"
     }
-    return shapes.map { byShape["\($0.0) \($0.1) \($0.2)"] }
+
+    private func readLine() -> String? {
+        while true {
+            if let nl = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...nl)
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(chunk)
+        }
+    }
+
+    /// GFLOP/s for one shape, nil if python3/numpy is unavailable or failed.
+    func gflops(m: Int, k: Int, n: Int) -> Double? {
+        guard alive else { return nil }
+        input.fileHandleForWriting.write("\(m) \(k) \(n)\n".data(using: .utf8)!)
+        guard let line = readLine(), let v = Double(line) else { alive = false; return nil }
+        return v
+    }
+
+    func close() {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.waitUntilExit() }
+    }
 }
 
 // MARK: - packed size of SmolLM2-135M's linear weights
 
-private func printPackedSizeCheck() {}
+/// Packed MXINT4 (block 32) bytes of SmolLM2-135M's linear weights against fp32, from
+/// the shapes: 30 layers × (q 576×576, k 192×576, v 192×576, o 576×576, gate/up 1536×576,
+/// down 576×1536), plus the tied 49152×576 LM head reported separately.
+private func printPackedSizeCheck() {
+    let layer = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
+    let cfg = MXConfig(format: .mxint4)
+    func packedBytes(_ rows: Int, _ cols: Int) -> Int {
+        // Bytes of an actual packed MXTensor of this shape (scales + elements).
+        let t = MXTensor(encoding: [Float](repeating: 0.5, count: rows * cols), rows: rows, cols: cols, config: cfg)
+        return t.scales.count + t.elements.count
+    }
+    var fp = 0, q = 0
+    var sizes: [String: Int] = [:]
+    for (r, c) in layer {
+        let b = sizes["\(r)x\(c)"] ?? packedBytes(r, c)
+        sizes["\(r)x\(c)"] = b
+        fp += 30 * r * c * 4; q += 30 * b
+    }
+    let limit = Double(fp) * 4.25 / 32
+    print(String(format: "packed MXINT4 size, SmolLM2-135M linear weights (30 layers): %d bytes vs fp32 %d bytes = %.5f (limit 4.25/32 = %.5f): ",
+                 q, fp, Double(q) / Double(fp), 4.25 / 32) + (Double(q) <= limit + 4096 ? "OK" : "EXCEEDED"))
+    let head = packedBytes(49152, 576)
+    print(String(format: "  with the 49152×576 LM head: %d vs %d bytes = %.5f", q + head, fp + 49152 * 576 * 4,
+                 Double(q + head) / Double(fp + 49152 * 576 * 4)))
+}
 
 // MARK: - formatting
 
