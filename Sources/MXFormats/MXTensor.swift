@@ -112,14 +112,19 @@ public struct MXTensor: Sendable, Hashable {
 }
 
 /// Quantize-dequantize `x` (row-major `[rows, cols]`) in place: what a model sees through an
-/// MX quantizer. Returns the diagnostics (see `MXDiagnostics`). Bit-identical to
+/// MX quantizer. Returns the diagnostics (see `MXDiagnostics`); with `diagnostics: false` it
+/// skips them (faster) and returns only `elements`. Values are bit-identical to
 /// `MXReference.fakeQuantize` for any thread count.
 @discardableResult
 public func mxFakeQuantize(_ x: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, config: MXConfig,
-                           threads: Int? = nil) -> MXDiagnostics {
+                           threads: Int? = nil, diagnostics: Bool = true) -> MXDiagnostics {
     precondition(x.count >= rows * cols)
-    return MXTensor.runRows(UnsafeBufferPointer(x), rows: rows, cols: cols, config: config, threads: threads,
-                            stats: true, scales: nil, packed: nil, fakeOut: x.baseAddress)!
+    if rows == 0 || cols == 0 { return MXDiagnostics() }
+    let d = MXTensor.runRows(UnsafeBufferPointer(x), rows: rows, cols: cols, config: config, threads: threads,
+                             stats: diagnostics, scales: nil, packed: nil, fakeOut: x.baseAddress)
+    if let d = d { return d }
+    var e = MXDiagnostics(); e.elements = rows * cols
+    return e
 }
 
 extension MXTensor {
