@@ -116,21 +116,20 @@ func gemvChunk<D: WordDecoder, V: SIMD, F: SIMD>(_: D.Type, _ wp: UnsafeRawPoint
     let w = wp.loadUnaligned(as: V.self)
     let stride = MemoryLayout<F>.size
     if D.checksBadCodes { bad = bad | D.probe(w) }
+    // Written out for j = 0…7 so that every shift amount is a constant.
+    @inline(__always) func lane(_ j: Int, _ p0: inout F, _ p1: inout F) {
+        let d = D.decode(w, j, F.self)
+        p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
+        if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self)) }
+    }
     let d0 = D.decode(w, 0, F.self)
     var p0 = d0 * x0.loadUnaligned(as: F.self)
-    if let x1 = x1 {
-        var p1 = d0 * x1.loadUnaligned(as: F.self)
-        for j in 1..<D.elemsPerWord {
-            let d = D.decode(w, j, F.self)
-            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-            p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-        }
-        acc1.addProduct(p1, sv)
-    } else {
-        for j in 1..<D.elemsPerWord {
-            p0.addProduct(D.decode(w, j, F.self), x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-        }
+    var p1 = x1 != nil ? d0 * x1!.loadUnaligned(as: F.self) : F()
+    lane(1, &p0, &p1); lane(2, &p0, &p1); lane(3, &p0, &p1)
+    if D.elemsPerWord == 8 {
+        lane(4, &p0, &p1); lane(5, &p0, &p1); lane(6, &p0, &p1); lane(7, &p0, &p1)
     }
+    if x1 != nil { acc1.addProduct(p1, sv) }
     acc0.addProduct(p0, sv)
 }
 
