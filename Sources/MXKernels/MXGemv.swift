@@ -208,12 +208,7 @@ func gemvRowTable(_ w: PackedMX, row r: Int, xs: UnsafePointer<Float>, xStride: 
     let B = w.block
     let bv = B & ~15
     // Decode the whole row (block by block) into buf, then 16-lane FMAs per X row.
-    for b in 0..<w.blocksPerRow {
-        let s = w.scaleLUT[Int(w.scales[r * w.blocksPerRow + b])]
-        w.blockCodes(row: r, block: b, into: codes)
-        let d = buf + b * B
-        for i in 0..<B { d[i] = w.lut[Int(codes[i])] * s }
-    }
+    for b in 0..<w.blocksPerRow { w.blockValues(row: r, block: b, into: buf + b * B) }
     let total = w.blocksPerRow * B
     for i in 0..<m {
         let x = xs + i * xStride
