@@ -82,6 +82,8 @@ public final class SweepProgress: @unchecked Sendable {
     private var currentStart = 0.0
     private var doneEstimate = 0.0           // estimates of cells finished in this process
     private var doneActual = 0.0
+    /// Share of the fp32 baseline done (from the runner's evaluation progress), while it runs.
+    private var baselineFraction: Double? = nil
     /// Measured/estimated time of the fp32 baseline: the speed prior before any cell finished.
     private var priorSpeed = 1.0
     private let cost: (Cell) -> Double
@@ -94,6 +96,7 @@ public final class SweepProgress: @unchecked Sendable {
         remainingEstimate = cells.reduce(0) { $0 + cost($1) }
         if baseline > 0 {
             label = "fp32 baseline"
+            baselineFraction = 0
             currentEstimate = baseline
             currentStart = monotonicSeconds()
         }
@@ -117,6 +120,7 @@ public final class SweepProgress: @unchecked Sendable {
         lock.lock()
         if actual > 0 && estimate > 0 { priorSpeed = actual / estimate }
         currentEstimate = 0
+        baselineFraction = nil
         lock.unlock()
     }
 
@@ -136,6 +140,13 @@ public final class SweepProgress: @unchecked Sendable {
         emit(force: changedKind)
     }
 
+    /// Runners report the share (0...1) of an evaluation done; used for the ETA while the
+    /// fp32 baseline runs (its speed then rescales the estimates of all cells).
+    public func evaluationFraction(_ f: Double) {
+        lock.lock(); defer { lock.unlock() }
+        if baselineFraction != nil { baselineFraction = min(max(f, 0), 1) }
+    }
+
     /// A one-off message on its own line.
     public func note(_ text: String) {
         lock.lock(); defer { lock.unlock() }
@@ -145,7 +156,10 @@ public final class SweepProgress: @unchecked Sendable {
 
     /// Seconds left in the sweep: estimates rescaled by the measured speed of finished cells.
     public var etaSeconds: Double {
-        let speed = doneEstimate > 0 ? doneActual / doneEstimate : priorSpeed
+        var speed = doneEstimate > 0 ? doneActual / doneEstimate : priorSpeed
+        if let f = baselineFraction, f > 0.02, currentEstimate > 0 {
+            speed = (monotonicSeconds() - currentStart) / f / currentEstimate
+        }
         let cur = max(0, currentEstimate * speed - (currentEstimate > 0 ? monotonicSeconds() - currentStart : 0))
         return remainingEstimate * speed + cur
     }
