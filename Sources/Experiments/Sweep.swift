@@ -118,16 +118,18 @@ public final class SweepProgress: @unchecked Sendable {
     /// Records how long the baseline took against its estimate (rescales the ETA at once).
     func calibrate(actual: Double, estimate: Double) {
         lock.lock()
-        if actual > 0 && estimate > 0 { priorSpeed = actual / estimate }
+        if actual > 0 && estimate > 0 { priorSpeed = actual / estimate; doneActual += actual; doneEstimate += estimate }
         currentEstimate = 0
         baselineFraction = nil
         lock.unlock()
     }
 
-    func finishCell() {
+    func finishCell(countsForSpeed: Bool = true) {
         lock.lock()
-        doneEstimate += currentEstimate
-        doneActual += monotonicSeconds() - currentStart
+        if countsForSpeed {   // the fp32 cell reuses the baseline: its ~0 s says nothing about speed
+            doneEstimate += currentEstimate
+            doneActual += monotonicSeconds() - currentStart
+        }
         currentEstimate = 0
         lock.unlock()
     }
@@ -364,7 +366,7 @@ public final class Sweep {
             records.append(rec)
             records.sort { $0.index < $1.index }
             try writeTables(dir, records: records)
-            progress.finishCell()
+            progress.finishCell(countsForSpeed: !cell.recipe.isFP32)
             let ppls = res.evals.map { "\($0.dataset) \(String(format: "%.3f", $0.ppl))" }.joined(separator: ", ")
             progress.note("done \(cell.id): \(ppls) (\(formatDuration(wall)))")
         }
