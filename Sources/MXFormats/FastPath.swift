@@ -1,5 +1,7 @@
-// Fast row encoder/decoder. Everything is driven by `MXFormatTraits`; per-format
-// specialisation happens only through the element-width switch of the packers.
+// Fast row encoder/decoder. All numerics come from `ElementParams` (derived from the one
+// traits table); the only per-format code is the element-width switch of the packers and
+// unpackers. Encoding works on fp32 bit patterns, 16 lanes at a time; decoding is a table
+// lookup times 2^E. Both are bit-identical to `MXReference` (see MXFormatsTests).
 
 /// Per-thread counters of the diagnostics (error sums are kept per row by the caller).
 struct RowStats {
@@ -65,10 +67,9 @@ final class DecodeTables: @unchecked Sendable {
     }()
 }
 
-/// Encoder/decoder of single rows for one configuration. Block sizes that are multiples of 16
-/// with even/away rounding take the SIMD path (16 elements per step, bit manipulation on the
-/// fp32 patterns); everything else, and chunks holding fp32 subnormals, uses the scalar
-/// `ElementParams.encode`. Both are bit-identical to `MXReference`.
+/// Encoder/decoder of single rows for one configuration. Blocks whose size is a multiple of
+/// 16 and that hold no fp32 subnormals take the SIMD path (16 lanes of integer arithmetic on
+/// the fp32 bit patterns, any rounding); other blocks use the scalar `ElementParams.encode`.
 struct RowCodec {
     let p: ElementParams
     let block: Int, bytesPerBlock: Int
