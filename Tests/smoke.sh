@@ -47,5 +47,11 @@ echo "1 x" | check_exit "bad number is exit 2" 2 "$MXQ" encode --format mxint8
 echo "1 2" | check_exit "odd block is exit 2" 2 "$MXQ" encode --format mxint8 --block 31
 echo ""    | check_exit "empty input is exit 2" 2 "$MXQ" encode --format mxint8
 
+# --- Tokenizer (counts given by issue 5, from independent implementations) --
+check_exit "tokenize wikitext2" 0 "$MXQ" tokenize --dataset wikitext2 --count
+contains "wikitext2 has 304978 tokens (smollm pre-tokenizer)" "304978"
+check_exit "tokenize wikitext2 gpt2" 0 "$MXQ" tokenize --dataset wikitext2 --pre gpt2 --count
+contains "wikitext2 has 304986 tokens (gpt2 pre-tokenizer)" "304986"
+
 echo "smoke: $pass passed, $fail failed"
 [ "$fail" = 0 ]
