@@ -1,30 +1,24 @@
 import Foundation
+import MXFormats
 
 /// The names a manifest may use for formats, scale rules, roundings, datasets and
 /// PTQ stages, with their parameters. Validation and the README schema come from here.
 public enum Catalog {
     /// Canonical MX element format names (the format layer's `MXFormat` raw values) and element bits.
-    public static let formats: [(name: String, bits: Int)] = [
-        ("mxint8", 8), ("mxint4", 4), ("mxfp8_e4m3", 8), ("mxfp8_e5m2", 8),
-        ("mxfp6_e3m2", 6), ("mxfp6_e2m3", 6), ("mxfp4_e2m1", 4),
-    ]
+    public static let formats: [(name: String, bits: Int)] = MXFormat.allCases.map { ($0.rawValue, $0.elementBits) }
     /// Aliases accepted on input (resolved to the canonical name).
-    public static let formatAliases: [String: String] = ["mxfp8": "mxfp8_e4m3", "mxfp6": "mxfp6_e2m3", "mxfp4": "mxfp4_e2m1"]
+    public static let formatAliases: [String: String] = MXFormat.aliases.mapValues(\.rawValue)
 
     /// Canonical name for `s` (case-insensitive, aliases allowed), or nil.
-    public static func canonicalFormat(_ s: String) -> String? {
-        let l = s.lowercased()
-        if formats.contains(where: { $0.name == l }) { return l }
-        return formatAliases[l]
-    }
+    public static func canonicalFormat(_ s: String) -> String? { (try? MXFormat(parsing: s))?.rawValue }
 
     /// Element bits of a canonical format name.
-    public static func elementBits(_ name: String) -> Int? { formats.first { $0.name == name }?.bits }
+    public static func elementBits(_ name: String) -> Int? { MXFormat(rawValue: name)?.elementBits }
 
     /// Storage bits per weight element including the shared 8-bit E8M0 scale (32 for fp32).
     public static func storageBits(format: String?, block: Int) -> Double {
-        guard let f = format, let b = elementBits(f) else { return 32 }
-        return Double(b) + 8.0 / Double(block)
+        guard let f = format.flatMap({ MXFormat(rawValue: $0) }) else { return 32 }
+        return f.storageBitsPerElement(block: block)
     }
 
     public static var formatChoices: String {
@@ -37,8 +31,9 @@ public enum Catalog {
     /// Calibration dataset names (anything else is a path to a UTF-8 text file).
     public static let calibrationDatasets = ["ptb-train"]
     public static let defaultModel = "smollm2-135m"
-    /// Block sizes accepted (the MX spec uses 32; partial last blocks are padded).
-    public static let blockRange = 1...1024
+    /// Block sizes accepted: even, in this range (the MX spec uses 32; partial last blocks are padded).
+    public static let blockRange = 2...1024
+    public static func isValidBlock(_ b: Int) -> Bool { blockRange.contains(b) && MXConfig.isValidBlock(b) }
 
     /// A stage parameter: its name, type/range, default and meaning.
     public struct Param: Sendable {
@@ -67,8 +62,8 @@ public enum Catalog {
         StageSpec(name: "awq", aliases: [], params: [
             Param(name: "grid", kind: .integer(1...100), defaultValue: .integer(20),
                   doc: "number of alpha points searched in [0, 1)"),
-            Param(name: "clip", kind: .bool, defaultValue: .bool(true),
-                  doc: "also search a clipping ratio per block (not for q/k)"),
+            Param(name: "max_shrink", kind: .number(0...0.95), defaultValue: .number(0.5),
+                  doc: "clipping search shrinks each block's max from 1.0 down to 1 - max_shrink (0: no clipping; never for q/k)"),
         ], needsWeightFormat: true, doc: "AWQ: activation-aware scale search"),
         StageSpec(name: "gptq", aliases: [], params: [
             Param(name: "act_order", kind: .bool, defaultValue: .bool(false),
@@ -78,7 +73,31 @@ public enum Catalog {
             Param(name: "block_size", kind: .integer(1...4096), defaultValue: .integer(128),
                   doc: "columns per lazy batch update"),
         ], needsWeightFormat: true, doc: "GPTQ: Hessian-aware rounding on the MX grid"),
+        StageSpec(name: "rtn", aliases: [], params: [], needsWeightFormat: false,
+                  doc: "round-to-nearest onto the MX grid (implicit at the end of a recipe without gptq)"),
     ]
+
+    /// Stages that put the weights on the MX grid: at most one, and it must be last.
+    public static let roundingStages: Set<String> = ["gptq", "rtn"]
+
+    /// Why a stage order cannot run (index of the offending stage, message), or nil.
+    public static func orderProblem(_ names: [String]) -> (Int, String)? {
+        var seen = Set<String>()
+        for (i, n) in names.enumerated() {
+            if !seen.insert(n).inserted {
+                return (i, "stage \"\(n)\" appears twice in this recipe (a stage run again on its own output measures nothing new; write two recipes)")
+            }
+        }
+        for (i, n) in names.enumerated() where roundingStages.contains(n) {
+            if seen.contains("rtn") && seen.contains("gptq") {
+                return (i, "\"rtn\" and \"gptq\" are both roundings of the same weights; use one")
+            }
+            if i != names.count - 1 {
+                return (i + 1, "stage \"\(names[i + 1])\" comes after the rounding stage \"\(n)\", which must be last (the weights are already on the MX grid)")
+            }
+        }
+        return nil
+    }
 
     public static func stage(named s: String) -> StageSpec? {
         let l = s.lowercased()

@@ -2,7 +2,7 @@ import Foundation
 import Support
 
 /// One PTQ stage of a recipe, with every parameter filled in (defaults applied).
-public struct Stage: Hashable, Sendable, CustomStringConvertible {
+public struct RecipeStage: Hashable, Sendable, CustomStringConvertible {
     /// Canonical stage name (`smoothquant`, `awq`, `gptq`).
     public let name: String
     /// Parameter values by name (all of the stage's parameters are present).
@@ -33,9 +33,9 @@ public struct Stage: Hashable, Sendable, CustomStringConvertible {
 
 /// An ordered list of PTQ stages under a name. `fp32` (no stages) runs the model
 /// unquantized; a recipe with no stages under any other name is plain RTN.
-public struct Recipe: Hashable, Sendable {
+public struct CellRecipe: Hashable, Sendable {
     public let name: String
-    public let stages: [Stage]
+    public let stages: [RecipeStage]
     public var isFP32: Bool { name == "fp32" }
     /// `smoothquant(alpha=0.5)>gptq(...)`, or `rtn` / `fp32` when there are no stages.
     public var stagesDescription: String {
@@ -54,12 +54,12 @@ public struct Cell: Hashable, Sendable {
     public let block: Int
     public let scaleRule: String
     public let rounding: String
-    public let recipe: Recipe
+    public let recipe: CellRecipe
     /// Seed for calibration sampling and stochastic rounding.
     public let seed: Int
 
     public init(weights: String?, acts: String?, block: Int = 32, scaleRule: String = "floor",
-                rounding: String = "even", recipe: Recipe, seed: Int = 0) {
+                rounding: String = "even", recipe: CellRecipe, seed: Int = 0) {
         self.weights = weights; self.acts = acts; self.block = block
         self.scaleRule = scaleRule; self.rounding = rounding; self.recipe = recipe; self.seed = seed
     }
@@ -232,28 +232,31 @@ public struct Manifest: Sendable {
     }
 
     private static func parseBlock(_ v: Any?, _ p: String, _ c: JSONChecker) -> Int? {
-        c.integer(v, p, in: Catalog.blockRange, what: "an integer block size in [\(Catalog.blockRange.lowerBound), \(Catalog.blockRange.upperBound)] (MX uses 32)")
+        let what = "an even block size in [\(Catalog.blockRange.lowerBound), \(Catalog.blockRange.upperBound)] (MX uses 32)"
+        guard let b = c.integer(v, p, in: Catalog.blockRange, what: what) else { return nil }
+        guard Catalog.isValidBlock(b) else { c.fail(p, "got \(b); allowed: \(what)"); return nil }
+        return b
     }
 
     /// A recipe: an object `{"name", "stages"}` or a shorthand string (`fp32`, `rtn`, `sq+awq+gptq`).
-    static func parseRecipe(_ v: Any?, _ p: String, _ c: JSONChecker) -> Recipe? {
+    static func parseRecipe(_ v: Any?, _ p: String, _ c: JSONChecker) -> CellRecipe? {
         guard let v = v else { return nil }
         let nameOK = { (n: String) in !n.isEmpty && n.allSatisfy { $0.isLetter || $0.isNumber || "+-.".contains($0) } }
         if let s = v as? String {
             let l = s.lowercased()
-            if l == "fp32" || l == "rtn" { return Recipe(name: l, stages: []) }
-            var stages: [Stage] = []
+            if l == "fp32" || l == "rtn" { return CellRecipe(name: l, stages: []) }
+            var stages: [RecipeStage] = []
             var ok = true
             for part in l.split(separator: "+", omittingEmptySubsequences: false) {
                 if let spec = Catalog.stage(named: String(part)) {
-                    if stages.contains(where: { $0.name == spec.name }) { c.fail(p, "got \(jsonRender(s)): stage \"\(spec.name)\" appears twice"); ok = false }
-                    stages.append(Stage(name: spec.name))
+                    stages.append(RecipeStage(name: spec.name))
                 } else {
                     c.fail(p, "got \(jsonRender(s)); allowed: \"fp32\", \"rtn\", or stages joined by '+' from \(Catalog.stageChoices), or an object {\"name\", \"stages\"}")
                     ok = false; break
                 }
             }
-            return ok ? Recipe(name: l, stages: stages) : nil
+            if ok, let (_, why) = Catalog.orderProblem(stages.map(\.name)) { c.fail(p, "got \(jsonRender(s)): \(why)"); ok = false }
+            return ok ? CellRecipe(name: l, stages: stages) : nil
         }
         guard let o = c.object(v, p, keys: recipeKeys) else { return nil }
         var ok = true
@@ -263,7 +266,7 @@ public struct Manifest: Sendable {
             if !nameOK(n) { c.fail(JSONChecker.join(p, "name"), "got \(jsonRender(n)); allowed: letters, digits, '+', '-', '.' (it is part of cell ids)"); ok = false }
             name = n
         } else { ok = false }
-        var stages: [Stage] = []
+        var stages: [RecipeStage] = []
         let sp = JSONChecker.join(p, "stages")
         if o["stages"] == nil && name != "fp32" && name != "rtn" {
             c.fail(sp, "missing; expected an array of stages (empty for plain RTN)"); ok = false
@@ -277,11 +280,8 @@ public struct Manifest: Sendable {
                     ok = false; continue
                 }
                 guard let spec = Catalog.stage(named: sn) else {
-                    c.fail(JSONChecker.join(ip, "stage"), "got \(jsonRender(sn)); allowed: \(Catalog.stageChoices)" + (sn.lowercased() == "rtn" ? " (RTN is a recipe with no stages: {\"name\": \"rtn\", \"stages\": []})" : ""))
+                    c.fail(JSONChecker.join(ip, "stage"), "got \(jsonRender(sn)); allowed: \(Catalog.stageChoices)")
                     ok = false; continue
-                }
-                if stages.contains(where: { $0.name == spec.name }) {
-                    c.fail(JSONChecker.join(ip, "stage"), "stage \"\(spec.name)\" appears twice in this recipe"); ok = false
                 }
                 var params: [String: ParamValue] = [:]
                 for q in spec.params {
@@ -293,17 +293,18 @@ public struct Manifest: Sendable {
                     case .bool: if let b = c.bool(qv, qp) { params[q.name] = .bool(b) } else { ok = false }
                     }
                 }
-                stages.append(Stage(name: spec.name, params: params))
+                stages.append(RecipeStage(name: spec.name, params: params))
             }
+            if ok, let (i, why) = Catalog.orderProblem(stages.map(\.name)) { c.fail(JSONChecker.join(JSONChecker.join(sp, i), "stage"), why); ok = false }
         } else if o["stages"] != nil { ok = false }
         if name == "fp32" && !stages.isEmpty {
             c.fail(sp, "the recipe name \"fp32\" is reserved for the unquantized model and takes no stages"); ok = false
         }
-        return ok ? Recipe(name: name, stages: stages) : nil
+        return ok ? CellRecipe(name: name, stages: stages) : nil
     }
 
     /// Why a combination cannot run, or nil if it can.
-    static func contradiction(weights: String?, acts: String?, recipe: Recipe) -> String? {
+    static func contradiction(weights: String?, acts: String?, recipe: CellRecipe) -> String? {
         if recipe.isFP32 { return nil }
         if weights == nil && acts == nil { return "weights and acts are both \"none\": nothing is quantized (use the fp32 recipe)" }
         if weights == nil, let s = recipe.stages.first(where: { $0.spec.needsWeightFormat }) {

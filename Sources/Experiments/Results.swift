@@ -33,8 +33,14 @@ public struct LayerRecord: Codable, Sendable, Equatable {
     public var scaleExpMin: Int?
     public var scaleExpMedian: Int?
     public var scaleExpMax: Int?
+    /// Seconds the stage spent on this layer (timing; may differ between runs).
+    public var seconds: Double
+    /// Stage-specific facts from PTQ (chosen alpha, clipping, GPTQ loss, ...).
+    public var note: String
     public init(layer: String, stageIndex: Int, stage: String, weightSQNR: Double, outputSQNR: Double, outputMSE: Double,
-                saturatedShare: Double, flushedShare: Double, scaleExpMin: Int?, scaleExpMedian: Int?, scaleExpMax: Int?) {
+                saturatedShare: Double, flushedShare: Double, scaleExpMin: Int?, scaleExpMedian: Int?, scaleExpMax: Int?,
+                seconds: Double = 0, note: String = "") {
+        self.seconds = seconds; self.note = note
         self.layer = layer; self.stageIndex = stageIndex; self.stage = stage; self.weightSQNR = weightSQNR
         self.outputSQNR = outputSQNR; self.outputMSE = outputMSE; self.saturatedShare = saturatedShare
         self.flushedShare = flushedShare; self.scaleExpMin = scaleExpMin; self.scaleExpMedian = scaleExpMedian; self.scaleExpMax = scaleExpMax
@@ -197,13 +203,14 @@ public enum SummaryCSV {
 public enum LayersCSV {
     public static let header = [
         "cell_index", "cell_id", "layer", "stage_index", "stage", "weight_sqnr_db", "output_sqnr_db", "output_mse",
-        "saturated_share", "flushed_share", "scale_exp_min", "scale_exp_median", "scale_exp_max",
+        "saturated_share", "flushed_share", "scale_exp_min", "scale_exp_median", "scale_exp_max", "seconds", "note",
     ]
     public static func rows(_ r: CellRecord) -> [[String]] {
         r.layers.map { l in
             [String(r.index), r.id, l.layer, String(l.stageIndex), l.stage, csvNumber(l.weightSQNR), csvNumber(l.outputSQNR),
              csvNumber(l.outputMSE), csvNumber(l.saturatedShare), csvNumber(l.flushedShare),
-             l.scaleExpMin.map(String.init) ?? "", l.scaleExpMedian.map(String.init) ?? "", l.scaleExpMax.map(String.init) ?? ""]
+             l.scaleExpMin.map(String.init) ?? "", l.scaleExpMedian.map(String.init) ?? "", l.scaleExpMax.map(String.init) ?? "",
+             csvNumber(l.seconds), l.note]
         }
     }
     public static func table(_ records: [CellRecord]) -> CSVTable {

@@ -163,7 +163,7 @@ public enum Environment {
             "swift_compiler": compilerVersion,
             "command": arguments.joined(separator: " "),
             "git_commit": gitCommit(),
-            "git_dirty": gitDirty(),
+            "git_dirty": gitDirty().map { $0 as Any } ?? NSNull(),
         ]
         if let v = run("swift", ["--version"]) { env["swift_version_output"] = v }
         return env

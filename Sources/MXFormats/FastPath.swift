@@ -276,37 +276,67 @@ struct RowCodec {
     /// Decodes one row: `out[c] = value(code) · 2^E` (table lookup, exact), NaN for scale 0xFF.
     func decodeRow(scales: UnsafePointer<UInt8>, packed: UnsafePointer<UInt8>, cols: Int, out: UnsafeMutablePointer<Float>) {
         let nb = (cols + block - 1) / block
-        let lut = UnsafePointer(values)
         for blk in 0..<nb {
-            let start = blk * block, n = min(block, cols - start)
-            let o = out + start
-            let s = scales[blk]
-            if s == 0xFF { o.update(repeating: .nan, count: n); continue }
-            let scale = E8M0.pow2(Int(s) - 127)
-            let pb = packed + blk * bytesPerBlock
-            switch p.elementBits {
-            case 8:
-                for i in 0..<n { o[i] = lut[Int(pb[i])] * scale }
-            case 4:
-                let s2 = SIMD2<Float>(repeating: scale)
-                let pairs = UnsafeRawPointer(self.pairs)
-                for j in 0..<(n / 2) {
-                    let v = pairs.load(fromByteOffset: Int(pb[j]) * 8, as: SIMD2<Float>.self) * s2
-                    UnsafeMutableRawPointer(o + 2 * j).storeBytes(of: v, as: SIMD2<Float>.self)
-                }
-                if n & 1 == 1 { o[n - 1] = lut[Int(pb[n / 2] & 15)] * scale }
-            default:
-                var i = 0, b = 0
-                while i + 4 <= n {
-                    let w = Int(pb[b]) | Int(pb[b + 1]) << 8 | Int(pb[b + 2]) << 16
-                    o[i] = lut[w & 63] * scale
-                    o[i + 1] = lut[(w >> 6) & 63] * scale
-                    o[i + 2] = lut[(w >> 12) & 63] * scale
-                    o[i + 3] = lut[w >> 18] * scale
-                    i += 4; b += 3
-                }
-                while i < n { o[i] = lut[Int(unpackCode(pb, index: i, bits: 6))] * scale; i += 1 }
-            }
+            let start = blk * block
+            decodeBlock(scale: scales[blk], packed: packed + blk * bytesPerBlock, count: min(block, cols - start), out: out + start)
         }
+    }
+
+    /// Decodes the first `n` (<= block) elements of one packed block.
+    @inline(__always)
+    func decodeBlock(scale s: UInt8, packed pb: UnsafePointer<UInt8>, count n: Int, out o: UnsafeMutablePointer<Float>) {
+        let lut = UnsafePointer(values)
+        if s == 0xFF { o.update(repeating: .nan, count: n); return }
+        let scale = E8M0.pow2(Int(s) - 127)
+        switch p.elementBits {
+        case 8:
+            for i in 0..<n { o[i] = lut[Int(pb[i])] * scale }
+        case 4:
+            let s2 = SIMD2<Float>(repeating: scale)
+            let pairs = UnsafeRawPointer(self.pairs)
+            for j in 0..<(n / 2) {
+                let v = pairs.load(fromByteOffset: Int(pb[j]) * 8, as: SIMD2<Float>.self) * s2
+                UnsafeMutableRawPointer(o + 2 * j).storeBytes(of: v, as: SIMD2<Float>.self)
+            }
+            if n & 1 == 1 { o[n - 1] = lut[Int(pb[n / 2] & 15)] * scale }
+        default:
+            var i = 0, b = 0
+            while i + 4 <= n {
+                let w = Int(pb[b]) | Int(pb[b + 1]) << 8 | Int(pb[b + 2]) << 16
+                o[i] = lut[w & 63] * scale
+                o[i + 1] = lut[(w >> 6) & 63] * scale
+                o[i + 2] = lut[(w >> 12) & 63] * scale
+                o[i + 3] = lut[w >> 18] * scale
+                i += 4; b += 3
+            }
+            while i < n { o[i] = lut[Int(unpackCode(pb, index: i, bits: 6))] * scale; i += 1 }
+        }
+    }
+}
+
+/// Reusable decoder of packed MX rows/blocks for kernels (e.g. dequant-matmul): decode a block
+/// into a small fp32 buffer, then run SIMD FMAs on it. Same results as `MXTensor.decoded()`.
+public struct MXDecoder: @unchecked Sendable {
+    let codec: RowCodec
+    public let config: MXConfig
+    public init(_ config: MXConfig) { self.config = config; codec = RowCodec(config) }
+
+    /// Bytes of packed codes per block: ceil(block · elementBits / 8).
+    public var bytesPerBlock: Int { codec.bytesPerBlock }
+
+    /// Decodes the first `count` (<= block) elements of the block at `packed` with scale byte
+    /// `scale` into `out`: `value(code) · 2^E` exactly; NaN for scale 0xFF.
+    @inlinable public func decodeBlock(scale: UInt8, packed: UnsafePointer<UInt8>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(count >= 0 && count <= config.block)
+        _decodeBlock(scale, packed, count, out)
+    }
+
+    @usableFromInline func _decodeBlock(_ s: UInt8, _ p: UnsafePointer<UInt8>, _ n: Int, _ o: UnsafeMutablePointer<Float>) {
+        codec.decodeBlock(scale: s, packed: p, count: n, out: o)
+    }
+
+    /// Decodes a row of `cols` elements stored as `ceil(cols/block)` scale bytes and packed blocks.
+    public func decodeRow(scales: UnsafePointer<UInt8>, packed: UnsafePointer<UInt8>, cols: Int, into out: UnsafeMutablePointer<Float>) {
+        codec.decodeRow(scales: scales, packed: packed, cols: cols, out: out)
     }
 }

@@ -83,7 +83,7 @@ public enum MXFormat: String, CaseIterable, Sendable, Hashable, CustomStringConv
     }
 
     @inlinable public var traits: MXFormatTraits { MXFormat.traitsTable[self]! }
-    @inlinable public var elementBits: Int { traits.elementBits }
+    @inlinable public var elementBits: Int { params.elementBits }
     public var description: String { rawValue }
 
     /// Storage cost per element including the shared E8M0 scale: `elementBits + 8 / block`.

@@ -31,64 +31,104 @@ func shiftBy<V: SIMD>(_ v: V, _ s: Int) -> V where V.Scalar == UInt32 {
     s >= 0 ? v &<< UInt32(s) : v &>> UInt32(-s)
 }
 
-/// Decodes element `j` of each 32-bit word into fp32 (unscaled by the block scale).
-@inline(__always) @usableFromInline
-func decodeLane<V: SIMD, F: SIMD>(_ kind: ElementKind, _ w: V, _ j: Int, _: F.Type) -> F
-    where V.Scalar == UInt32, F.Scalar == Float {
-    switch kind {
-    case .int4:
-        // (nibble ^ 8) | 0x4B000000 = 2^23 + k + 8 → k exactly; ×2^-2 folded into the scale.
+/// Word decoders: element `j` of each 32-bit word to fp32 (unscaled by the block scale).
+/// One type per element kind so that every kernel below is specialised per kind.
+@usableFromInline protocol WordDecoder {
+    static var elemsPerWord: Int { get }
+    static var checksBadCodes: Bool { get }
+    static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float
+    /// Bytes of NaN/Inf codes set bit 7 of the returned bytes.
+    static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32
+}
+
+extension WordDecoder {
+    @inline(__always) @usableFromInline static var checksBadCodes: Bool { false }
+    @inline(__always) @usableFromInline static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32 { V() }
+}
+
+/// MXINT4: (nibble ^ 8) | 0x4B000000 = 2^23 + k + 8 → k exactly; ×2^-2 folded into the scale.
+@usableFromInline enum DecodeInt4: WordDecoder {
+    @usableFromInline static var elemsPerWord: Int { 8 }
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
         let u = ((w &>> UInt32(4 * j)) & 0xF) ^ 0x4B00_0008
         return unsafeBitCast(u, to: F.self) - F(repeating: 8_388_616)
-    case .int8:
+    }
+}
+
+/// MXINT8: as MXINT4 with bytes; ×2^-6 folded into the scale.
+@usableFromInline enum DecodeInt8: WordDecoder {
+    @usableFromInline static var elemsPerWord: Int { 4 }
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
         let u = ((w &>> UInt32(8 * j)) & 0xFF) ^ 0x4B00_0080
         return unsafeBitCast(u, to: F.self) - F(repeating: 8_388_736)
-    case .e2m1:
-        let u = (shiftBy(w, 22 - 4 * j) & 0x01C0_0000) | (shiftBy(w, 28 - 4 * j) & 0x8000_0000)
-        return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p126)
-    case .e4m3:
+    }
+}
+
+/// MXFP4 E2M1: twice the magnitude is an integer 0,1,2,3,4,6,8,12, read from the nibble
+/// table 0xC8643210 with a per-lane variable shift, converted exactly by the magic-number
+/// trick, signed by OR-ing bit 31; the factor 1/2 is folded into the block scale.
+/// (No fp32 subnormals anywhere: those would take slow microcode assists.)
+@usableFromInline enum DecodeE2M1: WordDecoder {
+    @usableFromInline static var elemsPerWord: Int { 8 }
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
+        let c4 = shiftBy(w, 2 - 4 * j) & 0x1C                  // 4 · (magnitude code)
+        let mag = ((V(repeating: 0xC864_3210) &>> c4) & 0xF) | 0x4B00_0000
+        let f = unsafeBitCast(mag, to: F.self) - F(repeating: 8_388_608)
+        let sign = shiftBy(w, 28 - 4 * j) & 0x8000_0000
+        return unsafeBitCast(unsafeBitCast(f, to: V.self) | sign, to: F.self)
+    }
+}
+
+/// MXFP8 E4M3: exponent|mantissa at fp32 bits 20–26, ×2^120; S.1111.111 (NaN) probed.
+@usableFromInline enum DecodeE4M3: WordDecoder {
+    @usableFromInline static var elemsPerWord: Int { 4 }
+    @usableFromInline static var checksBadCodes: Bool { true }
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
         let u = (shiftBy(w, 20 - 8 * j) & 0x07F0_0000) | (shiftBy(w, 24 - 8 * j) & 0x8000_0000)
         return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p120)
-    case .e5m2:
+    }
+    @inline(__always) @usableFromInline
+    static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32 { (w & 0x7F7F_7F7F) &+ 0x0101_0101 }
+}
+
+/// MXFP8 E5M2: exponent|mantissa at fp32 bits 21–27, ×2^112; exponent 31 (Inf/NaN) probed.
+@usableFromInline enum DecodeE5M2: WordDecoder {
+    @usableFromInline static var elemsPerWord: Int { 4 }
+    @usableFromInline static var checksBadCodes: Bool { true }
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
         let u = (shiftBy(w, 21 - 8 * j) & 0x0FE0_0000) | (shiftBy(w, 24 - 8 * j) & 0x8000_0000)
         return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p112)
-    default:
-        preconditionFailure("no word decoder for \(kind)")
     }
+    @inline(__always) @usableFromInline
+    static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32 { (w & 0x7C7C_7C7C) &+ 0x0404_0404 }
 }
 
-/// Bytes of NaN/Inf codes (E4M3 x.1111.111, E5M2 exponent 31) set bit 7 of (w & m) + a.
+/// One chunk of words of one W row against one or two X rows (x1 == nil: one row).
 @inline(__always) @usableFromInline
-func badCodeProbe<V: SIMD>(_ kind: ElementKind, _ w: V) -> V where V.Scalar == UInt32 {
-    switch kind {
-    case .e4m3: return (w & 0x7F7F_7F7F) &+ 0x0101_0101
-    case .e5m2: return (w & 0x7C7C_7C7C) &+ 0x0404_0404
-    default: return V()
-    }
-}
-
-/// One chunk of `g` words for one W row against up to two X rows (x1 == nil: one row).
-@inline(__always) @usableFromInline
-func gemvChunk<V: SIMD, F: SIMD>(_ kind: ElementKind, _ wp: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer?,
-                                 _ sv: F, _ acc0: inout F, _ acc1: inout F, _ bad: inout V)
+func gemvChunk<D: WordDecoder, V: SIMD, F: SIMD>(_: D.Type, _ wp: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer?,
+                                                 _ sv: F, _ acc0: inout F, _ acc1: inout F, _ bad: inout V)
     where V.Scalar == UInt32, F.Scalar == Float {
     let w = wp.loadUnaligned(as: V.self)
-    let e = kind.bits == 4 ? 8 : 4
     let stride = MemoryLayout<F>.size
-    if kind == .e4m3 || kind == .e5m2 { bad = bad | badCodeProbe(kind, w) }
-    let d0 = decodeLane(kind, w, 0, F.self)
+    if D.checksBadCodes { bad = bad | D.probe(w) }
+    let d0 = D.decode(w, 0, F.self)
     var p0 = d0 * x0.loadUnaligned(as: F.self)
     if let x1 = x1 {
         var p1 = d0 * x1.loadUnaligned(as: F.self)
-        for j in 1..<e {
-            let d = decodeLane(kind, w, j, F.self)
+        for j in 1..<D.elemsPerWord {
+            let d = D.decode(w, j, F.self)
             p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
             p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self))
         }
         acc1.addProduct(p1, sv)
     } else {
-        for j in 1..<e {
-            p0.addProduct(decodeLane(kind, w, j, F.self), x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
+        for j in 1..<D.elemsPerWord {
+            p0.addProduct(D.decode(w, j, F.self), x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
         }
     }
     acc0.addProduct(p0, sv)
@@ -110,12 +150,12 @@ func hsum4(_ v: SIMD4<Float>) -> Float {
 /// Fast word-path dot products of W row `r` with one or two permuted X rows.
 /// Returns false if the row holds NaN/Inf element codes (caller falls back to the table path).
 @inline(__always) @usableFromInline
-func gemvRowFast(_ kind: ElementKind, _ w: PackedMX, row r: Int, chunks: [(w0: Int, g: Int)], scaleMul: Float,
+func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunks: [(w0: Int, g: Int)], scaleMul: Float,
                  xp0: UnsafePointer<Float>, xp1: UnsafePointer<Float>?, out0: inout Float, out1: inout Float) -> Bool {
-    let wordsPerBlock = kind.bits == 4 ? 4 : 8
+    let wordsPerBlock = D.elemsPerWord == 8 ? 4 : 8
     let rowBytes = UnsafeRawPointer(w.elements + r * w.blocksPerRow * w.bytesPerBlock)
     let sc = w.scales + r * w.blocksPerRow
-    let e = kind.bits == 4 ? 8 : 4
+    let e = D.elemsPerWord
     var a16 = SIMD16<Float>(), b16 = SIMD16<Float>(), a8 = SIMD8<Float>(), b8 = SIMD8<Float>()
     var a4 = SIMD4<Float>(), b4 = SIMD4<Float>()
     var bad16 = SIMD16<UInt32>(), bad8 = SIMD8<UInt32>(), bad4 = SIMD4<UInt32>()
@@ -133,17 +173,17 @@ func gemvRowFast(_ kind: ElementKind, _ w: PackedMX, row r: Int, chunks: [(w0: I
             } else {
                 sv = SIMD16(lowHalf: SIMD8(repeating: s(b0)), highHalf: SIMD8(repeating: s(b0 + 1)))
             }
-            gemvChunk(kind, wp, x0, x1, sv, &a16, &b16, &bad16)
+            gemvChunk(D.self, wp, x0, x1, sv, &a16, &b16, &bad16)
         case 8:
             let sv: SIMD8<Float> = wordsPerBlock == 4
                 ? SIMD8(lowHalf: SIMD4(repeating: s(b0)), highHalf: SIMD4(repeating: s(b0 + 1)))
                 : SIMD8(repeating: s(b0))
-            gemvChunk(kind, wp, x0, x1, sv, &a8, &b8, &bad8)
+            gemvChunk(D.self, wp, x0, x1, sv, &a8, &b8, &bad8)
         default:
-            gemvChunk(kind, wp, x0, x1, SIMD4<Float>(repeating: s(b0)), &a4, &b4, &bad4)
+            gemvChunk(D.self, wp, x0, x1, SIMD4<Float>(repeating: s(b0)), &a4, &b4, &bad4)
         }
     }
-    if kind == .e4m3 || kind == .e5m2 {
+    if D.checksBadCodes {
         let any = (bad16 & 0x8080_8080) | SIMD16(lowHalf: bad8 & 0x8080_8080, highHalf: SIMD8(lowHalf: bad4 & 0x8080_8080, highHalf: SIMD4()))
         if any != SIMD16<UInt32>() { return false }
     }
@@ -212,7 +252,7 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
                 }
             }
         }
-        let scaleMul: Float = w.kind == .int4 ? 0x1p-2 : (w.kind == .int8 ? 0x1p-6 : 1)
+        let scaleMul: Float = w.kind == .int4 ? 0x1p-2 : (w.kind == .int8 ? 0x1p-6 : (w.kind == .e2m1 ? 0.5 : 1))
         let xpadAddr = Int(bitPattern: xpad), xpermAddr = Int(bitPattern: xperm)
         Parallel.forRanges(n, threads: threads, minChunk: 64) { range in
             let xpad = UnsafePointer<Float>(bitPattern: xpadAddr)!, xperm = UnsafePointer<Float>(bitPattern: xpermAddr)!
@@ -228,11 +268,11 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
                             let xp0 = xperm + i * padded, xp1: UnsafePointer<Float>? = two ? xperm + (i + 1) * padded : nil
                             // Constant kinds so that the decoders specialise after inlining.
                             switch w.kind {
-                            case .int4: ok = gemvRowFast(.int4, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .int8: ok = gemvRowFast(.int8, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e2m1: ok = gemvRowFast(.e2m1, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e4m3: ok = gemvRowFast(.e4m3, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e5m2: ok = gemvRowFast(.e5m2, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .int4: ok = gemvRowFast(DecodeInt4.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .int8: ok = gemvRowFast(DecodeInt8.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e2m1: ok = gemvRowFast(DecodeE2M1.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e4m3: ok = gemvRowFast(DecodeE4M3.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e5m2: ok = gemvRowFast(DecodeE5M2.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
                             default: ok = false
                             }
                             if ok {

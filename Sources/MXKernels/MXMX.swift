@@ -177,8 +177,8 @@ extension Kernels {
     /// row by row to `acts` (blocks along K; `acts.block` must equal W's block size),
     /// W packed MX [N,K]. Overwrites Y.
     ///
-    /// Each block pair contributes (both scales) × (block sum of element products); for
-    /// MXINT × MXINT the block sums are exact integers. The result equals the fake-quant
+    /// M > 8: each block pair contributes (both scales) × (block sum of element products);
+    /// for MXINT × MXINT the block sums are exact integers. M ≤ 8: dequant GEMV on Q(X). The result equals the fake-quant
     /// fp32 computation (`mxFakeQuantize` on X, decoded W) up to fp32 reassociation.
     /// Thread-count invariant.
     public static func mxmxgemm(m: Int, x: UnsafePointer<Float>, acts: MXConfig, w: MXTensor,
@@ -196,6 +196,15 @@ extension Kernels {
             var xc = [Float](repeating: 0, count: m * k)
             for i in 0..<m { for kk in 0..<k { xc[i * k + kk] = x[i * ldx + kk] } }
             xq = MXTensor(encoding: xc, rows: m, cols: k, config: acts, threads: t)
+        }
+        if m <= 8 {
+            // GEMV regime (bound by W's bytes): the dequant GEMV on the decoded Q(X). Each
+            // element product is exact; sums are fp32, so again equal up to reassociation.
+            let xd = xq.decoded(threads: 1)
+            xd.withUnsafeBufferPointer { xb in withPacked(w) { pw in
+                mxGemv(m: m, x: xb.baseAddress!, ldx: k, w: pw, y: y, ldy: ldy, threads: t)
+            } }
+            return
         }
         withPacked(xq) { px in withPacked(w) { pw in
             blockScaledGemm(xq: px, w: pw, y: y, ldy: ldy, threads: t)

@@ -114,12 +114,21 @@ struct PackedMX {
         case 4:
             for i in 0..<(block / 2) { let v = p[i]; codes[2 * i] = v & 15; codes[2 * i + 1] = v >> 4 }
             if block & 1 == 1 { codes[block - 1] = p[block / 2] & 15 }
-        default: // 6-bit little-endian bit stream per block
-            for i in 0..<block {
+        default: // 6-bit little-endian bit stream per block: 4 codes per 3 bytes
+            var i = 0
+            while i + 4 <= block {
+                let q = p + (i / 4) * 3
+                let v = UInt32(q[0]) | UInt32(q[1]) << 8 | UInt32(q[2]) << 16
+                codes[i] = UInt8(v & 63); codes[i + 1] = UInt8((v >> 6) & 63)
+                codes[i + 2] = UInt8((v >> 12) & 63); codes[i + 3] = UInt8(v >> 18)
+                i += 4
+            }
+            while i < block {
                 let bit = 6 * i, byte = bit >> 3, sh = bit & 7
                 var v = UInt16(p[byte]) >> UInt16(sh)
                 if sh > 2 { v |= UInt16(p[byte + 1]) << UInt16(8 - sh) }
                 codes[i] = UInt8(v & 63)
+                i += 1
             }
         }
     }

@@ -1,6 +1,7 @@
 // Register-tiled kernels for causal attention of one head over a block of query rows.
-// Scores use K stored transposed (Kᵀ[hd][ldk], keys contiguous) so a tile of scores is
-// an outer-product accumulation over the head dimension; P·V walks V rows [key][hd].
+// Scores use K stored transposed in panels of 32 keys (panel p holds Kᵀ[hd][32] for keys
+// 32p..<32p+32, contiguous) so a tile of scores is an outer-product accumulation over the
+// head dimension that streams one contiguous panel; P·V walks V rows [key][hd].
 // Every output element is a sum in increasing d (scores) or increasing key (P·V) from
 // zero, so results depend on the shapes only (not on threads or tiling).
 
@@ -20,18 +21,23 @@ func scoreTile8x32(_ q: UnsafePointer<Float>, _ hd: Int, _ kt: UnsafePointer<Flo
                    _ s: UnsafeMutablePointer<Float>, _ lds: Int) {
     var a00 = V16(), a01 = V16(), a10 = V16(), a11 = V16(), a20 = V16(), a21 = V16(), a30 = V16(), a31 = V16()
     var a40 = V16(), a41 = V16(), a50 = V16(), a51 = V16(), a60 = V16(), a61 = V16(), a70 = V16(), a71 = V16()
+    // Row pointers (pointer indexing has no overflow checks, keeping the loop to loads and FMAs).
+    let q0 = q, q1 = q + hd, q2 = q + 2 * hd, q3 = q + 3 * hd
+    let q4 = q + 4 * hd, q5 = q + 5 * hd, q6 = q + 6 * hd, q7 = q + 7 * hd
     var kp = kt
-    for d in 0..<hd {
+    var d = 0
+    while d < hd {
         let k0 = ld(kp), k1 = ld(kp + 16)
-        do { let x = V16(repeating: q[d]); a00.addProduct(x, k0); a01.addProduct(x, k1) }
-        do { let x = V16(repeating: q[hd + d]); a10.addProduct(x, k0); a11.addProduct(x, k1) }
-        do { let x = V16(repeating: q[2 * hd + d]); a20.addProduct(x, k0); a21.addProduct(x, k1) }
-        do { let x = V16(repeating: q[3 * hd + d]); a30.addProduct(x, k0); a31.addProduct(x, k1) }
-        do { let x = V16(repeating: q[4 * hd + d]); a40.addProduct(x, k0); a41.addProduct(x, k1) }
-        do { let x = V16(repeating: q[5 * hd + d]); a50.addProduct(x, k0); a51.addProduct(x, k1) }
-        do { let x = V16(repeating: q[6 * hd + d]); a60.addProduct(x, k0); a61.addProduct(x, k1) }
-        do { let x = V16(repeating: q[7 * hd + d]); a70.addProduct(x, k0); a71.addProduct(x, k1) }
+        do { let x = V16(repeating: q0[d]); a00.addProduct(x, k0); a01.addProduct(x, k1) }
+        do { let x = V16(repeating: q1[d]); a10.addProduct(x, k0); a11.addProduct(x, k1) }
+        do { let x = V16(repeating: q2[d]); a20.addProduct(x, k0); a21.addProduct(x, k1) }
+        do { let x = V16(repeating: q3[d]); a30.addProduct(x, k0); a31.addProduct(x, k1) }
+        do { let x = V16(repeating: q4[d]); a40.addProduct(x, k0); a41.addProduct(x, k1) }
+        do { let x = V16(repeating: q5[d]); a50.addProduct(x, k0); a51.addProduct(x, k1) }
+        do { let x = V16(repeating: q6[d]); a60.addProduct(x, k0); a61.addProduct(x, k1) }
+        do { let x = V16(repeating: q7[d]); a70.addProduct(x, k0); a71.addProduct(x, k1) }
         kp += ldk
+        d &+= 1
     }
     st(a00, s); st(a01, s + 16)
     st(a10, s + lds); st(a11, s + lds + 16)
@@ -57,22 +63,33 @@ func scoreTile1x32(_ q: UnsafePointer<Float>, _ hd: Int, _ kt: UnsafePointer<Flo
     st(a0, s); st(a1, s + 16)
 }
 
-/// O[r, c0..<c0+64] = Σ_{j<nk} P[r·ldp + j] · v[j·hd + c0 + c] for 4 rows (row stride ldo in o).
+/// O[r, c0..<c0+64] (+)= Σ_{j<nk} P[r·ldp + j] · v[j·hd + c0 + c] for 4 rows (row stride ldo in o),
+/// continuing the sum from the values in `o` when `accumulate` (so that chunked calls over
+/// increasing j sum in exactly the same order as one call).
 @inline(never)
 func pvTile4x64(_ p: UnsafePointer<Float>, _ ldp: Int, _ v: UnsafePointer<Float>, _ hd: Int, _ nk: Int,
-                _ o: UnsafeMutablePointer<Float>, _ ldo: Int) {
+                _ o: UnsafeMutablePointer<Float>, _ ldo: Int, _ accumulate: Bool) {
     var a00 = V16(), a01 = V16(), a02 = V16(), a03 = V16()
     var a10 = V16(), a11 = V16(), a12 = V16(), a13 = V16()
     var a20 = V16(), a21 = V16(), a22 = V16(), a23 = V16()
     var a30 = V16(), a31 = V16(), a32 = V16(), a33 = V16()
+    if accumulate {
+        a00 = ld(o); a01 = ld(o + 16); a02 = ld(o + 32); a03 = ld(o + 48)
+        a10 = ld(o + ldo); a11 = ld(o + ldo + 16); a12 = ld(o + ldo + 32); a13 = ld(o + ldo + 48)
+        a20 = ld(o + 2 * ldo); a21 = ld(o + 2 * ldo + 16); a22 = ld(o + 2 * ldo + 32); a23 = ld(o + 2 * ldo + 48)
+        a30 = ld(o + 3 * ldo); a31 = ld(o + 3 * ldo + 16); a32 = ld(o + 3 * ldo + 32); a33 = ld(o + 3 * ldo + 48)
+    }
+    let p0 = p, p1 = p + ldp, p2 = p + 2 * ldp, p3 = p + 3 * ldp
     var vp = v
-    for j in 0..<nk {
+    var j = 0
+    while j < nk {
         let v0 = ld(vp), v1 = ld(vp + 16), v2 = ld(vp + 32), v3 = ld(vp + 48)
-        do { let x = V16(repeating: p[j]); a00.addProduct(x, v0); a01.addProduct(x, v1); a02.addProduct(x, v2); a03.addProduct(x, v3) }
-        do { let x = V16(repeating: p[ldp + j]); a10.addProduct(x, v0); a11.addProduct(x, v1); a12.addProduct(x, v2); a13.addProduct(x, v3) }
-        do { let x = V16(repeating: p[2 * ldp + j]); a20.addProduct(x, v0); a21.addProduct(x, v1); a22.addProduct(x, v2); a23.addProduct(x, v3) }
-        do { let x = V16(repeating: p[3 * ldp + j]); a30.addProduct(x, v0); a31.addProduct(x, v1); a32.addProduct(x, v2); a33.addProduct(x, v3) }
+        do { let x = V16(repeating: p0[j]); a00.addProduct(x, v0); a01.addProduct(x, v1); a02.addProduct(x, v2); a03.addProduct(x, v3) }
+        do { let x = V16(repeating: p1[j]); a10.addProduct(x, v0); a11.addProduct(x, v1); a12.addProduct(x, v2); a13.addProduct(x, v3) }
+        do { let x = V16(repeating: p2[j]); a20.addProduct(x, v0); a21.addProduct(x, v1); a22.addProduct(x, v2); a23.addProduct(x, v3) }
+        do { let x = V16(repeating: p3[j]); a30.addProduct(x, v0); a31.addProduct(x, v1); a32.addProduct(x, v2); a33.addProduct(x, v3) }
         vp += hd
+        j &+= 1
     }
     st(a00, o); st(a01, o + 16); st(a02, o + 32); st(a03, o + 48)
     st(a10, o + ldo); st(a11, o + ldo + 16); st(a12, o + ldo + 32); st(a13, o + ldo + 48)
@@ -83,8 +100,8 @@ func pvTile4x64(_ p: UnsafePointer<Float>, _ ldp: Int, _ v: UnsafePointer<Float>
 /// One-row, 16-column version of `pvTile4x64` (row tails and head dims that are multiples of 16).
 @inline(never)
 func pvTile1x16(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ hd: Int, _ nk: Int,
-                _ o: UnsafeMutablePointer<Float>) {
-    var a = V16()
+                _ o: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
+    var a = accumulate ? ld(o) : V16()
     var vp = v
     for j in 0..<nk {
         a.addProduct(V16(repeating: p[j]), ld(vp))
@@ -96,76 +113,93 @@ func pvTile1x16(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ hd: Int,
 /// 4-row, 16-column version of `pvTile4x64`.
 @inline(never)
 func pvTile4x16(_ p: UnsafePointer<Float>, _ ldp: Int, _ v: UnsafePointer<Float>, _ hd: Int, _ nk: Int,
-                _ o: UnsafeMutablePointer<Float>, _ ldo: Int) {
+                _ o: UnsafeMutablePointer<Float>, _ ldo: Int, _ accumulate: Bool) {
     var a0 = V16(), a1 = V16(), a2 = V16(), a3 = V16()
+    if accumulate { a0 = ld(o); a1 = ld(o + ldo); a2 = ld(o + 2 * ldo); a3 = ld(o + 3 * ldo) }
+    let p0 = p, p1 = p + ldp, p2 = p + 2 * ldp, p3 = p + 3 * ldp
     var vp = v
-    for j in 0..<nk {
+    var j = 0
+    while j < nk {
         let x = ld(vp)
-        a0.addProduct(V16(repeating: p[j]), x)
-        a1.addProduct(V16(repeating: p[ldp + j]), x)
-        a2.addProduct(V16(repeating: p[2 * ldp + j]), x)
-        a3.addProduct(V16(repeating: p[3 * ldp + j]), x)
+        a0.addProduct(V16(repeating: p0[j]), x)
+        a1.addProduct(V16(repeating: p1[j]), x)
+        a2.addProduct(V16(repeating: p2[j]), x)
+        a3.addProduct(V16(repeating: p3[j]), x)
         vp += hd
+        j &+= 1
     }
     st(a0, o); st(a1, o + ldo); st(a2, o + 2 * ldo); st(a3, o + 3 * ldo)
 }
 
 /// Causal attention of one head for query rows r0..<r0+m (absolute positions).
 /// - q: the block's queries [m][hd] (already RoPE'd and scaled by 1/sqrt(hd)).
-/// - kt: Kᵀ of the head's KV group, [hd][ldk] with ldk ≥ keys rounded up to 32 (pad columns finite).
+/// - kt: Kᵀ panels of the head's KV group: key j, dim d at kt[(j / 32)·hd·32 + d·32 + j % 32],
+///   covering keys up to r0+m rounded up to 32 (pad keys finite, e.g. zero).
 /// - v: V rows [key][hd].
-/// - scores: scratch of at least m · ldk floats.
+/// - scores: scratch of at least m · lds floats; lds ≥ (r0+m) rounded up to 32.
 /// - o: output rows, stride ldo; writes hd values per row.
 /// Requires hd % 16 == 0.
-func causalAttentionBlock(q: UnsafePointer<Float>, kt: UnsafePointer<Float>, ldk: Int,
+func causalAttentionBlock(q: UnsafePointer<Float>, kt: UnsafePointer<Float>,
                           v: UnsafePointer<Float>, hd: Int, r0: Int, m: Int,
-                          scores: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>, ldo: Int) {
+                          scores: UnsafeMutablePointer<Float>, lds: Int, o: UnsafeMutablePointer<Float>, ldo: Int) {
     precondition(hd % 16 == 0)
-    let lds = ldk
-    // 1. Scores for each row tile up to the tile's last valid key (rounded up to 32).
-    var i = 0
-    while i < m {
-        let rows = m - i >= 8 ? 8 : 1
-        let keys = r0 + i + rows             // keys 0..<keys are valid for some row of the tile
-        let kPad = (keys + 31) & ~31
-        precondition(kPad <= ldk)
-        var j = 0
-        while j < kPad {
+    // Row tiles: 8 rows for scores (then single rows), 4 rows for P·V (then single rows).
+    // Loops run key panel by key panel (outer) over the row tiles (inner), so a panel of K
+    // or a chunk of V stays in L1 while every row tile that needs it uses it.
+    let sTiles = rowTiles(m, 8)
+    let lastKey = r0 + m                     // keys 0..<lastKey are used by some row
+    // 1. Scores: tile (i, rows) needs keys 0..<r0+i+rows, i.e. panels up to that rounded to 32.
+    var j = 0
+    while j < lastKey {
+        precondition(j + 32 <= lds)
+        for (i, rows) in sTiles where j < r0 + i + rows {
             if rows == 8 {
-                scoreTile8x32(q + i * hd, hd, kt + j, ldk, scores + i * lds + j, lds)
+                scoreTile8x32(q + i * hd, hd, kt + j * hd, 32, scores + i * lds + j, lds)
             } else {
-                scoreTile1x32(q + i * hd, hd, kt + j, ldk, scores + i * lds + j)
+                scoreTile1x32(q + i * hd, hd, kt + j * hd, 32, scores + i * lds + j)
             }
-            j += 32
         }
-        i += rows
+        j += 32
     }
-    // 2. Stable softmax over each row's valid keys; zeros after them up to the row tile's end.
+    // 2. Stable softmax over each row's valid keys; zeros after them up to the row's P·V tile end.
     for r in 0..<m {
         let row = scores + r * lds
         let valid = r0 + r + 1
         let mx = rowMax(row, valid)
         let sum = expShiftSum(row, valid, shift: mx)
         scaleRow(row, valid, by: 1 / sum)
-        let end = min(((r0 + r + 8) + 31) & ~31, ldk)
+        let end = min(valid + 4, lds)
         if end > valid { (row + valid).update(repeating: 0, count: end - valid) }
     }
-    // 3. O = P · V over each row tile's valid keys.
-    i = 0
-    while i < m {
-        let rows = m - i >= 4 ? 4 : 1
-        let nk = r0 + i + rows
-        var c = 0
-        if rows == 4 {
-            while c + 64 <= hd {
-                pvTile4x64(scores + i * lds, lds, v + c, hd, nk, o + i * ldo + c, ldo); c += 64
+    // 3. O = P · V: tile (i, rows) sums over keys 0..<r0+i+rows, in chunks of 64 keys
+    //    (increasing; later chunks continue the running sums, so the order is plain j order).
+    let pTiles = rowTiles(m, 4)
+    let chunk = 64
+    var j0 = 0
+    while j0 < lastKey {
+        for (i, rows) in pTiles {
+            let nk = min(r0 + i + rows, j0 + chunk) - j0
+            if nk <= 0 { continue }
+            let acc = j0 > 0
+            let pp = scores + i * lds + j0, vp = v + j0 * hd, op = o + i * ldo
+            var c = 0
+            if rows == 4 {
+                while c + 64 <= hd { pvTile4x64(pp, lds, vp + c, hd, nk, op + c, ldo, acc); c += 64 }
+                while c < hd { pvTile4x16(pp, lds, vp + c, hd, nk, op + c, ldo, acc); c += 16 }
+            } else {
+                while c < hd { pvTile1x16(pp, vp + c, hd, nk, op + c, acc); c += 16 }
             }
-            while c < hd {
-                pvTile4x16(scores + i * lds, lds, v + c, hd, nk, o + i * ldo + c, ldo); c += 16
-            }
-        } else {
-            while c < hd { pvTile1x16(scores + i * lds, v + c, hd, nk, o + i * ldo + c); c += 16 }
         }
-        i += rows
+        j0 += chunk
     }
+}
+
+/// Splits m rows into tiles of `size` rows, then single rows: [(firstRow, rows)].
+@inline(__always)
+func rowTiles(_ m: Int, _ size: Int) -> [(Int, Int)] {
+    var t: [(Int, Int)] = []
+    var i = 0
+    while i + size <= m { t.append((i, size)); i += size }
+    while i < m { t.append((i, 1)); i += 1 }
+    return t
 }

@@ -75,11 +75,7 @@ public final class Linear {
                           observer: LinearInputObserver?, threads: Int?) {
         if let obs = observer { obs(self, UnsafeBufferPointer(start: x, count: m * inFeatures), m) }
         if let p = packed {
-            // TODO(kernels): Kernels.mxgemm once MXKernels has it; until then decode and multiply.
-            let w = p.decoded(threads: threads)
-            w.withUnsafeBufferPointer { wb in
-                Gemm.xwt(m: m, n: outFeatures, k: inFeatures, x: x, w: wb.baseAddress!, y: y, threads: threads)
-            }
+            Kernels.mxgemm(m: m, x: x, w: p, y: y, threads: threads)
             return
         }
         weight.withUnsafeBufferPointer { w in

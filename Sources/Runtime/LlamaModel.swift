@@ -353,15 +353,30 @@ public final class LlamaModel {
         // else row-major [T][hd] for the GEMM fallback.
         let fast = hd % 16 == 0
         let ldk = Workspace.paddedKeys(T)
-        Parallel.forRanges(nkv * hd, threads: th) { range in
-            let ws = S.value
-            for idx in range {
-                let kh = idx / hd, e = idx % hd
-                if fast {
-                    let dst = ws.kh + idx * ldk
-                    for t in 0..<T { dst[t] = ws.k[t * kvd + kh * hd + e] }
-                    if ldk > T { (dst + T).update(repeating: 0, count: ldk - T) }
-                } else {
+        if fast {
+            // Panels of 32 keys: key t, dim e of KV head kh at kh·hd·ldk + (t/32)·hd·32 + e·32 + t%32.
+            let panels = ldk / 32
+            Parallel.forRanges(nkv * panels, threads: th) { range in
+                let ws = S.value
+                for idx in range {
+                    let kh = idx / panels, p = idx % panels
+                    let dst = ws.kh + kh * hd * ldk + p * hd * 32
+                    for c in 0..<32 {
+                        let t = p * 32 + c
+                        if t < T {
+                            let src = ws.k + t * kvd + kh * hd
+                            for e in 0..<hd { dst[e * 32 + c] = src[e] }
+                        } else {
+                            for e in 0..<hd { dst[e * 32 + c] = 0 }
+                        }
+                    }
+                }
+            }
+        } else {
+            Parallel.forRanges(nkv * hd, threads: th) { range in
+                let ws = S.value
+                for idx in range {
+                    let kh = idx / hd, e = idx % hd
                     for t in 0..<T { ws.kh[(kh * T + t) * hd + e] = ws.k[t * kvd + kh * hd + e] }
                 }
             }
@@ -407,7 +422,9 @@ public final class LlamaModel {
         let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), items.count)
         Parallel.forEach(workers, threads: workers) { wkr in
             let ws = S.value
-            let scores = ws.scores + wkr * rb * ws.paddedCapacity
+            let scores = ws.scores + wkr * rb * ws.scoreStride
+            // Score rows ldk + 16 apart (not a multiple of 4 KB: avoids cache-set conflicts).
+            let lds = ldk + 16
             while let idx = queue.next() {
                 let (hh, blk) = I.value[idx]
                 let kv = hh / group
@@ -416,8 +433,8 @@ public final class LlamaModel {
                 let v = ws.vh + kv * T * hd
                 let out = ws.attn + r0 * qd + hh * hd
                 if fast {
-                    causalAttentionBlock(q: q, kt: ws.kh + kv * hd * ldk, ldk: ldk, v: v, hd: hd, r0: r0, m: m,
-                                         scores: scores, o: out, ldo: qd)
+                    causalAttentionBlock(q: q, kt: ws.kh + kv * hd * ldk, v: v, hd: hd, r0: r0, m: m,
+                                         scores: scores, lds: lds, o: out, ldo: qd)
                     continue
                 }
                 // Fallback for head dims that are not multiples of 16: GEMMs over the block.
@@ -469,7 +486,8 @@ final class Workspace {
 
     /// Keys rounded up to a multiple of 32 (the score tile width): the row stride of Kᵀ.
     static func paddedKeys(_ t: Int) -> Int { (t + 31) & ~31 }
-    var paddedCapacity: Int { Workspace.paddedKeys(capacity) }
+    /// Per-row room in the score scratch (padded keys + 16).
+    var scoreStride: Int { Workspace.paddedKeys(capacity) + 16 }
 
     init(config c: LlamaConfig, capacity T: Int, workers: Int, rowBlock: Int) {
         self.capacity = T
@@ -487,7 +505,7 @@ final class Workspace {
         q = alloc(T * qd); qh = alloc(T * qd); attn = alloc(T * qd)
         k = alloc(T * kvd); v = alloc(T * kvd); kh = alloc(Workspace.paddedKeys(T) * kvd); vh = alloc(T * kvd)
         gate = alloc(T * c.intermediateSize); up = alloc(T * c.intermediateSize)
-        scores = alloc(workers * rowBlock * Workspace.paddedKeys(T))
+        scores = alloc(workers * rowBlock * (Workspace.paddedKeys(T) + 16))
         self.all = all
     }
 

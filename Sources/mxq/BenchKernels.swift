@@ -164,7 +164,76 @@ private func measureFP32(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads
 
 private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,
                      rotate: Bool, l3: Int, fp32: Measurement) throws -> [Measurement] {
-    return []
+    var out: [Measurement] = []
+    let kernelName = m <= 8 ? "gemv" : "gemm"
+    var y = [Float](repeating: .nan, count: m * n)
+    for f in MXFormat.allCases {
+        let cfg = MXConfig(format: f)
+        let wq = MXTensor(encoding: w, rows: n, cols: k, config: cfg, threads: threads)
+        let wd = wq.decoded(threads: threads)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            Kernels.mxgemm(m: m, x: xb.baseAddress!, w: wq, y: yb.baseAddress!, threads: threads)
+        } }
+        try verifyRows(what: "\(f.rawValue) \(m)x\(k)x\(n)", m: m, n: n, k: k, y: y, x: x) { rows, xs, yr in
+            wd.withUnsafeBufferPointer { KernelsReference.sgemm(m: rows, n: n, k: k, x: xs, w: $0.baseAddress!, y: yr) }
+        } absBound: { i, j in
+            var s = 0.0
+            for kk in 0..<k { s += abs(Double(x[i * k + kk]) * Double(wd[j * k + kk])) }
+            return s
+        }
+        let bytes = wq.scales.count + wq.elements.count
+        let copies = rotate ? rotationCopies(bytes: bytes, l3: l3) : 1
+        var ws = [MXTensor](repeating: wq, count: copies)
+        for c in 1..<max(1, copies) {   // distinct storage for every copy
+            ws[c].scales.withUnsafeMutableBufferPointer { _ in }
+            ws[c].elements.withUnsafeMutableBufferPointer { _ in }
+        }
+        let secs = x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            timeBest(reps: reps, copies: copies) { c in
+                Kernels.mxgemm(m: m, x: xb.baseAddress!, w: ws[c], y: yb.baseAddress!, threads: threads)
+            }
+        } }
+        ws = []
+        let gf = 2.0 * Double(m * n * k) / secs / 1e9
+        out.append(Measurement(kernel: kernelName, weights: f.rawValue, acts: "fp32", m: m, k: k, n: n, threads: threads,
+                               seconds: secs, gflops: gf, weightGBps: Double(bytes) / secs / 1e9,
+                               ratioToFP32: fp32.seconds / secs, openblas: nil))
+    }
+    // MX × MX: activations quantized on the fly.
+    let combos: [(MXFormat, MXFormat)] = [(.mxint8, .mxint8), (.mxint8, .mxint4), (.mxfp8_e4m3, .mxfp4_e2m1)]
+    for (a, f) in combos {
+        let acts = MXConfig(format: a)
+        let wq = MXTensor(encoding: w, rows: n, cols: k, config: MXConfig(format: f), threads: threads)
+        let wd = wq.decoded(threads: threads)
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            Kernels.mxmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads)
+        } }
+        var xq = x
+        xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
+        try verifyRows(what: "\(a.rawValue)x\(f.rawValue) \(m)x\(k)x\(n)", m: m, n: n, k: k, y: y, x: x) { rows, _, yr in
+            // Reference on the fake-quantized rows (Q acts row by row, so rows can be sampled).
+            let sample = Array(Set([0, m / 2, m - 1])).sorted()
+            var xs = [Float]()
+            for i in sample { xs += xq[(i * k)..<(i * k + k)] }
+            xs.withUnsafeBufferPointer { xb in wd.withUnsafeBufferPointer {
+                KernelsReference.sgemm(m: rows, n: n, k: k, x: xb.baseAddress!, w: $0.baseAddress!, y: yr)
+            } }
+        } absBound: { i, j in
+            var s = 0.0
+            for kk in 0..<k { s += abs(Double(xq[i * k + kk]) * Double(wd[j * k + kk])) }
+            return s
+        }
+        let bytes = wq.scales.count + wq.elements.count
+        let secs = x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            timeBest(reps: reps, copies: 1) { _ in
+                Kernels.mxmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads)
+            }
+        } }
+        out.append(Measurement(kernel: "mxmx", weights: f.rawValue, acts: a.rawValue, m: m, k: k, n: n, threads: threads,
+                               seconds: secs, gflops: 2.0 * Double(m * n * k) / secs / 1e9, weightGBps: Double(bytes) / secs / 1e9,
+                               ratioToFP32: fp32.seconds / secs, openblas: nil))
+    }
+    return out
 }
 
 /// Runs `body(copy)` over all copies `reps` times (plus one warm-up pass) and returns
@@ -278,7 +347,31 @@ private func openBLASGflops(shapes: [(Int, Int, Int)], threads: Int, reps: Int) 
 
 // MARK: - packed size of SmolLM2-135M's linear weights
 
-private func printPackedSizeCheck() {}
+/// Packed MXINT4 (block 32) bytes of SmolLM2-135M's linear weights against fp32, from
+/// the shapes: 30 layers × (q 576×576, k 192×576, v 192×576, o 576×576, gate/up 1536×576,
+/// down 576×1536), plus the tied 49152×576 LM head reported separately.
+private func printPackedSizeCheck() {
+    let layer = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
+    let cfg = MXConfig(format: .mxint4)
+    func packedBytes(_ rows: Int, _ cols: Int) -> Int {
+        // Bytes of an actual packed MXTensor of this shape (scales + elements).
+        let t = MXTensor(encoding: [Float](repeating: 0.5, count: rows * cols), rows: rows, cols: cols, config: cfg)
+        return t.scales.count + t.elements.count
+    }
+    var fp = 0, q = 0
+    var sizes: [String: Int] = [:]
+    for (r, c) in layer {
+        let b = sizes["\(r)x\(c)"] ?? packedBytes(r, c)
+        sizes["\(r)x\(c)"] = b
+        fp += 30 * r * c * 4; q += 30 * b
+    }
+    let limit = Double(fp) * 4.25 / 32
+    print(String(format: "packed MXINT4 size, SmolLM2-135M linear weights (30 layers): %d bytes vs fp32 %d bytes = %.5f (limit 4.25/32 = %.5f): ",
+                 q, fp, Double(q) / Double(fp), 4.25 / 32) + (Double(q) <= limit + 4096 ? "OK" : "EXCEEDED"))
+    let head = packedBytes(49152, 576)
+    print(String(format: "  with the 49152×576 LM head: %d vs %d bytes = %.5f", q + head, fp + 49152 * 576 * 4,
+                 Double(q + head) / Double(fp + 49152 * 576 * 4)))
+}
 
 // MARK: - formatting
 

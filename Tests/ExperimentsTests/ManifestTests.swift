@@ -52,8 +52,10 @@ final class ManifestTests: XCTestCase {
         let errs = issues("""
         {"modle": 1, "eval": {"datasets": ["wikitext2", "c4"], "windows": 0, "ctx": "2048"},
          "calibration": {"dataset": "wikitext2", "n": 1.5},
-         "grid": {"weights": ["mxint3"], "acts": ["mxint8"], "blocks": [0], "roundings": ["up"],
-                  "recipes": ["rtn", "awq", {"name": "x", "stages": [{"stage": "gptq", "act_order": 1, "foo": 2}, {"stage": "smoothquant", "alpha": 1.5}]}]}}
+         "grid": {"weights": ["mxint3"], "acts": ["mxint8"], "blocks": [0, 33], "roundings": ["up"],
+                  "recipes": ["rtn", "awq", {"name": "x", "stages": [{"stage": "gptq", "act_order": 1, "foo": 2}, {"stage": "smoothquant", "alpha": 1.5}]},
+                              {"name": "y", "stages": [{"stage": "awq"}, {"stage": "gptq"}, {"stage": "awq"}]},
+                              {"name": "z", "stages": [{"stage": "gptq"}, {"stage": "sq"}]}]}}
         """)
         let expected = [
             "modle: unknown key",
@@ -63,11 +65,14 @@ final class ManifestTests: XCTestCase {
             "calibration.dataset: got \"wikitext2\": calibrating on an evaluation split is not allowed",
             "calibration.n: got 1.5; allowed: an integer in [1, 4096]",
             "grid.weights[0]: got \"mxint3\"; allowed: \"none\", \"mxint8\"",
-            "grid.blocks[0]: got 0; allowed: an integer block size in [1, 1024]",
+            "grid.blocks[0]: got 0; allowed: an even block size in [2, 1024]",
+            "grid.blocks[1]: got 33; allowed: an even block size in [2, 1024]",
             "grid.roundings[0]: got \"up\"; allowed: \"even\", \"away\", \"stochastic\"",
             "grid.recipes[2].stages[0].foo: unknown key; allowed keys: stage, act_order, damp, block_size",
             "grid.recipes[2].stages[0].act_order: expected true or false, got 1",
             "grid.recipes[2].stages[1].alpha: got 1.5; allowed: a number in [0, 1]",
+            "grid.recipes[3].stages[2].stage: stage \"awq\" appears twice in this recipe",
+            "grid.recipes[4].stages[1].stage: stage \"smoothquant\" comes after the rounding stage \"gptq\", which must be last",
         ]
         XCTAssertEqual(errs.count, expected.count, errs.joined(separator: "\n"))
         for e in expected { XCTAssertTrue(errs.contains { $0.hasPrefix(e) }, "missing: \(e)\n got: \(errs.joined(separator: "\n"))") }
@@ -95,9 +100,13 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(Manifest.parseRecipe("rtn", "p", r)?.stages.count, 0)
         XCTAssertTrue(Manifest.parseRecipe("fp32", "p", r)!.isFP32)
         XCTAssertTrue(r.issues.isEmpty)
+        XCTAssertEqual(Manifest.parseRecipe("sq+rtn", "p", r)?.stages.map(\.name), ["smoothquant", "rtn"])
+        XCTAssertTrue(r.issues.isEmpty)
         XCTAssertNil(Manifest.parseRecipe("gptq+gptq", "p", r))
         XCTAssertNil(Manifest.parseRecipe(["name": "fp32", "stages": [["stage": "gptq"]]], "q", r))
-        XCTAssertEqual(r.issues.map(\.path), ["p", "q.stages"])
+        XCTAssertNil(Manifest.parseRecipe("rtn+gptq", "s", r))
+        XCTAssertEqual(r.issues.map(\.path), ["p", "q.stages", "s"])
+        XCTAssertTrue(r.issues[2].message.contains("both roundings"), r.issues[2].message)
     }
 
     func testExplicitCellsValidation() throws {
@@ -130,6 +139,15 @@ final class ManifestTests: XCTestCase {
         let names = (try FileManager.default.contentsOfDirectory(atPath: dir.path)).filter { $0.hasSuffix(".json") }
         XCTAssertGreaterThanOrEqual(names.count, 4, "\(names)")
         for n in names { XCTAssertNoThrow(try Manifest.load(path: dir.appendingPathComponent(n).path), n) }
+    }
+
+    /// The catalog is the format layer's list (names, aliases, bits, storage cost).
+    func testCatalogMatchesFormatLayer() {
+        XCTAssertEqual(Catalog.formats.map(\.name), ["mxint8", "mxint4", "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1"])
+        XCTAssertEqual(Catalog.formats.map(\.bits), [8, 4, 8, 8, 6, 6, 4])
+        XCTAssertEqual(Catalog.canonicalFormat("MXFP4"), "mxfp4_e2m1")
+        XCTAssertNil(Catalog.canonicalFormat("none"))
+        XCTAssertEqual(Catalog.storageBits(format: "mxfp6_e3m2", block: 16), 6.5)
     }
 
     func testShard() throws {

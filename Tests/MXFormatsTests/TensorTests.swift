@@ -326,3 +326,34 @@ final class VectorPathTests: XCTestCase {
         }
     }
 }
+
+final class DecoderTests: XCTestCase {
+    func testBlockDecoderMatchesReference() {
+        for f in MXFormat.allCases {
+            for block in [2, 6, 32] {
+                let cols = 3 * block + 1
+                let v = TensorTests.nastyValues(2 * cols, seed: 4, block: block)
+                let cfg = MXConfig(format: f, block: block)
+                let t = MXReference.encode(v, rows: 2, cols: cols, config: cfg)
+                let ref = MXReference.decode(t).map(\.bitPattern)
+                let dec = MXDecoder(cfg)
+                XCTAssertEqual(dec.bytesPerBlock, t.bytesPerBlock)
+                var out = [Float](repeating: 0, count: 2 * cols)
+                t.scales.withUnsafeBufferPointer { s in
+                    t.elements.withUnsafeBufferPointer { e in
+                        for r in 0..<2 {
+                            for b in 0..<t.blocksPerRow {
+                                let n = min(block, cols - b * block)
+                                out.withUnsafeMutableBufferPointer { o in
+                                    dec.decodeBlock(scale: s[r * t.blocksPerRow + b], packed: e.baseAddress! + r * t.bytesPerRow + b * t.bytesPerBlock,
+                                                    count: n, into: o.baseAddress! + r * cols + b * block)
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(out.map(\.bitPattern), ref, "\(cfg)")
+            }
+        }
+    }
+}

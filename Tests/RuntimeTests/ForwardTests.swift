@@ -42,6 +42,7 @@ final class ForwardTests: XCTestCase {
                              (LlamaConfig.tiny(vocabSize: 31, hiddenSize: 32, intermediateSize: 21, numLayers: 3,
                                                numHeads: 4, numKVHeads: 2, tiedEmbeddings: false), 11, 128),
                              (LlamaConfig.tiny(hiddenSize: 48, numHeads: 3, numKVHeads: 1), 37, 16),
+                             (LlamaConfig.tiny(hiddenSize: 32, numLayers: 1, numHeads: 2, numKVHeads: 1), 150, 128),
                              (LlamaConfig.tiny(hiddenSize: 128, numLayers: 1, numHeads: 2, numKVHeads: 1), 45, 128),
                              (LlamaConfig.tiny(hiddenSize: 160, numLayers: 1, numHeads: 2, numKVHeads: 2,
                                                tiedEmbeddings: false), 20, 7)] {
