@@ -35,6 +35,7 @@ public func accuracyTables(_ t: CSVTable, file: String) throws -> [AccuracyTable
     for r in t.rows where !datasets.contains(r[cD]) { datasets.append(r[cD]) }
     var columns: [String] = []
     for r in quantRows where !columns.contains(label(r)) { columns.append(label(r)) }
+    if columns.isEmpty { columns = ["fp32 only"] }
     var recipes: [String] = []
     for r in quantRows where !recipes.contains(r[cRecipe]) { recipes.append(r[cRecipe]) }
     return datasets.map { d in

@@ -53,6 +53,8 @@ extension MXRounding {
     @usableFromInline let maxNormalMantissa: UInt32
     /// FP magnitude code of infinity (E5M2), or -1.
     @usableFromInline let infinityCodeMagnitude: Int
+    /// fp32 bit pattern of `maxNormal`.
+    @usableFromInline let maxNormalBits: UInt32
 
     init(_ t: MXFormatTraits) {
         elementBits = t.elementBits; isInteger = t.isInteger; mantissaBits = t.mantissaBits; bias = t.bias
@@ -60,6 +62,7 @@ extension MXRounding {
         codeMask = t.codeMask; signBit = t.signBit; codeCount = t.codeCount
         maxNormalMantissa = t.maxNormal.bitPattern & 0x7F_FFFF
         infinityCodeMagnitude = t.infinityCodeMagnitude.map { Int($0) } ?? -1
+        maxNormalBits = t.maxNormal.bitPattern
     }
 
     /// Shared exponent E from the fp32 bit pattern of a finite, non-negative amax.

@@ -67,7 +67,7 @@ struct RowCodec {
         kind = c.rounding.kind; seed = c.rounding.seed; rule = c.scaleRule
         let t = DecodeTables.all[c.format]!
         values = t.values; pairs = t.pairs
-        simd = c.block % 16 == 0 && kind != .stochastic
+        simd = c.block % 16 == 0
     }
 
     typealias V = SIMD16<Int32>
@@ -80,34 +80,84 @@ struct RowCodec {
     @inline(__always) static func vmin(_ a: V, _ b: V) -> V { select(lt(a, b), a, b) }
     @inline(__always) static func vmax(_ a: V, _ b: V) -> V { select(lt(a, b), b, a) }
 
-    /// Codes of 16 finite, non-subnormal fp32 patterns under shared exponent `e`, their code
-    /// magnitudes, and the lanes' floor(log2(|v|/2^e)). Same arithmetic as `ElementParams.encode`.
+    /// Result of encoding 16 lanes.
+    struct Chunk {
+        var codes: V       // element codes
+        var mag: V         // code magnitudes (FP: without sign; INT: |k|)
+        var x: V           // floor(log2(|v| / 2^e)) (unclamped; zero lanes very negative)
+        var value: SIMD16<Float>   // |element value| (not scaled), exact
+        var negative: V    // -1 where the stored code carries a minus sign (INT: non-zero negative)
+    }
+
+    /// Encodes 16 finite, non-subnormal fp32 patterns `bi` under shared exponent `e`. Same
+    /// arithmetic as `ElementParams.encode` with 32-bit lanes; `random` (stochastic rounding
+    /// only) holds each lane's `MXRounding.randomBits`.
     @inline(__always)
-    func encodeChunk(_ bi: V, e: Int32) -> (codes: V, mag: V, x: V) {
+    func encodeChunk(_ bi: V, e: Int32, random: SIMD16<UInt32>) -> Chunk {
         let M = Int32(p.mantissaBits), emin = V(repeating: Int32(p.eminElem))
         let a = bi & 0x7FFF_FFFF
         let ef = a &>> 23
         let m = (a & 0x7F_FFFF) | ((0 &- ((ef &+ 0xFF) &>> 8)) & 0x80_0000)   // implicit bit unless ef == 0
         let x = ef &- (127 &+ e)                                   // zero lanes: very negative
-        // Clamp x from below so that the shift stays <= 31 (lanes that low round to 0 anyway).
+        // Clamp x from below so that the shift stays <= 31 (lanes that low round to 0 anyway,
+        // except under stochastic rounding, handled below with the unclamped shift).
         let xs = RowCodec.vmax(x, V(repeating: Int32(p.eminElem) &- M &- 8))
         let xc = RowCodec.vmax(xs, emin)
         let sc = p.isInteger ? (23 &- M) &- xs : (23 &- M) &+ (xc &- xs)   // >= 1 unless saturated
-        let half = V(repeating: 1) &<< (sc &- 1)
-        let tie = kind == .away ? V(repeating: 1) : ((m &>> sc) & 1)
-        let n = (m &+ half &- 1 &+ tie) &>> sc
+        let n: V
+        switch kind {
+        case .even, .away:
+            let half = V(repeating: 1) &<< (sc &- 1)
+            let tie = kind == .away ? V(repeating: 1) : ((m &>> sc) & 1)
+            n = (m &+ half &- 1 &+ tie) &>> sc
+        case .stochastic:
+            // Round up iff floor(rem · 2^32 / 2^shift) + random >= 2^32 (carry out of a 32-bit add).
+            let n0 = m &>> sc
+            let rem = m & ((V(repeating: 1) &<< sc) &- 1)
+            let xu = RowCodec.vmax(x, V(repeating: Int32(p.eminElem) &- M &- 40))
+            let su = p.isInteger ? (23 &- M) &- xu : (23 &- M) &+ (RowCodec.vmax(xu, emin) &- xu)   // true shift, <= 63
+            let big = RowCodec.lt(V(repeating: 32), su)
+            let t32 = RowCodec.select(big, m &>> (su &- 32), rem &<< (32 &- su))
+            let t = SIMD16<UInt32>(truncatingIfNeeded: t32)
+            let carry = ((t & random) | ((t | random) & ~(t &+ random))) &>> 31
+            n = n0 &+ V(truncatingIfNeeded: carry)
+        }
         let base = p.isInteger ? V(repeating: 0) : (xc &- emin) &<< M
         let maxMag = V(repeating: Int32(p.maxCodeMagnitude))
-        let over = RowCodec.lt(V(repeating: Int32(p.emaxElem)), x)
-        let mag = RowCodec.select(over, maxMag, RowCodec.vmin(base &+ n, maxMag))
+        let clamped = RowCodec.lt(V(repeating: Int32(p.emaxElem)), x) | ~RowCodec.lt(base &+ n, maxMag)
+        let mag = RowCodec.select(clamped, maxMag, base &+ n)
         let sign = (bi &>> 31) & 1
-        let codes: V
+        let codes: V, negative: V
         if p.isInteger {
             codes = ((mag ^ (0 &- sign)) &+ sign) & Int32(p.codeMask)
+            negative = (0 &- sign) & ~RowCodec.isZero(mag)
         } else {
             codes = mag | (sign &<< Int32(p.elementBits - 1))
+            negative = 0 &- sign
         }
-        return (codes, mag, x)
+        // |value| = n · 2^(quantum exponent), or maxNormal when clamped; both exact in fp32.
+        let qexp = p.isInteger ? V(repeating: -M) : xc &- M
+        let unitBits = (qexp &+ 127) &<< 23
+        let scaled = SIMD16<Float>(n) * unsafeBitCast(unitBits, to: SIMD16<Float>.self)
+        let maxBits = V(repeating: Int32(bitPattern: p.maxNormalBits))
+        let valueBits = RowCodec.select(clamped, maxBits, unsafeBitCast(scaled, to: V.self))
+        return Chunk(codes: codes, mag: mag, x: x, value: unsafeBitCast(valueBits, to: SIMD16<Float>.self), negative: negative)
+    }
+
+    /// The 32 random bits of columns `col0 ..< col0+16` (stochastic rounding).
+    @inline(__always)
+    static func randomLanes(rowKey: UInt64, col0: Int) -> SIMD16<UInt32> {
+        let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let lanes = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
+        func mix(_ c: SIMD8<UInt64>) -> SIMD8<UInt32> {
+            var z = SIMD8<UInt64>(repeating: rowKey) &+ c &* golden
+            z = (z ^ (z &>> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z &>> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z &>> 31
+            return SIMD8<UInt32>(truncatingIfNeeded: z &>> 32)
+        }
+        let c = SIMD8<UInt64>(repeating: UInt64(truncatingIfNeeded: col0)) &+ lanes
+        return SIMD16(lowHalf: mix(c), highHalf: mix(c &+ 8))
     }
 
     /// Stores 16 codes packed at `out` (2·bits bytes).
@@ -141,6 +191,7 @@ struct RowCodec {
         let nb = (cols + block - 1) / block
         let rowKey = kind == .stochastic ? MXRounding.rowKey(seed: seed, row: row) : 0
         var sseLo = SIMD8<Double>(), sseHi = SIMD8<Double>(), sssLo = SIMD8<Double>(), sssHi = SIMD8<Double>()
+        var satLanes = V(), ftzLanes = V()   // per-lane counts (as negatives) of the SIMD path
         let wantQ = fakeOut != nil || stats != nil
         // Scratch: one padded block of inputs, its codes, and its dequantized values.
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
@@ -186,21 +237,21 @@ struct RowCodec {
                 for k in stride(from: 0, to: block, by: 16) {
                     let bi = UnsafeRawPointer(x + k).loadUnaligned(as: V.self)
                     let a = bi & 0x7FFF_FFFF
-                    let r = encodeChunk(bi, e: Int32(e))
-                    let codes = r.codes
-                    if stats != nil {
-                        let emax = V(repeating: Int32(p.emaxElem))
-                        let over = RowCodec.lt(emax, r.x)
-                            | (RowCodec.isZero(r.x &- emax) & RowCodec.lt(V(repeating: Int32(p.maxNormalMantissa)), a & 0x7F_FFFF))
-                        saturated -= Int(over.wrappedSum())
-                    }
-                    if let pk = packed { packChunk(codes, into: pk + blk * bytesPerBlock + k * p.elementBits / 8) }
+                    let rnd = kind == .stochastic ? RowCodec.randomLanes(rowKey: rowKey, col0: start + k) : SIMD16<UInt32>()
+                    let r = encodeChunk(bi, e: Int32(e), random: rnd)
+                    if let pk = packed { packChunk(r.codes, into: pk + blk * bytesPerBlock + k * p.elementBits / 8) }
                     if wantQ {
-                        var q = SIMD16<Float>()
-                        for i in 0..<16 { q[i] = values[Int(codes[i])] * scale }
+                        // q = ±value · 2^e (exact); the sign bit goes on after scaling.
+                        let qBits = unsafeBitCast(r.value * scale, to: V.self) | (r.negative & Int32(bitPattern: 0x8000_0000))
+                        let q = unsafeBitCast(qBits, to: SIMD16<Float>.self)
                         if stats != nil {
-                            for i in 0..<16 where q[i] == 0 && a[i] != 0 { flushed += 1 }
-                            let v = UnsafeRawPointer(x + k).loadUnaligned(as: SIMD16<Float>.self)
+                            let emax = V(repeating: Int32(p.emaxElem))
+                            let over = RowCodec.lt(emax, r.x)
+                                | (RowCodec.isZero(r.x &- emax) & RowCodec.lt(V(repeating: Int32(p.maxNormalMantissa)), a & 0x7F_FFFF))
+                            satLanes &+= over
+                            // q == 0 exactly when the code magnitude is 0 (products here never underflow to 0).
+                            ftzLanes &+= ~RowCodec.isZero(a) & RowCodec.isZero(r.mag)
+                            let v = unsafeBitCast(bi, to: SIMD16<Float>.self)
                             let vl = SIMD8<Double>(v.lowHalf), vh = SIMD8<Double>(v.highHalf)
                             let el = vl - SIMD8<Double>(q.lowHalf), eh = vh - SIMD8<Double>(q.highHalf)
                             sseLo += el * el; sseHi += eh * eh
@@ -244,6 +295,10 @@ struct RowCodec {
                 }
             }
             if let s = stats { s.pointee.saturated += saturated; s.pointee.flushedToZero += flushed }
+        }
+        if let st = stats {
+            st.pointee.saturated -= Int(satLanes.wrappedSum())
+            st.pointee.flushedToZero -= Int(ftzLanes.wrappedSum())
         }
         var e = 0.0, s = 0.0
         for l in 0..<8 { e += sseLo[l]; s += sssLo[l] }

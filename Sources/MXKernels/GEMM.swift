@@ -4,8 +4,9 @@ import Support
 // Packed, cache-blocked fp32 GEMM shared by every matrix product of the module.
 //
 // Scheme (BLIS-style, vectors along N because Y is row-major):
-//   * X [M, K] is packed once per call into MR-row micro-panels per K block
-//     (`xp[k * MR + r]`), zero-padded to a multiple of MR rows.
+//   * X [M, K] is read in place by the micro-kernel (MR rows at a time); only a partial
+//     last row panel is copied (zero-padded), or all of X when its row stride is a
+//     multiple of 4 KiB (then MR-row packed panels `xp[k * MR + r]`).
 //   * W is packed per task into NR-column micro-panels (`wp[k * NR + j]`) by a
 //     caller-supplied closure (plain transpose for Y = X·Wᵀ, row copy for Y = X·B,
 //     block decode for packed MX weights), zero-padded to NR columns.
@@ -24,7 +25,7 @@ struct TileConfig: @unchecked Sendable {
     /// Columns of W kept in the per-thread packed block (sized for L2).
     @usableFromInline let blockCols: Int
     @usableFromInline let name: String
-    @usableFromInline let kernel: (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
+    @usableFromInline let kernel: (Int, UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
 
     static let avx512 = TileConfig(mr: 8, nr: 48, blockCols: 384, name: "8x48 (SIMD16, AVX-512)", kernel: microKernel8x48)
     static let avx2 = TileConfig(mr: 6, nr: 16, blockCols: 128, name: "6x16 (SIMD8, AVX2)", kernel: microKernel6x16)
@@ -105,31 +106,44 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
     let mPanels = (m + MR - 1) / MR, mPad = mPanels * MR
     let nPanels = (n + NR - 1) / NR
 
-    // 1. Pack all of X (shared by all tasks).
-    let xbuf = Scratch.take(bytes: mPad * k * 4)
+    // 1. X: read in place by the micro-kernel (rs = ldx, ks = 1), except a last partial
+    //    row panel (copied, zero-padded) and leading dimensions that are multiples of
+    //    4 KiB (8 rows in one L1 set): then all of X is packed into MR-row panels.
+    let packX = (ldx * 4) % 4096 == 0
+    let xRows = packX ? mPad : MR
+    let xbuf = Scratch.take(bytes: xRows * k * 4)
     defer { Scratch.give(xbuf) }
-    let xp = xbuf.0.bindMemory(to: Float.self, capacity: mPad * k)
-    Parallel.forRanges(mPanels, threads: T, minChunk: 4) { range in
-        for p in range {
-            for (k0, kc) in kb {
-                let dst = xp + k0 * mPad + p * MR * kc
-                for r in 0..<MR {
-                    let i = p * MR + r
-                    if i < m {
-                        let src = x + i * ldx + k0
-                        for kk in 0..<kc { dst[kk * MR + r] = src[kk] }
-                    } else {
-                        for kk in 0..<kc { dst[kk * MR + r] = 0 }
+    let xp = xbuf.0.bindMemory(to: Float.self, capacity: xRows * k)
+    if packX {
+        Parallel.forRanges(mPanels, threads: T, minChunk: 4) { range in
+            for p in range {
+                for (k0, kc) in kb {
+                    let dst = xp + k0 * mPad + p * MR * kc
+                    for r in 0..<MR {
+                        let i = p * MR + r
+                        if i < m {
+                            let src = x + i * ldx + k0
+                            for kk in 0..<kc { dst[kk * MR + r] = src[kk] }
+                        } else {
+                            for kk in 0..<kc { dst[kk * MR + r] = 0 }
+                        }
                     }
                 }
             }
+        }
+    } else if m % MR != 0 {
+        let i0 = (mPanels - 1) * MR
+        for r in 0..<MR {
+            if i0 + r < m { (xp + r * k).update(from: x + (i0 + r) * ldx, count: k) }
+            else { (xp + r * k).update(repeating: 0, count: k) }
         }
     }
 
     // 2. Tasks: blocks of W columns (× chunks of rows when N is too small to split).
     let panelsPerBlockMax = max(1, tile.blockCols / NR)
-    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, T)
-    nBlocks = min(nPanels, (nBlocks + T - 1) / T * T)
+    // At least 4 tasks per thread when N allows (tasks are claimed dynamically, which
+    // keeps both cores busy when the machine is shared).
+    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, min(nPanels, 4 * T))
     let pPerBlock = (nPanels + nBlocks - 1) / nBlocks
     nBlocks = (nPanels + pPerBlock - 1) / pPerBlock
     var mChunks = nBlocks < T ? min(mPanels, (T + nBlocks - 1) / nBlocks) : 1
@@ -137,18 +151,17 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
     mChunks = (mPanels + mpPerChunk - 1) / mpPerChunk
     let tasks = nBlocks * mChunks
     let workers = min(T, tasks)
+    let counter = TaskCounter(tasks)
     let kernel = tile.kernel
     let xpAddr = Int(bitPattern: xp)
 
     Parallel.forEach(workers, threads: workers) { t in
-        let lo = tasks * t / workers, hi = tasks * (t + 1) / workers
-        if lo >= hi { return }
-        let xp = UnsafePointer<Float>(bitPattern: xpAddr)!
+                let xp = UnsafePointer<Float>(bitPattern: xpAddr)!
         let wb = Scratch.take(bytes: (pPerBlock * NR * kcMax + MR * NR) * 4)
         defer { Scratch.give(wb) }
         let wbuf = wb.0.bindMemory(to: Float.self, capacity: pPerBlock * NR * kcMax + MR * NR)
         let tmp = wbuf + pPerBlock * NR * kcMax
-        for task in lo..<hi {
+        while let task = counter.claim() {
             let nb = task / mChunks, mc = task % mChunks
             let p0 = nb * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)
             let mp0 = mc * mpPerChunk, mp1 = min(mPanels, mp0 + mpPerChunk)
@@ -159,15 +172,18 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                 }
                 let acc = bi > 0
                 for mp in mp0..<mp1 {
-                    let xpan = xp + k0 * mPad + mp * MR * kc
                     let i0 = mp * MR, mv = min(MR, m - i0)
+                    let xpan: UnsafePointer<Float>, rs: Int, ks: Int
+                    if packX { xpan = xp + k0 * mPad + mp * MR * kc; rs = 1; ks = MR }
+                    else if mv < MR { xpan = xp + k0; rs = k; ks = 1 }
+                    else { xpan = x + i0 * ldx + k0; rs = ldx; ks = 1 }
                     for p in p0..<p1 {
                         let j0 = p * NR, nv = min(NR, n - j0)
                         let wpan = UnsafePointer(wbuf + (p - p0) * NR * kc)
                         if mv == MR && nv == NR {
-                            kernel(kc, xpan, wpan, y + i0 * ldy + j0, ldy, acc)
+                            kernel(kc, xpan, rs, ks, wpan, y + i0 * ldy + j0, ldy, acc)
                         } else {
-                            kernel(kc, xpan, wpan, tmp, NR, false)
+                            kernel(kc, xpan, rs, ks, wpan, tmp, NR, false)
                             for r in 0..<mv {
                                 let yr = y + (i0 + r) * ldy + j0, tr = tmp + r * NR
                                 if acc { for c in 0..<nv { yr[c] = yr[c] + tr[c] } } else { for c in 0..<nv { yr[c] = tr[c] } }
@@ -254,8 +270,10 @@ func gemvTile(rows: Int, k: Int, x0: UnsafePointer<Float>, x1: UnsafePointer<Flo
 func gemvNT(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int,
             y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int) {
     let groups = (n + 3) / 4
-    Parallel.forRanges(groups, threads: threads, minChunk: 64) { range in
-        for g in range {
+    // Chunks of 64 groups, handed out dynamically (concurrentPerform).
+    let chunk = 64, chunks = (groups + chunk - 1) / chunk
+    Parallel.forEach(chunks, threads: threads) { c in
+        for g in (c * chunk)..<min(groups, (c + 1) * chunk) {
             let j0 = g * 4, wn = min(4, n - j0)
             // Rows past N alias the last valid row; their results are not stored.
             let w0 = w + j0 * ldw

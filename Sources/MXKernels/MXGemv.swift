@@ -254,7 +254,9 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
         }
         let scaleMul: Float = w.kind == .int4 ? 0x1p-2 : (w.kind == .int8 ? 0x1p-6 : (w.kind == .e2m1 ? 0.5 : 1))
         let xpadAddr = Int(bitPattern: xpad), xpermAddr = Int(bitPattern: xperm)
-        Parallel.forRanges(n, threads: threads, minChunk: 64) { range in
+        let chunk = 256, nChunks = (n + chunk - 1) / chunk
+        Parallel.forEach(nChunks, threads: threads) { c in
+            let range = (c * chunk)..<min(n, (c + 1) * chunk)
             let xpad = UnsafePointer<Float>(bitPattern: xpadAddr)!, xperm = UnsafePointer<Float>(bitPattern: xpermAddr)!
             Scratch.withFloats(padded + B) { buf in
                 let codes = UnsafeMutableRawPointer(buf + padded).bindMemory(to: UInt8.self, capacity: B * 4)

@@ -104,8 +104,9 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
     }
     // Tasks over W column blocks (× row chunks when N is small), as in packedGemm.
     let panelsPerBlockMax = max(1, 384 / NR)
-    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, T)
-    nBlocks = min(nPanels, (nBlocks + T - 1) / T * T)
+    // At least 4 tasks per thread when N allows (tasks are claimed dynamically, which
+    // keeps both cores busy when the machine is shared).
+    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, min(nPanels, 4 * T))
     let pPerBlock = (nPanels + nBlocks - 1) / nBlocks
     nBlocks = (nPanels + pPerBlock - 1) / pPerBlock
     var mChunks = nBlocks < T ? min(mPanels, (T + nBlocks - 1) / nBlocks) : 1
@@ -113,20 +114,19 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
     mChunks = (mPanels + mpPerChunk - 1) / mpPerChunk
     let tasks = nBlocks * mChunks
     let workers = min(T, tasks)
+    let counter = TaskCounter(tasks)
     let xvAddr = Int(bitPattern: xv), xsAddr = Int(bitPattern: xs)
     uw.table.withUnsafeBufferPointer { wt in
         let wtAddr = Int(bitPattern: wt.baseAddress!)
         Parallel.forEach(workers, threads: workers) { t in
-            let lo = tasks * t / workers, hi = tasks * (t + 1) / workers
-            if lo >= hi { return }
-            let xv = UnsafePointer<Float>(bitPattern: xvAddr)!, xs = UnsafePointer<Float>(bitPattern: xsAddr)!
+                        let xv = UnsafePointer<Float>(bitPattern: xvAddr)!, xs = UnsafePointer<Float>(bitPattern: xsAddr)!
             let ut = UnsafePointer<Float>(bitPattern: wtAddr)!
             let wvCount = pPerBlock * NR * nbMax * B, wsCount = pPerBlock * NR * nbMax
             Scratch.withFloats(wvCount + wsCount + MR * NR) { wbuf in
                 let wsb = wbuf + wvCount, tmp = wsb + wsCount
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: B) { codesBuf in
                     let codes = codesBuf.baseAddress!
-                    for task in lo..<hi {
+                    while let task = counter.claim() {
                         let nbk = task / mChunks, mc = task % mChunks
                         let p0 = nbk * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)
                         let mp0 = mc * mpPerChunk, mp1 = min(mPanels, mp0 + mpPerChunk)

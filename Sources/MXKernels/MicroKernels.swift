@@ -1,10 +1,11 @@
 // Register-tile micro-kernels of the packed fp32 GEMM (written out by a template:
 // one accumulator variable per SIMD register so that LLVM keeps the whole tile in registers).
 
-/// 8×48 register tile: C[r, 0..<48] (+)= Σ_k xp[k*8+r] · wp[k*48..<+48], k in 0..<kc,
-/// summed in increasing k from zero, then added to C if `accumulate`.
+/// 8×48 register tile: C[r, 0..<48] (+)= Σ_k x[r·rs + k·ks] · wp[k·48 ..< k·48+48] for k in 0..<kc,
+/// summed in increasing k from zero by FMA, then stored to C or added to it (`accumulate`).
+/// X is read in place (rs = ldx, ks = 1) or from a packed panel (rs = 1, ks = 8).
 @inline(never) @usableFromInline
-func microKernel8x48(_ kc: Int, _ xp: UnsafePointer<Float>, _ wp: UnsafePointer<Float>,
+func microKernel8x48(_ kc: Int, _ x: UnsafePointer<Float>, _ rs: Int, _ ks: Int, _ wp: UnsafePointer<Float>,
            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
     typealias V = SIMD16<Float>
     var c00 = V(), c01 = V(), c02 = V()
@@ -15,22 +16,30 @@ func microKernel8x48(_ kc: Int, _ xp: UnsafePointer<Float>, _ wp: UnsafePointer<
     var c50 = V(), c51 = V(), c52 = V()
     var c60 = V(), c61 = V(), c62 = V()
     var c70 = V(), c71 = V(), c72 = V()
-    var pa = xp
+    let x0 = x + 0 * rs
+    let x1 = x + 1 * rs
+    let x2 = x + 2 * rs
+    let x3 = x + 3 * rs
+    let x4 = x + 4 * rs
+    let x5 = x + 5 * rs
+    let x6 = x + 6 * rs
+    let x7 = x + 7 * rs
     var pb = UnsafeRawPointer(wp)
-    var k = 0
-    while k < kc {
+    var o = 0
+    let end = kc * ks
+    while o < end {
         let b0 = pb.loadUnaligned(fromByteOffset: 0, as: V.self)
         let b1 = pb.loadUnaligned(fromByteOffset: 64, as: V.self)
         let b2 = pb.loadUnaligned(fromByteOffset: 128, as: V.self)
-        do { let a = V(repeating: pa[0]); c00.addProduct(a, b0); c01.addProduct(a, b1); c02.addProduct(a, b2); }
-        do { let a = V(repeating: pa[1]); c10.addProduct(a, b0); c11.addProduct(a, b1); c12.addProduct(a, b2); }
-        do { let a = V(repeating: pa[2]); c20.addProduct(a, b0); c21.addProduct(a, b1); c22.addProduct(a, b2); }
-        do { let a = V(repeating: pa[3]); c30.addProduct(a, b0); c31.addProduct(a, b1); c32.addProduct(a, b2); }
-        do { let a = V(repeating: pa[4]); c40.addProduct(a, b0); c41.addProduct(a, b1); c42.addProduct(a, b2); }
-        do { let a = V(repeating: pa[5]); c50.addProduct(a, b0); c51.addProduct(a, b1); c52.addProduct(a, b2); }
-        do { let a = V(repeating: pa[6]); c60.addProduct(a, b0); c61.addProduct(a, b1); c62.addProduct(a, b2); }
-        do { let a = V(repeating: pa[7]); c70.addProduct(a, b0); c71.addProduct(a, b1); c72.addProduct(a, b2); }
-        pa += 8; pb += 192; k += 1
+        do { let a = V(repeating: x0[o]); c00.addProduct(a, b0); c01.addProduct(a, b1); c02.addProduct(a, b2); }
+        do { let a = V(repeating: x1[o]); c10.addProduct(a, b0); c11.addProduct(a, b1); c12.addProduct(a, b2); }
+        do { let a = V(repeating: x2[o]); c20.addProduct(a, b0); c21.addProduct(a, b1); c22.addProduct(a, b2); }
+        do { let a = V(repeating: x3[o]); c30.addProduct(a, b0); c31.addProduct(a, b1); c32.addProduct(a, b2); }
+        do { let a = V(repeating: x4[o]); c40.addProduct(a, b0); c41.addProduct(a, b1); c42.addProduct(a, b2); }
+        do { let a = V(repeating: x5[o]); c50.addProduct(a, b0); c51.addProduct(a, b1); c52.addProduct(a, b2); }
+        do { let a = V(repeating: x6[o]); c60.addProduct(a, b0); c61.addProduct(a, b1); c62.addProduct(a, b2); }
+        do { let a = V(repeating: x7[o]); c70.addProduct(a, b0); c71.addProduct(a, b1); c72.addProduct(a, b2); }
+        pb += 192; o += ks
     }
     let cr = UnsafeMutableRawPointer(c)
     let rs = ldc * 4
@@ -87,10 +96,11 @@ func microKernel8x48(_ kc: Int, _ xp: UnsafePointer<Float>, _ wp: UnsafePointer<
     }
 }
 
-/// 6×16 register tile: C[r, 0..<16] (+)= Σ_k xp[k*6+r] · wp[k*16..<+16], k in 0..<kc,
-/// summed in increasing k from zero, then added to C if `accumulate`.
+/// 6×16 register tile: C[r, 0..<16] (+)= Σ_k x[r·rs + k·ks] · wp[k·16 ..< k·16+16] for k in 0..<kc,
+/// summed in increasing k from zero by FMA, then stored to C or added to it (`accumulate`).
+/// X is read in place (rs = ldx, ks = 1) or from a packed panel (rs = 1, ks = 6).
 @inline(never) @usableFromInline
-func microKernel6x16(_ kc: Int, _ xp: UnsafePointer<Float>, _ wp: UnsafePointer<Float>,
+func microKernel6x16(_ kc: Int, _ x: UnsafePointer<Float>, _ rs: Int, _ ks: Int, _ wp: UnsafePointer<Float>,
            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
     typealias V = SIMD8<Float>
     var c00 = V(), c01 = V()
@@ -99,19 +109,25 @@ func microKernel6x16(_ kc: Int, _ xp: UnsafePointer<Float>, _ wp: UnsafePointer<
     var c30 = V(), c31 = V()
     var c40 = V(), c41 = V()
     var c50 = V(), c51 = V()
-    var pa = xp
+    let x0 = x + 0 * rs
+    let x1 = x + 1 * rs
+    let x2 = x + 2 * rs
+    let x3 = x + 3 * rs
+    let x4 = x + 4 * rs
+    let x5 = x + 5 * rs
     var pb = UnsafeRawPointer(wp)
-    var k = 0
-    while k < kc {
+    var o = 0
+    let end = kc * ks
+    while o < end {
         let b0 = pb.loadUnaligned(fromByteOffset: 0, as: V.self)
         let b1 = pb.loadUnaligned(fromByteOffset: 32, as: V.self)
-        do { let a = V(repeating: pa[0]); c00.addProduct(a, b0); c01.addProduct(a, b1); }
-        do { let a = V(repeating: pa[1]); c10.addProduct(a, b0); c11.addProduct(a, b1); }
-        do { let a = V(repeating: pa[2]); c20.addProduct(a, b0); c21.addProduct(a, b1); }
-        do { let a = V(repeating: pa[3]); c30.addProduct(a, b0); c31.addProduct(a, b1); }
-        do { let a = V(repeating: pa[4]); c40.addProduct(a, b0); c41.addProduct(a, b1); }
-        do { let a = V(repeating: pa[5]); c50.addProduct(a, b0); c51.addProduct(a, b1); }
-        pa += 6; pb += 64; k += 1
+        do { let a = V(repeating: x0[o]); c00.addProduct(a, b0); c01.addProduct(a, b1); }
+        do { let a = V(repeating: x1[o]); c10.addProduct(a, b0); c11.addProduct(a, b1); }
+        do { let a = V(repeating: x2[o]); c20.addProduct(a, b0); c21.addProduct(a, b1); }
+        do { let a = V(repeating: x3[o]); c30.addProduct(a, b0); c31.addProduct(a, b1); }
+        do { let a = V(repeating: x4[o]); c40.addProduct(a, b0); c41.addProduct(a, b1); }
+        do { let a = V(repeating: x5[o]); c50.addProduct(a, b0); c51.addProduct(a, b1); }
+        pb += 64; o += ks
     }
     let cr = UnsafeMutableRawPointer(c)
     let rs = ldc * 4

@@ -106,18 +106,26 @@ public enum GPTQ {
         quantize(weight: &weight, rows: n, cols: k, hessian: hessian, config: config, options: options, onFreeze: nil)
     }
 
-    /// `onFreeze(row, block, values)` (tests only) sees the current values a block scale is frozen from;
-    /// it may be called concurrently for different rows.
-    static func quantize(weight: inout [Float], rows n: Int, cols k: Int, hessian: [Double],
-                         config: MXConfig, options: GPTQOptions, onFreeze: ((Int, Int, [Float]) -> Void)?) -> GPTQResult {
-        precondition(weight.count == n * k && hessian.count == k * k)
-        precondition(options.blockSize > 0)
+    /// The weight-independent part of GPTQ for one Hessian: dead columns, processing order,
+    /// dampening and the upper Cholesky factor of the damped inverse (permuted). Linears that
+    /// share an input (q/k/v, gate/up) share it.
+    public struct Factor: @unchecked Sendable {
+        public let k: Int
+        let dead: [Int]
+        let perm: [Int]
+        let invPerm: [Int]
+        let u: [Float]
+        public let damping: Double
+    }
+
+    /// Prepares the factor of `hessian` ([K*K]) for `options` (dampening, act-order).
+    public static func factor(hessian: [Double], k: Int, options: GPTQOptions = GPTQOptions()) -> Factor {
+        precondition(hessian.count == k * k)
         var h = hessian
-        var dead = 0
+        var dead: [Int] = []
         for j in 0..<k where h[j * k + j] == 0 {
-            dead += 1
+            dead.append(j)
             h[j * k + j] = 1
-            for r in 0..<n { weight[r * k + j] = 0 }
         }
         // permutation: perm[p] = original column processed at position p
         var perm = Array(0..<k)
@@ -147,8 +155,30 @@ public enum GPTQ {
         guard let uDouble = uD else {
             preconditionFailure("GPTQ: Hessian not positive definite even after dampening")
         }
-        let u = uDouble.map { Float($0) }
+        return Factor(k: k, dead: dead, perm: perm, invPerm: invPerm, u: uDouble.map { Float($0) }, damping: damp)
+    }
 
+    /// `onFreeze(row, block, values)` (tests only) sees the current values a block scale is frozen from;
+    /// it may be called concurrently for different rows.
+    static func quantize(weight: inout [Float], rows n: Int, cols k: Int, hessian: [Double],
+                         config: MXConfig, options: GPTQOptions, onFreeze: ((Int, Int, [Float]) -> Void)?) -> GPTQResult {
+        quantize(weight: &weight, rows: n, factor: factor(hessian: hessian, k: k, options: options), config: config,
+                 options: options, onFreeze: onFreeze)
+    }
+
+    /// GPTQ with a prepared factor (see `factor(hessian:k:options:)`); `options.blockSize` is the lazy batch.
+    public static func quantize(weight: inout [Float], rows n: Int, factor f: Factor, config: MXConfig,
+                                options: GPTQOptions = GPTQOptions()) -> GPTQResult {
+        quantize(weight: &weight, rows: n, factor: f, config: config, options: options, onFreeze: nil)
+    }
+
+    static func quantize(weight: inout [Float], rows n: Int, factor f: Factor, config: MXConfig,
+                         options: GPTQOptions, onFreeze: ((Int, Int, [Float]) -> Void)?) -> GPTQResult {
+        let k = f.k
+        precondition(weight.count == n * k)
+        precondition(options.blockSize > 0)
+        for j in f.dead { for r in 0..<n { weight[r * k + j] = 0 } }
+        let perm = f.perm, invPerm = f.invPerm, u = f.u, damp = f.damping, dead = f.dead.count
         // permuted working copy
         var w = [Float](repeating: 0, count: n * k)
         for r in 0..<n { for p in 0..<k { w[r * k + p] = weight[r * k + perm[p]] } }

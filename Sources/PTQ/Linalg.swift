@@ -3,96 +3,99 @@ import MXKernels
 
 /// Small dense linear algebra in Double for GPTQ (matrices are row-major `[n*n]`).
 enum Linalg {
+    /// Σ a[i]·b[i] for i in 0..<n with four SIMD4 accumulators (fixed order: deterministic).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+        var s0 = SIMD4<Double>(), s1 = SIMD4<Double>(), s2 = SIMD4<Double>(), s3 = SIMD4<Double>()
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        var i = 0
+        while i + 16 <= n {
+            s0 += ra.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self) * rb.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+            s1 += ra.loadUnaligned(fromByteOffset: i * 8 + 32, as: SIMD4<Double>.self) * rb.loadUnaligned(fromByteOffset: i * 8 + 32, as: SIMD4<Double>.self)
+            s2 += ra.loadUnaligned(fromByteOffset: i * 8 + 64, as: SIMD4<Double>.self) * rb.loadUnaligned(fromByteOffset: i * 8 + 64, as: SIMD4<Double>.self)
+            s3 += ra.loadUnaligned(fromByteOffset: i * 8 + 96, as: SIMD4<Double>.self) * rb.loadUnaligned(fromByteOffset: i * 8 + 96, as: SIMD4<Double>.self)
+            i += 16
+        }
+        var s = ((s0 + s1) + (s2 + s3)).sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
     /// Lower Cholesky factor L (A = L·Lᵀ) in place; the strict upper triangle is zeroed.
     /// Returns false if A is not (numerically) positive definite.
     static func choleskyLower(_ a: inout [Double], n: Int) -> Bool {
         var ok = true
         a.withUnsafeMutableBufferPointer { A in
+            let base = A.baseAddress!
+            let bs = UncheckedSendable(base)
             for j in 0..<n {
-                // A[j][j] -= sum_k<j L[j][k]^2
-                var d = A[j * n + j]
-                let rowJ = j * n
-                for k in 0..<j { d -= A[rowJ + k] * A[rowJ + k] }
+                let rowJ = base + j * n
+                let d = rowJ[j] - dot(rowJ, rowJ, j)
                 if !(d > 0) || !d.isFinite { ok = false; return }
                 let ljj = d.squareRoot()
-                A[rowJ + j] = ljj
+                rowJ[j] = ljj
                 let inv = 1 / ljj
-                // rows i > j: L[i][j] = (A[i][j] - sum_k<j L[i][k] L[j][k]) / L[j][j]
+                // rows i > j: L[i][j] = (A[i][j] - Σ_k<j L[i][k] L[j][k]) / L[j][j]
                 let rows = n - j - 1
-                if rows > 0 {
-                    let base = UnsafeMutablePointer(A.baseAddress!)
-                    let work = { (lo: Int, hi: Int) in
-                        for i in lo..<hi {
-                            let rowI = i * n
-                            var s = base[rowI + j]
-                            for k in 0..<j { s -= base[rowI + k] * base[rowJ + k] }
-                            base[rowI + j] = s * inv
-                        }
+                if rows == 0 { continue }
+                let threads = rows * j > 100_000 ? nil : 1
+                Parallel.forRanges(rows, threads: threads, minChunk: 8) { r in
+                    let base = bs.value
+                    let rj = base + j * n
+                    for i in (j + 1 + r.lowerBound)..<(j + 1 + r.upperBound) {
+                        let ri = base + i * n
+                        ri[j] = (ri[j] - dot(ri, rj, j)) * inv
                     }
-                    if rows * j > 200_000 {
-                        let bp = UncheckedSendable(work)
-                        Parallel.forRanges(rows, minChunk: 16) { r in bp.value(j + 1 + r.lowerBound, j + 1 + r.upperBound) }
-                    } else { work(j + 1, n) }
                 }
             }
-            for i in 0..<n { for k in (i + 1)..<max(i + 1, n) { A[i * n + k] = 0 } }
+            for i in 0..<n { for k in (i + 1)..<max(i + 1, n) { base[i * n + k] = 0 } }
         }
         return ok
     }
 
     /// Inverse of a lower-triangular L in place (result lower-triangular).
-    /// Row i of X = L⁻¹ is (e_i − Σ_{k<i} L[i][k]·X[k][:]) / L[i][i]: contiguous row updates.
+    /// Row i of X = L⁻¹ is (e_i − Σ_{k<i} L[i][k]·X[k][:]) / L[i][i]: contiguous row updates,
+    /// split over column ranges (each range independent; same arithmetic order for any thread count).
     static func invertLower(_ l: inout [Double], n: Int) {
         var x = [Double](repeating: 0, count: n * n)
         l.withUnsafeBufferPointer { L in
             x.withUnsafeMutableBufferPointer { X in
+                let lb = UncheckedSendable(L.baseAddress!), xb = UncheckedSendable(X.baseAddress!)
                 for i in 0..<n {
-                    let xi = X.baseAddress! + i * n
-                    xi[i] = 1
-                    for k in 0..<i {
-                        let lik = L[i * n + k]
-                        if lik == 0 { continue }
-                        let xk = X.baseAddress! + k * n
-                        for c in 0...k { xi[c] -= lik * xk[c] }
+                    let threads = i * i > 200_000 ? nil : 1
+                    // columns c in 0...i; X[k][c] = 0 for k < c
+                    Parallel.forRanges(i + 1, threads: threads, minChunk: 64) { cr in
+                        let L = lb.value, X = xb.value
+                        let xi = X + i * n
+                        for c in cr { xi[c] = c == i ? 1 : 0 }
+                        for k in cr.lowerBound..<i {
+                            let lik = L[i * n + k]
+                            if lik == 0 { continue }
+                            let xk = X + k * n
+                            let hi = min(k, cr.upperBound - 1)
+                            if hi < cr.lowerBound { continue }
+                            for c in cr.lowerBound...hi { xi[c] -= lik * xk[c] }
+                        }
+                        let inv = 1 / L[i * n + i]
+                        for c in cr { xi[c] *= inv }
                     }
-                    let inv = 1 / L[i * n + i]
-                    for c in 0...i { xi[c] *= inv }
                 }
             }
         }
         l = x
     }
 
-    /// Upper Cholesky factor U of A⁻¹ (A⁻¹ = Uᵀ·U), as GPTQ uses: with A = L·Lᵀ,
-    /// A⁻¹ = L⁻ᵀ·L⁻¹. Computed as the Cholesky of the explicit inverse.
-    /// Returns nil if A is not positive definite.
+    /// Upper-triangular U with A⁻¹ = Uᵀ·U (what GPTQ takes as `cholesky(cholesky_inverse(L), upper=True)`).
+    /// With J the index reversal and J·A·J = L_P·L_Pᵀ, A = V·Vᵀ for the upper V = J·L_P·J, so
+    /// A⁻¹ = (V⁻¹)ᵀ·V⁻¹ and U = V⁻¹ = J·L_P⁻¹·J: one Cholesky and one triangular inverse.
+    /// U has a positive diagonal, so it equals the unique Cholesky factor. Nil if A is not positive definite.
     static func upperCholeskyOfInverse(_ a: [Double], n: Int) -> [Double]? {
-        var l = a
-        guard choleskyLower(&l, n: n) else { return nil }
-        invertLower(&l, n: n)               // l = L^-1 (lower)
-        // A^-1 = (L^-1)^T (L^-1): form it (symmetric), then its lower Cholesky C; U = C^T.
-        var inv = [Double](repeating: 0, count: n * n)
-        l.withUnsafeBufferPointer { M in
-            inv.withUnsafeMutableBufferPointer { R in
-                let mb = UncheckedSendable(M.baseAddress!), rb = UncheckedSendable(R.baseAddress!)
-                // R[i][j] = sum_k M[k][i] M[k][j], k >= max(i,j)
-                Parallel.forRanges(n, minChunk: 8) { r in
-                    let M = mb.value, R = rb.value
-                    for i in r {
-                        for k in i..<n {
-                            let mki = M[k * n + i]
-                            if mki == 0 { continue }
-                            let row = k * n
-                            for j in 0...i { R[i * n + j] += mki * M[row + j] }
-                        }
-                    }
-                }
-                for i in 0..<n { for j in 0..<i { R[j * n + i] = R[i * n + j] } }
-            }
-        }
-        guard choleskyLower(&inv, n: n) else { return nil }
+        var p = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { p[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)] } }
+        guard choleskyLower(&p, n: n) else { return nil }
+        invertLower(&p, n: n)
         var u = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { for j in 0...i { u[j * n + i] = inv[i * n + j] } }
+        for i in 0..<n { for j in 0..<n { u[i * n + j] = p[(n - 1 - i) * n + (n - 1 - j)] } }
         return u
     }
 }

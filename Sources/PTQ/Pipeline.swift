@@ -166,6 +166,8 @@ struct PipelineState {
     var records: [StageLayerRecord] = []
     var stageSeconds: [String: Double] = [:]
     var cacheHits = 0, cacheWrites = 0
+    /// Tests: sees the calibration hidden states entering each block.
+    var blockInputObserver: ((Int, [[Float]]) -> Void)? = nil
 
     init(model: LlamaModel, plan: QuantPlan, options: PTQOptions, stages: [Stage]) {
         self.model = model; self.plan = plan; self.options = options; self.stages = stages
@@ -224,6 +226,7 @@ struct PipelineState {
         let nb = model.blocks.count
         let progress = options.showProgress ? ProgressReporter("calibrate \(stages.map(\.description).joined(separator: "→"))", total: nb) : nil
         for bi in 0..<nb {
+            blockInputObserver?(bi, hidden)
             try calibrateBlock(bi, hidden: &hidden, seqLen: L, cal: cal)
             progress?.advance(detail: "block \(bi)")
         }
@@ -248,11 +251,16 @@ struct PipelineState {
         // Pass A: fp32 statistics of the four inputs.
         let stats = InputGroup.allCases.map { GroupStats(k: lins[$0.members[0]].inFeatures) }
         let positions = samplePositions(seqLen: L, sequences: hidden.count)
+        // When GPTQ is the first stage the block is unchanged until then: its Hessians come from this pass.
+        var pre = HessianJob()
+        if case .gptq = stages[0] { pre = prepareHessians(bi, specs: specs, cal: cal, stageIndex: 0) }
+        let preJob = pre
         let tA = monotonicSeconds()
         do {
             let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
             model.inputObserver = { lin, buf, m in
                 guard let g = leaders[lin.name] else { return }
+                preJob.accumulate(group: g, buf, rows: m)
                 let st = stats[g.rawValue]
                 let k = st.k
                 precondition(m == L)
@@ -321,14 +329,16 @@ struct PipelineState {
                     }
                 }
             case .gptq(let actOrder):
-                let hs = try hessians(bi, hidden: hidden, seqLen: L, specs: specs, cal: cal, stageIndex: si)
+                let job = si == 0 ? pre : prepareHessians(bi, specs: specs, cal: cal, stageIndex: si)
+                let hs = finishHessians(bi, job: job, hidden: hidden, seqLen: L, collected: si == 0)
                 var opt = options.gptq
                 opt.actOrder = actOrder
+                var factors: [String: GPTQ.Factor] = [:]
                 for (m, lin) in lins.enumerated() {
-                    guard let wc = specs[m].weight else { continue }
-                    guard let h = hs[m] else { continue }
+                    guard let wc = specs[m].weight, let key = job.keyOf[m], let h = hs[key] else { continue }
+                    if factors[key] == nil { factors[key] = GPTQ.factor(hessian: h, k: lin.inFeatures, options: opt) }
                     var w = lin.weight
-                    let r = GPTQ.quantize(weight: &w, rows: lin.outFeatures, cols: lin.inFeatures, hessian: h, config: wc, options: opt)
+                    let r = GPTQ.quantize(weight: &w, rows: lin.outFeatures, factor: factors[key]!, config: wc, options: opt)
                     lin.weight = w
                     diags[m] = r.diagnostics
                     notes[m] = String(format: "gptq_loss=%.4g damp=%.3g dead=%d", r.loss, r.damping, r.deadColumns)
@@ -461,50 +471,45 @@ struct PipelineState {
                          note: note, seconds: seconds)
     }
 
-    // MARK: GPTQ Hessians (pass B, cached)
+    // MARK: GPTQ Hessians (cached; collected in pass A or in an extra pass B)
 
-    /// Hessians of each linear's input as the linear will see it at inference (activation-quantized
-    /// when its spec says so), from a pass over the block in its current transformed fp32 state.
-    mutating func hessians(_ bi: Int, hidden: [[Float]], seqLen L: Int, specs: [QuantSpec], cal: CalibrationSet,
-                           stageIndex: Int) throws -> [[Double]?] {
+    /// Which Hessians a block needs (one per input group and activation format), which were
+    /// found in the cache, and accumulators for the others.
+    func prepareHessians(_ bi: Int, specs: [QuantSpec], cal: CalibrationSet, stageIndex: Int) -> HessianJob {
         let lins = model.blocks[bi].linears
-        // distinct (group, act format) keys needed
-        var keyOf = [String?](repeating: nil, count: 7)
+        var job = HessianJob()
         var needed: [String: (group: InputGroup, act: MXConfig?, k: Int)] = [:]
         for m in 0..<7 where specs[m].weight != nil {
             let g = InputGroup.of(m)
             let key = "\(g.name)|\(specs[m].act.map(configKey) ?? "fp32")"
-            keyOf[m] = key
+            job.keyOf[m] = key
             needed[key] = (g, specs[m].act, lins[m].inFeatures)
         }
-        var result: [String: [Double]] = [:]
-        var cacheKeys: [String: String] = [:]
-        if let dir = options.cacheDirectory, !options.modelIdentity.isEmpty {
-            for (key, _) in needed {
+        for (key, v) in needed.sorted(by: { $0.key < $1.key }) {
+            if let dir = options.cacheDirectory, !options.modelIdentity.isEmpty {
                 let ck = hessianKey(block: bi, inputKey: key, cal: cal, stageIndex: stageIndex)
-                cacheKeys[key] = ck
-                if let h = HessianCache.load(dir: dir, key: ck) { result[key] = h; cacheHits += 1 }
+                job.cacheKeys[key] = ck
+                if let h = HessianCache.load(dir: dir, key: ck), h.count == v.k * v.k { job.cached[key] = h; continue }
             }
+            let acc = HessianAccumulator(k: v.k)
+            job.byGroup[v.group, default: []].append((key, v.act, acc))
         }
-        let missing = needed.filter { result[$0.key] == nil }
-        if !missing.isEmpty {
-            var accs: [String: HessianAccumulator] = [:]
-            for (key, v) in missing { accs[key] = HessianAccumulator(k: v.k) }
+        return job
+    }
+
+    /// Completes a job: runs pass B over the block if its accumulators were not fed by pass A,
+    /// stores new Hessians in the cache. Returns Hessians by key.
+    mutating func finishHessians(_ bi: Int, job: HessianJob, hidden: [[Float]], seqLen L: Int, collected: Bool) -> [String: [Double]] {
+        var result = job.cached
+        cacheHits += job.cached.count
+        if job.byGroup.isEmpty { return result }
+        if !collected {
+            let lins = model.blocks[bi].linears
             let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
-            let byGroup = Dictionary(grouping: missing.map { ($0.key, $0.value) }, by: { $0.1.group })
             let t = monotonicSeconds()
             model.inputObserver = { lin, buf, m in
-                guard let g = leaders[lin.name], let list = byGroup[g] else { return }
-                for (key, v) in list {
-                    let acc = accs[key]!
-                    if let a = v.act {
-                        var x = Array(buf)
-                        _ = x.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: v.k, config: a) }
-                        acc.add(x, rows: m)
-                    } else {
-                        acc.add(buf.baseAddress!, rows: m)
-                    }
-                }
+                guard let g = leaders[lin.name] else { return }
+                job.accumulate(group: g, buf, rows: m)
             }
             for s in 0..<hidden.count {
                 var h = hidden[s]
@@ -512,15 +517,17 @@ struct PipelineState {
             }
             model.inputObserver = nil
             stageSeconds["passes", default: 0] += monotonicSeconds() - t
-            for (key, acc) in accs {
+        }
+        for list in job.byGroup.values {
+            for (key, _, acc) in list {
                 let h = acc.hessian
                 result[key] = h
-                if let dir = options.cacheDirectory, let ck = cacheKeys[key] {
+                if let dir = options.cacheDirectory, let ck = job.cacheKeys[key] {
                     if HessianCache.store(dir: dir, key: ck, hessian: h) { cacheWrites += 1 }
                 }
             }
         }
-        return keyOf.map { $0.flatMap { result[$0] } }
+        return result
     }
 
     /// Cache key: the Hessian of block `block` depends on the model, the calibration set, and —
@@ -534,6 +541,30 @@ struct PipelineState {
                         "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"].joined(separator: "|")
         let text = "v1|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
         return String(format: "%016llx", fnv1a64(text)) + String(format: "%016llx", fnv1a64(String(text.reversed())))
+    }
+}
+
+/// The Hessians one GPTQ stage of one block needs.
+struct HessianJob {
+    /// Hessian key of each of the block's 7 linears (nil: weights not quantized).
+    var keyOf = [String?](repeating: nil, count: 7)
+    var cached: [String: [Double]] = [:]
+    var cacheKeys: [String: String] = [:]
+    /// Accumulators to feed, per input group: (key, activation format applied first, accumulator).
+    var byGroup: [InputGroup: [(String, MXConfig?, HessianAccumulator)]] = [:]
+
+    /// Feeds one observed input X[rows, K] of `group` (activation-quantized per accumulator first).
+    func accumulate(group: InputGroup, _ buf: UnsafeBufferPointer<Float>, rows m: Int) {
+        guard let list = byGroup[group] else { return }
+        for (_, act, acc) in list {
+            if let a = act {
+                var x = Array(buf)
+                _ = x.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: acc.k, config: a) }
+                acc.add(x, rows: m)
+            } else {
+                acc.add(buf.baseAddress!, rows: m)
+            }
+        }
     }
 }
 

@@ -83,11 +83,6 @@ public struct QuantPlan: Sendable {
         return s
     }
 
-    /// True when nothing at all is quantized and no stage changes weights.
-    public var isIdentity: Bool {
-        defaults == .fp32 && overrides.allSatisfy { $0.weight != .inherit ? false : $0.act == .inherit } && recipe.stages.allSatisfy { $0 == .rtn }
-    }
-
     /// Parses one override written `PATTERN=W[,A]` where W and A are a format name,
     /// `none` (fp32) or `-` (keep the default), e.g. `layers.0.*=mxint8`, `*.down_proj=mxint8,mxint8`.
     /// Block size, scale rule and rounding follow `base`.
@@ -126,4 +121,44 @@ public func globMatch(_ pattern: String, _ text: String) -> Bool {
     }
     while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
     return pi == p.count
+}
+
+extension QuantPlan {
+    /// Builds a plan from command-line style strings (shared by `mxq eval` and the experiment runner).
+    /// - weights/acts: a format name (`mxint4`, `mxfp4`, …) or `none`/nil (fp32);
+    /// - block, scaleRule (`floor`/`ceil`), rounding (`even`/`away`/`stochastic`, with `roundingSeed`) apply to both sides;
+    /// - recipe: e.g. `smoothquant(alpha=0.5),awq,gptq` (nil: `rtn`);
+    /// - overrides: `PATTERN=W[,A]` entries (see `parseOverride`), applied in order;
+    /// - lmHead: quantize the LM head too (RTN).
+    /// Throws a `UserFacingError` naming the offending value; also validates the recipe against the formats.
+    public static func make(weights: String?, acts: String?, block: Int = 32, scaleRule: String? = nil,
+                            rounding: String? = nil, roundingSeed: UInt64 = 0, recipe: String? = nil,
+                            overrides: [String] = [], lmHead: Bool = false) throws -> QuantPlan {
+        try MXConfig.checkBlock(block, what: "--block")
+        let rule = try scaleRule.map { try MXScaleRule(parsing: $0) } ?? .floor
+        let rnd = try rounding.map { try MXRounding(parsing: $0, seed: roundingSeed) } ?? .even
+        func cfg(_ s: String?) throws -> MXConfig? {
+            guard let s = s, s != "none", s != "fp32" else { return nil }
+            return MXConfig(format: try MXFormat(parsing: s), block: block, scaleRule: rule, rounding: rnd)
+        }
+        let base = MXConfig(format: .mxint8, block: block, scaleRule: rule, rounding: rnd)
+        let plan = QuantPlan(defaults: QuantSpec(weight: try cfg(weights), act: try cfg(acts)),
+                             overrides: try overrides.map { try parseOverride($0, base: base) },
+                             quantizeLMHead: lmHead,
+                             recipe: try recipe.map { try Recipe.parse($0) } ?? .rtn)
+        let anyW = plan.defaults.weight != nil || plan.overrides.contains { if case .mx = $0.weight { return true }; return false }
+        let anyA = plan.defaults.act != nil || plan.overrides.contains { if case .mx = $0.act { return true }; return false }
+        try plan.recipe.validate(weightsQuantized: anyW, actsQuantized: anyA)
+        return plan
+    }
+
+    /// True when the plan leaves every linear fp32 and the recipe is plain RTN (nothing to do).
+    public var isNoOp: Bool {
+        let noFormats = defaults == .fp32 && overrides.allSatisfy {
+            if case .mx = $0.weight { return false }
+            if case .mx = $0.act { return false }
+            return true
+        }
+        return noFormats && recipe.stages.allSatisfy { $0 == .rtn }
+    }
 }

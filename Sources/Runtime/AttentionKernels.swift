@@ -136,7 +136,7 @@ func pvTile4x16(_ p: UnsafePointer<Float>, _ ldp: Int, _ v: UnsafePointer<Float>
 /// - kt: Kᵀ panels of the head's KV group: key j, dim d at kt[(j / 32)·hd·32 + d·32 + j % 32],
 ///   covering keys up to r0+m rounded up to 32 (pad keys finite, e.g. zero).
 /// - v: V rows [key][hd].
-/// - scores: scratch of at least m · lds floats; lds ≥ (r0+m) rounded up to 32.
+/// - scores: scratch of at least m · lds + m floats; lds ≥ (r0+m) rounded up to 32.
 /// - o: output rows, stride ldo; writes hd values per row.
 /// Requires hd % 16 == 0.
 func causalAttentionBlock(q: UnsafePointer<Float>, kt: UnsafePointer<Float>,
@@ -161,13 +161,15 @@ func causalAttentionBlock(q: UnsafePointer<Float>, kt: UnsafePointer<Float>,
         }
         j += 32
     }
-    // 2. Stable softmax over each row's valid keys; zeros after them up to the row's P·V tile end.
+    // 2. Stable softmax numerators exp(s - max) over each row's valid keys, zeros after them up
+    //    to the row's P·V tile end; the 1/Σ normalisation is applied to the output rows (step 4).
+    //    `inv` lives in the scratch after the m score rows.
+    let inv = scores + m * lds
     for r in 0..<m {
         let row = scores + r * lds
         let valid = r0 + r + 1
         let mx = rowMax(row, valid)
-        let sum = expShiftSum(row, valid, shift: mx)
-        scaleRow(row, valid, by: 1 / sum)
+        inv[r] = 1 / expShiftSum(row, valid, shift: mx)
         let end = min(valid + 4, lds)
         if end > valid { (row + valid).update(repeating: 0, count: end - valid) }
     }
@@ -192,6 +194,8 @@ func causalAttentionBlock(q: UnsafePointer<Float>, kt: UnsafePointer<Float>,
         }
         j0 += chunk
     }
+    // 4. Normalise: O[r] *= 1 / Σ_j exp(s_rj - max_r).
+    for r in 0..<m { scaleRow(o + r * ldo, hd, by: inv[r]) }
 }
 
 /// Splits m rows into tiles of `size` rows, then single rows: [(firstRow, rows)].

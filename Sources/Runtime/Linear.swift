@@ -1,5 +1,6 @@
 // A named linear layer: the hook point through which quantizers replace weights and see
 // (or quantize) input activations.
+import Foundation
 import Support
 import MXFormats
 import MXKernels
@@ -63,9 +64,10 @@ public final class Linear {
             return
         }
         let n = m * inFeatures
-        let xq = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        defer { xq.deallocate() }
-        xq.initialize(from: x, count: n)
+        let buf = ScratchPool.shared.take(n)
+        defer { ScratchPool.shared.give(buf) }
+        let xq = buf.pointer
+        xq.update(from: x, count: n)
         mxFakeQuantize(UnsafeMutableBufferPointer(start: xq, count: n), rows: m, cols: inFeatures, config: aq,
                        threads: threads)
         multiply(xq, rows: m, into: y, observer: observer, threads: threads)
@@ -93,5 +95,40 @@ public final class Linear {
             }
         }
         return y
+    }
+}
+
+/// Reusable fp32 scratch buffers (avoids mapping fresh pages for every activation copy).
+/// Thread-safe; a buffer is used by one caller at a time.
+final class ScratchPool: @unchecked Sendable {
+    static let shared = ScratchPool()
+    struct Buffer { let pointer: UnsafeMutablePointer<Float>; let capacity: Int }
+    private let lock = NSLock()
+    private var free: [Buffer] = []
+
+    /// A buffer of at least `count` floats (contents unspecified).
+    func take(_ count: Int) -> Buffer {
+        lock.lock()
+        if let i = free.firstIndex(where: { $0.capacity >= count }) {
+            let b = free.remove(at: i)
+            lock.unlock()
+            return b
+        }
+        lock.unlock()
+        let cap = max(count, 1)
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: cap)
+        p.initialize(repeating: 0, count: cap)
+        return Buffer(pointer: p, capacity: cap)
+    }
+
+    /// Returns a buffer; keeps at most four (the largest), freeing the rest.
+    func give(_ b: Buffer) {
+        lock.lock()
+        free.append(b)
+        free.sort { $0.capacity > $1.capacity }
+        let drop = free.count > 4 ? Array(free[4...]) : []
+        if free.count > 4 { free.removeLast(free.count - 4) }
+        lock.unlock()
+        for d in drop { d.pointer.deallocate() }
     }
 }

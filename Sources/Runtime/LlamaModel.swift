@@ -422,7 +422,7 @@ public final class LlamaModel {
         let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), items.count)
         Parallel.forEach(workers, threads: workers) { wkr in
             let ws = S.value
-            let scores = ws.scores + wkr * rb * ws.scoreStride
+            let scores = ws.scores + wkr * (rb * ws.scoreStride + rb)
             // Score rows ldk + 16 apart (not a multiple of 4 KB: avoids cache-set conflicts).
             let lds = ldk + 16
             while let idx = queue.next() {
@@ -505,7 +505,7 @@ final class Workspace {
         q = alloc(T * qd); qh = alloc(T * qd); attn = alloc(T * qd)
         k = alloc(T * kvd); v = alloc(T * kvd); kh = alloc(Workspace.paddedKeys(T) * kvd); vh = alloc(T * kvd)
         gate = alloc(T * c.intermediateSize); up = alloc(T * c.intermediateSize)
-        scores = alloc(workers * rowBlock * (Workspace.paddedKeys(T) + 16))
+        scores = alloc(workers * (rowBlock * (Workspace.paddedKeys(T) + 16) + rowBlock))
         self.all = all
     }
 

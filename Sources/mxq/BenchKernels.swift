@@ -72,6 +72,8 @@ func runBenchKernels(_ args: inout Args) throws {
     }
 
     var results: [Measurement] = []
+    let openblas = noOpenBLAS ? nil : OpenBLASRunner(threads: T, reps: reps)
+    defer { openblas?.close() }
     let progress = ProgressReporter("bench kernels", total: shapes.count)
     for s in shapes {
         let (m, k, n) = s
@@ -84,6 +86,7 @@ func runBenchKernels(_ args: inout Args) throws {
         // fp32
         var fp = try measureFP32(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3)
         fp.kernel = kernelName
+        if !small { fp.openblas = openblas?.gflops(m: m, k: k, n: n) }
         results.append(fp)
         if !noMX && m <= 512 {
             results += try benchMX(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3, fp32: fp)
@@ -91,15 +94,6 @@ func runBenchKernels(_ args: inout Args) throws {
         progress.advance(detail: "\(m)x\(k)x\(n)")
     }
     progress.finish()
-
-    // OpenBLAS beside the fp32 GEMMs.
-    if !noOpenBLAS {
-        let gemms = results.indices.filter { results[$0].kernel == "gemm" && results[$0].weights == "fp32" && results[$0].acts == "fp32" }
-        if !gemms.isEmpty {
-            let ob = openBLASGflops(shapes: gemms.map { (results[$0].m, results[$0].k, results[$0].n) }, threads: T, reps: reps)
-            for (idx, v) in zip(gemms, ob) { results[idx].openblas = v }
-        }
-    }
 
     if json {
         print("[")
@@ -224,11 +218,18 @@ private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: In
             return s
         }
         let bytes = wq.scales.count + wq.elements.count
+        let copies = rotate ? rotationCopies(bytes: bytes, l3: l3) : 1
+        var ws = [MXTensor](repeating: wq, count: copies)
+        for c in 1..<max(1, copies) {
+            ws[c].scales.withUnsafeMutableBufferPointer { _ in }
+            ws[c].elements.withUnsafeMutableBufferPointer { _ in }
+        }
         let secs = x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
-            timeBest(reps: reps, copies: 1) { _ in
-                Kernels.mxmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads)
+            timeBest(reps: reps, copies: copies) { c in
+                Kernels.mxmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: ws[c], y: yb.baseAddress!, threads: threads)
             }
         } }
+        ws = []
         out.append(Measurement(kernel: "mxmx", weights: f.rawValue, acts: a.rawValue, m: m, k: k, n: n, threads: threads,
                                seconds: secs, gflops: 2.0 * Double(m * n * k) / secs / 1e9, weightGBps: Double(bytes) / secs / 1e9,
                                ratioToFP32: fp32.seconds / secs, openblas: nil))
@@ -304,45 +305,68 @@ private func loadAverage() -> String {
 
 // MARK: - OpenBLAS (numpy) comparison
 
-/// GFLOP/s of numpy's `x @ w.T` (OpenBLAS sgemm) for each (M, K, N), nil if unavailable.
-private func openBLASGflops(shapes: [(Int, Int, Int)], threads: Int, reps: Int) -> [Double?] {
-    let script = """
-    import sys, time
-    import numpy as np
-    rng = np.random.default_rng(0)
-    for line in sys.stdin:
-        m, k, n = map(int, line.split())
-        x = rng.standard_normal((m, k), dtype=np.float32); w = rng.standard_normal((n, k), dtype=np.float32)
-        y = x @ w.T
-        best = 1e9
-        for _ in range(\(reps)):
-            t = time.perf_counter(); y = x @ w.T; best = min(best, time.perf_counter() - t)
-        print(m, k, n, 2.0 * m * n * k / best / 1e9, flush=True)
-    """
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script]
-    var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "OPENBLAS_CORETYPE")
-    env.removeValue(forKey: "OPENBLAS_L2_SIZE")
-    env["OPENBLAS_NUM_THREADS"] = "\(threads)"
-    p.environment = env
-    let inPipe = Pipe(), outPipe = Pipe()
-    p.standardInput = inPipe
-    p.standardOutput = outPipe
-    p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-    do { try p.run() } catch { return shapes.map { _ in nil } }
-    let input = shapes.map { "\($0.0) \($0.1) \($0.2)\n" }.joined()
-    inPipe.fileHandleForWriting.write(input.data(using: .utf8)!)
-    try? inPipe.fileHandleForWriting.close()
-    let data = outPipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    var byShape: [String: Double] = [:]
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-        let f = line.split(separator: " ")
-        if f.count == 4, let v = Double(f[3]) { byShape["\(f[0]) \(f[1]) \(f[2])"] = v }
+/// numpy's `x @ w.T` (OpenBLAS sgemm) in a persistent python3 process, so that each
+/// shape is timed right after mxq's kernel under the same machine load.
+private final class OpenBLASRunner {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var buffer = Data()
+    private(set) var alive = false
+
+    init(threads: Int, reps: Int) {
+        let script = """
+        import sys, time
+        import numpy as np
+        rng = np.random.default_rng(0)
+        print("ready", flush=True)
+        for line in sys.stdin:
+            m, k, n = map(int, line.split())
+            x = rng.standard_normal((m, k), dtype=np.float32); w = rng.standard_normal((n, k), dtype=np.float32)
+            y = x @ w.T
+            best = 1e9
+            for _ in range(\(reps)):
+                t = time.perf_counter(); y = x @ w.T; best = min(best, time.perf_counter() - t)
+            print(2.0 * m * n * k / best / 1e9, flush=True)
+        """
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "OPENBLAS_CORETYPE")
+        env.removeValue(forKey: "OPENBLAS_L2_SIZE")
+        env["OPENBLAS_NUM_THREADS"] = "\(threads)"
+        process.environment = env
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        do { try process.run() } catch { return }
+        alive = readLine() == "ready"
     }
-    return shapes.map { byShape["\($0.0) \($0.1) \($0.2)"] }
+
+    private func readLine() -> String? {
+        while true {
+            if let nl = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...nl)
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(chunk)
+        }
+    }
+
+    /// GFLOP/s for one shape, nil if python3/numpy is unavailable or failed.
+    func gflops(m: Int, k: Int, n: Int) -> Double? {
+        guard alive else { return nil }
+        input.fileHandleForWriting.write("\(m) \(k) \(n)\n".data(using: .utf8)!)
+        guard let line = readLine(), let v = Double(line) else { alive = false; return nil }
+        return v
+    }
+
+    func close() {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.waitUntilExit() }
+    }
 }
 
 // MARK: - packed size of SmolLM2-135M's linear weights

@@ -2,6 +2,7 @@ import Foundation
 import Support
 import Tokenization
 import Runtime
+import PTQ
 
 enum EvalCommand: Command {
     static let name = "eval"
@@ -11,6 +12,10 @@ enum EvalCommand: Command {
 
     usage: mxq eval [--model PATH] (--dataset wikitext2|ptb | --tokens-file F) [--windows N] [--ctx N]
                     [--pre NAME] [--json]
+                    [--weights FMT|none] [--acts FMT|none] [--block N] [--scale-rule floor|ceil]
+                    [--rounding even|away|stochastic] [--recipe STAGES] [--override PAT=W[,A][;...]]
+                    [--lm-head] [--calib-samples N] [--calib-len L] [--calib-seed S] [--calib-file F]
+                    [--layers FILE.csv] [--packed] [--no-cache]
 
     The whole test text is tokenized without BOS and cut into non-overlapping windows of
     --ctx tokens (the incomplete tail is dropped); each window predicts its tokens 2..ctx
@@ -27,7 +32,37 @@ enum EvalCommand: Command {
       --ctx N          window length in tokens (default 2048)
       --pre NAME       override the tokenizer's pre-tokenizer (smollm or gpt2)
       --json           print one JSON object (ppl, nll, tokens, windows, ctx, seconds,
-                       tokens_per_s, dataset, model, threads) instead of a text line
+                       tokens_per_s, dataset, model, threads; with quantization also weights,
+                       acts, block, recipe, calib_*, quant_seconds, stage_seconds) instead of a text line
+
+    quantization (module PTQ; without these flags the model runs in fp32):
+      --weights FMT    weight format of the 7 linears of every block: mxint8, mxint4, mxfp8 (=e4m3),
+                       mxfp8_e5m2, mxfp6 (=e2m3), mxfp6_e3m2, mxfp4 (=e2m1), or none (fp32, default)
+      --acts FMT       dynamic per-token activation format of the same linears' inputs, or none (default)
+      --block N        MX block size for both (even, default 32)
+      --scale-rule R   shared-exponent rule: floor (OCP, default) or ceil (no clipping)
+      --rounding R     element rounding: even (default), away, stochastic (seed --rounding-seed S, default 0)
+      --recipe STAGES  ordered stages, comma-separated (default rtn): smoothquant[(alpha=A)] (alias sq),
+                       awq, gptq[(act_order)], rtn. GPTQ/RTN is the rounding and must come last; without
+                       one, RTN is appended. Contradictions (a repeated stage, rtn with gptq, a stage after
+                       the rounding, awq/gptq with --weights none) are rejected with the reason.
+      --sq-alpha K=A[,K=A]  SmoothQuant alpha per consumer kind (q_proj for q/k/v, o_proj, gate_proj
+                       for gate/up, down_proj), overriding the recipe's alpha
+      --override LIST  per-layer overrides 'PATTERN=W[,A]' separated by ';' (later wins); PATTERN is a
+                       glob over names like layers.3.mlp.down_proj; W/A a format, none, or - (keep),
+                       e.g. --override 'layers.0.*=mxint8;*.down_proj=mxint8,mxint8'
+      --lm-head        quantize the LM head too (RTN; its activation format too)
+      --calib-samples N  calibration sequences (default 128)      --calib-len L  tokens each (default 2048)
+      --calib-seed S   sampling seed (default 0)
+      --calib-file F   calibration text (UTF-8) instead of the Penn Treebank train split (default);
+                       never pass an evaluation split
+      --layers FILE    write the per-layer, per-stage error table as CSV (weight SQNR, output SQNR/MSE vs
+                       fp32 on calibration inputs, saturated/flushed shares, scale exponents). With plain
+                       RTN, calibration data is then loaded to fill the output columns.
+      --packed         evaluate through packed MX weights (MXTensor) instead of fp32 fake-quant weights
+      --no-cache       do not read/write GPTQ Hessians under .cache/ptq/
+    Calibration runs sequentially block by block (each block sees the outputs of the already
+    quantized blocks before it, activation quantization included).
     Progress with ETA goes to stderr.
     """
 
@@ -47,7 +82,9 @@ enum EvalCommand: Command {
 
         let modelURL = try modelPath.map { URL(fileURLWithPath: $0) }
             ?? Paths.requireSetUp(Paths.defaultModel, what: "default model (SmolLM2-135M GGUF)")
+        let quant = try QuantFlags(&args)
         let model = try LlamaModel.load(path: modelURL.path)
+        let quantInfo = try quant?.apply(model: model, modelURL: modelURL, preTokenizer: pre)
         let tokens: [Int32]
         let source: String
         if let f = tokensFile {
@@ -61,6 +98,7 @@ enum EvalCommand: Command {
         let result = try evaluate(model: model, tokens: tokens, ctx: ctx, windows: windows, label: "eval \(source)")
         if json {
             var obj = result.jsonObject
+            for (k, v) in quantInfo ?? [:] { obj[k] = v }
             obj["dataset"] = source
             obj["model"] = modelURL.path
             obj["threads"] = model.threads ?? Parallel.defaultThreads
@@ -103,4 +141,101 @@ private func readTokenFile(_ path: String) throws -> [Int32] {
 private func evalJSONLine(_ obj: [String: Any]) throws -> String {
     let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
     return String(data: d, encoding: .utf8)!
+}
+
+/// The quantization flags of `mxq eval` (parsing only; the work is `PTQ.quantize`).
+struct QuantFlags {
+    let plan: QuantPlan
+    let calibSamples: Int, calibLen: Int, calibSeed: UInt64
+    let calibFile: String?
+    let layersCSV: String?
+    let packed: Bool
+    let useCache: Bool
+    let smoothAlpha: [LinearKind: Float]
+    let labels: [String: Any]
+
+    /// Consumes the flags; nil when none was given (plain fp32 evaluation).
+    init?(_ args: inout Args) throws {
+        let weights = try args.option("--weights"), acts = try args.option("--acts")
+        let block = try args.int("--block"), rule = try args.option("--scale-rule")
+        let rounding = try args.option("--rounding"), rseed = try args.int("--rounding-seed")
+        let recipe = try args.option("--recipe"), override = try args.option("--override")
+        let sqAlpha = try args.option("--sq-alpha")
+        let lmHead = args.flag("--lm-head")
+        let samples = try args.int("--calib-samples"), len = try args.int("--calib-len")
+        let seed = try args.int("--calib-seed"), file = try args.option("--calib-file")
+        let layers = try args.option("--layers")
+        let packed = args.flag("--packed"), noCache = args.flag("--no-cache")
+        let given: [Any?] = [weights, acts, block, rule, rounding, rseed, recipe, override, sqAlpha, samples, len, seed, file, layers]
+        if given.allSatisfy({ $0 == nil }) && !lmHead && !packed && !noCache { return nil }
+        if let s = rseed, s < 0 { throw UsageError("eval: --rounding-seed must be non-negative, got \(s)") }
+        plan = try QuantPlan.make(weights: weights, acts: acts, block: block ?? 32, scaleRule: rule, rounding: rounding,
+                                  roundingSeed: UInt64(rseed ?? 0), recipe: recipe,
+                                  overrides: override.map { $0.split(separator: ";").map(String.init) } ?? [], lmHead: lmHead)
+        calibSamples = samples ?? 128
+        calibLen = len ?? 2048
+        if calibSamples < 1 { throw UsageError("eval: --calib-samples must be at least 1, got \(calibSamples)") }
+        if calibLen < 2 { throw UsageError("eval: --calib-len must be at least 2, got \(calibLen)") }
+        guard (seed ?? 0) >= 0 else { throw UsageError("eval: --calib-seed must be non-negative") }
+        calibSeed = UInt64(seed ?? 0)
+        calibFile = file
+        layersCSV = layers
+        self.packed = packed
+        useCache = !noCache
+        var alphas: [LinearKind: Float] = [:]
+        for item in (sqAlpha ?? "").split(separator: ",") {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, let kind = LinearKind(rawValue: kv[0]) ?? LinearKind(rawValue: kv[0] + "_proj"),
+                  kind != .lmHead, let a = Float(kv[1]), a >= 0, a <= 1 else {
+                throw UsageError("eval: --sq-alpha '\(item)': expected KIND=ALPHA with KIND one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj and ALPHA in [0, 1]")
+            }
+            alphas[kind] = a
+        }
+        smoothAlpha = alphas
+        labels = ["weights": weights ?? "none", "acts": acts ?? "none", "block": block ?? 32,
+                  "recipe": plan.recipe.description, "scale_rule": rule ?? "floor", "rounding": rounding ?? "even",
+                  "overrides": override ?? "", "lm_head": lmHead, "packed": packed]
+    }
+
+    /// Quantizes `model` in place; returns fields for the JSON line.
+    func apply(model: LlamaModel, modelURL: URL, preTokenizer: String?) throws -> [String: Any] {
+        var info = labels
+        let calibrated = plan.recipe.effectiveStages.contains { $0 != .rtn }
+        var cal: CalibrationSet? = nil
+        if calibrated || layersCSV != nil {
+            let source: CalibrationSource = calibFile.map { .file(URL(fileURLWithPath: $0)) } ?? .ptbTrain
+            let tok = try BPETokenizer.load(model: modelURL, preTokenizer: preTokenizer)
+            let ids = tok.encode(try source.text())
+            cal = try CalibrationSet(tokens: ids, samples: calibSamples, length: calibLen, seed: calibSeed,
+                                     sourceName: calibFile ?? "PTB train")
+            info["calib"] = calibFile ?? "ptb-train"
+            info["calib_samples"] = calibSamples
+            info["calib_len"] = calibLen
+            info["calib_seed"] = Int(calibSeed)
+        }
+        var opts = PTQOptions()
+        opts.smoothAlpha = smoothAlpha
+        if useCache {
+            opts.cacheDirectory = Paths.cache.appendingPathComponent("ptq")
+            let attrs = try? FileManager.default.attributesOfItem(atPath: modelURL.path)
+            let size = (attrs?[.size] as? NSNumber)?.intValue ?? -1
+            let mtime = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            opts.modelIdentity = "\(modelURL.standardizedFileURL.path)|\(size)|\(mtime)"
+        }
+        let report = try quantize(model: model, plan: plan, calibration: cal, options: opts)
+        printErr(String(format: "quantize: %@ in %.1f s (%@)", plan.recipe.description, report.seconds,
+                        report.stageSeconds.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f s", $0.key, $0.value) }.joined(separator: ", ")))
+        if let path = layersCSV {
+            do { try report.csv.write(toFile: path, atomically: true, encoding: .utf8) }
+            catch { throw UsageError("eval: cannot write --layers file '\(path)': \(error.localizedDescription)") }
+        }
+        if packed {
+            let bad = try packWeights(model: model, plan: plan)
+            if bad > 0 { printErr("warning: \(bad) weight values changed when packed (re-encoding with natural block scales)") }
+        }
+        info["quant_seconds"] = report.seconds
+        info["stage_seconds"] = report.stageSeconds
+        info["hessian_cache_hits"] = report.cacheHits
+        return info
+    }
 }

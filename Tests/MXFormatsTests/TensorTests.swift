@@ -269,14 +269,14 @@ final class TensorTests: XCTestCase {
     }
 }
 
-/// The vectorized path (block a multiple of 16, even/away rounding, no fp32 subnormals in a block).
+/// The vectorized path (block a multiple of 16, no fp32 subnormals in a block), all roundings.
 final class VectorPathTests: XCTestCase {
     func testVectorPathEqualsReference() {
         var g = SplitMix64(seed: 2024)
         for f in MXFormat.allCases {
             for block in [16, 32, 64] {
-                for rounding in [MXRounding.even, .away] {
-                    let rows = 2, cols = 4 * block + 5   // partial last block
+                for rounding in [MXRounding.even, .away, .stochastic(seed: UInt64(block))] {
+                    let rows = 2, cols = 3 * block + 5   // partial last block
                     var v = [Float](repeating: 0, count: rows * cols)
                     for i in 0..<v.count {
                         let scale = E8M0.pow2(Int((i / block) % 60) - 30)
@@ -297,6 +297,10 @@ final class VectorPathTests: XCTestCase {
                         let (rq, rd) = MXReference.fakeQuantize(v, rows: rows, cols: cols, config: cfg)
                         XCTAssertEqual(fq.map(\.bitPattern), rq.map(\.bitPattern), "\(cfg)")
                         XCTAssertEqual(d, rd, "\(cfg)")
+                        var fq2 = v
+                        let d2 = fq2.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: cols, config: cfg, diagnostics: false) }
+                        XCTAssertEqual(fq2.map(\.bitPattern), rq.map(\.bitPattern), "\(cfg) without diagnostics")
+                        XCTAssertEqual(d2.elements, rows * cols)
                     }
                 }
             }

@@ -27,6 +27,7 @@ final class SGEMMTests: XCTestCase {
     let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (1, 37, 5), (1, 64, 48), (2, 17, 3), (3, 100, 7), (8, 33, 50), (8, 16, 9),
         (9, 5, 1), (9, 31, 49), (13, 64, 97), (17, 128, 48), (24, 7, 96), (31, 700, 33), (40, 1300, 21), (70, 96, 145),
+        (19, 1024, 50),  // row stride a multiple of 4 KiB: X is packed
     ]
 
     func testSgemmMatchesReferenceOnRandomShapes() {
@@ -47,28 +48,31 @@ final class SGEMMTests: XCTestCase {
     func testBothTilesAndAllThreadCountsAgreeBitwise() {
         // Thread count must not change a single bit; the tile shape must not either
         // (both sum each K block in increasing k from zero).
-        let (m, k, n) = (37, 700, 101)
-        let x = randomFloats(m * k, seed: 7), w = randomFloats(n * k, seed: 8)
-        var ref = [Float](repeating: 0, count: m * n)
-        KernelsReference.sgemm(m: m, n: n, k: k, x: x, w: w, y: &ref)
-        var results: [[Float]] = []
-        for tile in [TileConfig.avx512, TileConfig.avx2] {
-            for t in [1, 2, 3, 5] {
-                var y = [Float](repeating: .nan, count: m * n)
-                x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
-                    packedGemm(m: m, n: n, k: k, x: xb.baseAddress!, ldx: k, y: yb.baseAddress!, ldy: n, threads: t, tile: tile) {
-                        dst, j0, jn, k0, kc, nr in
-                        packTransposed(dst: dst, src: wb.baseAddress! + j0 * k + k0, ld: k, rows: jn, kc: kc, nr: nr)
-                    }
-                } } }
-                results.append(y)
+        for (m, k, n) in [(37, 700, 101), (21, 1024, 60)] {
+            let x = randomFloats(m * k, seed: 7), w = randomFloats(n * k, seed: 8)
+            var ref = [Float](repeating: 0, count: m * n)
+            KernelsReference.sgemm(m: m, n: n, k: k, x: x, w: w, y: &ref)
+            var results: [[Float]] = []
+            for tile in [TileConfig.avx512, TileConfig.avx2] {
+                for t in [1, 2, 3, 5] {
+                    var y = [Float](repeating: .nan, count: m * n)
+                    x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
+                        packedGemm(m: m, n: n, k: k, x: xb.baseAddress!, ldx: k, y: yb.baseAddress!, ldy: n, threads: t, tile: tile) {
+                            dst, j0, jn, k0, kc, nr in
+                            packTransposed(dst: dst, src: wb.baseAddress! + j0 * k + k0, ld: k, rows: jn, kc: kc, nr: nr)
+                        }
+                    } } }
+                    results.append(y)
+                }
             }
+            for (ri, r) in results.enumerated() { XCTAssertTrue(r == results[0], "result \(ri) differs bitwise from result 0") }
+            XCTAssertLessThan(maxRelativeError(results[0], ref, floor: 1), 1e-4)
         }
-        for (ri, r) in results.enumerated() { XCTAssertTrue(r == results[0], "result \(ri) differs bitwise from result 0") }
-        XCTAssertLessThan(maxRelativeError(results[0], ref, floor: 1), 1e-4)
         // GEMV path (M ≤ 8) across thread counts.
-        let g1 = Kernels.sgemm(m: 5, n: n, k: k, x: Array(x[0..<(5 * k)]), w: w, threads: 1)
-        let g3 = Kernels.sgemm(m: 5, n: n, k: k, x: Array(x[0..<(5 * k)]), w: w, threads: 3)
+        let (k, n) = (700, 101)
+        let x = randomFloats(5 * k, seed: 17), w = randomFloats(n * k, seed: 18)
+        let g1 = Kernels.sgemm(m: 5, n: n, k: k, x: x, w: w, threads: 1)
+        let g3 = Kernels.sgemm(m: 5, n: n, k: k, x: x, w: w, threads: 3)
         XCTAssertTrue(g1 == g3, "GEMV differs between 1 and 3 threads")
     }
 

@@ -127,7 +127,6 @@ final class LayerAlgorithmTests: XCTestCase {
                     let cfg = MXConfig(format: f, block: 16, scaleRule: rule, rounding: rounding)
                     var v = randomFloats(3 * 37, seed: 11, scale: 3)
                     v[5] = 0; v[40] = 1e-30; v[41] = -0.75   // zero, tiny, a tie-ish value
-                    for j in 74..<90 { v[j] = 0 }           // an all-zero block
                     var ref = v
                     ref.withUnsafeMutableBufferPointer { _ = mxFakeQuantize($0, rows: 3, cols: 37, config: cfg) }
                     var mine = v
@@ -141,6 +140,18 @@ final class LayerAlgorithmTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// mx-numerics.md: an all-zero block has E = -127 and all-zero elements, so it decodes to 0.
+    /// (PTQ relies on it: dead channels and zero-padded weights must stay exactly 0.)
+    func testAllZeroBlockStaysZero() {
+        for f in allFormats {
+            var v = [Float](repeating: 0, count: 48)
+            v[40] = 1
+            v.withUnsafeMutableBufferPointer { _ = mxFakeQuantize($0, rows: 1, cols: 48, config: MXConfig(format: f, block: 16)) }
+            XCTAssertEqual(v[0], 0, "format layer: mxFakeQuantize of an all-zero \(f) block gives \(v[0])")
+            XCTAssertEqual(MXGrid(MXConfig(format: f, block: 16)).quantize(0, exponent: -127), 0)
         }
     }
 

@@ -37,6 +37,21 @@ final class PerplexityTests: XCTestCase {
         }
     }
 
+    func testPerplexityIdenticalForAnyThreadCount() throws {
+        let cfg = LlamaConfig.tiny(hiddenSize: 48, numLayers: 1)
+        let model = LlamaModel.random(config: cfg, seed: 5)
+        model.attentionRowBlock = 8
+        let tokens = randomTokens(70, vocab: cfg.vocabSize, seed: 6)
+        model.nllChunkRows = 7
+        model.threads = 1
+        let a = try evaluatePerplexity(model: model, tokens: tokens, ctx: 33)
+        model.threads = 2
+        let b = try evaluatePerplexity(model: model, tokens: tokens, ctx: 33)
+        XCTAssertEqual(a.nll, b.nll)
+        XCTAssertEqual(a.windowNLL, b.windowNLL)
+        XCTAssertEqual(a.windows, 2)
+    }
+
     func testBadEvaluationInputs() {
         let cfg = LlamaConfig.tiny(numLayers: 1)
         let model = LlamaModel.random(config: cfg, seed: 1)
