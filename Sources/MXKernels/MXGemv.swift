@@ -116,21 +116,23 @@ func gemvChunk<D: WordDecoder, V: SIMD, F: SIMD>(_: D.Type, _ wp: UnsafeRawPoint
     let w = wp.loadUnaligned(as: V.self)
     let stride = MemoryLayout<F>.size
     if D.checksBadCodes { bad = bad | D.probe(w) }
-    let d0 = D.decode(w, 0, F.self)
-    var p0 = d0 * x0.loadUnaligned(as: F.self)
-    if let x1 = x1 {
-        var p1 = d0 * x1.loadUnaligned(as: F.self)
-        for j in 1..<D.elemsPerWord {
-            let d = D.decode(w, j, F.self)
-            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-            p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-        }
-        acc1.addProduct(p1, sv)
-    } else {
-        for j in 1..<D.elemsPerWord {
-            p0.addProduct(D.decode(w, j, F.self), x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-        }
+    // Written out for j = 0…7 so that every shift amount is a constant; two partial sums
+    // (even and odd j) halve the FMA dependency chain.
+    @inline(__always) func lane(_ j: Int, _ p0: inout F, _ p1: inout F) {
+        let d = D.decode(w, j, F.self)
+        p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
+        if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self)) }
     }
+    let d0 = D.decode(w, 0, F.self), d1 = D.decode(w, 1, F.self)
+    var p0 = d0 * x0.loadUnaligned(as: F.self), q0 = d1 * x0.loadUnaligned(fromByteOffset: stride, as: F.self)
+    var p1 = F(), q1 = F()
+    if let x1 = x1 { p1 = d0 * x1.loadUnaligned(as: F.self); q1 = d1 * x1.loadUnaligned(fromByteOffset: stride, as: F.self) }
+    lane(2, &p0, &p1); lane(3, &q0, &q1)
+    if D.elemsPerWord == 8 {
+        lane(4, &p0, &p1); lane(5, &q0, &q1); lane(6, &p0, &p1); lane(7, &q0, &q1)
+    }
+    p0 += q0
+    if x1 != nil { p1 += q1; acc1.addProduct(p1, sv) }
     acc0.addProduct(p0, sv)
 }
 
@@ -187,8 +189,13 @@ func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunk
         let any = (bad16 & 0x8080_8080) | SIMD16(lowHalf: bad8 & 0x8080_8080, highHalf: SIMD8(lowHalf: bad4 & 0x8080_8080, highHalf: SIMD4()))
         if any != SIMD16<UInt32>() { return false }
     }
-    out0 = hsum16(a16) + hsum8(a8) + hsum4(a4)
-    if xp1 != nil { out1 = hsum16(b16) + hsum8(b8) + hsum4(b4) }
+    @inline(__always) func total(_ v16: SIMD16<Float>, _ v8: SIMD8<Float>, _ v4: SIMD4<Float>) -> Float {
+        let t8 = v16.lowHalf + v16.highHalf + v8
+        let t4 = t8.lowHalf + t8.highHalf + v4
+        return hsum4(t4)
+    }
+    out0 = total(a16, a8, a4)
+    if xp1 != nil { out1 = total(b16, b8, b4) }
     return true
 }
 
@@ -201,12 +208,7 @@ func gemvRowTable(_ w: PackedMX, row r: Int, xs: UnsafePointer<Float>, xStride: 
     let B = w.block
     let bv = B & ~15
     // Decode the whole row (block by block) into buf, then 16-lane FMAs per X row.
-    for b in 0..<w.blocksPerRow {
-        let s = w.scaleLUT[Int(w.scales[r * w.blocksPerRow + b])]
-        w.blockCodes(row: r, block: b, into: codes)
-        let d = buf + b * B
-        for i in 0..<B { d[i] = w.lut[Int(codes[i])] * s }
-    }
+    for b in 0..<w.blocksPerRow { w.blockValues(row: r, block: b, into: buf + b * B) }
     let total = w.blocksPerRow * B
     for i in 0..<m {
         let x = xs + i * xStride
