@@ -70,27 +70,34 @@ extension SixBitDecoder {
 /// MXFP6 E2M3 / E3M2 without fp32 subnormals: magnitude bits under the exponent offset
 /// (127 − bias) give the value of every code with a non-zero exponent; for exponent 0
 /// (subnormal codes) the exact value is 2·f − 2^(1−bias), chosen by a lane mask.
+/// Shared FP6 decode: `magBits` = magnitude bits under the exponent offset (a normal fp32
+/// for every code), `expBits` = the code's exponent field (0 for subnormal codes), `corr`
+/// = 2^(1−bias). Lane selection with integer ops only (generic SIMD masks scalarise).
+@inline(__always) @usableFromInline
+func fp6Value<V: SIMD, F: SIMD>(_ g: V, magBits: V, expBits: V, signShift: Int, corr: Float, _: F.Type) -> F
+    where V.Scalar == UInt32, F.Scalar == Float {
+    let f = unsafeBitCast(magBits, to: F.self)
+    let sub = F(repeating: -corr).addingProduct(f, F(repeating: 2))
+    // normal = all ones when expBits ≠ 0 ((expBits + 0x7FFFFFFF) then has bit 31 set), else 0.
+    let normal = V() &- ((expBits &+ 0x7FFF_FFFF) &>> 31)
+    let fb = unsafeBitCast(f, to: V.self), sb = unsafeBitCast(sub, to: V.self)
+    let v = (fb & normal) | (sb & ~normal) | (shiftBy(g, signShift) & 0x8000_0000)
+    return unsafeBitCast(v, to: F.self)
+}
+
 @usableFromInline enum DecodeE2M3: SixBitDecoder {
     @inline(__always) @usableFromInline
     static func decode<V: SIMD, F: SIMD>(_ g: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
-        let mag = (shiftBy(g, 20 - 6 * j) & 0x01F0_0000) &+ (126 << 23)
-        let f = unsafeBitCast(mag, to: F.self)
-        let sub = F(repeating: -1).addingProduct(f, F(repeating: 2))
-        let isSub = (g & V(repeating: UInt32(0x18) << UInt32(6 * j))) .== V()
-        let v = f.replacing(with: sub, where: unsafeBitCast(isSub, to: SIMDMask<F.MaskStorage>.self))
-        return unsafeBitCast(unsafeBitCast(v, to: V.self) | (shiftBy(g, 26 - 6 * j) & 0x8000_0000), to: F.self)
+        fp6Value(g, magBits: (shiftBy(g, 20 - 6 * j) & 0x01F0_0000) &+ (126 << 23),
+                 expBits: g & V(repeating: UInt32(0x18) << UInt32(6 * j)), signShift: 26 - 6 * j, corr: 1, F.self)
     }
 }
 
 @usableFromInline enum DecodeE3M2: SixBitDecoder {
     @inline(__always) @usableFromInline
     static func decode<V: SIMD, F: SIMD>(_ g: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
-        let mag = (shiftBy(g, 21 - 6 * j) & 0x03E0_0000) &+ (124 << 23)
-        let f = unsafeBitCast(mag, to: F.self)
-        let sub = F(repeating: -0.25).addingProduct(f, F(repeating: 2))
-        let isSub = (g & V(repeating: UInt32(0x1C) << UInt32(6 * j))) .== V()
-        let v = f.replacing(with: sub, where: unsafeBitCast(isSub, to: SIMDMask<F.MaskStorage>.self))
-        return unsafeBitCast(unsafeBitCast(v, to: V.self) | (shiftBy(g, 26 - 6 * j) & 0x8000_0000), to: F.self)
+        fp6Value(g, magBits: (shiftBy(g, 21 - 6 * j) & 0x03E0_0000) &+ (124 << 23),
+                 expBits: g & V(repeating: UInt32(0x1C) << UInt32(6 * j)), signShift: 26 - 6 * j, corr: 0.25, F.self)
     }
 }
 
