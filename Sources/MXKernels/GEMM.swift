@@ -141,8 +141,9 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
 
     // 2. Tasks: blocks of W columns (× chunks of rows when N is too small to split).
     let panelsPerBlockMax = max(1, tile.blockCols / NR)
-    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, T)
-    nBlocks = min(nPanels, (nBlocks + T - 1) / T * T)
+    // At least 4 tasks per thread when N allows (tasks are claimed dynamically, which
+    // keeps both cores busy when the machine is shared).
+    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, min(nPanels, 4 * T))
     let pPerBlock = (nPanels + nBlocks - 1) / nBlocks
     nBlocks = (nPanels + pPerBlock - 1) / pPerBlock
     var mChunks = nBlocks < T ? min(mPanels, (T + nBlocks - 1) / nBlocks) : 1
@@ -150,18 +151,17 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
     mChunks = (mPanels + mpPerChunk - 1) / mpPerChunk
     let tasks = nBlocks * mChunks
     let workers = min(T, tasks)
+    let counter = TaskCounter(tasks)
     let kernel = tile.kernel
     let xpAddr = Int(bitPattern: xp)
 
     Parallel.forEach(workers, threads: workers) { t in
-        let lo = tasks * t / workers, hi = tasks * (t + 1) / workers
-        if lo >= hi { return }
-        let xp = UnsafePointer<Float>(bitPattern: xpAddr)!
+                let xp = UnsafePointer<Float>(bitPattern: xpAddr)!
         let wb = Scratch.take(bytes: (pPerBlock * NR * kcMax + MR * NR) * 4)
         defer { Scratch.give(wb) }
         let wbuf = wb.0.bindMemory(to: Float.self, capacity: pPerBlock * NR * kcMax + MR * NR)
         let tmp = wbuf + pPerBlock * NR * kcMax
-        for task in lo..<hi {
+        while let task = counter.claim() {
             let nb = task / mChunks, mc = task % mChunks
             let p0 = nb * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)
             let mp0 = mc * mpPerChunk, mp1 = min(mPanels, mp0 + mpPerChunk)
@@ -270,8 +270,10 @@ func gemvTile(rows: Int, k: Int, x0: UnsafePointer<Float>, x1: UnsafePointer<Flo
 func gemvNT(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int,
             y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int) {
     let groups = (n + 3) / 4
-    Parallel.forRanges(groups, threads: threads, minChunk: 64) { range in
-        for g in range {
+    // Chunks of 64 groups, handed out dynamically (concurrentPerform).
+    let chunk = 64, chunks = (groups + chunk - 1) / chunk
+    Parallel.forEach(chunks, threads: threads) { c in
+        for g in (c * chunk)..<min(groups, (c + 1) * chunk) {
             let j0 = g * 4, wn = min(4, n - j0)
             // Rows past N alias the last valid row; their results are not stored.
             let w0 = w + j0 * ldw

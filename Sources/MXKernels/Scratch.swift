@@ -46,3 +46,19 @@ enum Scratch {
         return try body(b.0.bindMemory(to: Float.self, capacity: b.1 / 4))
     }
 }
+
+/// Hands out task indices 0..<count to worker threads in order, one at a time.
+/// Which thread runs a task never changes its result (tasks write disjoint outputs).
+@usableFromInline
+final class TaskCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+    @usableFromInline init(_ count: Int) { self.count = count }
+    @usableFromInline func claim() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        if next >= count { return nil }
+        next += 1
+        return next - 1
+    }
+}

@@ -166,6 +166,8 @@ struct PipelineState {
     var records: [StageLayerRecord] = []
     var stageSeconds: [String: Double] = [:]
     var cacheHits = 0, cacheWrites = 0
+    /// Tests: sees the calibration hidden states entering each block.
+    var blockInputObserver: ((Int, [[Float]]) -> Void)? = nil
 
     init(model: LlamaModel, plan: QuantPlan, options: PTQOptions, stages: [Stage]) {
         self.model = model; self.plan = plan; self.options = options; self.stages = stages
@@ -224,6 +226,7 @@ struct PipelineState {
         let nb = model.blocks.count
         let progress = options.showProgress ? ProgressReporter("calibrate \(stages.map(\.description).joined(separator: "→"))", total: nb) : nil
         for bi in 0..<nb {
+            blockInputObserver?(bi, hidden)
             try calibrateBlock(bi, hidden: &hidden, seqLen: L, cal: cal)
             progress?.advance(detail: "block \(bi)")
         }

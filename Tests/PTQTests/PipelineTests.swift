@@ -79,6 +79,31 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    /// Sequential calibration: block i is calibrated on the outputs of blocks 0..<i as already
+    /// quantized (weights and activation formats), i.e. exactly what the final model computes.
+    func testBlocksSeeQuantizedPrefixOutputs() throws {
+        let model = Tiny.model()
+        let cal = Tiny.calibration(samples: 2, length: 16)
+        let plan = QuantPlan(defaults: QuantSpec(weight: MXConfig(format: .mxint4), act: MXConfig(format: .mxfp4_e2m1)),
+                             recipe: Recipe([.gptq(actOrder: false)]))
+        var state = PipelineState(model: model, plan: plan, options: quiet(), stages: plan.recipe.effectiveStages)
+        var seen: [Int: [[Float]]] = [:]
+        state.blockInputObserver = { seen[$0] = $1 }
+        try state.runSequential(cal)
+        XCTAssertNotNil(model.blocks[0].qProj.actQuant)
+        for (s, seq) in cal.sequences.enumerated() {
+            var h = model.embed(seq)
+            XCTAssertEqual(seen[0]![s], h)
+            model.forwardBlock(0, hidden: &h, seqLen: seq.count)
+            XCTAssertEqual(seen[1]![s], h, "block 1 must be calibrated on quantized block 0's outputs")
+        }
+        // and that is not the fp32 model's hidden state
+        let fp = Tiny.model()
+        var h = fp.embed(cal.sequences[0])
+        fp.forwardBlock(0, hidden: &h, seqLen: cal.length)
+        XCTAssertNotEqual(seen[1]![0], h)
+    }
+
     func testRecipeNeedsCalibrationAndValidPlan() {
         let model = Tiny.model()
         let plan = QuantPlan(defaults: QuantSpec(weight: MXConfig(format: .mxint4)), recipe: Recipe([.gptq(actOrder: false)]))
@@ -123,10 +148,11 @@ final class PipelineTests: XCTestCase {
     /// group is never above RTN's, and GPTQ's is below RTN's.
     func testAWQAndGPTQAgainstRTNOnCalibrationData() throws {
         let w4 = MXConfig(format: .mxint4), a8 = MXConfig(format: .mxint8)
-        let cal = Tiny.calibration(samples: 2, length: 32)
+        let cal = Tiny.calibration(samples: 2, length: 24)
         var opts = quiet()
         opts.recordTokens = 10_000   // keep every token: the records see exactly the search data
         opts.awq.gridPoints = 10     // α = 0 stays in the grid (the property under test); fewer points for debug speed
+        opts.awq.clipGrid = 10       // shrink ratios 1.0, 0.9, …, 0.6
         func run(_ stages: [Stage]) throws -> (LlamaModel, PTQReport) {
             let m = Tiny.model()
             let p = QuantPlan(defaults: QuantSpec(weight: w4, act: a8), recipe: Recipe(stages))
