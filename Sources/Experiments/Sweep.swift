@@ -82,6 +82,8 @@ public final class SweepProgress: @unchecked Sendable {
     private var currentStart = 0.0
     private var doneEstimate = 0.0           // estimates of cells finished in this process
     private var doneActual = 0.0
+    /// Share of the fp32 baseline done (from the runner's evaluation progress), while it runs.
+    private var baselineFraction: Double? = nil
     /// Measured/estimated time of the fp32 baseline: the speed prior before any cell finished.
     private var priorSpeed = 1.0
     private let cost: (Cell) -> Double
@@ -94,6 +96,7 @@ public final class SweepProgress: @unchecked Sendable {
         remainingEstimate = cells.reduce(0) { $0 + cost($1) }
         if baseline > 0 {
             label = "fp32 baseline"
+            baselineFraction = 0
             currentEstimate = baseline
             currentStart = monotonicSeconds()
         }
@@ -115,15 +118,18 @@ public final class SweepProgress: @unchecked Sendable {
     /// Records how long the baseline took against its estimate (rescales the ETA at once).
     func calibrate(actual: Double, estimate: Double) {
         lock.lock()
-        if actual > 0 && estimate > 0 { priorSpeed = actual / estimate }
+        if actual > 0 && estimate > 0 { priorSpeed = actual / estimate; doneActual += actual; doneEstimate += estimate }
         currentEstimate = 0
+        baselineFraction = nil
         lock.unlock()
     }
 
-    func finishCell() {
+    func finishCell(countsForSpeed: Bool = true) {
         lock.lock()
-        doneEstimate += currentEstimate
-        doneActual += monotonicSeconds() - currentStart
+        if countsForSpeed {   // the fp32 cell reuses the baseline: its ~0 s says nothing about speed
+            doneEstimate += currentEstimate
+            doneActual += monotonicSeconds() - currentStart
+        }
         currentEstimate = 0
         lock.unlock()
     }
@@ -136,6 +142,13 @@ public final class SweepProgress: @unchecked Sendable {
         emit(force: changedKind)
     }
 
+    /// Runners report the share (0...1) of an evaluation done; used for the ETA while the
+    /// fp32 baseline runs (its speed then rescales the estimates of all cells).
+    public func evaluationFraction(_ f: Double) {
+        lock.lock(); defer { lock.unlock() }
+        if baselineFraction != nil { baselineFraction = min(max(f, 0), 1) }
+    }
+
     /// A one-off message on its own line.
     public func note(_ text: String) {
         lock.lock(); defer { lock.unlock() }
@@ -145,7 +158,10 @@ public final class SweepProgress: @unchecked Sendable {
 
     /// Seconds left in the sweep: estimates rescaled by the measured speed of finished cells.
     public var etaSeconds: Double {
-        let speed = doneEstimate > 0 ? doneActual / doneEstimate : priorSpeed
+        var speed = doneEstimate > 0 ? doneActual / doneEstimate : priorSpeed
+        if let f = baselineFraction, f > 0.02, currentEstimate > 0 {
+            speed = (monotonicSeconds() - currentStart) / f / currentEstimate
+        }
         let cur = max(0, currentEstimate * speed - (currentEstimate > 0 ? monotonicSeconds() - currentStart : 0))
         return remainingEstimate * speed + cur
     }
@@ -350,7 +366,7 @@ public final class Sweep {
             records.append(rec)
             records.sort { $0.index < $1.index }
             try writeTables(dir, records: records)
-            progress.finishCell()
+            progress.finishCell(countsForSpeed: !cell.recipe.isFP32)
             let ppls = res.evals.map { "\($0.dataset) \(String(format: "%.3f", $0.ppl))" }.joined(separator: ", ")
             progress.note("done \(cell.id): \(ppls) (\(formatDuration(wall)))")
         }

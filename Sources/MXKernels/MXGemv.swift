@@ -2,8 +2,8 @@ import Support
 
 // Dequant GEMV (M = 1…8) for packed MX weights, bound by the bytes of W.
 //
-// Fast path (block 32; MXINT4, MXFP4, MXINT8, MXFP8 E4M3/E5M2): a row of W is read as
-// 32-bit words (8 nibbles or 4 bytes each) in chunks of 16, 8 or 4 words. Element j of
+// Fast path (block 32, every format): a row of W is read as 32-bit words (8 nibbles
+// or 4 bytes each; for 6-bit formats 3-byte groups of 4 codes) in chunks of 16, 8 or 4 words. Element j of
 // every word of a chunk is decoded at once with integer ops into a float vector
 // (INT: magic-number conversion; FP: the element's exponent|mantissa bits placed at
 // the bottom of an fp32, then one exact multiply by 2^(127−bias)); X is permuted once
@@ -39,11 +39,66 @@ func shiftBy<V: SIMD>(_ v: V, _ s: Int) -> V where V.Scalar == UInt32 {
     static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float
     /// Bytes of NaN/Inf codes set bit 7 of the returned bytes.
     static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32
+    /// Bytes per lane unit (4: one 32-bit word; 3: four 6-bit codes).
+    static var unitBytes: Int { get }
+    /// Loads `V.scalarCount` units starting at `p` (may read up to 1 byte past them when
+    /// `unitBytes` is 3; callers pass a padded copy at the end of an array).
+    static func load<V: SIMD>(_ p: UnsafeRawPointer, _: V.Type) -> V where V.Scalar == UInt32
 }
 
 extension WordDecoder {
     @inline(__always) @usableFromInline static var checksBadCodes: Bool { false }
     @inline(__always) @usableFromInline static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32 { V() }
+    @inline(__always) @usableFromInline static var unitBytes: Int { 4 }
+    @inline(__always) @usableFromInline
+    static func load<V: SIMD>(_ p: UnsafeRawPointer, _: V.Type) -> V where V.Scalar == UInt32 { p.loadUnaligned(as: V.self) }
+}
+
+/// 6-bit element streams: a lane holds one 3-byte group = 4 codes (bits 6j…6j+5).
+@usableFromInline protocol SixBitDecoder: WordDecoder {}
+extension SixBitDecoder {
+    @usableFromInline static var elemsPerWord: Int { 4 }
+    @inline(__always) @usableFromInline static var unitBytes: Int { 3 }
+    @inline(__always) @usableFromInline
+    static func load<V: SIMD>(_ p: UnsafeRawPointer, _: V.Type) -> V where V.Scalar == UInt32 {
+        var v = V()
+        for l in 0..<V.scalarCount { v[l] = p.loadUnaligned(fromByteOffset: 3 * l, as: UInt32.self) }
+        return v
+    }
+}
+
+/// MXFP6 E2M3 / E3M2 without fp32 subnormals: magnitude bits under the exponent offset
+/// (127 − bias) give the value of every code with a non-zero exponent; for exponent 0
+/// (subnormal codes) the exact value is 2·f − 2^(1−bias), chosen by a lane mask.
+/// Shared FP6 decode: `magBits` = magnitude bits under the exponent offset (a normal fp32
+/// for every code), `expBits` = the code's exponent field (0 for subnormal codes), `corr`
+/// = 2^(1−bias). Lane selection with integer ops only (generic SIMD masks scalarise).
+@inline(__always) @usableFromInline
+func fp6Value<V: SIMD, F: SIMD>(_ g: V, magBits: V, expBits: V, signShift: Int, corr: Float, _: F.Type) -> F
+    where V.Scalar == UInt32, F.Scalar == Float {
+    let f = unsafeBitCast(magBits, to: F.self)
+    let sub = F(repeating: -corr).addingProduct(f, F(repeating: 2))
+    // normal = all ones when expBits ≠ 0 ((expBits + 0x7FFFFFFF) then has bit 31 set), else 0.
+    let normal = V() &- ((expBits &+ 0x7FFF_FFFF) &>> 31)
+    let fb = unsafeBitCast(f, to: V.self), sb = unsafeBitCast(sub, to: V.self)
+    let v = (fb & normal) | (sb & ~normal) | (shiftBy(g, signShift) & 0x8000_0000)
+    return unsafeBitCast(v, to: F.self)
+}
+
+@usableFromInline enum DecodeE2M3: SixBitDecoder {
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ g: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
+        fp6Value(g, magBits: (shiftBy(g, 20 - 6 * j) & 0x01F0_0000) &+ (126 << 23),
+                 expBits: g & V(repeating: UInt32(0x18) << UInt32(6 * j)), signShift: 26 - 6 * j, corr: 1, F.self)
+    }
+}
+
+@usableFromInline enum DecodeE3M2: SixBitDecoder {
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ g: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
+        fp6Value(g, magBits: (shiftBy(g, 21 - 6 * j) & 0x03E0_0000) &+ (124 << 23),
+                 expBits: g & V(repeating: UInt32(0x1C) << UInt32(6 * j)), signShift: 26 - 6 * j, corr: 0.25, F.self)
+    }
 }
 
 /// MXINT4: (nibble ^ 8) | 0x4B000000 = 2^23 + k + 8 → k exactly; ×2^-2 folded into the scale.
@@ -113,7 +168,7 @@ extension WordDecoder {
 func gemvChunk<D: WordDecoder, V: SIMD, F: SIMD>(_: D.Type, _ wp: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer?,
                                                  _ sv: F, _ acc0: inout F, _ acc1: inout F, _ bad: inout V)
     where V.Scalar == UInt32, F.Scalar == Float {
-    let w = wp.loadUnaligned(as: V.self)
+    let w = D.load(wp, V.self)
     let stride = MemoryLayout<F>.size
     if D.checksBadCodes { bad = bad | D.probe(w) }
     // Written out for j = 0…7 so that every shift amount is a constant; two partial sums
@@ -162,8 +217,20 @@ func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunk
     var a4 = SIMD4<Float>(), b4 = SIMD4<Float>()
     var bad16 = SIMD16<UInt32>(), bad8 = SIMD8<UInt32>(), bad4 = SIMD4<UInt32>()
     @inline(__always) func s(_ b: Int) -> Float { w.scaleLUT[Int(sc[b])] * scaleMul }
-    for (w0, g) in chunks {
-        let wp = rowBytes + w0 * 4
+    // A 3-byte-unit load may read 1 byte past its chunk: the last chunk of the array is
+    // read from a padded copy.
+    var padBuf: UnsafeMutableRawPointer? = nil
+    defer { padBuf?.deallocate() }
+    let lastRow = D.unitBytes == 3 && r == w.rows - 1
+    for (ci, (w0, g)) in chunks.enumerated() {
+        var wp = rowBytes + w0 * D.unitBytes
+        if lastRow && ci == chunks.count - 1 {
+            let b = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+            b.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+            b.copyMemory(from: wp, byteCount: g * 3)
+            padBuf = b
+            wp = UnsafeRawPointer(b)
+        }
         let x0 = UnsafeRawPointer(xp0 + w0 * e), x1 = xp1.map { UnsafeRawPointer($0 + w0 * e) }
         let b0 = w0 / wordsPerBlock
         switch g {
@@ -234,7 +301,7 @@ func gemvRowTable(_ w: PackedMX, row r: Int, xs: UnsafePointer<Float>, xStride: 
 func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int) {
     let n = w.rows, k = w.cols, B = w.block
     let padded = w.blocksPerRow * B
-    let fast = B == 32 && [.int4, .int8, .e2m1, .e4m3, .e5m2].contains(w.kind)
+    let fast = B == 32 && [.int4, .int8, .e2m1, .e4m3, .e5m2, .e2m3, .e3m2].contains(w.kind)
     // X rows zero-padded to whole blocks (table path) and permuted to lane order (fast path).
     Scratch.withFloats(2 * m * padded) { xb in
         let xpad = xb, xperm = xb + m * padded
@@ -243,7 +310,7 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
             d.update(from: x + i * ldx, count: k)
             (d + k).update(repeating: 0, count: padded - k)
         }
-        let rowWords = w.blocksPerRow * w.bytesPerBlock / 4
+        let rowWords = w.blocksPerRow * w.bytesPerBlock / (w.kind.bits == 6 ? 3 : 4)
         let chunks = fast ? wordChunks(rowWords: rowWords) : []
         if fast {
             let e = w.kind.bits == 4 ? 8 : 4
@@ -277,6 +344,8 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
                             case .e2m1: ok = gemvRowFast(DecodeE2M1.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
                             case .e4m3: ok = gemvRowFast(DecodeE4M3.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
                             case .e5m2: ok = gemvRowFast(DecodeE5M2.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e2m3: ok = gemvRowFast(DecodeE2M3.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
+                            case .e3m2: ok = gemvRowFast(DecodeE3M2.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
                             default: ok = false
                             }
                             if ok {
