@@ -207,7 +207,7 @@ func hsum4(_ v: SIMD4<Float>) -> Float {
 /// Fast word-path dot products of W row `r` with one or two permuted X rows.
 /// Returns false if the row holds NaN/Inf element codes (caller falls back to the table path).
 @inline(__always) @usableFromInline
-func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunks: [(w0: Int, g: Int)], scaleMul: Float,
+func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, rowWords: Int, scaleMul: Float,
                  xp0: UnsafePointer<Float>, xp1: UnsafePointer<Float>?, out0: inout Float, out1: inout Float) -> Bool {
     let wordsPerBlock = D.elemsPerWord == 8 ? 4 : 8
     let rowBytes = UnsafeRawPointer(w.elements + r * w.blocksPerRow * w.bytesPerBlock)
@@ -222,9 +222,13 @@ func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunk
     var padBuf: UnsafeMutableRawPointer? = nil
     defer { padBuf?.deallocate() }
     let lastRow = D.unitBytes == 3 && r == w.rows - 1
-    for (ci, (w0, g)) in chunks.enumerated() {
+    // Chunks of 16 units, then at most one of 8 and one of 4 (see wordChunks).
+    var w0 = 0
+    while w0 < rowWords {
+        let g = rowWords - w0 >= 16 ? 16 : (rowWords - w0 >= 8 ? 8 : 4)
+        defer { w0 += g }
         var wp = rowBytes + w0 * D.unitBytes
-        if lastRow && ci == chunks.count - 1 {
+        if lastRow && w0 + g == rowWords {
             let b = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
             b.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
             b.copyMemory(from: wp, byteCount: g * 3)
@@ -264,6 +268,31 @@ func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunk
     out0 = total(a16, a8, a4)
     if xp1 != nil { out1 = total(b16, b8, b4) }
     return true
+}
+
+/// Fast-path rows `range` of W against all M permuted X rows; rows holding NaN/Inf element
+/// codes go through the table path. One specialisation per decoder.
+@inline(never) @usableFromInline
+func gemvRowsFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, rows range: Range<Int>, m: Int, rowWords: Int, scaleMul: Float,
+                                  xperm: UnsafePointer<Float>, xpad: UnsafePointer<Float>, padded: Int,
+                                  y: UnsafeMutablePointer<Float>, ldy: Int,
+                                  buf: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<UInt8>) {
+    for r in range {
+        var i = 0
+        var ok = true
+        while i < m && ok {
+            let two = i + 1 < m
+            var o0: Float = 0, o1: Float = 0
+            ok = gemvRowFast(D.self, w, row: r, rowWords: rowWords, scaleMul: scaleMul, xp0: xperm + i * padded,
+                             xp1: two ? xperm + (i + 1) * padded : nil, out0: &o0, out1: &o1)
+            if ok {
+                y[i * ldy + r] = o0
+                if two { y[(i + 1) * ldy + r] = o1 }
+            }
+            i += two ? 2 : 1
+        }
+        if !ok { gemvRowTable(w, row: r, xs: xpad, xStride: padded, m: m, out: y + r, outStride: ldy, buf: buf, codes: codes) }
+    }
 }
 
 /// Table-path dot product of W row `r` with X rows `xs` (each zero-padded to
@@ -329,34 +358,20 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
             let xpad = UnsafePointer<Float>(bitPattern: xpadAddr)!, xperm = UnsafePointer<Float>(bitPattern: xpermAddr)!
             Scratch.withFloats(padded + B) { buf in
                 let codes = UnsafeMutableRawPointer(buf + padded).bindMemory(to: UInt8.self, capacity: B * 4)
-                for r in range {
-                    if fast {
-                        var i = 0
-                        var ok = true
-                        while i < m && ok {
-                            let two = i + 1 < m
-                            var o0: Float = 0, o1: Float = 0
-                            let xp0 = xperm + i * padded, xp1: UnsafePointer<Float>? = two ? xperm + (i + 1) * padded : nil
-                            // Constant kinds so that the decoders specialise after inlining.
-                            switch w.kind {
-                            case .int4: ok = gemvRowFast(DecodeInt4.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .int8: ok = gemvRowFast(DecodeInt8.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e2m1: ok = gemvRowFast(DecodeE2M1.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e4m3: ok = gemvRowFast(DecodeE4M3.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e5m2: ok = gemvRowFast(DecodeE5M2.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e2m3: ok = gemvRowFast(DecodeE2M3.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e3m2: ok = gemvRowFast(DecodeE3M2.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            default: ok = false
-                            }
-                            if ok {
-                                y[i * ldy + r] = o0
-                                if two { y[(i + 1) * ldy + r] = o1 }
-                            }
-                            i += two ? 2 : 1
-                        }
-                        if ok { continue }
+                if fast {
+                    switch w.kind {
+                    case .int4: gemvRowsFast(DecodeInt4.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .int8: gemvRowsFast(DecodeInt8.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e2m1: gemvRowsFast(DecodeE2M1.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e4m3: gemvRowsFast(DecodeE4M3.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e5m2: gemvRowsFast(DecodeE5M2.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e2m3: gemvRowsFast(DecodeE2M3.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e3m2: gemvRowsFast(DecodeE3M2.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
                     }
-                    gemvRowTable(w, row: r, xs: xpad, xStride: padded, m: m, out: y + r, outStride: ldy, buf: buf, codes: codes)
+                } else {
+                    for r in range {
+                        gemvRowTable(w, row: r, xs: xpad, xStride: padded, m: m, out: y + r, outStride: ldy, buf: buf, codes: codes)
+                    }
                 }
             }
         }
