@@ -87,9 +87,15 @@ public final class RealRunner: CellRunner {
     func freshModel() throws -> LlamaModel { try LlamaModel(checkpoint: checkpoint) }
 
     func evaluate(_ model: LlamaModel, progress: SweepProgress) throws -> [DatasetResult] {
-        try evalTokens.map { e in
-            let r = try evaluatePerplexity(model: model, tokens: e.tokens, ctx: manifest.ctx, windows: manifest.windows) { done, total, _ in
-                progress.stage("eval \(e.dataset) \(done)/\(total)")
+        // share of the evaluation done, weighted by windows over all datasets
+        let counts = evalTokens.map { e in min(manifest.windows ?? Int.max, perplexityWindowCount(tokenCount: e.tokens.count, ctx: manifest.ctx)) }
+        let total = max(1, counts.reduce(0, +))
+        var before = 0
+        return try evalTokens.enumerated().map { (k, e) in
+            defer { before += counts[k] }
+            let r = try evaluatePerplexity(model: model, tokens: e.tokens, ctx: manifest.ctx, windows: manifest.windows) { done, n, _ in
+                progress.stage("eval \(e.dataset) \(done)/\(n)")
+                progress.evaluationFraction(Double(before + done) / Double(total))
             }
             return DatasetResult(dataset: e.dataset, ppl: r.ppl, nll: r.nll, tokens: r.tokens, windows: r.windows, seconds: r.seconds)
         }

@@ -35,6 +35,7 @@ public func accuracyTables(_ t: CSVTable, file: String) throws -> [AccuracyTable
     for r in t.rows where !datasets.contains(r[cD]) { datasets.append(r[cD]) }
     var columns: [String] = []
     for r in quantRows where !columns.contains(label(r)) { columns.append(label(r)) }
+    if columns.isEmpty { columns = ["fp32 only"] }
     var recipes: [String] = []
     for r in quantRows where !recipes.contains(r[cRecipe]) { recipes.append(r[cRecipe]) }
     return datasets.map { d in
@@ -205,7 +206,7 @@ func xmlEscape(_ s: String) -> String {
 
 /// Hand-written SVG line plot of output SQNR (dB) per layer in model order, one series per stage.
 public func layerSVG(_ e: LayerErrors) -> String {
-    let w = 960.0, h = 360.0, l = 56.0, r = 170.0, t = 30.0, b = 70.0
+    let w = 1000.0, h = 360.0, l = 56.0, r = 220.0, t = 30.0, b = 70.0
     let pw = w - l - r, ph = h - t - b
     let vals = e.records.flatMap { $0.compactMap { $0?.outputSQNR } }.filter(\.isFinite)
     var lo = (vals.min() ?? 0), hi = (vals.max() ?? 1)

@@ -76,6 +76,8 @@ public struct Provenance: Codable, Sendable, Equatable {
 public struct CellRecord: Codable, Sendable, Equatable {
     public var index: Int
     public var id: String
+    /// The manifest's `model` (`smollm2-135m` or a path).
+    public var model: String
     public var recipe: String
     public var stages: String
     public var weights: String
@@ -173,7 +175,7 @@ public struct CSVTable {
 
 public enum SummaryCSV {
     public static let header = [
-        "cell_index", "cell_id", "recipe", "stages", "weights", "acts", "block", "scale_rule", "rounding", "seed",
+        "cell_index", "cell_id", "model", "recipe", "stages", "weights", "acts", "block", "scale_rule", "rounding", "seed",
         "calib_dataset", "calib_n", "calib_len", "dataset", "windows", "ctx", "tokens", "nll", "ppl", "fp32_ppl",
         "delta_ppl", "weight_bits", "quantize_s", "eval_s", "wall_s",
         "model_sha256", "data_sha256", "calib_sha256", "manifest_sha256", "git_commit",
@@ -184,7 +186,7 @@ public enum SummaryCSV {
         r.evals.map { e in
             let base = r.fp32PPL[e.dataset]
             return [
-                String(r.index), r.id, r.recipe, r.stages, r.weights, r.acts, String(r.block), r.scaleRule, r.rounding,
+                String(r.index), r.id, r.model, r.recipe, r.stages, r.weights, r.acts, String(r.block), r.scaleRule, r.rounding,
                 String(r.seed), r.calibDataset, String(r.calibN), String(r.calibLen), e.dataset, String(e.windows),
                 String(r.ctx), String(e.tokens), csvNumber(e.nll), csvNumber(e.ppl), csvNumber(base),
                 csvNumber(base.map { e.ppl - $0 }), csvNumber(r.weightBits), csvNumber(r.quantizeSeconds),

@@ -32,14 +32,15 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
 /// A rough time model for `--dry-run` and the sweep ETA (seconds on this 2-core machine
 /// with SmolLM2-135M; the ETA rescales it by the measured speed once a cell finished).
 public struct CostModel: Sendable {
-    /// fp32 forward tokens per second during evaluation.
-    public var evalTokensPerSecond: Double = 1500
+    /// fp32 forward tokens per second (SmolLM2-135M, ctx 2048, 2 idle cores; measured
+    /// ~120 tok/s with the machine loaded 5x, ~4x more CPU time available when idle).
+    public var evalTokensPerSecond: Double = 550
     /// Extra cost factor of evaluating with fake-quantized activations.
-    public var actQuantFactor: Double = 1.3
-    /// Calibration forward passes cost, in units of one forward over the calibration set, per stage.
-    public var stageFactors: [String: Double] = ["smoothquant": 1.2, "awq": 8, "gptq": 3]
-    /// Seconds to quantize weights with RTN (all layers).
-    public var rtnSeconds: Double = 3
+    public var actQuantFactor: Double = 1.2
+    /// Fixed seconds per stage (searches and solves that do not scale with calibration tokens).
+    public var stageFixedSeconds: [String: Double] = ["smoothquant": 1, "awq": 60, "gptq": 50, "rtn": 5]
+    /// AWQ searches a subsample of at most this many tokens; seconds per 512 of them.
+    public var awqSearchTokens = 2048, awqSecondsPer512 = 30.0
     /// Tokens of a full dataset evaluation (SmolLM2 tokenizer), used when windows = all.
     public var fullDatasetTokens: [String: Int] = ["wikitext2": 290_000, "ptb": 115_000]
     public init() {}
@@ -56,10 +57,13 @@ public struct CostModel: Sendable {
     public func cellSeconds(_ c: Cell, _ m: Manifest) -> Double {
         if c.recipe.isFP32 { return 1 }  // reuses the baseline
         var s = baselineSeconds(m) * (c.acts == nil ? 1 : actQuantFactor)
-        s += rtnSeconds
-        let calib = Double(m.calibrationSamples * m.calibrationLength) / evalTokensPerSecond
-        if !c.recipe.stages.isEmpty { s += calib }  // collecting layer inputs
-        for st in c.recipe.stages { s += calib * (stageFactors[st.name] ?? 1) }
+        let tokens = m.calibrationSamples * m.calibrationLength
+        let pass = Double(tokens) / evalTokensPerSecond   // one forward over the calibration set
+        s += pass + (stageFixedSeconds["rtn"] ?? 0)     // sequential pass + RTN records
+        for st in c.recipe.stages {
+            s += pass + (stageFixedSeconds[st.name] ?? 0)
+            if st.name == "awq" { s += awqSecondsPer512 * Double(min(tokens, awqSearchTokens)) / 512 }
+        }
         return s
     }
 }
@@ -78,12 +82,25 @@ public final class SweepProgress: @unchecked Sendable {
     private var currentStart = 0.0
     private var doneEstimate = 0.0           // estimates of cells finished in this process
     private var doneActual = 0.0
+    /// Share of the fp32 baseline done (from the runner's evaluation progress), while it runs.
+    private var baselineFraction: Double? = nil
+    /// Measured/estimated time of the fp32 baseline: the speed prior before any cell finished.
+    private var priorSpeed = 1.0
     private let cost: (Cell) -> Double
 
     init(cost: @escaping (Cell) -> Double) { self.cost = cost }
 
-    func begin(cells: [Cell]) {
-        lock.lock(); remainingEstimate = cells.reduce(0) { $0 + cost($1) }; lock.unlock()
+    /// Sets the work ahead: `cells` and, when the baseline is still to run, its estimate.
+    func begin(cells: [Cell], baseline: Double = 0) {
+        lock.lock()
+        remainingEstimate = cells.reduce(0) { $0 + cost($1) }
+        if baseline > 0 {
+            label = "fp32 baseline"
+            baselineFraction = 0
+            currentEstimate = baseline
+            currentStart = monotonicSeconds()
+        }
+        lock.unlock()
     }
 
     func startCell(_ cell: Cell, position: Int, of total: Int) {
@@ -98,10 +115,21 @@ public final class SweepProgress: @unchecked Sendable {
         lock.unlock()
     }
 
-    func finishCell() {
+    /// Records how long the baseline took against its estimate (rescales the ETA at once).
+    func calibrate(actual: Double, estimate: Double) {
         lock.lock()
-        doneEstimate += currentEstimate
-        doneActual += monotonicSeconds() - currentStart
+        if actual > 0 && estimate > 0 { priorSpeed = actual / estimate; doneActual += actual; doneEstimate += estimate }
+        currentEstimate = 0
+        baselineFraction = nil
+        lock.unlock()
+    }
+
+    func finishCell(countsForSpeed: Bool = true) {
+        lock.lock()
+        if countsForSpeed {   // the fp32 cell reuses the baseline: its ~0 s says nothing about speed
+            doneEstimate += currentEstimate
+            doneActual += monotonicSeconds() - currentStart
+        }
         currentEstimate = 0
         lock.unlock()
     }
@@ -114,6 +142,13 @@ public final class SweepProgress: @unchecked Sendable {
         emit(force: changedKind)
     }
 
+    /// Runners report the share (0...1) of an evaluation done; used for the ETA while the
+    /// fp32 baseline runs (its speed then rescales the estimates of all cells).
+    public func evaluationFraction(_ f: Double) {
+        lock.lock(); defer { lock.unlock() }
+        if baselineFraction != nil { baselineFraction = min(max(f, 0), 1) }
+    }
+
     /// A one-off message on its own line.
     public func note(_ text: String) {
         lock.lock(); defer { lock.unlock() }
@@ -123,7 +158,10 @@ public final class SweepProgress: @unchecked Sendable {
 
     /// Seconds left in the sweep: estimates rescaled by the measured speed of finished cells.
     public var etaSeconds: Double {
-        let speed = doneEstimate > 0 ? doneActual / doneEstimate : 1
+        var speed = doneEstimate > 0 ? doneActual / doneEstimate : priorSpeed
+        if let f = baselineFraction, f > 0.02, currentEstimate > 0 {
+            speed = (monotonicSeconds() - currentStart) / f / currentEstimate
+        }
         let cur = max(0, currentEstimate * speed - (currentEstimate > 0 ? monotonicSeconds() - currentStart : 0))
         return remainingEstimate * speed + cur
     }
@@ -299,7 +337,10 @@ public final class Sweep {
             baseline = b.evals
         } else {
             progress.note("fp32 baseline on \(manifest.datasets.joined(separator: ", "))")
+            progress.begin(cells: todo.map { manifest.cells[$0] }, baseline: cost.baselineSeconds(manifest))
+            let tb = monotonicSeconds()
             baseline = try runner.baseline(progress: progress)
+            progress.calibrate(actual: monotonicSeconds() - tb, estimate: cost.baselineSeconds(manifest))
             try writeDurably(try JSONIO.encoder().encode(BaselineFile(provenance: prov, evals: baseline)), to: baseURL)
         }
         let fp32 = Dictionary(uniqueKeysWithValues: baseline.map { ($0.dataset, $0.ppl) })
@@ -314,7 +355,7 @@ public final class Sweep {
             let wall = monotonicSeconds() - t0
             precondition(res.evals.map(\.dataset) == manifest.datasets, "runner returned datasets \(res.evals.map(\.dataset))")
             let rec = CellRecord(
-                index: i, id: cell.id, recipe: cell.recipe.name, stages: cell.recipe.stagesDescription,
+                index: i, id: cell.id, model: manifest.model, recipe: cell.recipe.name, stages: cell.recipe.stagesDescription,
                 weights: cell.weights ?? "none", acts: cell.acts ?? "none", block: cell.block, scaleRule: cell.scaleRule,
                 rounding: cell.rounding, seed: cell.seed, calibDataset: manifest.calibrationDataset,
                 calibN: manifest.calibrationSamples, calibLen: manifest.calibrationLength, ctx: manifest.ctx,
@@ -325,7 +366,7 @@ public final class Sweep {
             records.append(rec)
             records.sort { $0.index < $1.index }
             try writeTables(dir, records: records)
-            progress.finishCell()
+            progress.finishCell(countsForSpeed: !cell.recipe.isFP32)
             let ppls = res.evals.map { "\($0.dataset) \(String(format: "%.3f", $0.ppl))" }.joined(separator: ", ")
             progress.note("done \(cell.id): \(ppls) (\(formatDuration(wall)))")
         }

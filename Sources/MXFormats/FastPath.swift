@@ -1,5 +1,7 @@
-// Fast row encoder/decoder. Everything is driven by `MXFormatTraits`; per-format
-// specialisation happens only through the element-width switch of the packers.
+// Fast row encoder/decoder. All numerics come from `ElementParams` (derived from the one
+// traits table); the only per-format code is the element-width switch of the packers and
+// unpackers. Encoding works on fp32 bit patterns, 16 lanes at a time; decoding is a table
+// lookup times 2^E. Both are bit-identical to `MXReference` (see MXFormatsTests).
 
 /// Per-thread counters of the diagnostics (error sums are kept per row by the caller).
 struct RowStats {
@@ -28,6 +30,22 @@ extension MXFormat {
     }()
 }
 
+/// Compile-time selection of the outputs of `RowCodec.encodeRow` (packed codes, fake-quantized
+/// values, diagnostics), so each combination gets its own specialised loop.
+protocol Flag { static var on: Bool { get } }
+enum Yes: Flag { static var on: Bool { true } }
+enum No: Flag { static var on: Bool { false } }
+protocol RowOutputs {
+    static var packs: Bool { get }; static var fakes: Bool { get }; static var counts: Bool { get }
+    static var stochastic: Bool { get }
+}
+enum Outputs<P: Flag, F: Flag, C: Flag, S: Flag>: RowOutputs {
+    static var packs: Bool { P.on }
+    static var fakes: Bool { F.on }
+    static var counts: Bool { C.on }
+    static var stochastic: Bool { S.on }
+}
+
 /// Immortal copies of the decode tables, so hot loops use raw pointers without retain/release.
 final class DecodeTables: @unchecked Sendable {
     let values: UnsafeMutablePointer<Float>           // [2^bits]
@@ -42,32 +60,46 @@ final class DecodeTables: @unchecked Sendable {
         pairs.initialize(from: p, count: p.count)
     }
 
-    static let all: [MXFormat: DecodeTables] = {
-        var d: [MXFormat: DecodeTables] = [:]
-        for f in MXFormat.allCases { d[f] = DecodeTables(f) }
-        return d
-    }()
+    /// Tables by `MXFormat.allCases` order (an array, not a dictionary: looked up per row).
+    static let all: [DecodeTables] = MXFormat.allCases.map { DecodeTables($0) }
+
+    static func of(_ f: MXFormat) -> DecodeTables { all[f.ordinal] }
 }
 
-/// Encoder/decoder of single rows for one configuration. Block sizes that are multiples of 16
-/// with even/away rounding take the SIMD path (16 elements per step, bit manipulation on the
-/// fp32 patterns); everything else, and chunks holding fp32 subnormals, uses the scalar
-/// `ElementParams.encode`. Both are bit-identical to `MXReference`.
+/// Encoder/decoder of single rows for one configuration. Blocks whose size is a multiple of
+/// 16 and that hold no fp32 subnormals take the SIMD path (16 lanes of integer arithmetic on
+/// the fp32 bit patterns, any rounding); other blocks use the scalar `ElementParams.encode`.
 struct RowCodec {
     let p: ElementParams
     let block: Int, bytesPerBlock: Int
     let kind: RoundKind, seed: UInt64, rule: MXScaleRule
     let values: UnsafeMutablePointer<Float>, pairs: UnsafeMutablePointer<SIMD2<Float>>
     let simd: Bool
+    let lc: Lanes   // loop-invariant lane constants of the SIMD path
+
+    /// Per-format constants as vectors, built once (keeps LLVM from splitting the hot loop).
+    struct Lanes {
+        let c23M, emin, xsMin, xuMin, emax, maxMag, maxMant, maxBits, away, even, intQexp: V
+        init(_ p: ElementParams, _ kind: RoundKind) {
+            let M = Int32(p.mantissaBits), emin = Int32(p.eminElem)
+            c23M = V(repeating: 23 - M); self.emin = V(repeating: emin)
+            xsMin = V(repeating: emin - M - 8); xuMin = V(repeating: emin - M - 40)
+            emax = V(repeating: Int32(p.emaxElem)); maxMag = V(repeating: Int32(p.maxCodeMagnitude))
+            maxMant = V(repeating: Int32(p.maxNormalMantissa)); maxBits = V(repeating: Int32(bitPattern: p.maxNormalBits))
+            away = V(repeating: kind == .away ? 1 : 0); even = V(repeating: kind == .even ? 1 : 0)
+            intQexp = V(repeating: -M)
+        }
+    }
 
     init(_ c: MXConfig) {
         p = c.format.params
         block = c.block
         bytesPerBlock = (c.block * p.elementBits + 7) / 8
         kind = c.rounding.kind; seed = c.rounding.seed; rule = c.scaleRule
-        let t = DecodeTables.all[c.format]!
+        let t = DecodeTables.of(c.format)
         values = t.values; pairs = t.pairs
         simd = c.block % 16 == 0
+        lc = Lanes(p, kind)
     }
 
     typealias V = SIMD16<Int32>
@@ -93,29 +125,29 @@ struct RowCodec {
     /// arithmetic as `ElementParams.encode` with 32-bit lanes; `random` (stochastic rounding
     /// only) holds each lane's `MXRounding.randomBits`.
     @inline(__always)
-    func encodeChunk(_ bi: V, e: Int32, random: SIMD16<UInt32>) -> Chunk {
-        let M = Int32(p.mantissaBits), emin = V(repeating: Int32(p.eminElem))
+    func encodeChunk(_ bi: V, e: Int32, random: SIMD16<UInt32>, stochastic: Bool) -> Chunk {
+        let M = Int32(p.mantissaBits), emin = lc.emin
         let a = bi & 0x7FFF_FFFF
         let ef = a &>> 23
         let m = (a & 0x7F_FFFF) | ((0 &- ((ef &+ 0xFF) &>> 8)) & 0x80_0000)   // implicit bit unless ef == 0
         let x = ef &- (127 &+ e)                                   // zero lanes: very negative
         // Clamp x from below so that the shift stays <= 31 (lanes that low round to 0 anyway,
         // except under stochastic rounding, handled below with the unclamped shift).
-        let xs = RowCodec.vmax(x, V(repeating: Int32(p.eminElem) &- M &- 8))
+        let xs = RowCodec.vmax(x, lc.xsMin)
         let xc = RowCodec.vmax(xs, emin)
-        let sc = p.isInteger ? (23 &- M) &- xs : (23 &- M) &+ (xc &- xs)   // >= 1 unless saturated
+        let sc = p.isInteger ? lc.c23M &- xs : lc.c23M &+ (xc &- xs)   // >= 1 unless saturated
         let n: V
-        switch kind {
-        case .even, .away:
+        if !stochastic {
+            // n = round(m / 2^sc): ties to even (tie bit = LSB of the truncated quotient) or away.
             let half = V(repeating: 1) &<< (sc &- 1)
-            let tie = kind == .away ? V(repeating: 1) : ((m &>> sc) & 1)
+            let tie = lc.away | ((m &>> sc) & lc.even)
             n = (m &+ half &- 1 &+ tie) &>> sc
-        case .stochastic:
+        } else {
             // Round up iff floor(rem · 2^32 / 2^shift) + random >= 2^32 (carry out of a 32-bit add).
             let n0 = m &>> sc
             let rem = m & ((V(repeating: 1) &<< sc) &- 1)
-            let xu = RowCodec.vmax(x, V(repeating: Int32(p.eminElem) &- M &- 40))
-            let su = p.isInteger ? (23 &- M) &- xu : (23 &- M) &+ (RowCodec.vmax(xu, emin) &- xu)   // true shift, <= 63
+            let xu = RowCodec.vmax(x, lc.xuMin)
+            let su = p.isInteger ? lc.c23M &- xu : lc.c23M &+ (RowCodec.vmax(xu, emin) &- xu)   // true shift, <= 63
             let big = RowCodec.lt(V(repeating: 32), su)
             let t32 = RowCodec.select(big, m &>> (su &- 32), rem &<< (32 &- su))
             let t = SIMD16<UInt32>(truncatingIfNeeded: t32)
@@ -123,8 +155,8 @@ struct RowCodec {
             n = n0 &+ V(truncatingIfNeeded: carry)
         }
         let base = p.isInteger ? V(repeating: 0) : (xc &- emin) &<< M
-        let maxMag = V(repeating: Int32(p.maxCodeMagnitude))
-        let clamped = RowCodec.lt(V(repeating: Int32(p.emaxElem)), x) | ~RowCodec.lt(base &+ n, maxMag)
+        let maxMag = lc.maxMag
+        let clamped = RowCodec.lt(lc.emax, x) | ~RowCodec.lt(base &+ n, maxMag)
         let mag = RowCodec.select(clamped, maxMag, base &+ n)
         let sign = (bi &>> 31) & 1
         let codes: V, negative: V
@@ -136,11 +168,10 @@ struct RowCodec {
             negative = 0 &- sign
         }
         // |value| = n · 2^(quantum exponent), or maxNormal when clamped; both exact in fp32.
-        let qexp = p.isInteger ? V(repeating: -M) : xc &- M
+        let qexp = p.isInteger ? lc.intQexp : xc &- M
         let unitBits = (qexp &+ 127) &<< 23
         let scaled = SIMD16<Float>(n) * unsafeBitCast(unitBits, to: SIMD16<Float>.self)
-        let maxBits = V(repeating: Int32(bitPattern: p.maxNormalBits))
-        let valueBits = RowCodec.select(clamped, maxBits, unsafeBitCast(scaled, to: V.self))
+        let valueBits = RowCodec.select(clamped, lc.maxBits, unsafeBitCast(scaled, to: V.self))
         return Chunk(codes: codes, mag: mag, x: x, value: unsafeBitCast(valueBits, to: SIMD16<Float>.self), negative: negative)
     }
 
@@ -188,11 +219,27 @@ struct RowCodec {
     func encodeRow(_ src: UnsafePointer<Float>, cols: Int, row: Int,
                    scales: UnsafeMutablePointer<UInt8>?, packed: UnsafeMutablePointer<UInt8>?,
                    fakeOut: UnsafeMutablePointer<Float>?, stats: UnsafeMutablePointer<RowStats>?) -> (Double, Double) {
+        // Specialise the common output combinations so dead work and branches compile away.
+        func go<S: Flag>(_: S.Type) -> (Double, Double) {
+            switch (packed != nil, fakeOut != nil, stats != nil) {
+            case (true, false, false): return encodeRow(Outputs<Yes, No, No, S>.self, src, cols, row, scales, packed, fakeOut, stats)
+            case (true, false, true): return encodeRow(Outputs<Yes, No, Yes, S>.self, src, cols, row, scales, packed, fakeOut, stats)
+            case (false, true, true): return encodeRow(Outputs<No, Yes, Yes, S>.self, src, cols, row, scales, packed, fakeOut, stats)
+            case (false, true, false): return encodeRow(Outputs<No, Yes, No, S>.self, src, cols, row, scales, packed, fakeOut, stats)
+            default: return encodeRow(Outputs<Yes, Yes, Yes, S>.self, src, cols, row, scales, packed, fakeOut, stats)
+            }
+        }
+        return kind == .stochastic ? go(Yes.self) : go(No.self)
+    }
+
+    private func encodeRow<O: RowOutputs>(_: O.Type, _ src: UnsafePointer<Float>, _ cols: Int, _ row: Int,
+                                          _ scales: UnsafeMutablePointer<UInt8>?, _ packed: UnsafeMutablePointer<UInt8>?,
+                                          _ fakeOut: UnsafeMutablePointer<Float>?, _ stats: UnsafeMutablePointer<RowStats>?) -> (Double, Double) {
         let nb = (cols + block - 1) / block
-        let rowKey = kind == .stochastic ? MXRounding.rowKey(seed: seed, row: row) : 0
+        let rowKey = O.stochastic ? MXRounding.rowKey(seed: seed, row: row) : 0
         var sseLo = SIMD8<Double>(), sseHi = SIMD8<Double>(), sssLo = SIMD8<Double>(), sssHi = SIMD8<Double>()
         var satLanes = V(), ftzLanes = V()   // per-lane counts (as negatives) of the SIMD path
-        let wantQ = fakeOut != nil || stats != nil
+        let wantQ = O.fakes || O.counts
         // Scratch: one padded block of inputs, its codes, and its dequantized values.
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
         let codeBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: block)
@@ -223,31 +270,30 @@ struct RowCodec {
             }
             if amax >= 0x7F80_0000 {
                 scales?[blk] = 0xFF
-                if let pk = packed { (pk + blk * bytesPerBlock).update(repeating: 0, count: bytesPerBlock) }
-                if let f = fakeOut { (f + start).update(repeating: .nan, count: n) }
-                if let s = stats { s.pointee.nonFiniteBlocks += 1; s.pointee.histogram[255] += 1 }
+                if O.packs, let pk = packed { (pk + blk * bytesPerBlock).update(repeating: 0, count: bytesPerBlock) }
+                if O.fakes, let f = fakeOut { (f + start).update(repeating: .nan, count: n) }
+                if O.counts, let s = stats { s.pointee.nonFiniteBlocks += 1; s.pointee.histogram[255] += 1 }
                 continue
             }
             let e = p.sharedExponent(amaxBits: amax, rule: rule)
             scales?[blk] = UInt8(e + 127)
             let scale = E8M0.pow2(e)
-            if let s = stats { s.pointee.histogram[e + 127] += 1; s.pointee.finiteElements += n }
+            if O.counts, let s = stats { s.pointee.histogram[e + 127] += 1; s.pointee.finiteElements += n }
             var saturated = 0, flushed = 0
             if vectorBlock {
                 for k in stride(from: 0, to: block, by: 16) {
                     let bi = UnsafeRawPointer(x + k).loadUnaligned(as: V.self)
                     let a = bi & 0x7FFF_FFFF
-                    let rnd = kind == .stochastic ? RowCodec.randomLanes(rowKey: rowKey, col0: start + k) : SIMD16<UInt32>()
-                    let r = encodeChunk(bi, e: Int32(e), random: rnd)
-                    if let pk = packed { packChunk(r.codes, into: pk + blk * bytesPerBlock + k * p.elementBits / 8) }
+                    let rnd = O.stochastic ? RowCodec.randomLanes(rowKey: rowKey, col0: start + k) : SIMD16<UInt32>()
+                    let r = encodeChunk(bi, e: Int32(e), random: rnd, stochastic: O.stochastic)
+                    if O.packs, let pk = packed { packChunk(r.codes, into: pk + blk * bytesPerBlock + k * p.elementBits / 8) }
                     if wantQ {
                         // q = ±value · 2^e (exact); the sign bit goes on after scaling.
                         let qBits = unsafeBitCast(r.value * scale, to: V.self) | (r.negative & Int32(bitPattern: 0x8000_0000))
                         let q = unsafeBitCast(qBits, to: SIMD16<Float>.self)
-                        if stats != nil {
-                            let emax = V(repeating: Int32(p.emaxElem))
-                            let over = RowCodec.lt(emax, r.x)
-                                | (RowCodec.isZero(r.x &- emax) & RowCodec.lt(V(repeating: Int32(p.maxNormalMantissa)), a & 0x7F_FFFF))
+                        if O.counts {
+                            let over = RowCodec.lt(lc.emax, r.x)
+                                | (RowCodec.isZero(r.x &- lc.emax) & RowCodec.lt(lc.maxMant, a & 0x7F_FFFF))
                             satLanes &+= over
                             // q == 0 exactly when the code magnitude is 0 (products here never underflow to 0).
                             ftzLanes &+= ~RowCodec.isZero(a) & RowCodec.isZero(r.mag)
@@ -257,7 +303,7 @@ struct RowCodec {
                             sseLo += el * el; sseHi += eh * eh
                             sssLo += vl * vl; sssHi += vh * vh
                         }
-                        if let f = fakeOut {
+                        if O.fakes, let f = fakeOut {
                             if k + 16 <= n {
                                 UnsafeMutableRawPointer(f + start + k).storeBytes(of: q, as: SIMD16<Float>.self)
                             } else {
@@ -270,12 +316,12 @@ struct RowCodec {
                 for i in 0..<n {
                     let c = start + i
                     let v = x[i]
-                    let r = kind == .stochastic ? MXRounding.randomBits(rowKey: rowKey, col: c) : 0
+                    let r = O.stochastic ? MXRounding.randomBits(rowKey: rowKey, col: c) : 0
                     let code = p.encode(bits: v.bitPattern, scaleExponent: e, kind: kind, random: r)
                     codeBuf[i] = code
                     if wantQ {
                         let q = values[Int(code)] * scale
-                        if stats != nil {
+                        if O.counts {
                             if p.exceedsMax(bits: v.bitPattern, scaleExponent: e) { saturated += 1 }
                             if v != 0 && q == 0 { flushed += 1 }
                             let err = Double(v) - Double(q)
@@ -288,15 +334,15 @@ struct RowCodec {
                         qBuf[i] = q
                     }
                 }
-                if let f = fakeOut { (f + start).update(from: qBuf, count: n) }
-                if let pk = packed {
+                if O.fakes, let f = fakeOut { (f + start).update(from: qBuf, count: n) }
+                if O.packs, let pk = packed {
                     (codeBuf + n).update(repeating: 0, count: block - n)
                     packBlock(codeBuf, into: pk + blk * bytesPerBlock)
                 }
             }
-            if let s = stats { s.pointee.saturated += saturated; s.pointee.flushedToZero += flushed }
+            if O.counts, let s = stats { s.pointee.saturated += saturated; s.pointee.flushedToZero += flushed }
         }
-        if let st = stats {
+        if O.counts, let st = stats {
             st.pointee.saturated -= Int(satLanes.wrappedSum())
             st.pointee.flushedToZero -= Int(ftzLanes.wrappedSum())
         }

@@ -133,14 +133,23 @@ extension MXTensor {
         precondition(rows >= 0 && cols >= 0 && values.count >= rows * cols)
         let nb = (cols + config.block - 1) / config.block
         let bpb = (config.block * config.format.elementBits + 7) / 8
-        var scales = [UInt8](repeating: 0, count: rows * nb)
-        var elements = [UInt8](repeating: 0, count: rows * nb * bpb)
+        if rows == 0 || cols == 0 {
+            let t = MXTensor(rows: rows, cols: cols, config: config, scales: [], elements: [])
+            return (t, stats ? MXDiagnostics() : nil)
+        }
+        // Every scale byte and every packed byte (padding included) is written by runRows.
         var diag: MXDiagnostics? = nil
-        scales.withUnsafeMutableBufferPointer { s in
-            elements.withUnsafeMutableBufferPointer { e in
+        var elements: [UInt8] = []
+        let scales = [UInt8](unsafeUninitializedCapacity: rows * nb) { s, sCount in
+            elements = [UInt8](unsafeUninitializedCapacity: rows * nb * bpb) { e, eCount in
+                #if DEBUG   // poison, so tests catch any byte the encoder fails to write
+                s.initialize(repeating: 0xA5); e.initialize(repeating: 0xA5)
+                #endif
                 diag = runRows(values, rows: rows, cols: cols, config: config, threads: threads, stats: stats,
                                scales: s.baseAddress, packed: e.baseAddress, fakeOut: nil)
+                eCount = rows * nb * bpb
             }
+            sCount = rows * nb
         }
         return (MXTensor(rows: rows, cols: cols, config: config, scales: scales, elements: elements), diag)
     }

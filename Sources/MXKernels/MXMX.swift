@@ -55,11 +55,14 @@ func unpackUnits(_ p: PackedMX, row r: Int, b0: Int, nb: Int, unit: UnsafePointe
 
 /// Y[M,N] = (block-scaled) Xq[M,·] · Wq[N,·]ᵀ for packed Xq (acts) and W with equal block sizes.
 @usableFromInline
-func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int) {
+func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int, wideTile: Bool? = nil) {
     let m = xq.rows, n = w.rows, B = w.block
     precondition(xq.block == B && xq.cols == w.cols && xq.blocksPerRow == w.blocksPerRow)
     if m == 0 || n == 0 { return }
-    let MR = 6, NR = 32
+    // 8×48 (AVX-512, 32 registers) or 6×16 (AVX2), as for the fp32 tile.
+    let wide = wideTile ?? (TileConfig.current.nr == 48)
+    let MR = wide ? 8 : 6, NR = wide ? 48 : 16
+    let kernel = wide ? blockScaledKernel8x48 : blockScaledKernel6x16
     let nBlk = w.blocksPerRow
     let kpad = nBlk * B
     let kb = mxKBlocks(blocks: nBlk, block: B)
@@ -103,7 +106,7 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
         }
     }
     // Tasks over W column blocks (× row chunks when N is small), as in packedGemm.
-    let panelsPerBlockMax = max(1, 384 / NR)
+    let panelsPerBlockMax = max(1, (wide ? 384 : 128) / NR)
     // At least 4 tasks per thread when N allows (tasks are claimed dynamically, which
     // keeps both cores busy when the machine is shared).
     var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, min(nPanels, 4 * T))
@@ -153,14 +156,10 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
                                     let j0 = p * NR, nv = min(NR, n - j0)
                                     let wpan = UnsafePointer(wbuf + (p - p0) * NR * nb * B)
                                     let wspan = UnsafePointer(wsb + (p - p0) * NR * nb)
-                                    if mv == MR && nv == NR {
-                                        blockScaledKernel6x32(nb, B, xpan, wpan, xspan, wspan, y + i0 * ldy + j0, ldy, acc)
-                                    } else {
-                                        blockScaledKernel6x32(nb, B, xpan, wpan, xspan, wspan, tmp, NR, false)
-                                        for r in 0..<mv {
-                                            let yr = y + (i0 + r) * ldy + j0, tr = tmp + r * NR
-                                            if acc { for c in 0..<nv { yr[c] = yr[c] + tr[c] } } else { for c in 0..<nv { yr[c] = tr[c] } }
-                                        }
+                                    kernel(nb, B, xpan, wpan, xspan, wspan, tmp)
+                                    for r in 0..<mv {
+                                        let yr = y + (i0 + r) * ldy + j0, tr = tmp + r * NR
+                                        if acc { for c in 0..<nv { yr[c] = yr[c] + tr[c] } } else { yr.update(from: tr, count: nv) }
                                     }
                                 }
                             }

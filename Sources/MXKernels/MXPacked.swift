@@ -133,6 +133,40 @@ struct PackedMX {
         }
     }
 
+    /// Decoded (scaled) values of block `b` of row `r` into `out[0..<block]` (codes are
+    /// unpacked and looked up in one pass).
+    @inline(__always) @usableFromInline
+    func blockValues(row r: Int, block b: Int, into out: UnsafeMutablePointer<Float>) {
+        let p = elements + (r * blocksPerRow + b) * bytesPerBlock
+        let s = scaleLUT[Int(scales[r * blocksPerRow + b])]
+        switch kind.bits {
+        case 8:
+            for i in 0..<block { out[i] = lut[Int(p[i])] * s }
+        case 4:
+            for i in 0..<(block / 2) {
+                let v = Int(p[i])
+                out[2 * i] = lut[v & 15] * s; out[2 * i + 1] = lut[v >> 4] * s
+            }
+            if block & 1 == 1 { out[block - 1] = lut[Int(p[block / 2] & 15)] * s }
+        default:
+            var i = 0
+            while i + 4 <= block {
+                let q = p + (i / 4) * 3
+                let v = Int(q[0]) | Int(q[1]) << 8 | Int(q[2]) << 16
+                out[i] = lut[v & 63] * s; out[i + 1] = lut[(v >> 6) & 63] * s
+                out[i + 2] = lut[(v >> 12) & 63] * s; out[i + 3] = lut[v >> 18] * s
+                i += 4
+            }
+            while i < block {
+                let bit = 6 * i, byte = bit >> 3, sh = bit & 7
+                var v = Int(p[byte]) >> sh
+                if sh > 2 { v |= Int(p[byte + 1]) << (8 - sh) }
+                out[i] = lut[v & 63] * s
+                i += 1
+            }
+        }
+    }
+
     /// Decoded (scaled) values of row `r`, columns `k0..<k0+kc`, into `out[(k − k0) · stride]`.
     /// `codes` must hold `block` bytes.
     @inline(__always) @usableFromInline

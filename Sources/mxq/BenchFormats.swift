@@ -2,6 +2,27 @@ import Foundation
 import MXFormats
 import Support
 
+/// Help text of `mxq bench formats` (for `mxq help bench`).
+let benchFormatsHelp = """
+mxq bench formats [--rows R] [--cols C] [--block B] [--reps N] [--format F]
+                  [--scale-rule floor|ceil] [--rounding even|away|stochastic] [--thread-counts LIST]
+
+Encode (fp32 -> packed MX), decode (packed -> fp32) and fake-quant (mxFakeQuantize with
+diagnostics) throughput in Melem/s per MX format, on a [R, C] Gaussian tensor (default
+16384 x 4096 = 64 Mi elements, 256 MiB, far larger than the caches). Before timing, each format's
+fast path is checked bit for bit against MXReference on the first rows. Prints the CPU model,
+thread count and load average; rates are given per wall-clock second and per CPU-second.
+
+options:
+  --rows R, --cols C      tensor shape (default 16384, 4096)
+  --block B               block size (default 32)
+  --reps N                repetitions, best is reported (default 3)
+  --format F              one format only (default: all seven)
+  --scale-rule R          floor (default) or ceil
+  --rounding M            even (default), away or stochastic (seed 1)
+  --thread-counts LIST    comma-separated thread counts (default: 1 and --threads / all cores)
+"""
+
 /// `mxq bench formats`: encode/decode throughput per MX format.
 func runBenchFormats(_ args: inout Args) throws {
     let rows = try args.int("--rows") ?? 16384
@@ -26,9 +47,14 @@ func runBenchFormats(_ args: inout Args) throws {
     try MXConfig.checkBlock(block, what: "--block")
     try args.finish()
 
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
-        .split(separator: "\n").first { $0.hasPrefix("model name") }?
-        .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    func field(_ name: String) -> String? {
+        cpuinfo.split(separator: "\n").first { $0.hasPrefix(name) }?
+            .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces)
+    }
+    let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+    let isa = flags.contains("avx512f") ? "AVX-512" : flags.contains("avx2") ? "AVX2" : "no AVX2"
+    let cpu = (field("model name") ?? "unknown CPU") + " (\(isa))"
     let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
         .split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     let n = rows * cols

@@ -1,5 +1,8 @@
 import XCTest
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import TestSupport
 @testable import Experiments
 
@@ -26,7 +29,7 @@ final class CSVReportTests: XCTestCase {
     }
 
     func record(_ index: Int, _ id: String, recipe: String, w: String, a: String, ppl: [Double], layers: [LayerRecord] = []) -> CellRecord {
-        CellRecord(index: index, id: id, recipe: recipe, stages: recipe, weights: w, acts: a, block: 32, scaleRule: "floor",
+        CellRecord(index: index, id: id, model: "smollm2-135m", recipe: recipe, stages: recipe, weights: w, acts: a, block: 32, scaleRule: "floor",
                    rounding: "even", seed: 0, calibDataset: "ptb-train", calibN: 4, calibLen: 64, ctx: 128,
                    evals: zip(["wikitext2", "ptb"], ppl).map { DatasetResult(dataset: $0, ppl: $1, nll: log($1), tokens: 508, windows: 4, seconds: 1.5) },
                    fp32PPL: ["wikitext2": 10, "ptb": 20], layers: layers, quantizeSeconds: 2, wallSeconds: 5,
@@ -80,6 +83,8 @@ final class CSVReportTests: XCTestCase {
         let svg = try String(contentsOf: dir.appendingPathComponent("layers/gptq_a.svg"), encoding: .utf8)
         XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 2)   // one series per stage
         XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        let parser = XMLParser(data: Data(svg.utf8))
+        XCTAssertTrue(parser.parse(), "SVG is not well-formed XML: \(String(describing: parser.parserError))")
         let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(html.contains("<svg") && html.contains("Accuracy: wikitext2"))
         XCTAssertFalse(html.contains("src=") || html.contains("<link"))   // self-contained

@@ -85,3 +85,19 @@ final class SweepTests: XCTestCase {
 }
 
 enum MXQQuiet { static func set() { setenv("MXQ_QUIET", "1", 1) } }
+
+final class ProgressETATests: XCTestCase {
+    func testETAUsesMeasuredSpeedAndIgnoresTheFP32Cell() throws {
+        MXQQuiet.set()
+        let m = try Manifest.parse(Data(smallManifest.utf8), file: "m", defaultName: "m")
+        // every cell costs 100 s by this model
+        let p = SweepProgress(cost: { _ in 100 })
+        p.begin(cells: m.cells, baseline: 10)
+        // baseline took 6x its estimate: everything is expected 6x slower
+        p.calibrate(actual: 60, estimate: 10)
+        XCTAssertEqual(p.etaSeconds, 5 * 100 * 6, accuracy: 1)
+        p.startCell(m.cells[0], position: 1, of: 5)   // fp32: finishes at once
+        p.finishCell(countsForSpeed: false)
+        XCTAssertEqual(p.etaSeconds, 4 * 100 * 6, accuracy: 1)
+    }
+}

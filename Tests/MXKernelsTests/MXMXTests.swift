@@ -51,6 +51,26 @@ final class MXMXTests: XCTestCase {
         }
     }
 
+    func testBothBlockTilesAgreeBitwise() {
+        // The 8×48 and 6×16 block-scaled tiles do the same arithmetic per output element.
+        let (m, k, n) = (20, 700, 70)
+        let x = randomFloats(m * k, seed: 77), wf = randomFloats(n * k, seed: 78)
+        let w = MXTensor(encoding: wf, rows: n, cols: k, config: MXConfig(format: .mxint4))
+        let xq = MXTensor(encoding: x, rows: m, cols: k, config: MXConfig(format: .mxint8))
+        var outs: [[Float]] = []
+        for wide in [true, false] {
+            for t in [1, 2] {
+                var y = [Float](repeating: .nan, count: m * n)
+                withPacked(xq) { px in withPacked(w) { pw in y.withUnsafeMutableBufferPointer {
+                    blockScaledGemm(xq: px, w: pw, y: $0.baseAddress!, ldy: n, threads: t, wideTile: wide)
+                } } }
+                outs.append(y)
+            }
+        }
+        for (i, o) in outs.enumerated() { XCTAssertTrue(o == outs[0], "variant \(i) differs") }
+        XCTAssertFalse(outs[0].contains { $0.isNaN })
+    }
+
     func testHandDerivedSmallProduct() {
         // X = [1, 2, 3, 4], W = [1, -1, 0.5, 0.25]: all exactly representable in MXINT8
         // (amax 4 → E = 2, elements 0.25, 0.5, 0.75, 1 are multiples of 2^-6; W: amax 1 → E = 0).

@@ -1,0 +1,34 @@
+# Sweep checks for Tests/smoke.sh (sourced there: uses its $MXQ, $tmp, check_exit, contains, ok, bad).
+# Expected values are derived by hand (see comments), not produced by mxq.
+# --- experiment sweep: experiments/smoke.json (3 cells x 2 datasets) -------------
+check_exit "sweep smoke manifest" 0 "$MXQ" sweep experiments/smoke.json --out "$tmp/sweep"
+contains "sweep prints the accuracy table" "| rtn | "
+# hand-derived: 3 cells x 2 datasets; W=MXINT4 block 32 stores 4 + 8/32 = 4.25 bits per weight;
+# fp32 delta is 0; ppl = exp(nll); SmolLM2-135M has 30 blocks x 7 linears = 210 quantized linears,
+# one layers.csv row per linear and stage (rtn: 1 stage, sq: smoothquant + implicit rtn = 2).
+if python3 - "$tmp/sweep" <<'PY'
+import csv, math, sys
+d = sys.argv[1]
+rows = list(csv.DictReader(open(d + "/summary.csv")))
+assert len(rows) == 6, len(rows)
+assert [r["cell_id"] for r in rows[::2]] == ["fp32", "rtn_Wmxint4_Amxint8_b32_floor_even_s0", "sq_Wmxint4_Amxint8_b32_floor_even_s0"]
+for r in rows:
+    assert abs(math.exp(float(r["nll"])) - float(r["ppl"])) <= 1e-9 * float(r["ppl"])
+    assert int(r["tokens"]) == 2 * 127
+    assert float(r["weight_bits"]) == (32 if r["recipe"] == "fp32" else 4.25)
+    assert abs(float(r["delta_ppl"]) - (float(r["ppl"]) - float(r["fp32_ppl"]))) < 1e-9
+    assert len(r["model_sha256"]) == 64 and len(r["manifest_sha256"]) == 64
+assert all(float(r["delta_ppl"]) == 0 for r in rows if r["recipe"] == "fp32")
+layers = list(csv.DictReader(open(d + "/layers.csv")))
+per = {}
+for l in layers: per[l["cell_id"]] = per.get(l["cell_id"], 0) + 1
+assert per == {"rtn_Wmxint4_Amxint8_b32_floor_even_s0": 210, "sq_Wmxint4_Amxint8_b32_floor_even_s0": 420}, per
+PY
+then ok "sweep summary/layers tables"; else bad "sweep summary/layers tables"; fi
+check_exit "report" 0 "$MXQ" report "$tmp/sweep"
+contains "report table" "| fp32 |"
+check_exit "layers" 0 "$MXQ" layers "$tmp/sweep" --cell sq_Wmxint4_Amxint8_b32_floor_even_s0
+[ -s "$tmp/sweep/layers/sq_Wmxint4_Amxint8_b32_floor_even_s0.svg" ] && [ -s "$tmp/sweep/report.html" ] && ok "layers svg + html" || bad "layers svg + html"
+echo '{"eval": {"datasets": ["c4"]}, "grid": {"weights": ["mxint4"], "acts": ["none"], "recipes": ["rtn"]}}' > "$tmp/bad.json"
+check_exit "bad manifest is exit 2" 2 "$MXQ" sweep "$tmp/bad.json" --dry-run
+grep -qF 'eval.datasets[0]: got "c4"' "$tmp/err" && ok "manifest error names its path" || bad "manifest error names its path" "$(cat "$tmp/err")"
