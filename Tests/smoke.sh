@@ -47,5 +47,24 @@ echo "1 x" | check_exit "bad number is exit 2" 2 "$MXQ" encode --format mxint8
 echo "1 2" | check_exit "odd block is exit 2" 2 "$MXQ" encode --format mxint8 --block 31
 echo ""    | check_exit "empty input is exit 2" 2 "$MXQ" encode --format mxint8
 
+# --- Tokenizer (counts given by issue 5, from independent implementations) --
+check_exit "tokenize wikitext2" 0 "$MXQ" tokenize --dataset wikitext2 --count
+contains "wikitext2 has 304978 tokens (smollm pre-tokenizer)" "304978"
+check_exit "tokenize wikitext2 gpt2" 0 "$MXQ" tokenize --dataset wikitext2 --pre gpt2 --count
+contains "wikitext2 has 304986 tokens (gpt2 pre-tokenizer)" "304986"
+
+# --- Forward pass and perplexity on the real model ---------------------------
+# The full-text acceptance value (PPL 21.631 on all 148 windows) takes minutes; here one
+# window checks that the model runs and gives a sane perplexity (well below the
+# vocabulary-uniform 49152 and far from a broken model's hundreds).
+check_exit "eval fp32 1 window" 0 "$MXQ" eval --dataset wikitext2 --windows 1 --json
+jcheck "eval fp32 json" 'd["tokens"] == 2047 and d["windows"] == 1 and 5 < d["ppl"] < 40'
+check_exit "eval W4A8 RTN 1 window" 0 "$MXQ" eval --dataset wikitext2 --windows 1 --weights mxint4 --acts mxint8 --json
+jcheck "eval W4A8 json" 'd["tokens"] == 2047 and 5 < d["ppl"] < 80'
+check_exit "eval missing model is exit 2" 2 "$MXQ" eval --model /nonexistent.gguf --dataset wikitext2 --windows 1
+
+# --- Sweeps, reports, validation (checks kept beside the manifests) ---------
+source experiments/smoke-sweep.sh
+
 echo "smoke: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -168,24 +168,21 @@ extension MXRounding {
 
 extension MXFormat {
     /// Numeric parameters, derived once per format from `traitsTable`.
-    @inlinable var params: ElementParams {
+    @inlinable var params: ElementParams { MXFormat.paramsTable[ordinal] }
+    @usableFromInline static let paramsTable: [ElementParams] = MXFormat.allCases.map { ElementParams($0.traits) }
+
+    /// Position in `allCases`.
+    @inlinable var ordinal: Int {
         switch self {
-        case .mxint8: return MXFormat.p0
-        case .mxint4: return MXFormat.p1
-        case .mxfp8_e4m3: return MXFormat.p2
-        case .mxfp8_e5m2: return MXFormat.p3
-        case .mxfp6_e3m2: return MXFormat.p4
-        case .mxfp6_e2m3: return MXFormat.p5
-        case .mxfp4_e2m1: return MXFormat.p6
+        case .mxint8: return 0
+        case .mxint4: return 1
+        case .mxfp8_e4m3: return 2
+        case .mxfp8_e5m2: return 3
+        case .mxfp6_e3m2: return 4
+        case .mxfp6_e2m3: return 5
+        case .mxfp4_e2m1: return 6
         }
     }
-    @usableFromInline static let p0 = ElementParams(MXFormat.traitsTable[.mxint8]!)
-    @usableFromInline static let p1 = ElementParams(MXFormat.traitsTable[.mxint4]!)
-    @usableFromInline static let p2 = ElementParams(MXFormat.traitsTable[.mxfp8_e4m3]!)
-    @usableFromInline static let p3 = ElementParams(MXFormat.traitsTable[.mxfp8_e5m2]!)
-    @usableFromInline static let p4 = ElementParams(MXFormat.traitsTable[.mxfp6_e3m2]!)
-    @usableFromInline static let p5 = ElementParams(MXFormat.traitsTable[.mxfp6_e2m3]!)
-    @usableFromInline static let p6 = ElementParams(MXFormat.traitsTable[.mxfp4_e2m1]!)
 
     /// Shared exponent E ∈ [-127, 127] of a block with largest magnitude `amax`
     /// (finite, any sign); an all-zero block gives -127.

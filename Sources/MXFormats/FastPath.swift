@@ -60,11 +60,10 @@ final class DecodeTables: @unchecked Sendable {
         pairs.initialize(from: p, count: p.count)
     }
 
-    static let all: [MXFormat: DecodeTables] = {
-        var d: [MXFormat: DecodeTables] = [:]
-        for f in MXFormat.allCases { d[f] = DecodeTables(f) }
-        return d
-    }()
+    /// Tables by `MXFormat.allCases` order (an array, not a dictionary: looked up per row).
+    static let all: [DecodeTables] = MXFormat.allCases.map { DecodeTables($0) }
+
+    static func of(_ f: MXFormat) -> DecodeTables { all[f.ordinal] }
 }
 
 /// Encoder/decoder of single rows for one configuration. Blocks whose size is a multiple of
@@ -97,7 +96,7 @@ struct RowCodec {
         block = c.block
         bytesPerBlock = (c.block * p.elementBits + 7) / 8
         kind = c.rounding.kind; seed = c.rounding.seed; rule = c.scaleRule
-        let t = DecodeTables.all[c.format]!
+        let t = DecodeTables.of(c.format)
         values = t.values; pairs = t.pairs
         simd = c.block % 16 == 0
         lc = Lanes(p, kind)

@@ -2,8 +2,8 @@ import Support
 
 // Dequant GEMV (M = 1…8) for packed MX weights, bound by the bytes of W.
 //
-// Fast path (block 32; MXINT4, MXFP4, MXINT8, MXFP8 E4M3/E5M2): a row of W is read as
-// 32-bit words (8 nibbles or 4 bytes each) in chunks of 16, 8 or 4 words. Element j of
+// Fast path (block 32, every format): a row of W is read as 32-bit words (8 nibbles
+// or 4 bytes each; for 6-bit formats 3-byte groups of 4 codes) in chunks of 16, 8 or 4 words. Element j of
 // every word of a chunk is decoded at once with integer ops into a float vector
 // (INT: magic-number conversion; FP: the element's exponent|mantissa bits placed at
 // the bottom of an fp32, then one exact multiply by 2^(127−bias)); X is permuted once
@@ -39,11 +39,66 @@ func shiftBy<V: SIMD>(_ v: V, _ s: Int) -> V where V.Scalar == UInt32 {
     static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float
     /// Bytes of NaN/Inf codes set bit 7 of the returned bytes.
     static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32
+    /// Bytes per lane unit (4: one 32-bit word; 3: four 6-bit codes).
+    static var unitBytes: Int { get }
+    /// Loads `V.scalarCount` units starting at `p` (may read up to 1 byte past them when
+    /// `unitBytes` is 3; callers pass a padded copy at the end of an array).
+    static func load<V: SIMD>(_ p: UnsafeRawPointer, _: V.Type) -> V where V.Scalar == UInt32
 }
 
 extension WordDecoder {
     @inline(__always) @usableFromInline static var checksBadCodes: Bool { false }
     @inline(__always) @usableFromInline static func probe<V: SIMD>(_ w: V) -> V where V.Scalar == UInt32 { V() }
+    @inline(__always) @usableFromInline static var unitBytes: Int { 4 }
+    @inline(__always) @usableFromInline
+    static func load<V: SIMD>(_ p: UnsafeRawPointer, _: V.Type) -> V where V.Scalar == UInt32 { p.loadUnaligned(as: V.self) }
+}
+
+/// 6-bit element streams: a lane holds one 3-byte group = 4 codes (bits 6j…6j+5).
+@usableFromInline protocol SixBitDecoder: WordDecoder {}
+extension SixBitDecoder {
+    @usableFromInline static var elemsPerWord: Int { 4 }
+    @inline(__always) @usableFromInline static var unitBytes: Int { 3 }
+    @inline(__always) @usableFromInline
+    static func load<V: SIMD>(_ p: UnsafeRawPointer, _: V.Type) -> V where V.Scalar == UInt32 {
+        var v = V()
+        for l in 0..<V.scalarCount { v[l] = p.loadUnaligned(fromByteOffset: 3 * l, as: UInt32.self) }
+        return v
+    }
+}
+
+/// MXFP6 E2M3 / E3M2 without fp32 subnormals: magnitude bits under the exponent offset
+/// (127 − bias) give the value of every code with a non-zero exponent; for exponent 0
+/// (subnormal codes) the exact value is 2·f − 2^(1−bias), chosen by a lane mask.
+/// Shared FP6 decode: `magBits` = magnitude bits under the exponent offset (a normal fp32
+/// for every code), `expBits` = the code's exponent field (0 for subnormal codes), `corr`
+/// = 2^(1−bias). Lane selection with integer ops only (generic SIMD masks scalarise).
+@inline(__always) @usableFromInline
+func fp6Value<V: SIMD, F: SIMD>(_ g: V, magBits: V, expBits: V, signShift: Int, corr: Float, _: F.Type) -> F
+    where V.Scalar == UInt32, F.Scalar == Float {
+    let f = unsafeBitCast(magBits, to: F.self)
+    let sub = F(repeating: -corr).addingProduct(f, F(repeating: 2))
+    // normal = all ones when expBits ≠ 0 ((expBits + 0x7FFFFFFF) then has bit 31 set), else 0.
+    let normal = V() &- ((expBits &+ 0x7FFF_FFFF) &>> 31)
+    let fb = unsafeBitCast(f, to: V.self), sb = unsafeBitCast(sub, to: V.self)
+    let v = (fb & normal) | (sb & ~normal) | (shiftBy(g, signShift) & 0x8000_0000)
+    return unsafeBitCast(v, to: F.self)
+}
+
+@usableFromInline enum DecodeE2M3: SixBitDecoder {
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ g: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
+        fp6Value(g, magBits: (shiftBy(g, 20 - 6 * j) & 0x01F0_0000) &+ (126 << 23),
+                 expBits: g & V(repeating: UInt32(0x18) << UInt32(6 * j)), signShift: 26 - 6 * j, corr: 1, F.self)
+    }
+}
+
+@usableFromInline enum DecodeE3M2: SixBitDecoder {
+    @inline(__always) @usableFromInline
+    static func decode<V: SIMD, F: SIMD>(_ g: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
+        fp6Value(g, magBits: (shiftBy(g, 21 - 6 * j) & 0x03E0_0000) &+ (124 << 23),
+                 expBits: g & V(repeating: UInt32(0x1C) << UInt32(6 * j)), signShift: 26 - 6 * j, corr: 0.25, F.self)
+    }
 }
 
 /// MXINT4: (nibble ^ 8) | 0x4B000000 = 2^23 + k + 8 → k exactly; ×2^-2 folded into the scale.
@@ -113,23 +168,46 @@ extension WordDecoder {
 func gemvChunk<D: WordDecoder, V: SIMD, F: SIMD>(_: D.Type, _ wp: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer?,
                                                  _ sv: F, _ acc0: inout F, _ acc1: inout F, _ bad: inout V)
     where V.Scalar == UInt32, F.Scalar == Float {
-    let w = wp.loadUnaligned(as: V.self)
+    let w = D.load(wp, V.self)
     let stride = MemoryLayout<F>.size
     if D.checksBadCodes { bad = bad | D.probe(w) }
-    // Written out for j = 0…7 so that every shift amount is a constant; two partial sums
-    // (even and odd j) halve the FMA dependency chain.
-    @inline(__always) func lane(_ j: Int, _ p0: inout F, _ p1: inout F) {
-        let d = D.decode(w, j, F.self)
-        p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-        if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self)) }
-    }
+    // Written out for j = 0…7 (no helper closures) so that every shift amount is a
+    // compile-time constant; two partial sums (even and odd j) halve the FMA chain.
     let d0 = D.decode(w, 0, F.self), d1 = D.decode(w, 1, F.self)
     var p0 = d0 * x0.loadUnaligned(as: F.self), q0 = d1 * x0.loadUnaligned(fromByteOffset: stride, as: F.self)
     var p1 = F(), q1 = F()
     if let x1 = x1 { p1 = d0 * x1.loadUnaligned(as: F.self); q1 = d1 * x1.loadUnaligned(fromByteOffset: stride, as: F.self) }
-    lane(2, &p0, &p1); lane(3, &q0, &q1)
+    do {
+        let d = D.decode(w, 2, F.self)
+        p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 2 * stride, as: F.self))
+        if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 2 * stride, as: F.self)) }
+    }
+    do {
+        let d = D.decode(w, 3, F.self)
+        q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 3 * stride, as: F.self))
+        if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 3 * stride, as: F.self)) }
+    }
     if D.elemsPerWord == 8 {
-        lane(4, &p0, &p1); lane(5, &q0, &q1); lane(6, &p0, &p1); lane(7, &q0, &q1)
+        do {
+            let d = D.decode(w, 4, F.self)
+            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 4 * stride, as: F.self))
+            if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 4 * stride, as: F.self)) }
+        }
+        do {
+            let d = D.decode(w, 5, F.self)
+            q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 5 * stride, as: F.self))
+            if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 5 * stride, as: F.self)) }
+        }
+        do {
+            let d = D.decode(w, 6, F.self)
+            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 6 * stride, as: F.self))
+            if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 6 * stride, as: F.self)) }
+        }
+        do {
+            let d = D.decode(w, 7, F.self)
+            q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 7 * stride, as: F.self))
+            if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 7 * stride, as: F.self)) }
+        }
     }
     p0 += q0
     if x1 != nil { p1 += q1; acc1.addProduct(p1, sv) }
@@ -152,7 +230,7 @@ func hsum4(_ v: SIMD4<Float>) -> Float {
 /// Fast word-path dot products of W row `r` with one or two permuted X rows.
 /// Returns false if the row holds NaN/Inf element codes (caller falls back to the table path).
 @inline(__always) @usableFromInline
-func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunks: [(w0: Int, g: Int)], scaleMul: Float,
+func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, rowWords: Int, scaleMul: Float,
                  xp0: UnsafePointer<Float>, xp1: UnsafePointer<Float>?, out0: inout Float, out1: inout Float) -> Bool {
     let wordsPerBlock = D.elemsPerWord == 8 ? 4 : 8
     let rowBytes = UnsafeRawPointer(w.elements + r * w.blocksPerRow * w.bytesPerBlock)
@@ -162,8 +240,24 @@ func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunk
     var a4 = SIMD4<Float>(), b4 = SIMD4<Float>()
     var bad16 = SIMD16<UInt32>(), bad8 = SIMD8<UInt32>(), bad4 = SIMD4<UInt32>()
     @inline(__always) func s(_ b: Int) -> Float { w.scaleLUT[Int(sc[b])] * scaleMul }
-    for (w0, g) in chunks {
-        let wp = rowBytes + w0 * 4
+    // A 3-byte-unit load may read 1 byte past its chunk: the last chunk of the array is
+    // read from a padded copy.
+    var padBuf: UnsafeMutableRawPointer? = nil
+    defer { padBuf?.deallocate() }
+    let lastRow = D.unitBytes == 3 && r == w.rows - 1
+    // Chunks of 16 units, then at most one of 8 and one of 4 (see wordChunks).
+    var w0 = 0
+    while w0 < rowWords {
+        let g = rowWords - w0 >= 16 ? 16 : (rowWords - w0 >= 8 ? 8 : 4)
+        defer { w0 += g }
+        var wp = rowBytes + w0 * D.unitBytes
+        if lastRow && w0 + g == rowWords {
+            let b = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+            b.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+            b.copyMemory(from: wp, byteCount: g * 3)
+            padBuf = b
+            wp = UnsafeRawPointer(b)
+        }
         let x0 = UnsafeRawPointer(xp0 + w0 * e), x1 = xp1.map { UnsafeRawPointer($0 + w0 * e) }
         let b0 = w0 / wordsPerBlock
         switch g {
@@ -197,6 +291,31 @@ func gemvRowFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, row r: Int, chunk
     out0 = total(a16, a8, a4)
     if xp1 != nil { out1 = total(b16, b8, b4) }
     return true
+}
+
+/// Fast-path rows `range` of W against all M permuted X rows; rows holding NaN/Inf element
+/// codes go through the table path. One specialisation per decoder.
+@inline(never) @usableFromInline
+func gemvRowsFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, rows range: Range<Int>, m: Int, rowWords: Int, scaleMul: Float,
+                                  xperm: UnsafePointer<Float>, xpad: UnsafePointer<Float>, padded: Int,
+                                  y: UnsafeMutablePointer<Float>, ldy: Int,
+                                  buf: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<UInt8>) {
+    for r in range {
+        var i = 0
+        var ok = true
+        while i < m && ok {
+            let two = i + 1 < m
+            var o0: Float = 0, o1: Float = 0
+            ok = gemvRowFast(D.self, w, row: r, rowWords: rowWords, scaleMul: scaleMul, xp0: xperm + i * padded,
+                             xp1: two ? xperm + (i + 1) * padded : nil, out0: &o0, out1: &o1)
+            if ok {
+                y[i * ldy + r] = o0
+                if two { y[(i + 1) * ldy + r] = o1 }
+            }
+            i += two ? 2 : 1
+        }
+        if !ok { gemvRowTable(w, row: r, xs: xpad, xStride: padded, m: m, out: y + r, outStride: ldy, buf: buf, codes: codes) }
+    }
 }
 
 /// Table-path dot product of W row `r` with X rows `xs` (each zero-padded to
@@ -234,7 +353,7 @@ func gemvRowTable(_ w: PackedMX, row r: Int, xs: UnsafePointer<Float>, xStride: 
 func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int) {
     let n = w.rows, k = w.cols, B = w.block
     let padded = w.blocksPerRow * B
-    let fast = B == 32 && [.int4, .int8, .e2m1, .e4m3, .e5m2].contains(w.kind)
+    let fast = B == 32 && [.int4, .int8, .e2m1, .e4m3, .e5m2, .e2m3, .e3m2].contains(w.kind)
     // X rows zero-padded to whole blocks (table path) and permuted to lane order (fast path).
     Scratch.withFloats(2 * m * padded) { xb in
         let xpad = xb, xperm = xb + m * padded
@@ -243,7 +362,7 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
             d.update(from: x + i * ldx, count: k)
             (d + k).update(repeating: 0, count: padded - k)
         }
-        let rowWords = w.blocksPerRow * w.bytesPerBlock / 4
+        let rowWords = w.blocksPerRow * w.bytesPerBlock / (w.kind.bits == 6 ? 3 : 4)
         let chunks = fast ? wordChunks(rowWords: rowWords) : []
         if fast {
             let e = w.kind.bits == 4 ? 8 : 4
@@ -262,32 +381,20 @@ func mxGemv(m: Int, x: UnsafePointer<Float>, ldx: Int, w: PackedMX, y: UnsafeMut
             let xpad = UnsafePointer<Float>(bitPattern: xpadAddr)!, xperm = UnsafePointer<Float>(bitPattern: xpermAddr)!
             Scratch.withFloats(padded + B) { buf in
                 let codes = UnsafeMutableRawPointer(buf + padded).bindMemory(to: UInt8.self, capacity: B * 4)
-                for r in range {
-                    if fast {
-                        var i = 0
-                        var ok = true
-                        while i < m && ok {
-                            let two = i + 1 < m
-                            var o0: Float = 0, o1: Float = 0
-                            let xp0 = xperm + i * padded, xp1: UnsafePointer<Float>? = two ? xperm + (i + 1) * padded : nil
-                            // Constant kinds so that the decoders specialise after inlining.
-                            switch w.kind {
-                            case .int4: ok = gemvRowFast(DecodeInt4.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .int8: ok = gemvRowFast(DecodeInt8.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e2m1: ok = gemvRowFast(DecodeE2M1.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e4m3: ok = gemvRowFast(DecodeE4M3.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            case .e5m2: ok = gemvRowFast(DecodeE5M2.self, w, row: r, chunks: chunks, scaleMul: scaleMul, xp0: xp0, xp1: xp1, out0: &o0, out1: &o1)
-                            default: ok = false
-                            }
-                            if ok {
-                                y[i * ldy + r] = o0
-                                if two { y[(i + 1) * ldy + r] = o1 }
-                            }
-                            i += two ? 2 : 1
-                        }
-                        if ok { continue }
+                if fast {
+                    switch w.kind {
+                    case .int4: gemvRowsFast(DecodeInt4.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .int8: gemvRowsFast(DecodeInt8.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e2m1: gemvRowsFast(DecodeE2M1.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e4m3: gemvRowsFast(DecodeE4M3.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e5m2: gemvRowsFast(DecodeE5M2.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e2m3: gemvRowsFast(DecodeE2M3.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
+                    case .e3m2: gemvRowsFast(DecodeE3M2.self, w, rows: range, m: m, rowWords: rowWords, scaleMul: scaleMul, xperm: xperm, xpad: xpad, padded: padded, y: y, ldy: ldy, buf: buf, codes: codes)
                     }
-                    gemvRowTable(w, row: r, xs: xpad, xStride: padded, m: m, out: y + r, outStride: ldy, buf: buf, codes: codes)
+                } else {
+                    for r in range {
+                        gemvRowTable(w, row: r, xs: xpad, xStride: padded, m: m, out: y + r, outStride: ldy, buf: buf, codes: codes)
+                    }
                 }
             }
         }

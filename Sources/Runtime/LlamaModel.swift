@@ -117,6 +117,7 @@ public final class LlamaModel {
     }
 
     private var ropeCache: RopeTables?
+    private var nllNormed: [Float] = [], nllLogits: [Float] = []
     private var workspace: Workspace?
 
     /// Builds a model from Hugging Face–named tensors (`model.embed_tokens.weight`,
@@ -252,8 +253,13 @@ public final class LlamaModel {
         let rows = T - 1
         let chunk = max(1, min(nllChunkRows, rows))
         var nll = [Double](repeating: 0, count: rows)
-        var normed = [Float](repeating: 0, count: chunk * h)
-        var logit = [Float](repeating: 0, count: chunk * V)
+        // Scratch kept between calls (the logits chunk is ~100 MB for SmolLM2: re-mapping it for
+        // every window costs page faults).
+        if nllNormed.count < chunk * h { nllNormed = [Float](repeating: 0, count: chunk * h) }
+        if nllLogits.count < chunk * V { nllLogits = [Float](repeating: 0, count: chunk * V) }
+        var normed = nllNormed, logit = nllLogits
+        nllNormed = []; nllLogits = []
+        defer { nllNormed = normed; nllLogits = logit }
         hidden.withUnsafeBufferPointer { hp in
         finalNorm.withUnsafeBufferPointer { w in
         normed.withUnsafeMutableBufferPointer { np in
@@ -306,7 +312,7 @@ public final class LlamaModel {
     }
 
     /// Frees the scratch buffers kept between forward calls (they are re-created on demand).
-    public func releaseScratch() { workspace = nil }
+    public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = [] }
 
     private func runBlock(_ b: LlamaBlock, hidden: UnsafeMutablePointer<Float>, seqLen T: Int,
                           ws: Workspace, rope: RopeTables) {

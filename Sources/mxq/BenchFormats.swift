@@ -47,9 +47,14 @@ func runBenchFormats(_ args: inout Args) throws {
     try MXConfig.checkBlock(block, what: "--block")
     try args.finish()
 
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
-        .split(separator: "\n").first { $0.hasPrefix("model name") }?
-        .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    func field(_ name: String) -> String? {
+        cpuinfo.split(separator: "\n").first { $0.hasPrefix(name) }?
+            .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces)
+    }
+    let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+    let isa = flags.contains("avx512f") ? "AVX-512" : flags.contains("avx2") ? "AVX2" : "no AVX2"
+    let cpu = (field("model name") ?? "unknown CPU") + " (\(isa))"
     let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
         .split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     let n = rows * cols

@@ -260,3 +260,9 @@ final class ElementTests: XCTestCase {
         XCTAssertEqual(f.encodeElement(7, rounding: .stochastic(seed: 0), random: 0xFFFF_FFFF), 0x7)     // saturates
     }
 }
+
+final class OrdinalTests: XCTestCase {
+    func testOrdinalIsAllCasesOrder() {
+        for (i, f) in MXFormat.allCases.enumerated() { XCTAssertEqual(f.ordinal, i) }
+    }
+}

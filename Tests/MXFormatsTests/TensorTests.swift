@@ -361,3 +361,21 @@ final class DecoderTests: XCTestCase {
         }
     }
 }
+
+final class ForeignDataTests: XCTestCase {
+    /// Arbitrary bytes (special codes, INT -2^(b-1), any scale incl. 0xFF and overflow): fast decode == reference.
+    func testDecodeOfArbitraryBytesMatchesReference() {
+        var g = SplitMix64(seed: 31)
+        for f in MXFormat.allCases {
+            for block in [2, 32] {
+                let rows = 3, cols = 2 * block + 1
+                let cfg = MXConfig(format: f, block: block)
+                let nb = (cols + block - 1) / block, bpb = (block * f.elementBits + 7) / 8
+                let scales = (0..<(rows * nb)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+                let elems = (0..<(rows * nb * bpb)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+                let t = MXTensor(rows: rows, cols: cols, config: cfg, scales: scales, elements: elems)
+                XCTAssertEqual(t.decoded().map(\.bitPattern), MXReference.decode(t).map(\.bitPattern), "\(cfg)")
+            }
+        }
+    }
+}

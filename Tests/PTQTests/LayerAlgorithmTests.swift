@@ -85,6 +85,24 @@ final class LayerAlgorithmTests: XCTestCase {
         XCTAssertNoThrow(try Recipe.rtn.validate(weightsQuantized: false, actsQuantized: true))
     }
 
+    func testPlanFromCommandLineStrings() throws {
+        let p = try QuantPlan.make(weights: "mxfp4", acts: "mxint8", block: 16, scaleRule: "ceil", rounding: "away",
+                                   recipe: "sq(alpha=0.7),gptq", overrides: ["*.down_proj=mxint8,-"], lmHead: true)
+        let w = MXConfig(format: .mxfp4_e2m1, block: 16, scaleRule: .ceil, rounding: .away)
+        let a = MXConfig(format: .mxint8, block: 16, scaleRule: .ceil, rounding: .away)
+        XCTAssertEqual(p.spec(for: "layers.2.self_attn.v_proj"), QuantSpec(weight: w, act: a))
+        XCTAssertEqual(p.spec(for: "layers.2.mlp.down_proj").weight?.format, .mxint8)
+        XCTAssertEqual(p.spec(for: "layers.2.mlp.down_proj").act, a)
+        XCTAssertEqual(p.spec(for: "lm_head"), QuantSpec(weight: w, act: a))
+        XCTAssertEqual(p.recipe.stages, [.smoothQuant(alpha: 0.7), .gptq(actOrder: false)])
+        let none = try QuantPlan.make(weights: "none", acts: nil)
+        XCTAssertEqual(none.spec(for: "layers.0.mlp.up_proj"), .fp32)
+        XCTAssertThrowsError(try QuantPlan.make(weights: "none", acts: "mxint8", recipe: "gptq"))   // no weights to round
+        XCTAssertThrowsError(try QuantPlan.make(weights: "mxint4", acts: nil, block: 7))           // odd block
+        XCTAssertThrowsError(try QuantPlan.make(weights: "mxint5", acts: nil))
+        XCTAssertThrowsError(try QuantPlan.make(weights: "mxint4", acts: nil, rounding: "up"))
+    }
+
     func testUpperCholeskyOfInverse() {
         for n in [1, 5, 37] {
             let b = randomFloats(n * n, seed: UInt64(n))
