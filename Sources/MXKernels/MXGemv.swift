@@ -171,20 +171,43 @@ func gemvChunk<D: WordDecoder, V: SIMD, F: SIMD>(_: D.Type, _ wp: UnsafeRawPoint
     let w = D.load(wp, V.self)
     let stride = MemoryLayout<F>.size
     if D.checksBadCodes { bad = bad | D.probe(w) }
-    // Written out for j = 0…7 so that every shift amount is a constant; two partial sums
-    // (even and odd j) halve the FMA dependency chain.
-    @inline(__always) func lane(_ j: Int, _ p0: inout F, _ p1: inout F) {
-        let d = D.decode(w, j, F.self)
-        p0.addProduct(d, x0.loadUnaligned(fromByteOffset: j * stride, as: F.self))
-        if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: j * stride, as: F.self)) }
-    }
+    // Written out for j = 0…7 (no helper closures) so that every shift amount is a
+    // compile-time constant; two partial sums (even and odd j) halve the FMA chain.
     let d0 = D.decode(w, 0, F.self), d1 = D.decode(w, 1, F.self)
     var p0 = d0 * x0.loadUnaligned(as: F.self), q0 = d1 * x0.loadUnaligned(fromByteOffset: stride, as: F.self)
     var p1 = F(), q1 = F()
     if let x1 = x1 { p1 = d0 * x1.loadUnaligned(as: F.self); q1 = d1 * x1.loadUnaligned(fromByteOffset: stride, as: F.self) }
-    lane(2, &p0, &p1); lane(3, &q0, &q1)
+    do {
+        let d = D.decode(w, 2, F.self)
+        p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 2 * stride, as: F.self))
+        if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 2 * stride, as: F.self)) }
+    }
+    do {
+        let d = D.decode(w, 3, F.self)
+        q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 3 * stride, as: F.self))
+        if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 3 * stride, as: F.self)) }
+    }
     if D.elemsPerWord == 8 {
-        lane(4, &p0, &p1); lane(5, &q0, &q1); lane(6, &p0, &p1); lane(7, &q0, &q1)
+        do {
+            let d = D.decode(w, 4, F.self)
+            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 4 * stride, as: F.self))
+            if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 4 * stride, as: F.self)) }
+        }
+        do {
+            let d = D.decode(w, 5, F.self)
+            q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 5 * stride, as: F.self))
+            if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 5 * stride, as: F.self)) }
+        }
+        do {
+            let d = D.decode(w, 6, F.self)
+            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 6 * stride, as: F.self))
+            if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 6 * stride, as: F.self)) }
+        }
+        do {
+            let d = D.decode(w, 7, F.self)
+            q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 7 * stride, as: F.self))
+            if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 7 * stride, as: F.self)) }
+        }
     }
     p0 += q0
     if x1 != nil { p1 += q1; acc1.addProduct(p1, sv) }
