@@ -62,7 +62,9 @@ public func accuracyMarkdown(_ dir: URL) throws -> String {
     let file = dir.appendingPathComponent("summary.csv")
     let t = try CSVTable.load(file)
     let tables = try accuracyTables(t, file: file.path)
-    var s = "# Accuracy: \(dir.lastPathComponent == "latest" ? dir.deletingLastPathComponent().lastPathComponent : dir.lastPathComponent)\n\n"
+    let mData = FileManager.default.contents(atPath: dir.appendingPathComponent("manifest.resolved.json").path) ?? Data()
+    let title = (try? Manifest.parse(mData, file: "manifest.resolved.json", defaultName: dir.lastPathComponent, checkFiles: false))?.name ?? dir.lastPathComponent
+    var s = "# Accuracy: \(title)\n\n"
     s += header(dir, t)
     if t.rows.isEmpty { return s + "\nNo finished cells yet.\n" }
     for tab in tables {
