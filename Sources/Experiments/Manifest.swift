@@ -121,7 +121,9 @@ public struct Manifest: Sendable {
     }
 
     /// Parses and validates manifest JSON; throws `ManifestError` listing every problem.
-    public static func parse(_ data: Data, file: String, defaultName: String) throws -> Manifest {
+    /// `checkFiles: false` skips the existence checks of model and calibration paths (for
+    /// reading the manifest of a results folder on another machine).
+    public static func parse(_ data: Data, file: String, defaultName: String, checkFiles: Bool = true) throws -> Manifest {
         let root: Any
         do { root = try JSONSerialization.jsonObject(with: data, options: []) } catch {
             throw ManifestError(file: file, issues: [ManifestIssue(path: "", message: "not valid JSON (\((error as NSError).userInfo["NSDebugDescription"] ?? error))")])
@@ -140,7 +142,7 @@ public struct Manifest: Sendable {
         if let d = c.string(top["description"], "description") { m.description = d }
         if let mo = c.string(top["model"], "model") {
             if mo.lowercased() == Catalog.defaultModel { m.model = Catalog.defaultModel }
-            else if !FileManager.default.fileExists(atPath: resolvePath(mo).path) {
+            else if checkFiles && !FileManager.default.fileExists(atPath: resolvePath(mo).path) {
                 c.fail("model", "got \(jsonRender(mo)): no such file; allowed: \"\(Catalog.defaultModel)\" or a path to a GGUF file or a safetensors directory (relative paths are taken from the checkout root)")
             } else { m.model = mo }
         }
@@ -175,7 +177,7 @@ public struct Manifest: Sendable {
                 if Catalog.calibrationDatasets.contains(d.lowercased()) { m.calibrationDataset = d.lowercased() }
                 else if ["wikitext2", "ptb", "ptb-test", "ptb-valid"].contains(d.lowercased()) {
                     c.fail("calibration.dataset", "got \(jsonRender(d)): calibrating on an evaluation split is not allowed; allowed: \"ptb-train\" or a path to a UTF-8 text file")
-                } else if !FileManager.default.fileExists(atPath: resolvePath(d).path) {
+                } else if checkFiles && !FileManager.default.fileExists(atPath: resolvePath(d).path) {
                     c.fail("calibration.dataset", "got \(jsonRender(d)): no such file; allowed: \"ptb-train\" or a path to a UTF-8 text file (relative paths are taken from the checkout root)")
                 } else { m.calibrationDataset = d }
             }

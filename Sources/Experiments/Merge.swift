@@ -46,7 +46,7 @@ public func mergeResults(_ inputs: [URL], into out: URL) throws -> MergeSummary 
             byIndex[r.index] = (r, dir.path)
         }
     }
-    let manifest = try Manifest.parse(manifestData!, file: manifestFrom + "/manifest.resolved.json", defaultName: "merged")
+    let manifest = try Manifest.parse(manifestData!, file: manifestFrom + "/manifest.resolved.json", defaultName: "merged", checkFiles: false)
     for (i, (r, from)) in byIndex where i >= manifest.cells.count || manifest.cells[i].id != r.id {
         throw UsageError("merge: \(from) has a record for cell \(i) '\(r.id)', which is not cell \(i) of its manifest")
     }

@@ -114,59 +114,66 @@ public enum AWQ {
             _ = xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: t, cols: k, config: a) }
         }
         let (xc, tc) = subsample(xq, rows: t, k: k, maxRows: options.clipTokens)
-        let xct = MatOps.transpose(xc, rows: tc, cols: k)   // [K, tc]: column j = channel j over tokens
-        let grid = MXGrid(weightConfig)
         let b = weightConfig.block
         let nb = (k + b - 1) / b
         let steps = max(1, Int((options.maxShrink * Double(options.clipGrid)).rounded(.down)))
-        var clipped = weight
-        weight.withUnsafeBufferPointer { W in
-            clipped.withUnsafeMutableBufferPointer { C in
-                xct.withUnsafeBufferPointer { XT in
-                    let wb = UncheckedSendable(W.baseAddress!), cb = UncheckedSendable(C.baseAddress!)
-                    let xb = UncheckedSendable(XT.baseAddress!)
-                    Parallel.forRanges(n, minChunk: 4) { range in
-                        let W = wb.value, C = cb.value, XT = xb.value
-                        let org = UnsafeMutablePointer<Float>.allocate(capacity: max(tc, 1))
-                        let cur = UnsafeMutablePointer<Float>.allocate(capacity: max(tc, 1))
-                        let q = UnsafeMutablePointer<Float>.allocate(capacity: b)
-                        defer { org.deallocate(); cur.deallocate(); q.deallocate() }
-                        for r in range {
-                            for blk in 0..<nb {
-                                let c0 = blk * b, len = min(b, k - c0)
-                                let w = W + r * k + c0
-                                // org[t] = Σ_j x[t, j] w[j]
-                                for i in 0..<tc { org[i] = 0 }
-                                for j in 0..<len {
-                                    let wj = w[j], xj = XT + (c0 + j) * tc
-                                    for i in 0..<tc { org[i] += xj[i] * wj }
-                                }
-                                let amax = MXGrid.amax(w, count: len)
-                                if amax == 0 { continue }
-                                var bestErr = Double.infinity, bestRatio = 1.0
-                                for st in 0..<steps {
-                                    let ratio = 1 - Double(st) / Double(options.clipGrid)
-                                    let lim = Float(Double(amax) * ratio)
-                                    for j in 0..<len { q[j] = min(max(w[j], -lim), lim) }
-                                    let e = grid.exponent(amax: MXGrid.amax(q, count: len))
-                                    for j in 0..<len { q[j] = grid.quantize(q[j], exponent: e) }
-                                    for i in 0..<tc { cur[i] = 0 }
-                                    for j in 0..<len {
-                                        let qj = q[j], xj = XT + (c0 + j) * tc
-                                        for i in 0..<tc { cur[i] += xj[i] * qj }
-                                    }
-                                    var err = 0.0
-                                    for i in 0..<tc { let d = Double(cur[i] - org[i]); err += d * d }
-                                    if err < bestErr { bestErr = err; bestRatio = ratio }
-                                }
-                                if bestRatio < 1 {
-                                    let lim = Float(Double(amax) * bestRatio)
-                                    for j in 0..<len { C[r * k + c0 + j] = min(max(w[j], -lim), lim) }
-                                }
-                            }
-                        }
-                    }
+        // per (row, block) max |w|
+        var amax = [Float](repeating: 0, count: n * nb)
+        for r in 0..<n {
+            for blk in 0..<nb {
+                let c0 = blk * b, len = min(b, k - c0)
+                var m: Float = 0
+                for j in c0..<(c0 + len) { m = max(m, abs(weight[r * k + j])) }
+                amax[r * nb + blk] = m
+            }
+        }
+        // the inputs of each block, contiguous: xb[blk] = X[:, block] as [tc, len]
+        var xb: [[Float]] = []
+        for blk in 0..<nb {
+            let c0 = blk * b, len = min(b, k - c0)
+            var m = [Float](repeating: 0, count: tc * len)
+            for t in 0..<tc { for j in 0..<len { m[t * len + j] = xc[t * k + c0 + j] } }
+            xb.append(m)
+        }
+        func blockSlices(_ w: [Float], _ blk: Int) -> [Float] {
+            let c0 = blk * b, len = min(b, k - c0)
+            var m = [Float](repeating: 0, count: n * len)
+            for r in 0..<n { for j in 0..<len { m[r * len + j] = w[r * k + c0 + j] } }
+            return m
+        }
+        // reference partial products per block: org[blk] = X_b · W_bᵀ [tc, n]
+        let org = (0..<nb).map { blk in MatOps.gemm(xb[blk], blockSlices(weight, blk), m: tc, n: n, k: min(b, k - blk * b)) }
+        var bestErr = [Double](repeating: .infinity, count: n * nb)
+        var bestRatio = [Double](repeating: 1, count: n * nb)
+        for st in 0..<steps {
+            let ratio = 1 - Double(st) / Double(options.clipGrid)
+            // clamp every block to ratio·amax, then one fake-quant of the whole matrix (own block scales)
+            var c = weight
+            for r in 0..<n {
+                for blk in 0..<nb {
+                    let lim = Float(Double(amax[r * nb + blk]) * ratio)
+                    let c0 = blk * b, len = min(b, k - c0)
+                    for j in c0..<(c0 + len) { c[r * k + j] = min(max(c[r * k + j], -lim), lim) }
                 }
+            }
+            RTN.quantize(weight: &c, rows: n, cols: k, config: weightConfig)
+            for blk in 0..<nb {
+                let len = min(b, k - blk * b)
+                let y = MatOps.gemm(xb[blk], blockSlices(c, blk), m: tc, n: n, k: len)
+                let o = org[blk]
+                for r in 0..<n {
+                    var err = 0.0
+                    for t in 0..<tc { let d = Double(y[t * n + r] - o[t * n + r]); err += d * d }
+                    if err < bestErr[r * nb + blk] { bestErr[r * nb + blk] = err; bestRatio[r * nb + blk] = ratio }
+                }
+            }
+        }
+        var clipped = weight
+        for r in 0..<n {
+            for blk in 0..<nb where bestRatio[r * nb + blk] < 1 {
+                let lim = Float(Double(amax[r * nb + blk]) * bestRatio[r * nb + blk])
+                let c0 = blk * b, len = min(b, k - c0)
+                for j in c0..<(c0 + len) { clipped[r * k + j] = min(max(weight[r * k + j], -lim), lim) }
             }
         }
         // Per-row guard on the full token set: keep a clipped row only if it does not raise the row's error.

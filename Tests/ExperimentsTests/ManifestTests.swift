@@ -150,6 +150,13 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(Catalog.storageBits(format: "mxfp6_e3m2", block: 16), 6.5)
     }
 
+    func testMissingPathsAreErrorsUnlessReadingResults() throws {
+        let text = "{\"model\": \"no/such/model.gguf\", \"eval\": {\"datasets\": [\"ptb\"]}, \"calibration\": {\"dataset\": \"no/such.txt\"}, \"cells\": [{\"recipe\": \"fp32\"}]}"
+        XCTAssertEqual(issues(text).map { String($0.prefix(while: { $0 != ":" })) }, ["model", "calibration.dataset"])
+        let m = try Manifest.parse(Data(text.utf8), file: "t", defaultName: "t", checkFiles: false)
+        XCTAssertEqual(m.model, "no/such/model.gguf")
+    }
+
     func testShard() throws {
         let s = try Shard(parsing: "1/3")
         XCTAssertEqual((0..<7).filter(s.contains), [1, 4])
