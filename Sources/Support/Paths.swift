@@ -38,9 +38,13 @@ public enum Paths {
         cache.appendingPathComponent("data/ptb.\(split).txt")
     }
 
-    /// Returns `url` if it exists, else throws an error that says to run `make setup`.
+    /// Returns `url` if it exists, else throws an error that says how to get it:
+    /// files under `.cache/` come from `make setup`; anything else is part of the checkout.
     public static func requireSetUp(_ url: URL, what: String) throws -> URL {
         if FileManager.default.fileExists(atPath: url.path) { return url }
-        throw UsageError("\(what) not found at \(url.path); run 'make setup' first")
+        if url.path.hasPrefix(cache.path) {
+            throw UsageError("\(what) not found at \(url.path); run 'make setup' first")
+        }
+        throw UsageError("\(what) not found at \(url.path); it ships with the checkout (set MXQ_ROOT to the checkout if running mxq from elsewhere)")
     }
 }
