@@ -23,10 +23,10 @@ all: build
 build:
 	$(SWIFT) build $(RELEASE_FLAGS) --product mxq
 
-## test: unit tests (debug build) + end-to-end smoke checks on the shipped model (release build)
+## test: unit tests (debug build; real-model tests run because setup comes first) + end-to-end smoke checks on the shipped model (release build)
 test: unit smoke
 
-unit:
+unit: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
