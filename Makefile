@@ -48,8 +48,14 @@ $(CACHE)/.setup-done:
 	touch $@
 
 ## reproduce-w4a8: set-up, release build, the W4A8 MXINT sweep, then its report (the main command)
+# An interrupted run resumes where it stopped; a finished one is reported again.
 reproduce-w4a8: setup build
-	$(MXQ) sweep $(W4A8) --out results/w4a8-mxint/latest
+	if [ -f results/w4a8-mxint/latest/manifest.resolved.json ]; then \
+	  $(MXQ) sweep $(W4A8) --resume results/w4a8-mxint/latest; \
+	else \
+	  $(MXQ) sweep $(W4A8) --out results/w4a8-mxint/latest; \
+	fi
+	$(MXQ) layers results/w4a8-mxint/latest > /dev/null
 	$(MXQ) report results/w4a8-mxint/latest
 
 clean:

@@ -26,7 +26,7 @@ let package = Package(
         // RTN, SmoothQuant, AWQ, GPTQ and recipes.
         .target(name: "PTQ", dependencies: ["Support", "MXFormats", "MXKernels", "Runtime"], swiftSettings: v5),
         // Manifests, sweeps, CSV/Markdown/SVG/HTML reports.
-        .target(name: "Experiments", dependencies: ["Support", "MXFormats", "Runtime", "PTQ"], swiftSettings: v5),
+        .target(name: "Experiments", dependencies: ["Support", "MXFormats", "ModelIO", "Tokenization", "Runtime", "PTQ"], swiftSettings: v5),
         // The command-line tool: argument parsing only, calls into the libraries.
         .executableTarget(name: "mxq", dependencies: ["Support", "MXFormats", "MXKernels", "ModelIO", "Tokenization", "Runtime", "PTQ", "Experiments"], swiftSettings: v5),
 
