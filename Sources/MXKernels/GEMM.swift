@@ -141,16 +141,9 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
 
     // 2. Tasks: blocks of W columns (× chunks of rows when N is too small to split).
     let panelsPerBlockMax = max(1, tile.blockCols / NR)
-    // At least 4 tasks per thread when N allows (tasks are claimed dynamically, which
-    // keeps both cores busy when the machine is shared).
-    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, min(nPanels, 4 * T))
-    let pPerBlock = (nPanels + nBlocks - 1) / nBlocks
-    nBlocks = (nPanels + pPerBlock - 1) / pPerBlock
-    var mChunks = nBlocks < T ? min(mPanels, (T + nBlocks - 1) / nBlocks) : 1
-    let mpPerChunk = (mPanels + mChunks - 1) / mChunks
-    mChunks = (mPanels + mpPerChunk - 1) / mpPerChunk
-    let tasks = nBlocks * mChunks
-    let workers = min(T, tasks)
+    let plan = PanelTaskPlan(nPanels: nPanels, mPanels: mPanels, panelsPerBlockMax: panelsPerBlockMax, threads: T)
+    let pPerBlock = plan.pPerBlock, mChunks = plan.mChunks, mpPerChunk = plan.mpPerChunk
+    let tasks = plan.tasks, workers = plan.workers
     let counter = TaskCounter(tasks)
     let kernel = tile.kernel
     let xpAddr = Int(bitPattern: xp)

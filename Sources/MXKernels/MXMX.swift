@@ -107,16 +107,9 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
     }
     // Tasks over W column blocks (× row chunks when N is small), as in packedGemm.
     let panelsPerBlockMax = max(1, (wide ? 384 : 128) / NR)
-    // At least 4 tasks per thread when N allows (tasks are claimed dynamically, which
-    // keeps both cores busy when the machine is shared).
-    var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, min(nPanels, 4 * T))
-    let pPerBlock = (nPanels + nBlocks - 1) / nBlocks
-    nBlocks = (nPanels + pPerBlock - 1) / pPerBlock
-    var mChunks = nBlocks < T ? min(mPanels, (T + nBlocks - 1) / nBlocks) : 1
-    let mpPerChunk = (mPanels + mChunks - 1) / mChunks
-    mChunks = (mPanels + mpPerChunk - 1) / mpPerChunk
-    let tasks = nBlocks * mChunks
-    let workers = min(T, tasks)
+    let plan = PanelTaskPlan(nPanels: nPanels, mPanels: mPanels, panelsPerBlockMax: panelsPerBlockMax, threads: T)
+    let pPerBlock = plan.pPerBlock, mChunks = plan.mChunks, mpPerChunk = plan.mpPerChunk
+    let tasks = plan.tasks, workers = plan.workers
     let counter = TaskCounter(tasks)
     let xvAddr = Int(bitPattern: xv), xsAddr = Int(bitPattern: xs)
     uw.table.withUnsafeBufferPointer { wt in

@@ -62,3 +62,24 @@ final class TaskCounter: @unchecked Sendable {
         return next - 1
     }
 }
+
+/// How a blocked GEMM splits its work into tasks: blocks of W column panels, times chunks
+/// of X row panels when there are too few column blocks to keep every thread busy.
+/// At least 4 tasks per thread when N allows (tasks are claimed dynamically, which keeps
+/// both cores busy when the machine is shared). Task `t` covers column block `t / mChunks`
+/// (panels `[b·pPerBlock, …)`) and row chunk `t % mChunks` (panels `[c·mpPerChunk, …)`).
+struct PanelTaskPlan {
+    let pPerBlock: Int, mChunks: Int, mpPerChunk: Int, tasks: Int, workers: Int
+
+    init(nPanels: Int, mPanels: Int, panelsPerBlockMax: Int, threads T: Int) {
+        var nBlocks = max((nPanels + panelsPerBlockMax - 1) / panelsPerBlockMax, min(nPanels, 4 * T))
+        pPerBlock = (nPanels + nBlocks - 1) / nBlocks
+        nBlocks = (nPanels + pPerBlock - 1) / pPerBlock
+        var chunks = nBlocks < T ? min(mPanels, (T + nBlocks - 1) / nBlocks) : 1
+        mpPerChunk = (mPanels + chunks - 1) / chunks
+        chunks = (mPanels + mpPerChunk - 1) / mpPerChunk
+        mChunks = chunks
+        tasks = nBlocks * chunks
+        workers = min(T, tasks)
+    }
+}
