@@ -97,7 +97,8 @@ public final class RealRunner: CellRunner {
                 progress.stage("eval \(e.dataset) \(done)/\(n)")
                 progress.evaluationFraction(Double(before + done) / Double(total))
             }
-            return DatasetResult(dataset: e.dataset, ppl: r.ppl, nll: r.nll, tokens: r.tokens, windows: r.windows, seconds: r.seconds)
+            return DatasetResult(dataset: e.dataset, ppl: r.ppl, nll: r.nll, tokens: r.tokens, windows: r.windows, seconds: r.seconds,
+                                 windowNLL: r.windowNLL)
         }
     }
 

@@ -14,8 +14,18 @@ public struct DatasetResult: Codable, Sendable, Equatable {
     public var windows: Int
     /// Wall seconds of this evaluation.
     public var seconds: Double
-    public init(dataset: String, ppl: Double, nll: Double, tokens: Int, windows: Int, seconds: Double) {
+    /// Mean NLL of each window, in order (every window scores ctx − 1 tokens, so the PPL of
+    /// the first k windows is exp(mean of the first k entries)). Absent in records written
+    /// before it was added.
+    public var windowNLL: [Double]?
+    public init(dataset: String, ppl: Double, nll: Double, tokens: Int, windows: Int, seconds: Double,
+                windowNLL: [Double]? = nil) {
         self.dataset = dataset; self.ppl = ppl; self.nll = nll; self.tokens = tokens; self.windows = windows; self.seconds = seconds
+        self.windowNLL = windowNLL
+    }
+    enum CodingKeys: String, CodingKey {
+        case dataset, ppl, nll, tokens, windows, seconds
+        case windowNLL = "window_nll"
     }
 }
 
