@@ -57,7 +57,7 @@ final class SGEMMTests: XCTestCase {
             let tiles = ma == 0 ? [TileConfig.wide(FusedMA.self), .mid(FusedMA.self), .narrow(FusedMA.self)]
                                 : [TileConfig.wide(SplitMA.self), .mid(SplitMA.self), .narrow(SplitMA.self)]
             for tile in tiles {
-                for t in [1, 2, 3, 5] {
+                for t in [1, 3] {
                     var y = [Float](repeating: .nan, count: m * n)
                     x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
                         packedGemm(m: m, n: n, k: k, x: xb.baseAddress!, ldx: k, y: yb.baseAddress!, ldy: n, threads: t, tile: tile) {
