@@ -4,10 +4,14 @@ SWIFT ?= swift
 # Release builds target the CPU at hand (AVX2/FMA or AVX-512 where present).
 # `make build PORTABLE=1` builds for the baseline x86-64/arm64 target instead.
 TARGET_CPU ?= native
+# Native builds also define MXQ_NATIVE_FMA when the CPU has fused multiply-add (x86 `fma`
+# flag; always on arm64): the kernels then use FMA; without it they multiply then add
+# (Sources/MXKernels/MulAdd.swift), which is what a baseline target runs fast.
 ifeq ($(PORTABLE),1)
 CPUFLAGS :=
 else
-CPUFLAGS := -Xswiftc -target-cpu -Xswiftc $(TARGET_CPU)
+NATIVE_FMA := $(shell (grep -qw fma /proc/cpuinfo 2>/dev/null || uname -m | grep -qE 'aarch64|arm64') && echo -Xswiftc -DMXQ_NATIVE_FMA)
+CPUFLAGS := -Xswiftc -target-cpu -Xswiftc $(TARGET_CPU) $(if $(filter native,$(TARGET_CPU)),$(NATIVE_FMA))
 endif
 RELEASE_FLAGS := -c release $(CPUFLAGS) -Xswiftc -enforce-exclusivity=unchecked
 CACHE := $(CURDIR)/.cache

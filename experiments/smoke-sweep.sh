@@ -27,6 +27,10 @@ PY
 then ok "sweep summary/layers tables"; else bad "sweep summary/layers tables"; fi
 check_exit "report" 0 "$MXQ" report "$tmp/sweep"
 contains "report table" "| fp32 |"
+check_exit "report --first-windows 2" 0 "$MXQ" report "$tmp/sweep" --first-windows 2
+# the smoke sweep has exactly 2 windows per dataset: cutting to 2 must give the same tables
+[ "$(grep '^|' "$tmp/sweep/report.md")" = "$(grep '^|' "$tmp/sweep/report-first-2.md")" ] && ok "first-2-window tables equal the full ones" || bad "first-2-window tables equal the full ones" "$(diff <(grep '^|' "$tmp/sweep/report.md") <(grep '^|' "$tmp/sweep/report-first-2.md"))"
+check_exit "report --first-windows 3 (only 2 windows) is a usage error" 2 "$MXQ" report "$tmp/sweep" --first-windows 3
 check_exit "layers" 0 "$MXQ" layers "$tmp/sweep" --cell sq_Wmxint4_Amxint8_b32_floor_even_s0
 [ -s "$tmp/sweep/layers/sq_Wmxint4_Amxint8_b32_floor_even_s0.svg" ] && [ -s "$tmp/sweep/report.html" ] && ok "layers svg + html" || bad "layers svg + html"
 echo '{"eval": {"datasets": ["c4"]}, "grid": {"weights": ["mxint4"], "acts": ["none"], "recipes": ["rtn"]}}' > "$tmp/bad.json"

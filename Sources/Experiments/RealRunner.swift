@@ -66,18 +66,7 @@ public final class RealRunner: CellRunner {
         var data: [String: String] = [:]
         for e in evalTokens { data[e.dataset] = try SHA256.hex(ofFile: e.url) }
         let calib = FileManager.default.fileExists(atPath: calibURL.path) ? try SHA256.hex(ofFile: calibURL) : "missing"
-        var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: modelURL.path, isDirectory: &isDir)
-        let model: String
-        if isDir.boolValue {
-            // a checkpoint folder: hash of the sorted (name, file hash) list of its files
-            let names = try FileManager.default.contentsOfDirectory(atPath: modelURL.path).sorted()
-            var s = SHA256()
-            for n in names where !n.hasPrefix(".") {
-                s.update(n + "\n" + (try SHA256.hex(ofFile: modelURL.appendingPathComponent(n))) + "\n")
-            }
-            model = s.finalizeHex()
-        } else { model = try SHA256.hex(ofFile: modelURL) }
+        let model = try SHA256.hex(ofFileOrFolder: modelURL)
         let p = Provenance(modelSHA256: model, calibrationSHA256: calib, dataSHA256: data)
         provenanceCache = p
         return p

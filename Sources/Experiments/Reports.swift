@@ -58,14 +58,22 @@ func pplCell(_ v: (ppl: Double, delta: Double)?) -> String {
 }
 
 /// The Markdown accuracy report of a results folder (what `mxq report` prints and writes to `report.md`).
-public func accuracyMarkdown(_ dir: URL) throws -> String {
+/// With `firstWindows` = k, every perplexity (the fp32 baseline's too) is recomputed over the
+/// first k evaluation windows only, from the per-window NLLs kept in `cells/*.json`.
+public func accuracyMarkdown(_ dir: URL, firstWindows: Int? = nil) throws -> String {
     let file = dir.appendingPathComponent("summary.csv")
-    let t = try CSVTable.load(file)
+    let t: CSVTable
+    if let k = firstWindows {
+        t = SummaryCSV.table(try firstWindowRecords(try loadCellRecords(dir), k: k, dir: dir))
+    } else {
+        t = try CSVTable.load(file)
+    }
     let tables = try accuracyTables(t, file: file.path)
     let mData = FileManager.default.contents(atPath: dir.appendingPathComponent("manifest.resolved.json").path) ?? Data()
     let title = (try? Manifest.parse(mData, file: "manifest.resolved.json", defaultName: dir.lastPathComponent, checkFiles: false))?.name ?? dir.lastPathComponent
     var s = "# Accuracy: \(title)\n\n"
     s += header(dir, t)
+    if let k = firstWindows { s += "- **first \(k) windows only** (PPL recomputed from the per-window NLLs of the cell records)\n" }
     if t.rows.isEmpty { return s + "\nNo finished cells yet.\n" }
     for tab in tables {
         s += "\n## \(tab.dataset)\n\n"
@@ -352,4 +360,36 @@ public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
     }
     s += "</body></html>\n"
     try writeDurably(Data(s.utf8), to: dir.appendingPathComponent("report.html"))
+}
+
+/// Cell records cut to their first `k` evaluation windows: per dataset, nll = mean of the first
+/// k window NLLs (every window scores ctx − 1 tokens), ppl = exp(nll), and the fp32 reference
+/// recomputed the same way from the folder's fp32 record or `baseline.json`.
+/// Throws naming the cell file when a record has no per-window NLLs or fewer than k windows.
+public func firstWindowRecords(_ records: [CellRecord], k: Int, dir: URL) throws -> [CellRecord] {
+    guard k >= 1 else { throw UsageError("--first-windows must be at least 1, got \(k)") }
+    func cut(_ e: DatasetResult, ctx: Int, what: String) throws -> DatasetResult {
+        guard let w = e.windowNLL else {
+            throw UsageError("\(what): no per-window NLLs for \(e.dataset) (written before they were kept); cannot cut to \(k) windows")
+        }
+        guard w.count >= k else { throw UsageError("\(what): \(e.dataset) has only \(w.count) windows, fewer than \(k)") }
+        let nll = w[0..<k].reduce(0, +) / Double(k)
+        return DatasetResult(dataset: e.dataset, ppl: Foundation.exp(nll), nll: nll, tokens: k * (ctx - 1), windows: k,
+                             seconds: e.seconds * Double(k) / Double(w.count), windowNLL: Array(w[0..<k]))
+    }
+    var fp32: [String: Double] = [:]
+    let baseURL = dir.appendingPathComponent("baseline.json")
+    if let r = records.first(where: { $0.recipe == "fp32" }) {
+        for e in r.evals { fp32[e.dataset] = try cut(e, ctx: r.ctx, what: "cells/\(cellRecordName(r.index))").ppl }
+    } else if let d = FileManager.default.contents(atPath: baseURL.path) {
+        let b = try JSONIO.decoder().decode(BaselineFile.self, from: d)
+        let ctx = records.first?.ctx ?? 2048
+        for e in b.evals { fp32[e.dataset] = try cut(e, ctx: ctx, what: baseURL.path).ppl }
+    }
+    return try records.map { r in
+        var c = r
+        c.evals = try r.evals.map { try cut($0, ctx: r.ctx, what: "cells/\(cellRecordName(r.index))") }
+        c.fp32PPL = fp32
+        return c
+    }
 }

@@ -15,7 +15,7 @@ import Support
 //
 // Determinism: K is cut into blocks that depend on K only. Each Y element is
 // (((0 + Σ_{k∈block 0}) ) + Σ_{k∈block 1}) + …, every partial sum taken in increasing
-// k by fused multiply-add, whatever the thread count, task split or tile position.
+// k by the build's multiply-add (MulAdd.swift), whatever the thread count, task split or tile position.
 
 /// One register-tile configuration (micro-kernel and its shape).
 @usableFromInline
@@ -27,19 +27,42 @@ struct TileConfig: @unchecked Sendable {
     @usableFromInline let name: String
     @usableFromInline let kernel: (Int, UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
 
-    static let avx512 = TileConfig(mr: 8, nr: 48, blockCols: 384, name: "8x48 (SIMD16, AVX-512)", kernel: microKernel8x48)
-    static let avx2 = TileConfig(mr: 6, nr: 16, blockCols: 128, name: "6x16 (SIMD8, AVX2)", kernel: microKernel6x16)
+    /// 8×48, SIMD16 accumulators (AVX-512: 32 vector registers of 16 lanes).
+    static func wide<P: MulAdd>(_: P.Type) -> TileConfig {
+        TileConfig(mr: 8, nr: 48, blockCols: 384, name: "8x48 (SIMD16, AVX-512, \(P.name))",
+                   kernel: { microKernel8x48(P.self, $0, $1, $2, $3, $4, $5, $6, $7) })
+    }
+    /// 6×16, SIMD8 accumulators (AVX2: 16 registers of 8 lanes).
+    static func mid<P: MulAdd>(_: P.Type) -> TileConfig {
+        TileConfig(mr: 6, nr: 16, blockCols: 128, name: "6x16 (SIMD8, AVX2, \(P.name))",
+                   kernel: { microKernel6x16(P.self, $0, $1, $2, $3, $4, $5, $6, $7) })
+    }
+    /// 6×8, SIMD4 accumulators (baseline SSE2 / NEON: 16 registers of 4 lanes).
+    static func narrow<P: MulAdd>(_: P.Type) -> TileConfig {
+        TileConfig(mr: 6, nr: 8, blockCols: 128, name: "6x8 (SIMD4, portable, \(P.name))",
+                   kernel: { microKernel6x8(P.self, $0, $1, $2, $3, $4, $5, $6, $7) })
+    }
 
-    /// The tile for this machine: 8×48 when the CPU reports AVX-512F (32 vector
-    /// registers of 16 lanes), else 6×16 (16 registers of 8 lanes). `MXQ_TILE=8x48|6x16`
-    /// overrides (the result is correct either way; only speed differs).
+    static let avx512 = wide(BuildMA.self)
+    static let avx2 = mid(BuildMA.self)
+    static let portable = narrow(BuildMA.self)
+
+    /// The tile for this build and machine. Native builds (`-DMXQ_NATIVE_FMA`, compiled for
+    /// the CPU at hand): 8×48 when the CPU reports AVX-512F, else 6×16. Other builds
+    /// (portable, debug): 6×8, whose SIMD4 vectors are native on every 64-bit target.
+    /// `MXQ_TILE=8x48|6x16|6x8` overrides (the result is bitwise the same; only speed differs).
     @usableFromInline
     static let current: TileConfig = {
         if let s = ProcessInfo.processInfo.environment["MXQ_TILE"] {
             if s == "8x48" { return .avx512 }
             if s == "6x16" { return .avx2 }
+            if s == "6x8" { return .portable }
         }
+        #if MXQ_NATIVE_FMA
         return CPUInfo.flags.contains("avx512f") ? .avx512 : .avx2
+        #else
+        return .portable
+        #endif
     }()
 }
 
@@ -68,6 +91,8 @@ public enum CPUInfo {
     }()
     /// The micro-kernel tile in use, e.g. "8x48 (SIMD16, AVX-512)".
     public static var gemmTile: String { TileConfig.current.name }
+    /// "fma" when built with `-DMXQ_NATIVE_FMA` (Makefile native build), else "mul+add".
+    public static var multiplyAdd: String { BuildMA.name }
 }
 
 /// K blocks `(k0, kc)`: at most 640 long, near-equal, a function of `k` only.
@@ -220,25 +245,25 @@ func gemvTile(rows: Int, k: Int, x0: UnsafePointer<Float>, x1: UnsafePointer<Flo
             let v1 = r1.loadUnaligned(fromByteOffset: o, as: V.self)
             let v2 = r2.loadUnaligned(fromByteOffset: o, as: V.self)
             let v3 = r3.loadUnaligned(fromByteOffset: o, as: V.self)
-            a0.addProduct(xa, v0); a1.addProduct(xa, v1); a2.addProduct(xa, v2); a3.addProduct(xa, v3)
-            b0.addProduct(xb, v0); b1.addProduct(xb, v1); b2.addProduct(xb, v2); b3.addProduct(xb, v3)
+            madd(&a0, xa, v0); madd(&a1, xa, v1); madd(&a2, xa, v2); madd(&a3, xa, v3)
+            madd(&b0, xb, v0); madd(&b1, xb, v1); madd(&b2, xb, v2); madd(&b3, xb, v3)
             o += 64
         }
     } else {
         while o < kv * 4 {
             let xa = rx0.loadUnaligned(fromByteOffset: o, as: V.self)
-            a0.addProduct(xa, r0.loadUnaligned(fromByteOffset: o, as: V.self))
-            a1.addProduct(xa, r1.loadUnaligned(fromByteOffset: o, as: V.self))
-            a2.addProduct(xa, r2.loadUnaligned(fromByteOffset: o, as: V.self))
-            a3.addProduct(xa, r3.loadUnaligned(fromByteOffset: o, as: V.self))
+            madd(&a0, xa, r0.loadUnaligned(fromByteOffset: o, as: V.self))
+            madd(&a1, xa, r1.loadUnaligned(fromByteOffset: o, as: V.self))
+            madd(&a2, xa, r2.loadUnaligned(fromByteOffset: o, as: V.self))
+            madd(&a3, xa, r3.loadUnaligned(fromByteOffset: o, as: V.self))
             o += 64
         }
     }
     var s0 = hsum16(a0), s1 = hsum16(a1), s2 = hsum16(a2), s3 = hsum16(a3)
     for kk in kv..<k {
         let xv = x0[kk]
-        s0 = s0.addingProduct(xv, w0[kk]); s1 = s1.addingProduct(xv, w1[kk])
-        s2 = s2.addingProduct(xv, w2[kk]); s3 = s3.addingProduct(xv, w3[kk])
+        s0 = madd(s0, xv, w0[kk]); s1 = madd(s1, xv, w1[kk])
+        s2 = madd(s2, xv, w2[kk]); s3 = madd(s3, xv, w3[kk])
     }
     y0[0] = s0
     if wn > 1 { y0[1] = s1 }
@@ -248,8 +273,8 @@ func gemvTile(rows: Int, k: Int, x0: UnsafePointer<Float>, x1: UnsafePointer<Flo
         var t0 = hsum16(b0), t1 = hsum16(b1), t2 = hsum16(b2), t3 = hsum16(b3)
         for kk in kv..<k {
             let xv = x1[kk]
-            t0 = t0.addingProduct(xv, w0[kk]); t1 = t1.addingProduct(xv, w1[kk])
-            t2 = t2.addingProduct(xv, w2[kk]); t3 = t3.addingProduct(xv, w3[kk])
+            t0 = madd(t0, xv, w0[kk]); t1 = madd(t1, xv, w1[kk])
+            t2 = madd(t2, xv, w2[kk]); t3 = madd(t3, xv, w3[kk])
         }
         y1[0] = t0
         if wn > 1 { y1[1] = t1 }

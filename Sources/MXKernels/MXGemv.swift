@@ -77,7 +77,7 @@ extension SixBitDecoder {
 func fp6Value<V: SIMD, F: SIMD>(_ g: V, magBits: V, expBits: V, signShift: Int, corr: Float, _: F.Type) -> F
     where V.Scalar == UInt32, F.Scalar == Float {
     let f = unsafeBitCast(magBits, to: F.self)
-    let sub = F(repeating: -corr).addingProduct(f, F(repeating: 2))
+    let sub = f * F(repeating: 2) - F(repeating: corr)   // both steps exact
     // normal = all ones when expBits ≠ 0 ((expBits + 0x7FFFFFFF) then has bit 31 set), else 0.
     let normal = V() &- ((expBits &+ 0x7FFF_FFFF) &>> 31)
     let fb = unsafeBitCast(f, to: V.self), sb = unsafeBitCast(sub, to: V.self)
@@ -179,39 +179,39 @@ func gemvChunk<D: WordDecoder, V: SIMD, F: SIMD>(_: D.Type, _ wp: UnsafeRawPoint
     if let x1 = x1 { p1 = d0 * x1.loadUnaligned(as: F.self); q1 = d1 * x1.loadUnaligned(fromByteOffset: stride, as: F.self) }
     do {
         let d = D.decode(w, 2, F.self)
-        p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 2 * stride, as: F.self))
-        if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 2 * stride, as: F.self)) }
+        madd(&p0, d, x0.loadUnaligned(fromByteOffset: 2 * stride, as: F.self))
+        if let x1 = x1 { madd(&p1, d, x1.loadUnaligned(fromByteOffset: 2 * stride, as: F.self)) }
     }
     do {
         let d = D.decode(w, 3, F.self)
-        q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 3 * stride, as: F.self))
-        if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 3 * stride, as: F.self)) }
+        madd(&q0, d, x0.loadUnaligned(fromByteOffset: 3 * stride, as: F.self))
+        if let x1 = x1 { madd(&q1, d, x1.loadUnaligned(fromByteOffset: 3 * stride, as: F.self)) }
     }
     if D.elemsPerWord == 8 {
         do {
             let d = D.decode(w, 4, F.self)
-            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 4 * stride, as: F.self))
-            if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 4 * stride, as: F.self)) }
+            madd(&p0, d, x0.loadUnaligned(fromByteOffset: 4 * stride, as: F.self))
+            if let x1 = x1 { madd(&p1, d, x1.loadUnaligned(fromByteOffset: 4 * stride, as: F.self)) }
         }
         do {
             let d = D.decode(w, 5, F.self)
-            q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 5 * stride, as: F.self))
-            if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 5 * stride, as: F.self)) }
+            madd(&q0, d, x0.loadUnaligned(fromByteOffset: 5 * stride, as: F.self))
+            if let x1 = x1 { madd(&q1, d, x1.loadUnaligned(fromByteOffset: 5 * stride, as: F.self)) }
         }
         do {
             let d = D.decode(w, 6, F.self)
-            p0.addProduct(d, x0.loadUnaligned(fromByteOffset: 6 * stride, as: F.self))
-            if let x1 = x1 { p1.addProduct(d, x1.loadUnaligned(fromByteOffset: 6 * stride, as: F.self)) }
+            madd(&p0, d, x0.loadUnaligned(fromByteOffset: 6 * stride, as: F.self))
+            if let x1 = x1 { madd(&p1, d, x1.loadUnaligned(fromByteOffset: 6 * stride, as: F.self)) }
         }
         do {
             let d = D.decode(w, 7, F.self)
-            q0.addProduct(d, x0.loadUnaligned(fromByteOffset: 7 * stride, as: F.self))
-            if let x1 = x1 { q1.addProduct(d, x1.loadUnaligned(fromByteOffset: 7 * stride, as: F.self)) }
+            madd(&q0, d, x0.loadUnaligned(fromByteOffset: 7 * stride, as: F.self))
+            if let x1 = x1 { madd(&q1, d, x1.loadUnaligned(fromByteOffset: 7 * stride, as: F.self)) }
         }
     }
     p0 += q0
-    if x1 != nil { p1 += q1; acc1.addProduct(p1, sv) }
-    acc0.addProduct(p0, sv)
+    if x1 != nil { p1 += q1; madd(&acc1, p1, sv) }
+    madd(&acc0, p0, sv)
 }
 
 @inline(__always) @usableFromInline
@@ -337,11 +337,11 @@ func gemvRowTable(_ w: PackedMX, row r: Int, xs: UnsafePointer<Float>, xStride: 
             var o = b * B
             let end = o + bv
             while o < end {
-                acc.addProduct(UnsafeRawPointer(buf + o).loadUnaligned(as: SIMD16<Float>.self),
+                madd(&acc, UnsafeRawPointer(buf + o).loadUnaligned(as: SIMD16<Float>.self),
                                UnsafeRawPointer(x + o).loadUnaligned(as: SIMD16<Float>.self))
                 o += 16
             }
-            for kk in (b * B + bv)..<(b * B + B) { tail = tail.addingProduct(buf[kk], x[kk]) }
+            for kk in (b * B + bv)..<(b * B + B) { tail = madd(tail, buf[kk], x[kk]) }
         }
         _ = total
         out[i * outStride] = hsum16(acc) + tail

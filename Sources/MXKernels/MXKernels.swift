@@ -46,14 +46,13 @@ extension Kernels {
                 mxGemv(m: m, x: x, ldx: ldx, w: pw, y: y, ldy: ldy, threads: t)
                 return
             }
-            packedGemm(m: m, n: n, k: k, x: x, ldx: ldx, y: y, ldy: ldy, threads: t) { dst, j0, jn, k0, kc, nr in
-                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: pw.block) { codes in
-                    for j in 0..<jn {
-                        pw.decode(row: j0 + j, k0: k0, kc: kc, into: dst + j, stride: nr, codes: codes.baseAddress!)
-                    }
-                }
-                if jn < nr {
-                    for kk in 0..<kc { (dst + kk * nr + jn).update(repeating: 0, count: nr - jn) }
+            // Scale byte → 2^(byte − 127) · format factor (see PanelDecode.swift).
+            let factor = wordDecoderFactor(pw.kind)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { st in
+                for b in 0..<256 { st[b] = pw.scaleLUT[b] * factor }
+                let sTab = UnsafePointer(st.baseAddress!)
+                packedGemm(m: m, n: n, k: k, x: x, ldx: ldx, y: y, ldy: ldy, threads: t) { dst, j0, jn, k0, kc, nr in
+                    packMXPanel(pw, sTab: sTab, dst: dst, j0: j0, jn: jn, k0: k0, kc: kc, nr: nr)
                 }
             }
         }

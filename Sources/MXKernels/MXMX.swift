@@ -53,16 +53,38 @@ func unpackUnits(_ p: PackedMX, row r: Int, b0: Int, nb: Int, unit: UnsafePointe
     }
 }
 
+/// A block-scaled register tile (see BlockScaledKernel.swift) and its shape.
+@usableFromInline
+struct BlockTile: @unchecked Sendable {
+    @usableFromInline let mr: Int, nr: Int, blockCols: Int
+    @usableFromInline let kernel: (Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    static func wide<P: MulAdd>(_: P.Type) -> BlockTile {
+        BlockTile(mr: 8, nr: 48, blockCols: 384, kernel: { blockScaledKernel8x48(P.self, $0, $1, $2, $3, $4, $5, $6) })
+    }
+    static func mid<P: MulAdd>(_: P.Type) -> BlockTile {
+        BlockTile(mr: 6, nr: 16, blockCols: 128, kernel: { blockScaledKernel6x16(P.self, $0, $1, $2, $3, $4, $5, $6) })
+    }
+    static func narrow<P: MulAdd>(_: P.Type) -> BlockTile {
+        BlockTile(mr: 6, nr: 8, blockCols: 128, kernel: { blockScaledKernel6x8(P.self, $0, $1, $2, $3, $4, $5, $6) })
+    }
+    /// The tile matching the fp32 GEMM's choice (TileConfig.current) with this build's multiply-add.
+    @usableFromInline static let current: BlockTile = {
+        switch TileConfig.current.nr {
+        case 48: return wide(BuildMA.self)
+        case 16: return mid(BuildMA.self)
+        default: return narrow(BuildMA.self)
+        }
+    }()
+}
+
 /// Y[M,N] = (block-scaled) Xq[M,·] · Wq[N,·]ᵀ for packed Xq (acts) and W with equal block sizes.
 @usableFromInline
-func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int, wideTile: Bool? = nil) {
+func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int, tile: BlockTile = .current) {
     let m = xq.rows, n = w.rows, B = w.block
     precondition(xq.block == B && xq.cols == w.cols && xq.blocksPerRow == w.blocksPerRow)
     if m == 0 || n == 0 { return }
-    // 8×48 (AVX-512, 32 registers) or 6×16 (AVX2), as for the fp32 tile.
-    let wide = wideTile ?? (TileConfig.current.nr == 48)
-    let MR = wide ? 8 : 6, NR = wide ? 48 : 16
-    let kernel = wide ? blockScaledKernel8x48 : blockScaledKernel6x16
+    let MR = tile.mr, NR = tile.nr
+    let kernel = tile.kernel
     let nBlk = w.blocksPerRow
     let kpad = nBlk * B
     let kb = mxKBlocks(blocks: nBlk, block: B)
@@ -106,7 +128,7 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
         }
     }
     // Tasks over W column blocks (× row chunks when N is small), as in packedGemm.
-    let panelsPerBlockMax = max(1, (wide ? 384 : 128) / NR)
+    let panelsPerBlockMax = max(1, tile.blockCols / NR)
     let plan = PanelTaskPlan(nPanels: nPanels, mPanels: mPanels, panelsPerBlockMax: panelsPerBlockMax, threads: T)
     let pPerBlock = plan.pPerBlock, mChunks = plan.mChunks, mpPerChunk = plan.mpPerChunk
     let tasks = plan.tasks, workers = plan.workers

@@ -124,4 +124,19 @@ public struct SHA256: Sendable {
         }
         return s.finalizeHex()
     }
+
+    /// Hash of a model: of the file itself, or for a checkpoint folder of the sorted list of
+    /// (name, file hash) of its files (hidden files skipped). Used as the model's identity in
+    /// provenance columns and the PTQ cache keys.
+    public static func hex(ofFileOrFolder url: URL) throws -> String {
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir)
+        guard isDir.boolValue else { return try hex(ofFile: url) }
+        let names = try FileManager.default.contentsOfDirectory(atPath: url.path).sorted()
+        var s = SHA256()
+        for n in names where !n.hasPrefix(".") {
+            s.update(n + "\n" + (try hex(ofFile: url.appendingPathComponent(n))) + "\n")
+        }
+        return s.finalizeHex()
+    }
 }

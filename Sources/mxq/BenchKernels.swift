@@ -5,7 +5,7 @@ import MXKernels
 
 /// Help text for `mxq bench kernels` (shown by `mxq bench --help` users via the issue text too).
 let benchKernelsHelp = """
-mxq bench kernels [--json] [--shape MxKxN[,...]] [--reps R] [--no-openblas] [--no-mx]
+mxq bench kernels [--json] [--shape MxKxN[,...]] [--reps R] [--no-openblas] [--no-mx] [--no-rotate] [--cpu-time]
 
 Times the matrix products of the harness on the SmolLM2-135M linear-layer shapes
 (K×N = 576×576, 576×192, 576×1536, 1536×576, 576×49152) at M = 1 and M = 512, and
@@ -21,6 +21,11 @@ stream from memory as in a real forward pass.
   --reps R         timed repetitions per measurement, best kept (default 5)
   --no-openblas    skip the OpenBLAS comparison (python3 + numpy, run only when present)
   --no-mx          fp32 kernels only
+  --no-rotate      GEMV: time one cache-resident copy of the weights (decode cost
+                   without memory traffic) instead of rotating copies > L3
+  --cpu-time       time with the calling thread's CPU clock instead of the wall clock:
+                   needs --threads 1; robust to other jobs on a loaded machine (the
+                   other jobs still share caches and memory bandwidth)
   --threads T      (global) thread count
 """
 
@@ -41,6 +46,8 @@ func runBenchKernels(_ args: inout Args) throws {
     let json = args.flag("--json")
     let noOpenBLAS = args.flag("--no-openblas")
     let noMX = args.flag("--no-mx")
+    let noRotate = args.flag("--no-rotate")
+    useThreadCPUTime = args.flag("--cpu-time")
     let reps = try args.int("--reps") ?? 5
     guard reps >= 1 else { throw UsageError("bench kernels: --reps must be at least 1, got \(reps)") }
     var shapeFilter: [(Int, Int, Int)] = []
@@ -52,6 +59,9 @@ func runBenchKernels(_ args: inout Args) throws {
         shapeFilter.append((m, k, n))
     }
     let T = Parallel.defaultThreads
+    if useThreadCPUTime && T != 1 {
+        throw UsageError("bench kernels: --cpu-time measures the calling thread only and needs --threads 1, got \(T) threads")
+    }
 
     let kn = [(576, 576), (576, 192), (576, 1536), (1536, 576), (576, 49152)]
     var shapes: [(m: Int, k: Int, n: Int)] = []
@@ -68,6 +78,9 @@ func runBenchKernels(_ args: inout Args) throws {
         let interesting = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"]
         print("flags: " + interesting.filter { CPUInfo.flags.contains($0) }.joined(separator: " "))
         print("threads: \(T)   gemm tile: \(CPUInfo.gemmTile)   L3: \(l3 >> 20) MiB   load average: \(loadAverage())")
+        if CPUInfo.multiplyAdd != "fma" && CPUInfo.flags.contains("fma") {
+            print("note: built without -DMXQ_NATIVE_FMA (portable kernels, multiply then add); `make build` builds for this CPU")
+        }
         print("")
     }
 
@@ -81,15 +94,16 @@ func runBenchKernels(_ args: inout Args) throws {
         let x = (0..<(m * k)).map { _ in g.nextGaussian() }
         let w = (0..<(n * k)).map { _ in g.nextGaussian() * 0.05 }
         let small = m <= 8
+        let rotate = small && !noRotate
         let kernelName = small ? "gemv" : "gemm"
 
         // fp32
-        var fp = try measureFP32(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3)
+        var fp = try measureFP32(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: rotate, l3: l3)
         fp.kernel = kernelName
         if !small { fp.openblas = openblas?.gflops(m: m, k: k, n: n) }
         results.append(fp)
         if !noMX && m <= 512 {
-            results += try benchMX(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: small, l3: l3, fp32: fp)
+            results += try benchMX(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: rotate, l3: l3, fp32: fp)
         }
         progress.advance(detail: "\(m)x\(k)x\(n)")
     }
@@ -237,6 +251,18 @@ private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: In
     return out
 }
 
+/// `--cpu-time`: time with the calling thread's CPU clock (single-threaded runs only).
+nonisolated(unsafe) private var useThreadCPUTime = false
+
+private func benchClock() -> Double {
+    if useThreadCPUTime {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+    return monotonicSeconds()
+}
+
 /// Runs `body(copy)` over all copies `reps` times (plus one warm-up pass) and returns
 /// the best average seconds per call.
 private func timeBest(reps: Int, copies: Int, _ body: (Int) -> Void) -> Double {
@@ -244,14 +270,14 @@ private func timeBest(reps: Int, copies: Int, _ body: (Int) -> Void) -> Double {
     var best = Double.infinity
     // Short calls: repeat until each timed sample lasts ≥ 20 ms.
     var inner = 1
-    let t0 = monotonicSeconds()
+    let t0 = benchClock()
     for c in 0..<copies { body(c) }
-    let one = max(monotonicSeconds() - t0, 1e-7)
+    let one = max(benchClock() - t0, 1e-7)
     if one < 0.02 { inner = min(1000, Int(0.02 / one) + 1) }
     for _ in 0..<reps {
-        let t = monotonicSeconds()
+        let t = benchClock()
         for _ in 0..<inner { for c in 0..<copies { body(c) } }
-        best = min(best, (monotonicSeconds() - t) / Double(inner * copies))
+        best = min(best, (benchClock() - t) / Double(inner * copies))
     }
     return best
 }

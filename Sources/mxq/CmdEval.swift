@@ -217,10 +217,9 @@ struct QuantFlags {
         opts.smoothAlpha = smoothAlpha
         if useCache {
             opts.cacheDirectory = Paths.cache.appendingPathComponent("ptq")
-            let attrs = try? FileManager.default.attributesOfItem(atPath: modelURL.path)
-            let size = (attrs?[.size] as? NSNumber)?.intValue ?? -1
-            let mtime = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            opts.modelIdentity = "\(modelURL.standardizedFileURL.path)|\(size)|\(mtime)"
+            // Content hash (as the sweep uses): a copied or re-downloaded model reuses its cache,
+            // a changed file never does.
+            opts.modelIdentity = try SHA256.hex(ofFileOrFolder: modelURL)
         }
         let report = try quantize(model: model, plan: plan, calibration: cal, options: opts)
         printErr(String(format: "quantize: %@ in %.1f s (%@)", plan.recipe.description, report.seconds,
@@ -239,3 +238,4 @@ struct QuantFlags {
         return info
     }
 }
+

@@ -52,6 +52,33 @@ final class CSVReportTests: XCTestCase {
         XCTAssertEqual(d["cell_index"], "3")
     }
 
+    func testFirstWindowRecords() throws {
+        // fp32 windows NLL 1,2,3,4 → first 2: nll 1.5; rtn 2,2,4,4 → first 2: nll 2 (ctx 128 → 127 tokens each)
+        var fp = record(0, "fp32", recipe: "fp32", w: "none", a: "none", ppl: [10])
+        fp.evals[0].windowNLL = [1, 2, 3, 4]
+        var q = record(1, "rtn_x", recipe: "rtn", w: "mxint4", a: "mxint8", ppl: [12])
+        q.evals[0].windowNLL = [2, 2, 4, 4]
+        let dir = makeTempDir("mxq-first")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cut = try firstWindowRecords([fp, q], k: 2, dir: dir)
+        XCTAssertEqual(cut[1].evals[0].nll, 2)
+        XCTAssertEqual(cut[1].evals[0].ppl, exp(2), accuracy: 1e-12)
+        XCTAssertEqual(cut[1].evals[0].windows, 2)
+        XCTAssertEqual(cut[1].evals[0].tokens, 254)
+        XCTAssertEqual(cut[1].fp32PPL["wikitext2"]!, exp(1.5), accuracy: 1e-12)
+        XCTAssertEqual(cut[0].evals[0].ppl, exp(1.5), accuracy: 1e-12)
+        // the whole set of windows gives back the mean of all
+        XCTAssertEqual(try firstWindowRecords([fp, q], k: 4, dir: dir)[1].evals[0].nll, 3)
+        // too many windows, or records without per-window NLLs: clear errors naming the cell file
+        XCTAssertThrowsError(try firstWindowRecords([fp, q], k: 5, dir: dir)) { e in
+            XCTAssertTrue("\(e)".contains("fewer than 5"), "\(e)")
+        }
+        let old = record(2, "rtn_y", recipe: "rtn", w: "mxint4", a: "mxint8", ppl: [12])
+        XCTAssertThrowsError(try firstWindowRecords([fp, old], k: 2, dir: dir)) { e in
+            XCTAssertTrue("\(e)".contains("cells/0002.json"), "\(e)")
+        }
+    }
+
     func testAccuracyMarkdownAndLayerReports() throws {
         let dir = makeTempDir("mxq-report")
         defer { try? FileManager.default.removeItem(at: dir) }

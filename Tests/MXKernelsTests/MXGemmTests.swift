@@ -116,4 +116,38 @@ final class MXGemmTests: XCTestCase {
             }
         }
     }
+
+    func testPanelDecodeEqualsTableDecodeBitwise() {
+        // The dequant GEMM's panel packer (word decoders on whole blocks, table decoder on
+        // partial blocks and NaN/Inf codes) must write exactly the table decoder's values:
+        // K ranges that start and end inside blocks, a range inside one block, N not a
+        // multiple of the panel width, NaN/Inf element codes and a NaN scale.
+        let (n, k) = (7, 150)
+        for (fi, f) in MXFormat.allCases.enumerated() {
+            let wf = randomFloats(n * k, seed: UInt64(300 + fi), scale: 0.2)
+            var w = MXTensor(encoding: wf, rows: n, cols: k, config: MXConfig(format: f))
+            if f == .mxfp8_e4m3 { w.elements[2 * w.blocksPerRow * w.bytesPerBlock + 35] = 0x7F }   // NaN code
+            if f == .mxfp8_e5m2 { w.elements[2 * w.blocksPerRow * w.bytesPerBlock + 35] = 0x7C }   // +Inf code
+            w.scales[4 * w.blocksPerRow + 2] = 0xFF                                                  // NaN scale
+            withPacked(w) { pw in
+                let sTab = (0..<256).map { pw.scaleLUT[$0] * wordDecoderFactor(pw.kind) }
+                for (k0, kc) in [(0, 150), (0, 64), (5, 100), (33, 20), (40, 110), (64, 1), (96, 54)] {
+                    let nr = 8
+                    var got = [Float](repeating: -1, count: kc * nr), want = [Float](repeating: -2, count: kc * nr)
+                    sTab.withUnsafeBufferPointer { st in got.withUnsafeMutableBufferPointer { g in
+                        packMXPanel(pw, sTab: st.baseAddress!, dst: g.baseAddress!, j0: 0, jn: n, k0: k0, kc: kc, nr: nr)
+                    } }
+                    var codes = [UInt8](repeating: 0, count: 32)
+                    want.withUnsafeMutableBufferPointer { wb in codes.withUnsafeMutableBufferPointer { cb in
+                        for j in 0..<n { pw.decode(row: j, k0: k0, kc: kc, into: wb.baseAddress! + j, stride: nr, codes: cb.baseAddress!) }
+                        for kk in 0..<kc { wb[kk * nr + n] = 0 }
+                    } }
+                    var mismatches = 0
+                    for i in 0..<(kc * nr) where got[i].bitPattern != want[i].bitPattern && !(got[i].isNaN && want[i].isNaN) { mismatches += 1 }
+                    XCTAssertEqual(mismatches, 0, "\(f) k0=\(k0) kc=\(kc): \(mismatches) panel values differ from the table decoder")
+                    if f == .mxfp8_e5m2 && k0 <= 35 && 35 < k0 + kc { XCTAssertEqual(got[(35 - k0) * nr + 2], .infinity) }
+                }
+            }
+        }
+    }
 }

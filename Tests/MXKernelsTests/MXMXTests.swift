@@ -52,23 +52,27 @@ final class MXMXTests: XCTestCase {
     }
 
     func testBothBlockTilesAgreeBitwise() {
-        // The 8×48 and 6×16 block-scaled tiles do the same arithmetic per output element.
+        // The 8×48, 6×16 and 6×8 block-scaled tiles do the same arithmetic per output element
+        // (for each multiply-add flavour).
         let (m, k, n) = (20, 700, 70)
         let x = randomFloats(m * k, seed: 77), wf = randomFloats(n * k, seed: 78)
         let w = MXTensor(encoding: wf, rows: n, cols: k, config: MXConfig(format: .mxint4))
         let xq = MXTensor(encoding: x, rows: m, cols: k, config: MXConfig(format: .mxint8))
-        var outs: [[Float]] = []
-        for wide in [true, false] {
-            for t in [1, 2] {
-                var y = [Float](repeating: .nan, count: m * n)
-                withPacked(xq) { px in withPacked(w) { pw in y.withUnsafeMutableBufferPointer {
-                    blockScaledGemm(xq: px, w: pw, y: $0.baseAddress!, ldy: n, threads: t, wideTile: wide)
-                } } }
-                outs.append(y)
+        for tiles in [[BlockTile.wide(FusedMA.self), .mid(FusedMA.self), .narrow(FusedMA.self)],
+                      [BlockTile.wide(SplitMA.self), .mid(SplitMA.self), .narrow(SplitMA.self)]] {
+            var outs: [[Float]] = []
+            for tile in tiles {
+                for t in [1, 2] {
+                    var y = [Float](repeating: .nan, count: m * n)
+                    withPacked(xq) { px in withPacked(w) { pw in y.withUnsafeMutableBufferPointer {
+                        blockScaledGemm(xq: px, w: pw, y: $0.baseAddress!, ldy: n, threads: t, tile: tile)
+                    } } }
+                    outs.append(y)
+                }
             }
+            for (i, o) in outs.enumerated() { XCTAssertTrue(o == outs[0], "variant \(i) differs") }
+            XCTAssertFalse(outs[0].contains { $0.isNaN })
         }
-        for (i, o) in outs.enumerated() { XCTAssertTrue(o == outs[0], "variant \(i) differs") }
-        XCTAssertFalse(outs[0].contains { $0.isNaN })
     }
 
     func testHandDerivedSmallProduct() {

@@ -47,14 +47,17 @@ final class SGEMMTests: XCTestCase {
 
     func testBothTilesAndAllThreadCountsAgreeBitwise() {
         // Thread count must not change a single bit; the tile shape must not either
-        // (both sum each K block in increasing k from zero).
+        // (all sum each K block in increasing k from zero), for FMA and for mul+add.
         for (m, k, n) in [(37, 700, 101), (21, 1024, 60)] {
             let x = randomFloats(m * k, seed: 7), w = randomFloats(n * k, seed: 8)
             var ref = [Float](repeating: 0, count: m * n)
             KernelsReference.sgemm(m: m, n: n, k: k, x: x, w: w, y: &ref)
+            for ma in 0..<2 {
             var results: [[Float]] = []
-            for tile in [TileConfig.avx512, TileConfig.avx2] {
-                for t in [1, 2, 3, 5] {
+            let tiles = ma == 0 ? [TileConfig.wide(FusedMA.self), .mid(FusedMA.self), .narrow(FusedMA.self)]
+                                : [TileConfig.wide(SplitMA.self), .mid(SplitMA.self), .narrow(SplitMA.self)]
+            for tile in tiles {
+                for t in [1, 3] {
                     var y = [Float](repeating: .nan, count: m * n)
                     x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in y.withUnsafeMutableBufferPointer { yb in
                         packedGemm(m: m, n: n, k: k, x: xb.baseAddress!, ldx: k, y: yb.baseAddress!, ldy: n, threads: t, tile: tile) {
@@ -67,6 +70,7 @@ final class SGEMMTests: XCTestCase {
             }
             for (ri, r) in results.enumerated() { XCTAssertTrue(r == results[0], "result \(ri) differs bitwise from result 0") }
             XCTAssertLessThan(maxRelativeError(results[0], ref, floor: 1), 1e-4)
+            }
         }
         // GEMV path (M ≤ 8) across thread counts.
         let (k, n) = (700, 101)
