@@ -4,33 +4,69 @@ import MXFormats
 /// Accumulates the GPTQ Hessian `H = 2/N · Σ x xᵀ` of a linear layer's inputs
 /// (`x` = one token's input row, K values). Products of a chunk of rows are formed in
 /// fp32 by the GEMM kernel (a chunk is at most `chunkRows` tokens), then added in Double,
-/// so the sum over many chunks does not lose precision.
+/// so the sum over many chunks does not lose precision. XᵀX is symmetric: only the upper
+/// block triangle is multiplied (row panels of `panelRows` against the columns from the
+/// panel on), about half the work; every product element is the same fp32 value the full
+/// GEMM gives (its summation order depends on the chunk length alone), and the lower
+/// triangle is the mirror image, as the full product's is.
 public final class HessianAccumulator {
     public let k: Int
-    /// Σ x xᵀ over all rows seen, row-major [K*K], Double.
-    public private(set) var sum: [Double]
+    /// Σ x xᵀ over all rows seen, row-major [K*K], Double (symmetric).
+    public var sum: [Double] {
+        var s = upper
+        for i in 0..<k { for j in (i + 1)..<max(i + 1, k) { s[j * k + i] = s[i * k + j] } }
+        return s
+    }
+    /// The sum's upper triangle (j ≥ i) in place; the strict lower triangle is not used.
+    private var upper: [Double]
     public private(set) var count: Int = 0
     /// Rows per fp32 partial product before it is added to the Double sum.
     public let chunkRows: Int
+    /// Rows of XᵀX per GEMM call of the upper block triangle.
+    static let panelRows = 96
+    /// Scratch: the chunk transposed [K, rows] and its fp32 product [K, K].
+    private var xt: [Float] = []
+    private var g: [Float] = []
 
     public init(k: Int, chunkRows: Int = 2048) {
         precondition(k > 0 && chunkRows > 0)
-        self.k = k; self.chunkRows = chunkRows; sum = [Double](repeating: 0, count: k * k)
+        self.k = k; self.chunkRows = chunkRows; upper = [Double](repeating: 0, count: k * k)
     }
 
     /// Adds `rows` input rows `x` ([rows, K] row-major).
     public func add(_ x: UnsafePointer<Float>, rows: Int) {
+        let k = self.k
+        if g.count != k * k { g = [Float](repeating: 0, count: k * k) }
         var r0 = 0
         while r0 < rows {
             let n = min(chunkRows, rows - r0)
-            let xt = MatOps.transpose(x + r0 * k, rows: n, cols: k)      // [K, n]
-            var g = [Float](repeating: 0, count: k * k)
-            xt.withUnsafeBufferPointer { t in
-                g.withUnsafeMutableBufferPointer { gp in
-                    MatOps.gemm(m: k, n: k, k: n, x: t.baseAddress!, w: t.baseAddress!, y: gp.baseAddress!)
+            if xt.count < n * k { xt = [Float](repeating: 0, count: n * k) }
+            xt.withUnsafeMutableBufferPointer { T in
+                MatOps.transpose(x + r0 * k, rows: n, cols: k, into: T.baseAddress!)      // [K, n]
+                g.withUnsafeMutableBufferPointer { G in
+                    let t = UnsafePointer(T.baseAddress!), gp = G.baseAddress!
+                    var i0 = 0
+                    while i0 < k {
+                        let i1 = min(k, i0 + HessianAccumulator.panelRows)
+                        // rows i0..<i1 of XᵀX, columns i0..<K
+                        MatOps.gemm(m: i1 - i0, n: k - i0, k: n, x: t + i0 * n, w: t + i0 * n, y: gp + i0 * k + i0,
+                                    ldx: n, ldw: n, ldy: k)
+                        i0 = i1
+                    }
                 }
             }
-            for i in 0..<(k * k) { sum[i] += Double(g[i]) }
+            // Double sums of the upper triangle (row ranges in parallel)
+            g.withUnsafeBufferPointer { G in
+                upper.withUnsafeMutableBufferPointer { S in
+                    let gb = UncheckedSendable(G.baseAddress!), sb = UncheckedSendable(S.baseAddress!)
+                    Parallel.forRanges(k, minChunk: 32) { rr in
+                        let g = gb.value, s = sb.value
+                        for i in rr {
+                            for j in i..<k { s[i * k + j] += Double(g[i * k + j]) }
+                        }
+                    }
+                }
+            }
             count += n
             r0 += n
         }
@@ -44,21 +80,22 @@ public final class HessianAccumulator {
     /// Merges another accumulator over the same K.
     public func merge(_ o: HessianAccumulator) {
         precondition(o.k == k)
-        for i in 0..<(k * k) { sum[i] += o.sum[i] }
+        for i in 0..<(k * k) { upper[i] += o.upper[i] }
         count += o.count
     }
 
     /// `2/N · Σ x xᵀ` ([K*K], Double); zero when nothing was added.
     public var hessian: [Double] {
-        if count == 0 { return sum }
+        let s = sum
+        if count == 0 { return s }
         let f = 2.0 / Double(count)
-        return sum.map { $0 * f }
+        return s.map { $0 * f }
     }
 
     /// Restores an accumulator (from the on-disk cache).
     public init(k: Int, sum: [Double], count: Int) {
         precondition(sum.count == k * k)
-        self.k = k; self.sum = sum; self.count = count; self.chunkRows = 2048
+        self.k = k; self.upper = sum; self.count = count; self.chunkRows = 2048
     }
 }
 

@@ -110,6 +110,14 @@ enum MatOps {
         Kernels.sgemm(m: m, n: n, k: k, x: x, w: w, y: y)
     }
 
+    /// Same with leading dimensions (row strides) of X, W and Y.
+    static func gemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+                     y: UnsafeMutablePointer<Float>, ldx: Int, ldw: Int, ldy: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 { for r in 0..<m { (y + r * ldy).update(repeating: 0, count: n) }; return }
+        Kernels.sgemm(m: m, n: n, k: k, x: x, w: w, y: y, ldx: ldx, ldw: ldw, ldy: ldy)
+    }
+
     static func gemm(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Float] {
         var y = [Float](repeating: 0, count: m * n)
         x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
@@ -121,22 +129,26 @@ enum MatOps {
     /// Transpose of a row-major [rows, cols] matrix.
     static func transpose(_ a: UnsafePointer<Float>, rows: Int, cols: Int) -> [Float] {
         var t = [Float](repeating: 0, count: rows * cols)
-        t.withUnsafeMutableBufferPointer { T in
-            let tb = T.baseAddress!
-            let bs = 32
+        t.withUnsafeMutableBufferPointer { transpose(a, rows: rows, cols: cols, into: $0.baseAddress!) }
+        return t
+    }
+
+    /// Writes the transpose [cols, rows] of `a` [rows, cols] to `t` (32×32 tiles, column strips in parallel).
+    static func transpose(_ a: UnsafePointer<Float>, rows: Int, cols: Int, into t: UnsafeMutablePointer<Float>) {
+        let bs = 32
+        let ab = UncheckedSendable(a), tb = UncheckedSendable(t)
+        Parallel.forRanges((cols + bs - 1) / bs, minChunk: 4) { strips in
+            let a = ab.value, t = tb.value
             var r0 = 0
             while r0 < rows {
                 let r1 = min(rows, r0 + bs)
-                var c0 = 0
-                while c0 < cols {
-                    let c1 = min(cols, c0 + bs)
-                    for r in r0..<r1 { for c in c0..<c1 { tb[c * rows + r] = a[r * cols + c] } }
-                    c0 = c1
+                for s in strips {
+                    let c0 = s * bs, c1 = min(cols, c0 + bs)
+                    for r in r0..<r1 { for c in c0..<c1 { t[c * rows + r] = a[r * cols + c] } }
                 }
                 r0 = r1
             }
         }
-        return t
     }
 }
 

@@ -74,7 +74,8 @@ public struct PTQReport: Sendable {
     public var records: [StageLayerRecord]
     /// Wall-clock seconds of the whole quantization (calibration passes included).
     public var seconds: Double
-    /// Seconds per stage name, summed over blocks; `passes` is the forward passes' share.
+    /// Seconds per stage name, summed over blocks; `passes` is the forward passes' share (with the
+    /// statistics and Hessians collected during them), `records` the stage-error records' share.
     public var stageSeconds: [String: Double]
     /// GPTQ Hessians found in / written to the cache.
     public var cacheHits: Int
@@ -156,6 +157,42 @@ final class GroupStats {
     var sampleRows = 0
     init(k: Int) { self.k = k; absMax = [Float](repeating: 0, count: k); absSum = [Double](repeating: 0, count: k) }
     var absMean: [Float] { absSum.map { Float($0 / Double(max(count, 1))) } }
+
+    /// Adds `rows` input rows [rows, k]: per-channel max |x| and Σ|x| (rows in order, so the
+    /// sums do not depend on the vectorization across channels), and the rows at `positions`
+    /// to the sample.
+    func add(_ x: UnsafePointer<Float>, rows: Int, positions: [Int]) {
+        let k = self.k
+        absMax.withUnsafeMutableBufferPointer { MX in
+            absSum.withUnsafeMutableBufferPointer { SM in
+                let mx = MX.baseAddress!, sm = SM.baseAddress!
+                for r in 0..<rows {
+                    let row = x + r * k
+                    var j = 0
+                    let rr = UnsafeRawPointer(row)
+                    let mr = UnsafeMutableRawPointer(mx), sr = UnsafeMutableRawPointer(sm)
+                    while j + 8 <= k {
+                        let bits = rr.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<UInt32>.self) & 0x7FFF_FFFF
+                        let a = unsafeBitCast(bits, to: SIMD8<Float>.self)       // |x|
+                        let m = mr.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+                        mr.storeBytes(of: m.replacing(with: a, where: a .> m), toByteOffset: j * 4, as: SIMD8<Float>.self)
+                        let s = sr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self)
+                        sr.storeBytes(of: s + SIMD8<Double>(a), toByteOffset: j * 8, as: SIMD8<Double>.self)
+                        j += 8
+                    }
+                    while j < k {
+                        let a = abs(row[j])
+                        if a > mx[j] { mx[j] = a }
+                        sm[j] += Double(a)
+                        j += 1
+                    }
+                }
+            }
+        }
+        count += rows
+        for p in positions { sample.append(contentsOf: UnsafeBufferPointer(start: x + p * k, count: k)) }
+        sampleRows += positions.count
+    }
 }
 
 struct PipelineState {
@@ -256,25 +293,18 @@ struct PipelineState {
         if case .gptq = stages[0] { pre = prepareHessians(bi, specs: specs, cal: cal, stageIndex: 0) }
         let preJob = pre
         let tA = monotonicSeconds()
+        var hessianSeconds = 0.0, statsSeconds = 0.0
         do {
             let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
             model.inputObserver = { lin, buf, m in
                 guard let g = leaders[lin.name] else { return }
+                let t0 = monotonicSeconds()
                 preJob.accumulate(group: g, buf, rows: m)
-                let st = stats[g.rawValue]
-                let k = st.k
+                let t1 = monotonicSeconds()
                 precondition(m == L)
-                for r in 0..<m {
-                    let row = buf.baseAddress! + r * k
-                    for j in 0..<k {
-                        let a = abs(row[j])
-                        if a > st.absMax[j] { st.absMax[j] = a }
-                        st.absSum[j] += Double(a)
-                    }
-                }
-                st.count += m
-                for p in positions { st.sample.append(contentsOf: UnsafeBufferPointer(start: buf.baseAddress! + p * k, count: k)) }
-                st.sampleRows += positions.count
+                stats[g.rawValue].add(buf.baseAddress!, rows: m, positions: positions)
+                hessianSeconds += t1 - t0
+                statsSeconds += monotonicSeconds() - t1
             }
             for s in 0..<hidden.count {
                 var h = hidden[s]
@@ -282,8 +312,14 @@ struct PipelineState {
             }
             model.inputObserver = nil
         }
-        stageSeconds["passes", default: 0] += monotonicSeconds() - tA
+        stageSeconds["passes", default: 0] += monotonicSeconds() - tA - hessianSeconds - statsSeconds
+        stageSeconds["hessians", default: 0] += hessianSeconds
+        stageSeconds["statistics", default: 0] += statsSeconds
 
+        // Stage-error records: fp32 reference outputs on the sample (once per linear), and the
+        // inputs/result of each linear's latest output-error measurement.
+        var yRefs = [[Float]?](repeating: nil, count: 7)
+        var lastOutput = [(weight: [Float], col: [Float], row: [Float], error: (err: Double, signal: Double))?](repeating: nil, count: 7)
         for (si, stage) in stages.enumerated() {
             var notes = [String](repeating: "", count: 7)
             var diags = [WeightDiagnostics?](repeating: nil, count: 7)
@@ -320,10 +356,18 @@ struct PipelineState {
                     var xn = xs
                     for r in 0..<rows { for j in 0..<k { xn[r * k + j] /= res.scales[j] } }
                     for m in g.members { notes[m] = String(format: "alpha=%.2f", res.bestAlpha) }
+                    var clipInputs: [AWQ.ClipInputs] = []    // shared by members with the same act format and block
                     for m in members where m != 0 && m != 1 {     // no clipping search for q/k
+                        let wc = specs[m].weight!
+                        let inputs: AWQ.ClipInputs
+                        if let c = clipInputs.first(where: { $0.act == specs[m].act && $0.block == wc.block }) { inputs = c } else {
+                            inputs = AWQ.ClipInputs(x: xn, tokens: rows, k: k, block: wc.block, actConfig: specs[m].act,
+                                                    clipTokens: options.awq.clipTokens)
+                            clipInputs.append(inputs)
+                        }
                         var w = lins[m].weight
-                        let changed = AWQ.clip(weight: &w, rows: lins[m].outFeatures, k: k, weightConfig: specs[m].weight!,
-                                               actConfig: specs[m].act, x: xn, tokens: rows, options: options.awq)
+                        let changed = AWQ.clip(weight: &w, rows: lins[m].outFeatures, weightConfig: wc, inputs: inputs,
+                                               options: options.awq)
                         lins[m].weight = w
                         notes[m] += " clipped=\(changed)"
                     }
@@ -354,6 +398,7 @@ struct PipelineState {
             let secs = monotonicSeconds() - ts
             stageSeconds[stage.name, default: 0] += secs
             // records
+            let tR = monotonicSeconds()
             for (m, lin) in lins.enumerated() {
                 let g = InputGroup.of(m)
                 let st = stats[g.rawValue]
@@ -366,19 +411,28 @@ struct PipelineState {
                 var back = weff
                 for r in 0..<n { for j in 0..<k { back[r * k + j] *= rowScale[m][r] / colScale[m][j] } }
                 let we = ErrorStats.sse(back, reference: orig[m])
-                let x = st.sample, rows = st.sampleRows
-                let yRef = MatOps.gemm(x, orig[m], m: rows, n: n, k: k)
-                var xs = x
-                for r in 0..<rows { for j in 0..<k { xs[r * k + j] /= colScale[m][j] } }
-                if let a = specs[m].act { _ = xs.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: k, config: a) } }
-                var y = MatOps.gemm(xs, weff, m: rows, n: n, k: k)
-                for r in 0..<rows { for o in 0..<n { y[r * n + o] *= rowScale[m][o] } }
-                let oe = ErrorStats.sse(y, reference: yRef)
+                // output error: the same weights and scales as the previous stage's record give the same numbers
+                let oe: (err: Double, signal: Double)
+                if let last = lastOutput[m], last.weight == weff, last.col == colScale[m], last.row == rowScale[m] {
+                    oe = last.error
+                } else {
+                    let x = st.sample, rows = st.sampleRows
+                    if yRefs[m] == nil { yRefs[m] = MatOps.gemm(x, orig[m], m: rows, n: n, k: k) }
+                    var xs = x
+                    for r in 0..<rows { for j in 0..<k { xs[r * k + j] /= colScale[m][j] } }
+                    if let a = specs[m].act { _ = xs.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: k, config: a) } }
+                    var y = MatOps.gemm(xs, weff, m: rows, n: n, k: k)
+                    for r in 0..<rows { for o in 0..<n { y[r * n + o] *= rowScale[m][o] } }
+                    oe = ErrorStats.sse(y, reference: yRefs[m]!)
+                    lastOutput[m] = (weff, colScale[m], rowScale[m], oe)
+                }
+                let rows = st.sampleRows
                 records.append(record(lin, block: bi, index: m, stageIndex: si, stage: stage, spec: specs[m],
                                       weightSQNR: ErrorStats.sqnrDB(err: we.err, signal: we.signal),
                                       out: (ErrorStats.sqnrDB(err: oe.err, signal: oe.signal), oe.err / Double(max(1, rows * n))),
                                       diag: diag, note: notes[m], seconds: m == InputGroup.of(m).members[0] ? secs / 4 : 0))
             }
+            stageSeconds["records", default: 0] += monotonicSeconds() - tR
         }
 
         // Final state of the block: activation formats on, then its outputs for the next block.
@@ -507,16 +561,20 @@ struct PipelineState {
             let lins = model.blocks[bi].linears
             let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
             let t = monotonicSeconds()
+            var hessianSeconds = 0.0
             model.inputObserver = { lin, buf, m in
                 guard let g = leaders[lin.name] else { return }
+                let t0 = monotonicSeconds()
                 job.accumulate(group: g, buf, rows: m)
+                hessianSeconds += monotonicSeconds() - t0
             }
             for s in 0..<hidden.count {
                 var h = hidden[s]
                 model.forwardBlock(bi, hidden: &h, seqLen: L)
             }
             model.inputObserver = nil
-            stageSeconds["passes", default: 0] += monotonicSeconds() - t
+            stageSeconds["passes", default: 0] += monotonicSeconds() - t - hessianSeconds
+            stageSeconds["hessians", default: 0] += hessianSeconds
         }
         for list in job.byGroup.values {
             for (key, _, acc) in list {

@@ -135,6 +135,23 @@ final class LayerAlgorithmTests: XCTestCase {
         let ref = naiveHessian(x, tokens: t, k: k)
         let h = acc.hessian
         for i in 0..<(k * k) { XCTAssertEqual(h[i], ref[i], accuracy: 1e-5 * max(1, abs(ref[i]))) }
+        // K above the panel height (several panels, the last one partial): the half product is the
+        // full product's upper triangle bit for bit, and the result is exactly symmetric
+        let k2 = HessianAccumulator.panelRows * 2 + 9, t2 = 21
+        let x2 = randomFloats(t2 * k2, seed: 4)
+        let acc2 = HessianAccumulator(k: k2, chunkRows: 16)
+        acc2.add(x2, rows: t2)
+        var full = [Double](repeating: 0, count: k2 * k2)
+        for (r0, n) in [(0, 16), (16, 5)] {
+            let xt = MatOps.transpose(Array(x2[(r0 * k2)..<((r0 + n) * k2)]), rows: n, cols: k2)
+            let g = MatOps.gemm(xt, xt, m: k2, n: k2, k: n)
+            for i in 0..<(k2 * k2) { full[i] += Double(g[i]) }
+        }
+        let s2 = acc2.sum
+        XCTAssertEqual(s2, full)
+        let ref2 = naiveHessian(x2, tokens: t2, k: k2)
+        let h2 = acc2.hessian
+        for i in stride(from: 0, to: k2 * k2, by: 7) { XCTAssertEqual(h2[i], ref2[i], accuracy: 1e-5 * max(1, abs(ref2[i]))) }
     }
 
     /// With its own block exponent, the fixed-grid rounding is the format layer's rounding.
