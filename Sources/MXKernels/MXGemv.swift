@@ -26,6 +26,14 @@ func wordChunks(rowWords: Int) -> [(w0: Int, g: Int)] {
     return out
 }
 
+/// Arithmetic (sign-propagating) right shift of every 32-bit lane by `s`.
+@inline(__always) @usableFromInline
+func sraLanes<V: SIMD>(_ v: V, _ s: Int) -> V where V.Scalar == UInt32 {
+    var r = V()
+    for i in 0..<V.scalarCount { r[i] = UInt32(bitPattern: Int32(bitPattern: v[i]) >> Int32(s)) }
+    return r
+}
+
 @inline(__always) @usableFromInline
 func shiftBy<V: SIMD>(_ v: V, _ s: Int) -> V where V.Scalar == UInt32 {
     s >= 0 ? v &<< UInt32(s) : v &>> UInt32(-s)
@@ -143,7 +151,9 @@ func fp6Value<V: SIMD, F: SIMD>(_ g: V, magBits: V, expBits: V, signShift: Int, 
     @usableFromInline static var checksBadCodes: Bool { true }
     @inline(__always) @usableFromInline
     static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
-        let u = (shiftBy(w, 20 - 8 * j) & 0x07F0_0000) | (shiftBy(w, 24 - 8 * j) & 0x8000_0000)
+        // Byte j to the top, arithmetic shift right by 4 (sign stays at bit 31), keep sign and
+        // exponent|mantissa: 3 integer ops instead of 4.
+        let u = sraLanes(shiftBy(w, 24 - 8 * j), 4) & 0x87F0_0000
         return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p120)
     }
     @inline(__always) @usableFromInline
@@ -156,7 +166,7 @@ func fp6Value<V: SIMD, F: SIMD>(_ g: V, magBits: V, expBits: V, signShift: Int, 
     @usableFromInline static var checksBadCodes: Bool { true }
     @inline(__always) @usableFromInline
     static func decode<V: SIMD, F: SIMD>(_ w: V, _ j: Int, _: F.Type) -> F where V.Scalar == UInt32, F.Scalar == Float {
-        let u = (shiftBy(w, 21 - 8 * j) & 0x0FE0_0000) | (shiftBy(w, 24 - 8 * j) & 0x8000_0000)
+        let u = sraLanes(shiftBy(w, 24 - 8 * j), 3) & 0x8FE0_0000
         return unsafeBitCast(u, to: F.self) * F(repeating: 0x1p112)
     }
     @inline(__always) @usableFromInline
