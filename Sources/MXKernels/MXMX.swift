@@ -40,16 +40,39 @@ func mxKBlocks(blocks: Int, block: Int) -> [(b0: Int, nb: Int)] {
 
 /// Writes unit values of blocks `b0..<b0+nb` of row `r` to `out[(k) * stride]` (k from 0)
 /// and returns nothing; scales go to `scaleOut[b * sStride]` as 2^(s−127)·factor.
+/// Unit values are small integers or FP element values: multiplying by `unitMul` (1 or 1/2)
+/// is exact, so the fast and table paths agree bitwise.
 @inline(__always) @usableFromInline
 func unpackUnits(_ p: PackedMX, row r: Int, b0: Int, nb: Int, unit: UnsafePointer<Float>, factor: Float,
                  out: UnsafeMutablePointer<Float>, stride: Int, scaleOut: UnsafeMutablePointer<Float>, sStride: Int,
                  codes: UnsafeMutablePointer<UInt8>) {
     let B = p.block
-    for b in 0..<nb {
-        scaleOut[b * sStride] = p.scaleLUT[Int(p.scales[r * p.blocksPerRow + b0 + b])] * factor
-        p.blockCodes(row: r, block: b0 + b, into: codes)
-        let o = out + b * B * stride
-        for i in 0..<B { o[i * stride] = unit[Int(codes[i])] }
+    // Block 32: the GEMV's word decoders (exact; they return the unit value, or twice it
+    // for MXFP4), falling back to the table for NaN/Inf codes.
+    let unitMul: Float = p.kind == .e2m1 ? 0.5 : 1
+    let rowBytes = UnsafeRawPointer(p.elements + r * p.blocksPerRow * p.bytesPerBlock)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { tb in
+        let tmp = tb.baseAddress!
+        for b in 0..<nb {
+            scaleOut[b * sStride] = p.scaleLUT[Int(p.scales[r * p.blocksPerRow + b0 + b])] * factor
+            let o = out + b * B * stride
+            if B == 32 {
+                let q = rowBytes + (b0 + b) * p.bytesPerBlock
+                let ok: Bool
+                switch p.kind {
+                case .int4: ok = decodeBlockFast(DecodeInt4.self, q, scale: unitMul, out: o, stride: stride, tmp: tmp, SIMD4<UInt32>.self, SIMD4<Float>.self)
+                case .e2m1: ok = decodeBlockFast(DecodeE2M1.self, q, scale: unitMul, out: o, stride: stride, tmp: tmp, SIMD4<UInt32>.self, SIMD4<Float>.self)
+                case .int8: ok = decodeBlockFast(DecodeInt8.self, q, scale: unitMul, out: o, stride: stride, tmp: tmp, SIMD8<UInt32>.self, SIMD8<Float>.self)
+                case .e4m3: ok = decodeBlockFast(DecodeE4M3.self, q, scale: unitMul, out: o, stride: stride, tmp: tmp, SIMD8<UInt32>.self, SIMD8<Float>.self)
+                case .e5m2: ok = decodeBlockFast(DecodeE5M2.self, q, scale: unitMul, out: o, stride: stride, tmp: tmp, SIMD8<UInt32>.self, SIMD8<Float>.self)
+                case .e2m3: ok = decodeBlockFast(DecodeE2M3.self, q, scale: unitMul, out: o, stride: stride, tmp: tmp, SIMD8<UInt32>.self, SIMD8<Float>.self)
+                case .e3m2: ok = decodeBlockFast(DecodeE3M2.self, q, scale: unitMul, out: o, stride: stride, tmp: tmp, SIMD8<UInt32>.self, SIMD8<Float>.self)
+                }
+                if ok { continue }
+            }
+            p.blockCodes(row: r, block: b0 + b, into: codes)
+            for i in 0..<B { o[i * stride] = unit[Int(codes[i])] }
+        }
     }
 }
 

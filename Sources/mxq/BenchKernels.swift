@@ -23,9 +23,11 @@ stream from memory as in a real forward pass.
   --no-mx          fp32 kernels only
   --no-rotate      GEMV: time one cache-resident copy of the weights (decode cost
                    without memory traffic) instead of rotating copies > L3
-  --cpu-time       time with the calling thread's CPU clock instead of the wall clock:
-                   needs --threads 1; robust to other jobs on a loaded machine (the
-                   other jobs still share caches and memory bandwidth)
+  --cpu-time       time with CPU clocks instead of the wall clock, robust to other jobs
+                   on a loaded machine (they still share caches and memory bandwidth):
+                   1 thread: the calling thread's CPU time; T threads: the process's CPU
+                   time / T (equals wall time only if all T threads ran all the time;
+                   idle waits and load imbalance are not counted)
   --threads T      (global) thread count
 """
 
@@ -59,9 +61,7 @@ func runBenchKernels(_ args: inout Args) throws {
         shapeFilter.append((m, k, n))
     }
     let T = Parallel.defaultThreads
-    if useThreadCPUTime && T != 1 {
-        throw UsageError("bench kernels: --cpu-time measures the calling thread only and needs --threads 1, got \(T) threads")
-    }
+    cpuTimeDivisor = Double(T)
 
     let kn = [(576, 576), (576, 192), (576, 1536), (1536, 576), (576, 49152)]
     var shapes: [(m: Int, k: Int, n: Int)] = []
@@ -78,6 +78,8 @@ func runBenchKernels(_ args: inout Args) throws {
         let interesting = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"]
         print("flags: " + interesting.filter { CPUInfo.flags.contains($0) }.joined(separator: " "))
         print("threads: \(T)   gemm tile: \(CPUInfo.gemmTile)   L3: \(l3 >> 20) MiB   load average: \(loadAverage())")
+        print("timing: " + (useThreadCPUTime ? (T == 1 ? "thread CPU time" : "process CPU time / \(T)") + " (OpenBLAS column: wall clock)" : "wall clock")
+              + (noRotate ? "; GEMV weights cache-resident (--no-rotate)" : ""))
         if CPUInfo.multiplyAdd != "fma" && CPUInfo.flags.contains("fma") {
             print("note: built without -DMXQ_NATIVE_FMA (portable kernels, multiply then add); `make build` builds for this CPU")
         }
@@ -251,14 +253,15 @@ private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: In
     return out
 }
 
-/// `--cpu-time`: time with the calling thread's CPU clock (single-threaded runs only).
+/// `--cpu-time`: time with CPU clocks (thread clock for 1 thread, process clock / T otherwise).
 nonisolated(unsafe) private var useThreadCPUTime = false
+nonisolated(unsafe) private var cpuTimeDivisor = 1.0
 
 private func benchClock() -> Double {
     if useThreadCPUTime {
         var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+        clock_gettime(cpuTimeDivisor == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return (Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9) / cpuTimeDivisor
     }
     return monotonicSeconds()
 }

@@ -150,4 +150,42 @@ final class MXGemmTests: XCTestCase {
             }
         }
     }
+
+    func testWordDecodersGiveEveryCodeExactly() {
+        // Every element code through each word decoder (as the GEMV, panel and MX×MX paths
+        // use them) equals the code table value / format factor, bitwise; NaN/Inf codes are
+        // flagged by the probe instead (bit 7 of their byte).
+        func check<D: WordDecoder>(_ d: D.Type, _ kind: ElementKind) {
+            let bits = kind.bits, nCodes = 1 << bits
+            let table = kind.table, factor = wordDecoderFactor(kind)
+            // Code c at element position c (codes packed little-endian, `bits` bits each),
+            // padded so that 4-byte loads over 3-byte units stay inside the buffer.
+            var bytes = [UInt8](repeating: 0, count: nCodes * bits / 8 + 8)
+            for c in 0..<nCodes { for b in 0..<bits where (c >> b) & 1 == 1 { bytes[(c * bits + b) / 8] |= UInt8(1 << ((c * bits + b) % 8)) } }
+            let e = D.elemsPerWord, units = nCodes / e
+            bytes.withUnsafeBytes { raw in
+                for u0 in stride(from: 0, to: units, by: 4) {
+                    let w = D.load(raw.baseAddress! + u0 * D.unitBytes, SIMD4<UInt32>.self)
+                    let bad = D.probe(w)
+                    for j in 0..<e {
+                        let v = D.decode(w, j, SIMD4<Float>.self)
+                        for l in 0..<4 {
+                            let c = (u0 + l) * e + j
+                            if c >= nCodes { continue }
+                            let want = table[c]
+                            if want.isNaN || want.isInfinite {
+                                XCTAssertTrue(D.checksBadCodes, "\(kind) code \(c) is NaN/Inf but the decoder has no probe")
+                                XCTAssertNotEqual((bad[l] >> UInt32(8 * j + 7)) & 1, 0, "\(kind) code \(c): probe misses NaN/Inf")
+                            } else {
+                                XCTAssertEqual((v[l] * factor).bitPattern, want.bitPattern, "\(kind) code \(c): \(v[l] * factor) vs \(want)")
+                                if D.checksBadCodes { XCTAssertEqual((bad[l] >> UInt32(8 * j + 7)) & 1, 0, "\(kind) code \(c) flagged") }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        check(DecodeInt8.self, .int8); check(DecodeInt4.self, .int4); check(DecodeE2M1.self, .e2m1)
+        check(DecodeE4M3.self, .e4m3); check(DecodeE5M2.self, .e5m2); check(DecodeE2M3.self, .e2m3); check(DecodeE3M2.self, .e3m2)
+    }
 }

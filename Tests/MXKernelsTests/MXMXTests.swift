@@ -85,4 +85,40 @@ final class MXMXTests: XCTestCase {
         XCTAssertEqual(Kernels.mxgemm(m: 9, x: [Float]((0..<9).flatMap { _ in [1, 2, 3, 4] as [Float] }), w: w),
                        [Float](repeating: 1.5, count: 9))
     }
+
+    func testUnitUnpackEqualsUnitTableBitwise() {
+        // MX × MX packs unit values (integers for MXINT, element values for FP) through the
+        // word decoders for block 32; they must equal the unit table for every code,
+        // including E4M3 NaN and E5M2 Inf codes (which fall back to the table).
+        let (n, k) = (3, 96)
+        for (fi, f) in MXFormat.allCases.enumerated() {
+            var w = MXTensor(encoding: randomFloats(n * k, seed: UInt64(900 + fi)), rows: n, cols: k, config: MXConfig(format: f))
+            if f == .mxfp8_e4m3 { w.elements[w.blocksPerRow * w.bytesPerBlock + 40] = 0xFF }
+            if f == .mxfp8_e5m2 { w.elements[w.blocksPerRow * w.bytesPerBlock + 40] = 0xFC }
+            withPacked(w) { pw in
+                let u = unitTables[pw.kind.rawValue]
+                for r in 0..<n {
+                    var got = [Float](repeating: 7, count: k), want = [Float](repeating: 8, count: k)
+                    var gs = [Float](repeating: 0, count: 3), ws = [Float](repeating: 0, count: 3)
+                    var codes = [UInt8](repeating: 0, count: 32)
+                    u.table.withUnsafeBufferPointer { ut in codes.withUnsafeMutableBufferPointer { cb in
+                        got.withUnsafeMutableBufferPointer { g in gs.withUnsafeMutableBufferPointer { sb in
+                            unpackUnits(pw, row: r, b0: 0, nb: 3, unit: ut.baseAddress!, factor: u.factor, out: g.baseAddress!, stride: 1,
+                                        scaleOut: sb.baseAddress!, sStride: 1, codes: cb.baseAddress!)
+                        } }
+                        for b in 0..<3 {
+                            pw.blockCodes(row: r, block: b, into: cb.baseAddress!)
+                            for i in 0..<32 { want[b * 32 + i] = ut[Int(cb[i])] }
+                            ws[b] = pw.scaleLUT[Int(pw.scales[r * pw.blocksPerRow + b])] * u.factor
+                        }
+                    } }
+                    for i in 0..<k {
+                        XCTAssertTrue(got[i].bitPattern == want[i].bitPattern || (got[i].isNaN && want[i].isNaN),
+                                      "\(f) row \(r) element \(i): \(got[i]) vs unit table \(want[i])")
+                    }
+                    XCTAssertEqual(gs, ws, "\(f) row \(r) scales")
+                }
+            }
+        }
+    }
 }
