@@ -323,8 +323,10 @@ final class LayerAlgorithmTests: XCTestCase {
             for r in 0..<t { for j in 0..<k { mean[j] += abs(x[r * k + j]) / Float(t) } }
             let group = [AWQLinear(weight: w1, rows: n, weightConfig: wc, actConfig: ac),
                          AWQLinear(weight: w2, rows: 8, weightConfig: wc, actConfig: ac)]
-            let res = AWQ.searchScales(x: x, tokens: t, k: k, actMean: mean, group: group)
-            XCTAssertEqual(res.losses.count, 20)
+            var opts = AWQOptions()
+            opts.gridPoints = 10         // α = 0, 0.1, …, 0.9 (debug speed; α = 0 is what matters)
+            let res = AWQ.searchScales(x: x, tokens: t, k: k, actMean: mean, group: group, options: opts)
+            XCTAssertEqual(res.losses.count, 10)
             var xq = x
             if let a = ac { xq.withUnsafeMutableBufferPointer { _ = mxFakeQuantize($0, rows: t, cols: k, config: a) } }
             var rtnLoss = 0.0
@@ -343,7 +345,7 @@ final class LayerAlgorithmTests: XCTestCase {
             for l in group {
                 var ws = l.weight
                 for r in 0..<l.rows { for j in 0..<k { ws[r * k + j] *= res.scales[j] } }
-                AWQ.clip(weight: &ws, rows: l.rows, k: k, weightConfig: wc, actConfig: ac, x: xs, tokens: t)
+                AWQ.clip(weight: &ws, rows: l.rows, k: k, weightConfig: wc, actConfig: ac, x: xs, tokens: t, options: opts)
                 let q = RTN.quantized(ws, rows: l.rows, cols: k, config: wc)
                 // compare against the original fp32 output X·Wᵀ (X·Wᵀ = (X/s)·(W·s)ᵀ)
                 var e = 0.0

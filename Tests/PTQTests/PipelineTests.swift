@@ -173,8 +173,8 @@ final class PipelineTests: XCTestCase {
         let cal = Tiny.calibration(samples: 2, length: 24)
         var opts = quiet()
         opts.recordTokens = 10_000   // keep every token: the records see exactly the search data
-        opts.awq.gridPoints = 10     // α = 0 stays in the grid (the property under test); fewer points for debug speed
-        opts.awq.clipGrid = 10       // shrink ratios 1.0, 0.9, …, 0.6
+        opts.awq.gridPoints = 5      // α = 0 stays in the grid (the property under test); fewer points for debug speed
+        opts.awq.clipGrid = 6        // shrink ratios 1.0, 0.83, 0.67
         func run(_ stages: [Stage]) throws -> (LlamaModel, PTQReport) {
             let m = Tiny.model()
             let p = QuantPlan(defaults: QuantSpec(weight: w4, act: a8), recipe: Recipe(stages))
