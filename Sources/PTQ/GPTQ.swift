@@ -27,6 +27,8 @@ public final class HessianAccumulator {
     /// Scratch: the chunk transposed [K, rows] and its fp32 product [K, K].
     private var xt: [Float] = []
     private var g: [Float] = []
+    /// Scratch: the chunk quantize-dequantized (`add(_:rows:quantizedBy:)`).
+    private var xq: [Float] = []
 
     public init(k: Int, chunkRows: Int = 2048) {
         precondition(k > 0 && chunkRows > 0)
@@ -34,27 +36,32 @@ public final class HessianAccumulator {
     }
 
     /// Adds `rows` input rows `x` ([rows, K] row-major).
-    public func add(_ x: UnsafePointer<Float>, rows: Int) {
+    public func add(_ x: UnsafePointer<Float>, rows: Int) { add(x, rows: rows, quantizedBy: nil) }
+
+    /// Adds `rows` input rows `x` ([rows, K] row-major) after quantize-dequantizing them with
+    /// `act` (blocks along K per row, as the activation quantization at inference); nil: as given.
+    public func add(_ x: UnsafePointer<Float>, rows: Int, quantizedBy act: MXConfig?) {
         let k = self.k
+        if let a = act {
+            // the whole input at once (stochastic rounding streams are indexed by row)
+            if xq.count < rows * k { xq = [Float](repeating: 0, count: rows * k) }
+            xq.withUnsafeMutableBufferPointer { Q in
+                Q.baseAddress!.update(from: x, count: rows * k)
+                _ = mxFakeQuantize(UnsafeMutableBufferPointer(start: Q.baseAddress!, count: rows * k), rows: rows, cols: k,
+                                   config: a, diagnostics: false)
+                add(UnsafePointer(Q.baseAddress!), rows: rows, quantizedBy: nil)
+            }
+            return
+        }
         if g.count != k * k { g = [Float](repeating: 0, count: k * k) }
         var r0 = 0
         while r0 < rows {
             let n = min(chunkRows, rows - r0)
-            if xt.count < n * k { xt = [Float](repeating: 0, count: n * k) }
-            xt.withUnsafeMutableBufferPointer { T in
-                MatOps.transpose(x + r0 * k, rows: n, cols: k, into: T.baseAddress!)      // [K, n]
-                g.withUnsafeMutableBufferPointer { G in
-                    let t = UnsafePointer(T.baseAddress!), gp = G.baseAddress!
-                    var i0 = 0
-                    while i0 < k {
-                        let i1 = min(k, i0 + HessianAccumulator.panelRows)
-                        // rows i0..<i1 of XᵀX, columns i0..<K
-                        MatOps.gemm(m: i1 - i0, n: k - i0, k: n, x: t + i0 * n, w: t + i0 * n, y: gp + i0 * k + i0,
-                                    ldx: n, ldw: n, ldy: k)
-                        i0 = i1
-                    }
-                }
-            }
+            // transposed chunk [K, n] with a row stride that is not a multiple of 4 KiB (cache sets)
+            var ld = (n + 15) / 16 * 16
+            if ld % 1024 == 0 { ld += 16 }
+            if xt.count < ld * k { xt = [Float](repeating: 0, count: ld * k) }
+            transposedProduct(x + r0 * k, rows: n, ld: ld)
             // Double sums of the upper triangle (row ranges in parallel)
             g.withUnsafeBufferPointer { G in
                 upper.withUnsafeMutableBufferPointer { S in
@@ -69,6 +76,25 @@ public final class HessianAccumulator {
             }
             count += n
             r0 += n
+        }
+    }
+
+    /// g's upper block triangle = XᵀX of the chunk `x` [rows, K] (via its transpose in `xt`).
+    private func transposedProduct(_ x: UnsafePointer<Float>, rows n: Int, ld: Int) {
+        let k = self.k
+        xt.withUnsafeMutableBufferPointer { T in
+            MatOps.transpose(x, rows: n, cols: k, into: T.baseAddress!, ldt: ld)
+            g.withUnsafeMutableBufferPointer { G in
+                let t = UnsafePointer(T.baseAddress!), gp = G.baseAddress!
+                var i0 = 0
+                while i0 < k {
+                    let i1 = min(k, i0 + HessianAccumulator.panelRows)
+                    // rows i0..<i1 of XᵀX, columns i0..<K
+                    MatOps.gemm(m: i1 - i0, n: k - i0, k: n, x: t + i0 * ld, w: t + i0 * ld, y: gp + i0 * k + i0,
+                                ldx: ld, ldw: ld, ldy: k)
+                    i0 = i1
+                }
+            }
         }
     }
 

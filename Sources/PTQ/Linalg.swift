@@ -23,7 +23,54 @@ enum Linalg {
 
     /// Lower Cholesky factor L (A = L·Lᵀ) in place; the strict upper triangle is zeroed.
     /// Returns false if A is not (numerically) positive definite.
-    static func choleskyLower(_ a: inout [Double], n: Int) -> Bool {
+    ///
+    /// Every element is L[i][j] = (A[i][j] − dot(L[i][:j], L[j][:j]))·(1/L[j][j]) and
+    /// L[j][j] = sqrt(A[j][j] − dot(L[j][:j], L[j][:j])) with `dot`'s fixed order, exactly as in
+    /// `choleskyLowerReference` (bit-identical results); the columns are processed in panels of
+    /// `panel` so each trailing row is streamed once per panel instead of once per column.
+    static func choleskyLower(_ a: inout [Double], n: Int, panel: Int = 32) -> Bool {
+        var ok = true
+        a.withUnsafeMutableBufferPointer { A in
+            let base = A.baseAddress!
+            let bs = UncheckedSendable(base)
+            var inv = [Double](repeating: 0, count: n)
+            var j0 = 0
+            while j0 < n {
+                let j1 = min(n, j0 + panel)
+                // the panel's own rows, in order
+                for i in j0..<j1 {
+                    let ri = base + i * n
+                    for j in j0..<i { ri[j] = (ri[j] - dot(ri, base + j * n, j)) * inv[j] }
+                    let d = ri[i] - dot(ri, ri, i)
+                    if !(d > 0) || !d.isFinite { ok = false; return }
+                    let lii = d.squareRoot()
+                    ri[i] = lii
+                    inv[i] = 1 / lii
+                }
+                // rows below the panel: independent of each other
+                let rows = n - j1
+                if rows > 0 {
+                    let threads = rows * j1 * (j1 - j0) > 200_000 ? nil : 1
+                    inv.withUnsafeBufferPointer { IV in
+                        let ib = UncheckedSendable(IV.baseAddress!)
+                        Parallel.forRanges(rows, threads: threads, minChunk: 8) { r in
+                            let base = bs.value, inv = ib.value
+                            for i in (j1 + r.lowerBound)..<(j1 + r.upperBound) {
+                                let ri = base + i * n
+                                for j in j0..<j1 { ri[j] = (ri[j] - dot(ri, base + j * n, j)) * inv[j] }
+                            }
+                        }
+                    }
+                }
+                j0 = j1
+            }
+            for i in 0..<n { for k in (i + 1)..<max(i + 1, n) { base[i * n + k] = 0 } }
+        }
+        return ok
+    }
+
+    /// The column-by-column Cholesky (session 1), the reference for `choleskyLower`.
+    static func choleskyLowerReference(_ a: inout [Double], n: Int) -> Bool {
         var ok = true
         a.withUnsafeMutableBufferPointer { A in
             let base = A.baseAddress!
@@ -54,9 +101,58 @@ enum Linalg {
     }
 
     /// Inverse of a lower-triangular L in place (result lower-triangular).
-    /// Row i of X = L⁻¹ is (e_i − Σ_{k<i} L[i][k]·X[k][:]) / L[i][i]: contiguous row updates,
-    /// split over column ranges (each range independent; same arithmetic order for any thread count).
-    static func invertLower(_ l: inout [Double], n: Int) {
+    /// Row i of X = L⁻¹ is (e_i − Σ_{k<i} L[i][k]·X[k][:])·(1/L[i][i]): each element X[i][c]
+    /// receives the updates k = c, …, i−1 in increasing k (terms with L[i][k] = 0 skipped), then
+    /// the scaling — exactly as `invertLowerReference` (bit-identical). Rows are processed in
+    /// panels of `panel`: the updates from the finished rows above a panel are applied to all its
+    /// rows together (rows in parallel), so each finished row is streamed once per panel.
+    static func invertLower(_ l: inout [Double], n: Int, panel: Int = 32) {
+        var x = [Double](repeating: 0, count: n * n)
+        l.withUnsafeBufferPointer { L in
+            x.withUnsafeMutableBufferPointer { X in
+                let lb = UncheckedSendable(L.baseAddress!), xb = UncheckedSendable(X.baseAddress!)
+                var i0 = 0
+                while i0 < n {
+                    let i1 = min(n, i0 + panel)
+                    for i in i0..<i1 { X.baseAddress![i * n + i] = 1 }
+                    // updates from the finished rows k < i0, for every row of the panel
+                    if i0 > 0 {
+                        let threads = (i1 - i0) * i0 * i0 > 400_000 ? nil : 1
+                        Parallel.forRanges(i1 - i0, threads: threads, minChunk: 4) { rr in
+                            let L = lb.value, X = xb.value
+                            for k in 0..<i0 {
+                                let xk = X + k * n
+                                for i in (i0 + rr.lowerBound)..<(i0 + rr.upperBound) {
+                                    let lik = L[i * n + k]
+                                    if lik == 0 { continue }
+                                    let xi = X + i * n
+                                    for c in 0...k { xi[c] -= lik * xk[c] }
+                                }
+                            }
+                        }
+                    }
+                    // within the panel, in order; then the scaling
+                    let L = lb.value, X = xb.value
+                    for i in i0..<i1 {
+                        let xi = X + i * n
+                        for k in i0..<i {
+                            let lik = L[i * n + k]
+                            if lik == 0 { continue }
+                            let xk = X + k * n
+                            for c in 0...k { xi[c] -= lik * xk[c] }
+                        }
+                        let inv = 1 / L[i * n + i]
+                        for c in 0...i { xi[c] *= inv }
+                    }
+                    i0 = i1
+                }
+            }
+        }
+        l = x
+    }
+
+    /// The row-by-row inverse (session 1), the reference for `invertLower`.
+    static func invertLowerReference(_ l: inout [Double], n: Int) {
         var x = [Double](repeating: 0, count: n * n)
         l.withUnsafeBufferPointer { L in
             x.withUnsafeMutableBufferPointer { X in
@@ -133,8 +229,11 @@ enum MatOps {
         return t
     }
 
-    /// Writes the transpose [cols, rows] of `a` [rows, cols] to `t` (32×32 tiles, column strips in parallel).
-    static func transpose(_ a: UnsafePointer<Float>, rows: Int, cols: Int, into t: UnsafeMutablePointer<Float>) {
+    /// Writes the transpose [cols, rows] of `a` [rows, cols] to `t` with row stride `ldt` (default
+    /// `rows`) (32×32 tiles, column strips in parallel).
+    static func transpose(_ a: UnsafePointer<Float>, rows: Int, cols: Int, into t: UnsafeMutablePointer<Float>,
+                          ldt: Int? = nil) {
+        let ldt = ldt ?? rows
         let bs = 32
         let ab = UncheckedSendable(a), tb = UncheckedSendable(t)
         Parallel.forRanges((cols + bs - 1) / bs, minChunk: 4) { strips in
@@ -144,7 +243,7 @@ enum MatOps {
                 let r1 = min(rows, r0 + bs)
                 for s in strips {
                     let c0 = s * bs, c1 = min(cols, c0 + bs)
-                    for r in r0..<r1 { for c in c0..<c1 { t[c * rows + r] = a[r * cols + c] } }
+                    for r in r0..<r1 { for c in c0..<c1 { t[c * ldt + r] = a[r * cols + c] } }
                 }
                 r0 = r1
             }

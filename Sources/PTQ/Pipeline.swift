@@ -308,7 +308,7 @@ struct PipelineState {
             }
             for s in 0..<hidden.count {
                 var h = hidden[s]
-                model.forwardBlock(bi, hidden: &h, seqLen: L)
+                model.observeBlock(bi, hidden: &h, seqLen: L)     // inputs only: down_proj's product is skipped
             }
             model.inputObserver = nil
         }
@@ -570,7 +570,7 @@ struct PipelineState {
             }
             for s in 0..<hidden.count {
                 var h = hidden[s]
-                model.forwardBlock(bi, hidden: &h, seqLen: L)
+                model.observeBlock(bi, hidden: &h, seqLen: L)     // inputs only: down_proj's product is skipped
             }
             model.inputObserver = nil
             stageSeconds["passes", default: 0] += monotonicSeconds() - t - hessianSeconds
@@ -614,15 +614,7 @@ struct HessianJob {
     /// Feeds one observed input X[rows, K] of `group` (activation-quantized per accumulator first).
     func accumulate(group: InputGroup, _ buf: UnsafeBufferPointer<Float>, rows m: Int) {
         guard let list = byGroup[group] else { return }
-        for (_, act, acc) in list {
-            if let a = act {
-                var x = Array(buf)
-                _ = x.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: acc.k, config: a) }
-                acc.add(x, rows: m)
-            } else {
-                acc.add(buf.baseAddress!, rows: m)
-            }
-        }
+        for (_, act, acc) in list { acc.add(buf.baseAddress!, rows: m, quantizedBy: act) }
     }
 }
 

@@ -73,6 +73,24 @@ public final class Linear {
         multiply(xq, rows: m, into: y, observer: observer, threads: threads)
     }
 
+    /// Shows `observer` the input exactly as `forward` would multiply it (activation-quantized
+    /// when `actQuant` is set) without computing the product (calibration passes).
+    public func observe(_ x: UnsafePointer<Float>, rows m: Int, observer: LinearInputObserver, threads: Int? = nil) {
+        if m == 0 { return }
+        guard let aq = actQuant else {
+            observer(self, UnsafeBufferPointer(start: x, count: m * inFeatures), m)
+            return
+        }
+        let n = m * inFeatures
+        let buf = ScratchPool.shared.take(n)
+        defer { ScratchPool.shared.give(buf) }
+        let xq = buf.pointer
+        xq.update(from: x, count: n)
+        mxFakeQuantize(UnsafeMutableBufferPointer(start: xq, count: n), rows: m, cols: inFeatures, config: aq,
+                       threads: threads)
+        observer(self, UnsafeBufferPointer(start: xq, count: n), m)
+    }
+
     private func multiply(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>,
                           observer: LinearInputObserver?, threads: Int?) {
         if let obs = observer { obs(self, UnsafeBufferPointer(start: x, count: m * inFeatures), m) }

@@ -204,6 +204,21 @@ public final class LlamaModel {
         }
     }
 
+    /// Runs decoder layer `i` on `hidden` only as far as needed for `inputObserver` to see the
+    /// inputs of all seven linears: the down projection's product and its residual add are
+    /// skipped, so `hidden` is left half-updated (attention residual only). For calibration
+    /// passes that collect linear inputs; the observed values equal `forwardBlock`'s.
+    public func observeBlock(_ i: Int, hidden: inout [Float], seqLen: Int) {
+        precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
+        precondition(hidden.count == seqLen * config.hiddenSize, "hidden must hold seqLen×hidden values")
+        if seqLen == 0 { return }
+        let ws = workspaceFor(seqLen)
+        let rope = ropeFor(seqLen)
+        hidden.withUnsafeMutableBufferPointer { hp in
+            runBlock(blocks[i], hidden: hp.baseAddress!, seqLen: seqLen, ws: ws, rope: rope, stopBeforeDown: true)
+        }
+    }
+
     /// Hidden states after all decoder layers (before the final norm): [T · hidden].
     public func hiddenStates(_ tokens: [Int32]) -> [Float] {
         var h = embed(tokens)
@@ -315,7 +330,7 @@ public final class LlamaModel {
     public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = [] }
 
     private func runBlock(_ b: LlamaBlock, hidden: UnsafeMutablePointer<Float>, seqLen T: Int,
-                          ws: Workspace, rope: RopeTables) {
+                          ws: Workspace, rope: RopeTables, stopBeforeDown: Bool = false) {
         let cfg = config
         let h = cfg.hiddenSize, f = cfg.intermediateSize, hd = cfg.headDim
         let nh = cfg.numHeads, nkv = cfg.numKVHeads
@@ -403,6 +418,10 @@ public final class LlamaModel {
         Parallel.forRanges(T, threads: th, minChunk: 16) { range in
             let ws = S.value
             swiGLU(ws.gate + range.lowerBound * f, ws.up + range.lowerBound * f, n: range.count * f)
+        }
+        if stopBeforeDown {
+            if let o = obs { b.downProj.observe(ws.gate, rows: T, observer: o, threads: th) }
+            return
         }
         b.downProj.forward(ws.gate, rows: T, into: ws.out, observer: obs, threads: th)
         addInPlace(hidden, ws.out, count: T * h)

@@ -125,6 +125,32 @@ final class LayerAlgorithmTests: XCTestCase {
         XCTAssertNil(Linalg.upperCholeskyOfInverse([1, 2, 2, 1], n: 2), "indefinite matrix")
     }
 
+    /// The panelled Cholesky and triangular inverse are the column/row-wise reference
+    /// algorithms reorganized: bit-identical results for any panel size (rows are independent
+    /// within a panel step, so the thread count cannot matter either).
+    func testPanelledFactorizationsAreBitIdentical() {
+        for n in [1, 7, 45, 100] {
+            let b = randomFloats(n * n, seed: UInt64(100 + n))
+            var a = [Double](repeating: 0, count: n * n)
+            for i in 0..<n { for j in 0..<n { for t in 0..<n { a[i * n + j] += Double(b[i * n + t]) * Double(b[j * n + t]) } } }
+            for i in 0..<n { a[i * n + i] += 0.1 }
+            var ref = a
+            XCTAssertTrue(Linalg.choleskyLowerReference(&ref, n: n))
+            var refInv = ref
+            Linalg.invertLowerReference(&refInv, n: n)
+            for panel in [1, 8, 32] {
+                var l = a
+                XCTAssertTrue(Linalg.choleskyLower(&l, n: n, panel: panel))
+                XCTAssertEqual(l, ref, "cholesky n=\(n) panel=\(panel)")
+                var inv = ref
+                Linalg.invertLower(&inv, n: n, panel: panel)
+                XCTAssertEqual(inv, refInv, "inverse n=\(n) panel=\(panel)")
+            }
+        }
+        var bad: [Double] = [1, 2, 2, 1]
+        XCTAssertFalse(Linalg.choleskyLower(&bad, n: 2))
+    }
+
     func testHessianAccumulatorMatchesNaiveSum() {
         let t = 75, k = 13
         let x = randomFloats(t * k, seed: 3)

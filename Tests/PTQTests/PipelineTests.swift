@@ -104,6 +104,28 @@ final class PipelineTests: XCTestCase {
         XCTAssertNotEqual(seen[1]![0], h)
     }
 
+    /// Runtime hook used by the calibration passes: `observeBlock` shows every linear the same
+    /// input as `forwardBlock` (activation-quantized where set) and skips only down_proj's product.
+    func testObserveBlockSeesForwardInputs() {
+        let model = Tiny.model()
+        model.blocks[1].downProj.actQuant = MXConfig(format: .mxint4)
+        model.blocks[1].qProj.actQuant = MXConfig(format: .mxfp4_e2m1)
+        var h = model.embed(Array(Tiny.tokens.prefix(12)))
+        model.forwardBlock(0, hidden: &h, seqLen: 12)
+        func observed(_ run: (inout [Float]) -> Void) -> [String: [Float]] {
+            var seen: [String: [Float]] = [:]
+            model.inputObserver = { lin, buf, _ in seen[lin.name] = Array(buf) }
+            var x = h
+            run(&x)
+            model.inputObserver = nil
+            return seen
+        }
+        let full = observed { model.forwardBlock(1, hidden: &$0, seqLen: 12) }
+        let partial = observed { model.observeBlock(1, hidden: &$0, seqLen: 12) }
+        XCTAssertEqual(full.count, 7)
+        XCTAssertEqual(full, partial, "forwardBlock shows the activation-quantized copies; observeBlock must too")
+    }
+
     func testRecipeNeedsCalibrationAndValidPlan() {
         let model = Tiny.model()
         let plan = QuantPlan(defaults: QuantSpec(weight: MXConfig(format: .mxint4)), recipe: Recipe([.gptq(actOrder: false)]))
