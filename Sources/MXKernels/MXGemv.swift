@@ -313,7 +313,7 @@ func gemvRowsFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, rows range: Rang
     // Row order: `gemvStreams` interleaved segments of the range (see there); every row's
     // result is computed the same way whatever its position, so this changes no bits.
     let lo = range.lowerBound, cnt = range.count
-    let S = max(1, gemvStreams), segLen = (cnt + S - 1) / S
+    let S = D.unitBytes == 3 ? 1 : max(1, gemvStreams), segLen = (cnt + S - 1) / S
     for idx in 0..<(S * segLen) {
         let off = (idx % S) * segLen + idx / S
         if off >= cnt { continue }
@@ -338,7 +338,8 @@ func gemvRowsFast<D: WordDecoder>(_ dec: D.Type, _ w: PackedMX, rows range: Rang
 /// Rows of a task are visited from this many interleaved segments (row order s0, s1, s2,
 /// s3, s0+1, …): several concurrent sequential streams keep more memory requests in flight
 /// than one. Measured on the 576×49152 LM head, 1 thread, weights streamed (--cpu-time,
-/// load ≈ 4.5): MXINT8 4.2–4.3 → 3.0–3.5 ms, MXINT4 2.6–2.7 → 2.4–2.5 ms, MXFP4 unchanged.
+/// load ≈ 4.5): MXINT8 4.2–4.3 → 3.0–3.5 ms, MXINT4 2.6–2.7 → 2.4–2.5 ms, MXFP4 unchanged;
+/// the 6-bit formats (bound by their 3-byte-unit loads) got ~8% slower, so they keep 1 stream.
 @usableFromInline let gemvStreams = 4
 
 /// Table-path dot product of W row `r` with X rows `xs` (each zero-padded to
