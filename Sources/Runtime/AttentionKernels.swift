@@ -7,6 +7,17 @@
 
 typealias V16 = SIMD16<Float>
 
+/// `acc += a·b`: FMA in native builds (`-DMXQ_NATIVE_FMA`, see MXKernels/MulAdd.swift), multiply
+/// then add otherwise (a baseline x86-64 target has no FMA and would call libm `fmaf` per lane).
+/// Concrete on SIMD16<Float>: a generic cross-module helper was measured not to specialise.
+@inline(__always) func madd(_ acc: inout V16, _ a: V16, _ b: V16) {
+    #if MXQ_NATIVE_FMA
+    acc.addProduct(a, b)
+    #else
+    acc = acc + a * b
+    #endif
+}
+
 @inline(__always) private func ld(_ p: UnsafePointer<Float>) -> V16 {
     UnsafeRawPointer(p).loadUnaligned(as: V16.self)
 }
@@ -28,14 +39,14 @@ func scoreTile8x32(_ q: UnsafePointer<Float>, _ hd: Int, _ kt: UnsafePointer<Flo
     var d = 0
     while d < hd {
         let k0 = ld(kp), k1 = ld(kp + 16)
-        do { let x = V16(repeating: q0[d]); a00.addProduct(x, k0); a01.addProduct(x, k1) }
-        do { let x = V16(repeating: q1[d]); a10.addProduct(x, k0); a11.addProduct(x, k1) }
-        do { let x = V16(repeating: q2[d]); a20.addProduct(x, k0); a21.addProduct(x, k1) }
-        do { let x = V16(repeating: q3[d]); a30.addProduct(x, k0); a31.addProduct(x, k1) }
-        do { let x = V16(repeating: q4[d]); a40.addProduct(x, k0); a41.addProduct(x, k1) }
-        do { let x = V16(repeating: q5[d]); a50.addProduct(x, k0); a51.addProduct(x, k1) }
-        do { let x = V16(repeating: q6[d]); a60.addProduct(x, k0); a61.addProduct(x, k1) }
-        do { let x = V16(repeating: q7[d]); a70.addProduct(x, k0); a71.addProduct(x, k1) }
+        do { let x = V16(repeating: q0[d]); madd(&a00, x, k0); madd(&a01, x, k1) }
+        do { let x = V16(repeating: q1[d]); madd(&a10, x, k0); madd(&a11, x, k1) }
+        do { let x = V16(repeating: q2[d]); madd(&a20, x, k0); madd(&a21, x, k1) }
+        do { let x = V16(repeating: q3[d]); madd(&a30, x, k0); madd(&a31, x, k1) }
+        do { let x = V16(repeating: q4[d]); madd(&a40, x, k0); madd(&a41, x, k1) }
+        do { let x = V16(repeating: q5[d]); madd(&a50, x, k0); madd(&a51, x, k1) }
+        do { let x = V16(repeating: q6[d]); madd(&a60, x, k0); madd(&a61, x, k1) }
+        do { let x = V16(repeating: q7[d]); madd(&a70, x, k0); madd(&a71, x, k1) }
         kp += ldk
         d &+= 1
     }
@@ -57,7 +68,7 @@ func scoreTile1x32(_ q: UnsafePointer<Float>, _ hd: Int, _ kt: UnsafePointer<Flo
     var kp = kt
     for d in 0..<hd {
         let x = V16(repeating: q[d])
-        a0.addProduct(x, ld(kp)); a1.addProduct(x, ld(kp + 16))
+        madd(&a0, x, ld(kp)); madd(&a1, x, ld(kp + 16))
         kp += ldk
     }
     st(a0, s); st(a1, s + 16)
@@ -84,10 +95,10 @@ func pvTile4x64(_ p: UnsafePointer<Float>, _ ldp: Int, _ v: UnsafePointer<Float>
     var j = 0
     while j < nk {
         let v0 = ld(vp), v1 = ld(vp + 16), v2 = ld(vp + 32), v3 = ld(vp + 48)
-        do { let x = V16(repeating: p0[j]); a00.addProduct(x, v0); a01.addProduct(x, v1); a02.addProduct(x, v2); a03.addProduct(x, v3) }
-        do { let x = V16(repeating: p1[j]); a10.addProduct(x, v0); a11.addProduct(x, v1); a12.addProduct(x, v2); a13.addProduct(x, v3) }
-        do { let x = V16(repeating: p2[j]); a20.addProduct(x, v0); a21.addProduct(x, v1); a22.addProduct(x, v2); a23.addProduct(x, v3) }
-        do { let x = V16(repeating: p3[j]); a30.addProduct(x, v0); a31.addProduct(x, v1); a32.addProduct(x, v2); a33.addProduct(x, v3) }
+        do { let x = V16(repeating: p0[j]); madd(&a00, x, v0); madd(&a01, x, v1); madd(&a02, x, v2); madd(&a03, x, v3) }
+        do { let x = V16(repeating: p1[j]); madd(&a10, x, v0); madd(&a11, x, v1); madd(&a12, x, v2); madd(&a13, x, v3) }
+        do { let x = V16(repeating: p2[j]); madd(&a20, x, v0); madd(&a21, x, v1); madd(&a22, x, v2); madd(&a23, x, v3) }
+        do { let x = V16(repeating: p3[j]); madd(&a30, x, v0); madd(&a31, x, v1); madd(&a32, x, v2); madd(&a33, x, v3) }
         vp += hd
         j &+= 1
     }
@@ -104,7 +115,7 @@ func pvTile1x16(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ hd: Int,
     var a = accumulate ? ld(o) : V16()
     var vp = v
     for j in 0..<nk {
-        a.addProduct(V16(repeating: p[j]), ld(vp))
+        madd(&a, V16(repeating: p[j]), ld(vp))
         vp += hd
     }
     st(a, o)
@@ -121,10 +132,10 @@ func pvTile4x16(_ p: UnsafePointer<Float>, _ ldp: Int, _ v: UnsafePointer<Float>
     var j = 0
     while j < nk {
         let x = ld(vp)
-        a0.addProduct(V16(repeating: p0[j]), x)
-        a1.addProduct(V16(repeating: p1[j]), x)
-        a2.addProduct(V16(repeating: p2[j]), x)
-        a3.addProduct(V16(repeating: p3[j]), x)
+        madd(&a0, V16(repeating: p0[j]), x)
+        madd(&a1, V16(repeating: p1[j]), x)
+        madd(&a2, V16(repeating: p2[j]), x)
+        madd(&a3, V16(repeating: p3[j]), x)
         vp += hd
         j &+= 1
     }
