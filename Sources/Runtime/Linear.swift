@@ -59,28 +59,25 @@ public final class Linear {
     public func forward(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>,
                         observer: LinearInputObserver? = nil, threads: Int? = nil) {
         if m == 0 { return }
-        guard let aq = actQuant else {
-            multiply(x, rows: m, into: y, observer: observer, threads: threads)
-            return
+        withMultipliedInput(x, rows: m, threads: threads) {
+            multiply($0, rows: m, into: y, observer: observer, threads: threads)
         }
-        let n = m * inFeatures
-        let buf = ScratchPool.shared.take(n)
-        defer { ScratchPool.shared.give(buf) }
-        let xq = buf.pointer
-        xq.update(from: x, count: n)
-        mxFakeQuantize(UnsafeMutableBufferPointer(start: xq, count: n), rows: m, cols: inFeatures, config: aq,
-                       threads: threads)
-        multiply(xq, rows: m, into: y, observer: observer, threads: threads)
     }
 
     /// Shows `observer` the input exactly as `forward` would multiply it (activation-quantized
     /// when `actQuant` is set) without computing the product (calibration passes).
     public func observe(_ x: UnsafePointer<Float>, rows m: Int, observer: LinearInputObserver, threads: Int? = nil) {
         if m == 0 { return }
-        guard let aq = actQuant else {
-            observer(self, UnsafeBufferPointer(start: x, count: m * inFeatures), m)
-            return
+        withMultipliedInput(x, rows: m, threads: threads) {
+            observer(self, UnsafeBufferPointer(start: $0, count: m * inFeatures), m)
         }
+    }
+
+    /// Calls `body` with the input as the product multiplies it: `x` itself, or an
+    /// activation-quantized copy in scratch memory (valid only during `body`) when `actQuant` is set.
+    private func withMultipliedInput(_ x: UnsafePointer<Float>, rows m: Int, threads: Int?,
+                                     _ body: (UnsafePointer<Float>) -> Void) {
+        guard let aq = actQuant else { body(x); return }
         let n = m * inFeatures
         let buf = ScratchPool.shared.take(n)
         defer { ScratchPool.shared.give(buf) }
@@ -88,7 +85,7 @@ public final class Linear {
         xq.update(from: x, count: n)
         mxFakeQuantize(UnsafeMutableBufferPointer(start: xq, count: n), rows: m, cols: inFeatures, config: aq,
                        threads: threads)
-        observer(self, UnsafeBufferPointer(start: xq, count: n), m)
+        body(UnsafePointer(xq))
     }
 
     private func multiply(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>,
