@@ -327,7 +327,7 @@ private func l3CacheBytes() -> Int {
     return best > 0 ? best : 256 << 20
 }
 
-private func loadAverage() -> String {
+func loadAverage() -> String {
     guard let s = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
     return s.split(separator: " ").prefix(3).joined(separator: " ")
 }
