@@ -1,5 +1,6 @@
 import Foundation
 import MXFormats
+import PTQ
 
 /// The names a manifest may use for formats, scale rules, roundings, datasets and
 /// PTQ stages, with their parameters. Validation and the README schema come from here.
@@ -42,6 +43,10 @@ public enum Catalog {
         public let kind: Kind
         public let defaultValue: ParamValue
         public let doc: String
+        /// Left out of the stage's description and resolved JSON when at its default, so
+        /// parameters added later do not change the identity (manifest sha256, `stages`
+        /// column) of manifests and results written before they existed.
+        public var omittedAtDefault: Bool = false
     }
 
     /// A PTQ stage a recipe may list.
@@ -64,6 +69,12 @@ public enum Catalog {
                   doc: "number of alpha points searched in [0, 1)"),
             Param(name: "max_shrink", kind: .number(0...0.95), defaultValue: .number(0.5),
                   doc: "clipping search shrinks each block's max from 1.0 down to 1 - max_shrink (0: no clipping; never for q/k)"),
+            Param(name: "search_tokens", kind: .integer(1...1_048_576), defaultValue: .integer(AWQOptions().searchTokens),
+                  doc: "calibration tokens per layer input used by the scale search (evenly strided; at most calibration n x len)",
+                  omittedAtDefault: true),
+            Param(name: "clip_tokens", kind: .integer(1...1_048_576), defaultValue: .integer(AWQOptions().clipTokens),
+                  doc: "tokens used by the clipping search (a strided subsample of the search tokens, so at most search_tokens)",
+                  omittedAtDefault: true),
         ], needsWeightFormat: true, doc: "AWQ: activation-aware scale search"),
         StageSpec(name: "gptq", aliases: [], params: [
             Param(name: "act_order", kind: .bool, defaultValue: .bool(false),

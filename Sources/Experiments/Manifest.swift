@@ -18,15 +18,22 @@ public struct RecipeStage: Hashable, Sendable, CustomStringConvertible {
 
     var spec: Catalog.StageSpec { Catalog.stage(named: name)! }
 
-    /// `gptq(act_order=false,damp=0.01,block_size=128)`, parameters in catalog order.
+    /// Parameters that identify the stage, in catalog order: all of them except those
+    /// marked `omittedAtDefault` whose value is the default.
+    var identifyingParams: [Catalog.Param] {
+        spec.params.filter { !($0.omittedAtDefault && params[$0.name] == $0.defaultValue) }
+    }
+
+    /// `gptq(act_order=false,damp=0.01,block_size=128)`, parameters in catalog order
+    /// (AWQ's `search_tokens`/`clip_tokens` only when not at their defaults).
     public var description: String {
-        let ps = spec.params.map { "\($0.name)=\(params[$0.name]!)" }
+        let ps = identifyingParams.map { "\($0.name)=\(params[$0.name]!)" }
         return ps.isEmpty ? name : "\(name)(\(ps.joined(separator: ",")))"
     }
 
     var json: [String: Any] {
         var o: [String: Any] = ["stage": name]
-        for (k, v) in params { o[k] = v.json }
+        for q in identifyingParams { o[q.name] = params[q.name]!.json }
         return o
     }
 }

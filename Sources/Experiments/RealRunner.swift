@@ -147,6 +147,10 @@ public final class RealRunner: CellRunner {
             case "awq":
                 o.awq.gridPoints = st.params["grid"]!.intValue!
                 o.awq.maxShrink = st.params["max_shrink"]!.doubleValue!
+                o.awq.searchTokens = st.params["search_tokens"]!.intValue!
+                o.awq.clipTokens = st.params["clip_tokens"]!.intValue!
+                // the search subsamples the pipeline's per-layer sample: keep at least that many
+                o.recordTokens = max(o.recordTokens, o.awq.searchTokens)
                 stages.append(.awq)
             case "gptq":
                 o.gptq.percDamp = st.params["damp"]!.doubleValue!

@@ -15,7 +15,7 @@ enum EvalCommand: Command {
                     [--weights FMT|none] [--acts FMT|none] [--block N] [--scale-rule floor|ceil]
                     [--rounding even|away|stochastic] [--recipe STAGES] [--override PAT=W[,A][;...]]
                     [--lm-head] [--calib-samples N] [--calib-len L] [--calib-seed S] [--calib-file F]
-                    [--layers FILE.csv] [--packed] [--no-cache]
+                    [--awq-search-tokens N] [--awq-clip-tokens N] [--layers FILE.csv] [--packed] [--no-cache]
 
     The whole test text is tokenized without BOS and cut into non-overlapping windows of
     --ctx tokens (the incomplete tail is dropped); each window predicts its tokens 2..ctx
@@ -33,7 +33,7 @@ enum EvalCommand: Command {
       --pre NAME       override the tokenizer's pre-tokenizer (smollm or gpt2)
       --json           print one JSON object (ppl, nll, tokens, windows, ctx, seconds,
                        tokens_per_s, dataset, model, threads; with quantization also weights,
-                       acts, block, recipe, calib_*, quant_seconds, stage_seconds) instead of a text line
+                       acts, block, recipe, calib_*, awq_* with awq, quant_seconds, stage_seconds) instead of a text line
 
     quantization (module PTQ; without these flags the model runs in fp32):
       --weights FMT    weight format of the 7 linears of every block: mxint8, mxint4, mxfp8 (=e4m3),
@@ -56,6 +56,11 @@ enum EvalCommand: Command {
       --calib-seed S   sampling seed (default 0)
       --calib-file F   calibration text (UTF-8) instead of the Penn Treebank train split (default);
                        never pass an evaluation split
+      --awq-search-tokens N  calibration tokens per layer input used by AWQ's scale search (default 2048;
+                       evenly strided over the calibration sequences, so at most samples x len; above
+                       2048 the per-layer sample kept for the error table grows to N too). Needs awq in --recipe.
+      --awq-clip-tokens N  tokens used by AWQ's clipping search (default 512; a strided subsample of the
+                       search tokens, so at most --awq-search-tokens). Needs awq in --recipe.
       --layers FILE    write the per-layer, per-stage error table as CSV (weight SQNR, output SQNR/MSE vs
                        fp32 on calibration inputs, saturated/flushed shares, scale exponents). With plain
                        RTN, calibration data is then loaded to fill the output columns.
@@ -152,6 +157,8 @@ struct QuantFlags {
     let packed: Bool
     let useCache: Bool
     let smoothAlpha: [LinearKind: Float]
+    /// AWQ search sizes (defaults unless --awq-search-tokens / --awq-clip-tokens).
+    let awq: AWQOptions
     let labels: [String: Any]
 
     /// Consumes the flags; nil when none was given (plain fp32 evaluation).
@@ -164,14 +171,27 @@ struct QuantFlags {
         let lmHead = args.flag("--lm-head")
         let samples = try args.int("--calib-samples"), len = try args.int("--calib-len")
         let seed = try args.int("--calib-seed"), file = try args.option("--calib-file")
+        let awqSearch = try args.int("--awq-search-tokens"), awqClip = try args.int("--awq-clip-tokens")
         let layers = try args.option("--layers")
         let packed = args.flag("--packed"), noCache = args.flag("--no-cache")
-        let given: [Any?] = [weights, acts, block, rule, rounding, rseed, recipe, override, sqAlpha, samples, len, seed, file, layers]
+        let given: [Any?] = [weights, acts, block, rule, rounding, rseed, recipe, override, sqAlpha, samples, len, seed, file, layers,
+                             awqSearch, awqClip]
         if given.allSatisfy({ $0 == nil }) && !lmHead && !packed && !noCache { return nil }
         if let s = rseed, s < 0 { throw UsageError("eval: --rounding-seed must be non-negative, got \(s)") }
         plan = try QuantPlan.make(weights: weights, acts: acts, block: block ?? 32, scaleRule: rule, rounding: rounding,
                                   roundingSeed: UInt64(rseed ?? 0), recipe: recipe,
                                   overrides: override.map { $0.split(separator: ";").map(String.init) } ?? [], lmHead: lmHead)
+        var awq = AWQOptions()
+        for (flag, v) in [("--awq-search-tokens", awqSearch), ("--awq-clip-tokens", awqClip)] {
+            guard let v = v else { continue }
+            if v < 1 { throw UsageError("eval: \(flag) must be a positive integer (tokens), got \(v)") }
+            if !plan.recipe.effectiveStages.contains(.awq) {
+                throw UsageError("eval: \(flag) sets AWQ's search size, but --recipe '\(plan.recipe.description)' has no awq stage")
+            }
+        }
+        if let v = awqSearch { awq.searchTokens = v }
+        if let v = awqClip { awq.clipTokens = v }
+        self.awq = awq
         calibSamples = samples ?? 128
         calibLen = len ?? 2048
         if calibSamples < 1 { throw UsageError("eval: --calib-samples must be at least 1, got \(calibSamples)") }
@@ -192,9 +212,14 @@ struct QuantFlags {
             alphas[kind] = a
         }
         smoothAlpha = alphas
-        labels = ["weights": weights ?? "none", "acts": acts ?? "none", "block": block ?? 32,
+        var labels: [String: Any] = ["weights": weights ?? "none", "acts": acts ?? "none", "block": block ?? 32,
                   "recipe": plan.recipe.description, "scale_rule": rule ?? "floor", "rounding": rounding ?? "even",
                   "overrides": override ?? "", "lm_head": lmHead, "packed": packed]
+        if plan.recipe.effectiveStages.contains(.awq) {
+            labels["awq_search_tokens"] = awq.searchTokens
+            labels["awq_clip_tokens"] = awq.clipTokens
+        }
+        self.labels = labels
     }
 
     /// Quantizes `model` in place; returns fields for the JSON line.
@@ -215,6 +240,9 @@ struct QuantFlags {
         }
         var opts = PTQOptions()
         opts.smoothAlpha = smoothAlpha
+        opts.awq = awq
+        // the search subsamples the per-layer sample the pipeline keeps: keep at least that many
+        opts.recordTokens = max(opts.recordTokens, awq.searchTokens)
         if useCache {
             opts.cacheDirectory = Paths.cache.appendingPathComponent("ptq")
             // Content hash (as the sweep uses): a copied or re-downloaded model reuses its cache,

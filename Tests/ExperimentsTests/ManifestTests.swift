@@ -94,6 +94,51 @@ final class ManifestTests: XCTestCase {
             .contains { $0.hasPrefix("grid.seeds: seeds are given both here and in calibration.seed") })
     }
 
+    /// AWQ's search sizes: optional stage parameters, validated with the field named, part of the
+    /// stage description and manifest identity only when not at the default (so manifests and results
+    /// written before they existed keep their sha256 and `stages` column).
+    func testAWQSearchSizesIdentityAndValidation() throws {
+        func awqManifest(_ stage: String) -> String {
+            """
+            {"eval": {"datasets": ["ptb"]}, "cells": [{"weights": "mxint4", "acts": "none",
+              "recipe": {"name": "a", "stages": [\(stage), {"stage": "gptq"}]}}]}
+            """
+        }
+        let plain = try parse(awqManifest("{\"stage\": \"awq\", \"grid\": 20, \"max_shrink\": 0.5}"))
+        XCTAssertEqual(plain.cells[0].recipe.stages[0].description, "awq(grid=20,max_shrink=0.5)")
+        XCTAssertFalse(String(decoding: plain.resolvedJSON(), as: UTF8.self).contains("_tokens"))
+        // the defaults written out explicitly describe the same computation: same identity
+        let explicit = try parse(awqManifest("{\"stage\": \"awq\", \"search_tokens\": 2048, \"clip_tokens\": 512}"))
+        XCTAssertEqual(explicit.sha256, plain.sha256)
+        XCTAssertEqual(explicit.cells[0].recipe.stages[0].params["search_tokens"], .integer(2048))
+
+        let small = try parse(awqManifest("{\"stage\": \"awq\", \"search_tokens\": 256}"))
+        XCTAssertEqual(small.cells[0].recipe.stagesDescription,
+                       "awq(grid=20,max_shrink=0.5,search_tokens=256)>gptq(act_order=false,damp=0.01,block_size=128)")
+        XCTAssertNotEqual(small.sha256, plain.sha256)
+        XCTAssertNotEqual(small.cells[0].recipe, plain.cells[0].recipe)
+        let both = try parse(awqManifest("{\"stage\": \"awq\", \"search_tokens\": 4096, \"clip_tokens\": 64}"))
+        XCTAssertEqual(both.cells[0].recipe.stages[0].description, "awq(grid=20,max_shrink=0.5,search_tokens=4096,clip_tokens=64)")
+        // the resolved manifest round-trips the non-default values
+        let r = try Manifest.parse(both.resolvedJSON(), file: "r.json", defaultName: "r")
+        XCTAssertEqual(r.cells, both.cells)
+        XCTAssertEqual(r.sha256, both.sha256)
+
+        let errs = issues("""
+        {"eval": {"datasets": ["ptb"]}, "grid": {"weights": ["mxint4"], "acts": ["none"], "recipes": [
+          {"name": "a", "stages": [{"stage": "awq", "search_tokens": 0, "clip_tokens": "512"}]},
+          {"name": "b", "stages": [{"stage": "awq", "search_tokens": 12.5, "clip_tokens": -3}]},
+          {"name": "c", "stages": [{"stage": "awq", "search_token": 64}]}]}}
+        """)
+        XCTAssertEqual(errs, [
+            "grid.recipes[0].stages[0].search_tokens: got 0; allowed: an integer in [1, 1048576]",
+            "grid.recipes[0].stages[0].clip_tokens: expected an integer, got \"512\"; allowed: an integer in [1, 1048576]",
+            "grid.recipes[1].stages[0].search_tokens: got 12.5; allowed: an integer in [1, 1048576]",
+            "grid.recipes[1].stages[0].clip_tokens: got -3; allowed: an integer in [1, 1048576]",
+            "grid.recipes[2].stages[0].search_token: unknown key (did you mean \"search_tokens\"?); allowed keys: stage, grid, max_shrink, search_tokens, clip_tokens",
+        ])
+    }
+
     func testRecipeShorthandsAndReservedNames() throws {
         let r = JSONChecker()
         XCTAssertEqual(Manifest.parseRecipe("sq+awq+gptq", "p", r)?.stages.map(\.name), ["smoothquant", "awq", "gptq"])

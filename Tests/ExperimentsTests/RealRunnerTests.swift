@@ -26,6 +26,17 @@ final class RealRunnerTests: XCTestCase {
         // defaults of the catalog reach PTQ unchanged
         let d = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "g", stages: [RecipeStage(name: "gptq")])))
         XCTAssertEqual(d.1.gptq, GPTQOptions())
+        let dAWQ = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "a", stages: [RecipeStage(name: "awq")])))
+        XCTAssertEqual(dAWQ.1.awq, AWQOptions())
+        XCTAssertEqual(dAWQ.1.recordTokens, PTQOptions().recordTokens)
+        // AWQ search sizes: set as given; a search larger than the pipeline's per-layer sample enlarges the sample
+        for (search, clip, record) in [(256, 64, PTQOptions().recordTokens), (8192, 1024, 8192)] {
+            let o = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "a", stages: [
+                RecipeStage(name: "awq", params: ["search_tokens": .integer(search), "clip_tokens": .integer(clip)])]))).1
+            XCTAssertEqual(o.awq.searchTokens, search)
+            XCTAssertEqual(o.awq.clipTokens, clip)
+            XCTAssertEqual(o.recordTokens, record)
+        }
         XCTAssertEqual(RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "rtn", stages: []))).0.effectiveStages, [.rtn])
     }
 }
