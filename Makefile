@@ -4,14 +4,34 @@ SWIFT ?= swift
 # Release builds target the CPU at hand (AVX2/FMA or AVX-512 where present).
 # `make build PORTABLE=1` builds for the baseline x86-64/arm64 target instead.
 TARGET_CPU ?= native
-# Native builds also define MXQ_NATIVE_FMA when the CPU has fused multiply-add (x86 `fma`
-# flag; always on arm64): the kernels then use FMA; without it they multiply then add
-# (Sources/MXKernels/MulAdd.swift), which is what a baseline target runs fast.
+# Release builds also define MXQ_NATIVE_FMA when the target CPU has fused multiply-add: the
+# kernels then use FMA; without it they multiply then add (Sources/MXKernels/MulAdd.swift),
+# which is what a baseline target runs fast. arm64 always has FMA. On x86-64,
+# TARGET_CPU=native looks at the `fma` flag in /proc/cpuinfo; a named LLVM CPU
+# (`make build TARGET_CPU=znver3`, haswell, skylake-avx512, sapphirerapids, ...) is asked of
+# the compiler (`clang -march=CPU` defines __FMA__; the Swift toolchain ships clang), or,
+# without clang, looked up in FMA_CPUS. PORTABLE=1 drops all CPU flags (no FMA).
+FMA_CPUS := haswell core-avx2 broadwell skylake skylake-avx512 skx cascadelake cooperlake cannonlake \
+  icelake-client icelake-server rocketlake tigerlake sapphirerapids emeraldrapids graniterapids graniterapids-d \
+  diamondrapids alderlake raptorlake meteorlake arrowlake arrowlake-s lunarlake pantherlake gracemont \
+  sierraforest grandridge clearwaterforest knl knm bdver2 bdver3 bdver4 znver1 znver2 znver3 znver4 znver5 \
+  x86-64-v3 x86-64-v4
 ifeq ($(PORTABLE),1)
 CPUFLAGS :=
 else
-NATIVE_FMA := $(shell (grep -qw fma /proc/cpuinfo 2>/dev/null || uname -m | grep -qE 'aarch64|arm64') && echo -Xswiftc -DMXQ_NATIVE_FMA)
-CPUFLAGS := -Xswiftc -target-cpu -Xswiftc $(TARGET_CPU) $(if $(filter native,$(TARGET_CPU)),$(NATIVE_FMA))
+ifneq ($(filter aarch64 arm64,$(shell uname -m)),)
+HAS_FMA := 1
+else ifeq ($(TARGET_CPU),native)
+HAS_FMA := $(shell grep -qw fma /proc/cpuinfo 2>/dev/null && echo 1)
+else
+CLANG ?= $(shell command -v clang 2>/dev/null)
+ifneq ($(CLANG),)
+HAS_FMA := $(shell echo | $(CLANG) -march=$(TARGET_CPU) -dM -E - 2>/dev/null | grep -q __FMA__ && echo 1)
+else
+HAS_FMA := $(if $(filter $(TARGET_CPU),$(FMA_CPUS)),1)
+endif
+endif
+CPUFLAGS := -Xswiftc -target-cpu -Xswiftc $(TARGET_CPU) $(if $(HAS_FMA),-Xswiftc -DMXQ_NATIVE_FMA)
 endif
 RELEASE_FLAGS := -c release $(CPUFLAGS) -Xswiftc -enforce-exclusivity=unchecked
 CACHE := $(CURDIR)/.cache
