@@ -43,23 +43,34 @@ struct TileConfig: @unchecked Sendable {
                    kernel: { microKernel6x8(P.self, $0, $1, $2, $3, $4, $5, $6, $7) })
     }
 
+    /// 6×8 in scalar code with multiply-then-add: bitwise the same results as
+    /// `narrow(SplitMA.self)`; the tile of debug builds (see `microKernel6x8Scalar`).
+    static let scalar = TileConfig(mr: 6, nr: 8, blockCols: 128, name: "6x8 (scalar, debug, mul+add)",
+                                   kernel: microKernel6x8Scalar)
+
     static let avx512 = wide(BuildMA.self)
     static let avx2 = mid(BuildMA.self)
     static let portable = narrow(BuildMA.self)
 
     /// The tile for this build and machine. Native builds (`-DMXQ_NATIVE_FMA`, compiled for
     /// the CPU at hand): 8×48 when the CPU reports AVX-512F, else 6×16. Other builds
-    /// (portable, debug): 6×8, whose SIMD4 vectors are native on every 64-bit target.
-    /// `MXQ_TILE=8x48|6x16|6x8` overrides (the result is bitwise the same; only speed differs).
+    /// (portable): 6×8, whose SIMD4 vectors are native on every 64-bit target. Debug builds
+    /// (`swift build`/`swift test` without -c release, no FMA): the scalar 6×8, same bits as
+    /// the SIMD 6×8, because unoptimized generic SIMD code is far slower than scalar code.
+    /// `MXQ_TILE=8x48|6x16|6x8|scalar` overrides (the result is bitwise the same within a
+    /// multiply-add policy; only speed differs).
     @usableFromInline
     static let current: TileConfig = {
         if let s = ProcessInfo.processInfo.environment["MXQ_TILE"] {
             if s == "8x48" { return .avx512 }
             if s == "6x16" { return .avx2 }
             if s == "6x8" { return .portable }
+            if s == "scalar" && BuildMA.self == SplitMA.self { return .scalar }
         }
         #if MXQ_NATIVE_FMA
         return CPUInfo.flags.contains("avx512f") ? .avx512 : .avx2
+        #elseif DEBUG
+        return .scalar
         #else
         return .portable
         #endif

@@ -224,3 +224,31 @@ func microKernel6x8<P: MulAdd>(_: P.Type, _ kc: Int, _ x: UnsafePointer<Float>, 
         cr.storeBytes(of: c51, toByteOffset: 5*rs + 16, as: V.self)
     }
 }
+
+/// 6×8 tile in plain scalar code, multiply then add (`SplitMA`): the same arithmetic per
+/// output element as `microKernel6x8(SplitMA.self, …)` (each C element summed in increasing
+/// k from zero, then stored or added to C), so results are bitwise equal. Used by debug
+/// builds, where the SIMD kernels run unspecialized (generic SIMD operators through
+/// metadata lookups, hundreds of times slower than this loop).
+@inline(never) @usableFromInline
+func microKernel6x8Scalar(_ kc: Int, _ x: UnsafePointer<Float>, _ rs: Int, _ ks: Int, _ wp: UnsafePointer<Float>,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { acc in
+        let t = acc.baseAddress!
+        t.initialize(repeating: 0, count: 48)
+        var w = wp
+        var o = 0
+        for _ in 0..<kc {
+            for r in 0..<6 {
+                let a = x[r * rs + o]
+                let tr = t + r * 8
+                for j in 0..<8 { tr[j] = tr[j] + a * w[j] }
+            }
+            w += 8; o += ks
+        }
+        for r in 0..<6 {
+            let cr = c + r * ldc, tr = t + r * 8
+            if accumulate { for j in 0..<8 { cr[j] = cr[j] + tr[j] } } else { for j in 0..<8 { cr[j] = tr[j] } }
+        }
+    }
+}

@@ -11,10 +11,13 @@ enum Tiny {
     /// 2 layers, hidden 64 (4 query heads of 16, 2 KV heads: grouped-query), FFN 96, vocab 60.
     static let config = LlamaConfig.tiny(vocabSize: 60, hiddenSize: 64, intermediateSize: 96, numLayers: 2,
                                          numHeads: 4, numKVHeads: 2)
+    /// The same shapes with one decoder block (for properties of block 0 alone).
+    static let oneBlockConfig = LlamaConfig.tiny(vocabSize: 60, hiddenSize: 64, intermediateSize: 96, numLayers: 1,
+                                                 numHeads: 4, numKVHeads: 2)
 
     /// A random model whose input norms give a few channels large gains (activation outliers,
     /// as in real LLMs), so smoothing/AWQ scales are far from 1.
-    static func model(seed: UInt64 = 7) -> LlamaModel {
+    static func model(seed: UInt64 = 7, config: LlamaConfig = Tiny.config) -> LlamaModel {
         var t = LlamaModel.randomTensors(config: config, seed: seed)
         for i in 0..<config.numLayers {
             for name in ["input_layernorm", "post_attention_layernorm"] {
@@ -167,7 +170,8 @@ final class PipelineTests: XCTestCase {
     }
 
     /// On block 0 (same calibration inputs in both runs), AWQ's output error for each input
-    /// group is never above RTN's, and GPTQ's is below RTN's.
+    /// group is never above RTN's, and GPTQ's is below RTN's. Only block 0 is compared, so the
+    /// model has that block alone (a second block would be calibrated and never looked at).
     func testAWQAndGPTQAgainstRTNOnCalibrationData() throws {
         let w4 = MXConfig(format: .mxint4), a8 = MXConfig(format: .mxint8)
         let cal = Tiny.calibration(samples: 2, length: 24)
@@ -176,7 +180,7 @@ final class PipelineTests: XCTestCase {
         opts.awq.gridPoints = 5      // α = 0 stays in the grid (the property under test); fewer points for debug speed
         opts.awq.clipGrid = 6        // shrink ratios 1.0, 0.83, 0.67
         func run(_ stages: [Stage]) throws -> (LlamaModel, PTQReport) {
-            let m = Tiny.model()
+            let m = Tiny.model(config: Tiny.oneBlockConfig)
             let p = QuantPlan(defaults: QuantSpec(weight: w4, act: a8), recipe: Recipe(stages))
             return (m, try quantize(model: m, plan: p, calibration: cal, options: opts))
         }
