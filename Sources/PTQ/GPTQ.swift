@@ -1,5 +1,6 @@
 import Support
 import MXFormats
+import MXKernels
 
 /// Accumulates the GPTQ Hessian `H = 2/N · Σ x xᵀ` of a linear layer's inputs
 /// (`x` = one token's input row, K values). Products of a chunk of rows are formed in
@@ -23,16 +24,16 @@ public final class HessianAccumulator {
     /// Rows per fp32 partial product before it is added to the Double sum.
     public let chunkRows: Int
     /// Rows of XᵀX per GEMM call of the upper block triangle.
-    static let panelRows = 96
+    public let panelRows: Int
     /// Scratch: the chunk transposed [K, rows] and its fp32 product [K, K].
     private var xt: [Float] = []
     private var g: [Float] = []
     /// Scratch: the chunk quantize-dequantized (`add(_:rows:quantizedBy:)`).
     private var xq: [Float] = []
 
-    public init(k: Int, chunkRows: Int = 2048) {
-        precondition(k > 0 && chunkRows > 0)
-        self.k = k; self.chunkRows = chunkRows; upper = [Double](repeating: 0, count: k * k)
+    public init(k: Int, chunkRows: Int = 2048, panelRows: Int = 192) {
+        precondition(k > 0 && chunkRows > 0 && panelRows > 0)
+        self.k = k; self.chunkRows = chunkRows; self.panelRows = panelRows; upper = [Double](repeating: 0, count: k * k)
     }
 
     /// Adds `rows` input rows `x` ([rows, K] row-major).
@@ -88,10 +89,11 @@ public final class HessianAccumulator {
                 let t = UnsafePointer(T.baseAddress!), gp = G.baseAddress!
                 var i0 = 0
                 while i0 < k {
-                    let i1 = min(k, i0 + HessianAccumulator.panelRows)
+                    let i1 = min(k, i0 + panelRows)
                     // rows i0..<i1 of XᵀX, columns i0..<K
-                    MatOps.gemm(m: i1 - i0, n: k - i0, k: n, x: t + i0 * ld, w: t + i0 * ld, y: gp + i0 * k + i0,
-                                ldx: ld, ldw: ld, ldy: k)
+                    // B = X's columns i0..<K, row-major: packed by plain copies (no gather)
+                    Kernels.sgemmNN(m: i1 - i0, n: k - i0, k: n, x: t + i0 * ld, b: x + i0, y: gp + i0 * k + i0,
+                                    ldx: ld, ldb: k, ldy: k)
                     i0 = i1
                 }
             }
@@ -121,7 +123,7 @@ public final class HessianAccumulator {
     /// Restores an accumulator (from the on-disk cache).
     public init(k: Int, sum: [Double], count: Int) {
         precondition(sum.count == k * k)
-        self.k = k; self.upper = sum; self.count = count; self.chunkRows = 2048
+        self.k = k; self.upper = sum; self.count = count; self.chunkRows = 2048; self.panelRows = 192
     }
 }
 

@@ -124,6 +124,7 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     var state = PipelineState(model: model, plan: plan, options: options, stages: stages)
     if let cal = calibration {
         try state.runSequential(cal)
+        model.releaseScratch()      // the staged GPTQ pass's per-sequence buffers
     } else {
         state.runRTNOnly()
     }
@@ -136,6 +137,11 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
 /// The four inputs of a decoder block's linears.
 enum InputGroup: Int, CaseIterable {
     case attnIn = 0, attnOut, mlpIn, mlpAct
+    /// The group reading at `point`.
+    init(_ point: BlockInputPoint) {
+        switch point { case .attentionInput: self = .attnIn; case .attentionOutput: self = .attnOut
+        case .mlpInput: self = .mlpIn; case .mlpActivation: self = .mlpAct }
+    }
     /// Indices into `LlamaBlock.linears` (q, k, v, o, gate, up, down).
     var members: [Int] {
         switch self { case .attnIn: return [0, 1, 2]; case .attnOut: return [3]; case .mlpIn: return [4, 5]; case .mlpAct: return [6] }
@@ -192,6 +198,9 @@ struct PipelineState {
     var cacheHits = 0, cacheWrites = 0
     /// Tests: sees the calibration hidden states entering each block.
     var blockInputObserver: ((Int, [[Float]]) -> Void)? = nil
+    /// Tests: sees every GPTQ Hessian used (block, linear index 0..<7 of the group's first
+    /// quantized member, Hessian [K*K]).
+    var hessianObserver: ((Int, Int, [Double]) -> Void)? = nil
 
     init(model: LlamaModel, plan: QuantPlan, options: PTQOptions, stages: [Stage]) {
         self.model = model; self.plan = plan; self.options = options; self.stages = stages
@@ -272,36 +281,33 @@ struct PipelineState {
         var colScale = lins.map { [Float](repeating: 1, count: $0.inFeatures) }
         var rowScale = lins.map { [Float](repeating: 1, count: $0.outFeatures) }
 
-        // Pass A: fp32 statistics of the four inputs.
+        // Pass A: fp32 statistics of the four inputs. When GPTQ is the first stage the block is
+        // unchanged until then: its staged pass collects them instead (on the inputs each group
+        // sees there, i.e. after the groups before it are quantized).
         let stats = InputGroup.allCases.map { GroupStats(k: lins[$0.members[0]].inFeatures) }
         let positions = samplePositions(seqLen: L, sequences: hidden.count)
-        // When GPTQ is the first stage the block is unchanged until then: its Hessians come from this pass.
-        var pre = HessianJob()
-        if case .gptq = stages[0] { pre = prepareHessians(bi, specs: specs, cal: cal, stageIndex: 0) }
-        let preJob = pre
-        let tA = monotonicSeconds()
-        var hessianSeconds = 0.0, statsSeconds = 0.0
-        do {
-            let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
+        var gptqFirst = false
+        if case .gptq = stages[0] { gptqFirst = true }
+        if !gptqFirst {
+            let tA = monotonicSeconds()
+            var statsSeconds = 0.0
+            let leaders = groupLeaders(lins)
             model.inputObserver = { lin, buf, m in
                 guard let g = leaders[lin.name] else { return }
                 let t0 = monotonicSeconds()
-                preJob.accumulate(group: g, buf, rows: m)
-                let t1 = monotonicSeconds()
                 precondition(m == L)
                 stats[g.rawValue].add(buf.baseAddress!, rows: m, positions: positions)
-                hessianSeconds += t1 - t0
-                statsSeconds += monotonicSeconds() - t1
+                statsSeconds += monotonicSeconds() - t0
             }
             for s in 0..<hidden.count {
                 var h = hidden[s]
                 model.observeBlock(bi, hidden: &h, seqLen: L)     // inputs only: down_proj's product is skipped
             }
             model.inputObserver = nil
+            stageSeconds["passes", default: 0] += monotonicSeconds() - tA - statsSeconds
+            stageSeconds["statistics", default: 0] += statsSeconds
         }
-        stageSeconds["passes", default: 0] += monotonicSeconds() - tA - hessianSeconds - statsSeconds
-        stageSeconds["hessians", default: 0] += hessianSeconds
-        stageSeconds["statistics", default: 0] += statsSeconds
+        var outputsDone = false     // set when a staged GPTQ pass has produced the block's outputs
 
         // Stage-error records: fp32 reference outputs on the sample (once per linear), and the
         // inputs/result of each linear's latest output-error measurement.
@@ -311,6 +317,7 @@ struct PipelineState {
             var notes = [String](repeating: "", count: 7)
             var diags = [WeightDiagnostics?](repeating: nil, count: 7)
             let ts = monotonicSeconds()
+            var algorithmSeconds: Double? = nil     // set by stages whose wall time includes a calibration pass
             switch stage {
             case .smoothQuant(let alpha):
                 for g in InputGroup.allCases {
@@ -360,20 +367,10 @@ struct PipelineState {
                     }
                 }
             case .gptq(let actOrder):
-                let job = si == 0 ? pre : prepareHessians(bi, specs: specs, cal: cal, stageIndex: si)
-                let hs = finishHessians(bi, job: job, hidden: hidden, seqLen: L, collected: si == 0)
-                var opt = options.gptq
-                opt.actOrder = actOrder
-                var factors: [String: GPTQ.Factor] = [:]
-                for (m, lin) in lins.enumerated() {
-                    guard let wc = specs[m].weight, let key = job.keyOf[m], let h = hs[key] else { continue }
-                    if factors[key] == nil { factors[key] = GPTQ.factor(hessian: h, k: lin.inFeatures, options: opt) }
-                    var w = lin.weight
-                    let r = GPTQ.quantize(weight: &w, rows: lin.outFeatures, factor: factors[key]!, config: wc, options: opt)
-                    lin.weight = w
-                    diags[m] = r.diagnostics
-                    notes[m] = String(format: "gptq_loss=%.4g damp=%.3g dead=%d", r.loss, r.damping, r.deadColumns)
-                }
+                // GPTQ is the rounding, hence the last stage: its staged pass also produces the outputs.
+                algorithmSeconds = try gptqStaged(bi, stageIndex: si, actOrder: actOrder, specs: specs, hidden: &hidden, seqLen: L, cal: cal,
+                               stats: gptqFirst ? (stats, positions) : nil, diags: &diags, notes: &notes)
+                outputsDone = true
             case .rtn:
                 for (m, lin) in lins.enumerated() {
                     guard let wc = specs[m].weight else { continue }
@@ -382,7 +379,7 @@ struct PipelineState {
                     lin.weight = w
                 }
             }
-            let secs = monotonicSeconds() - ts
+            let secs = algorithmSeconds ?? (monotonicSeconds() - ts)
             stageSeconds[stage.name, default: 0] += secs
             // records
             let tR = monotonicSeconds()
@@ -424,9 +421,81 @@ struct PipelineState {
 
         // Final state of the block: activation formats on, then its outputs for the next block.
         for (l, s) in zip(lins, specs) { setActivationFormat(l, s.act) }
-        let tC = monotonicSeconds()
-        for s in 0..<hidden.count { model.forwardBlock(bi, hidden: &hidden[s], seqLen: L) }
-        stageSeconds["passes", default: 0] += monotonicSeconds() - tC
+        if !outputsDone {
+            let tC = monotonicSeconds()
+            for s in 0..<hidden.count { model.forwardBlock(bi, hidden: &hidden[s], seqLen: L) }
+            stageSeconds["passes", default: 0] += monotonicSeconds() - tC
+        }
+    }
+
+    /// Hook names of the first linear of each input group (q, o, gate, down).
+    func groupLeaders(_ lins: [Linear]) -> [String: InputGroup] {
+        [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
+    }
+
+    /// GPTQ of block `bi` in one true-sequential staged pass (`LlamaModel.forwardBlockStaged`):
+    /// q/k/v are quantized from the Hessian of the block's input; o from the Hessian of the
+    /// attention output computed with the quantized q/k/v (activation formats on); gate/up from
+    /// the input after the quantized attention; down from silu(gate)·up of the quantized gate/up.
+    /// Each Hessian sees exactly the inputs its layer sees in the final model (what GPTQ's
+    /// reference calls true-sequential), and the pass leaves the quantized block's outputs in
+    /// `hidden`. Hessians come from the cache when present. With `stats`, the group statistics
+    /// (records, sample) are collected in the same pass.
+    mutating func gptqStaged(_ bi: Int, stageIndex si: Int, actOrder: Bool, specs: [QuantSpec], hidden: inout [[Float]],
+                             seqLen L: Int, cal: CalibrationSet, stats: (groups: [GroupStats], positions: [Int])?,
+                             diags: inout [WeightDiagnostics?], notes: inout [String]) throws -> Double {
+        let lins = model.blocks[bi].linears
+        let job = prepareHessians(bi, specs: specs, cal: cal, stageIndex: si)
+        cacheHits += job.cached.count
+        let leaders = groupLeaders(lins)
+        var hessianSeconds = 0.0, statsSeconds = 0.0, gptqSeconds = 0.0
+        model.inputObserver = { lin, buf, m in
+            guard let g = leaders[lin.name] else { return }
+            let t0 = monotonicSeconds()
+            job.accumulate(group: g, buf, rows: m)
+            let t1 = monotonicSeconds()
+            hessianSeconds += t1 - t0
+            if let st = stats {
+                precondition(m == L)
+                st.groups[g.rawValue].add(buf.baseAddress!, rows: m, positions: st.positions)
+                statsSeconds += monotonicSeconds() - t1
+            }
+        }
+        defer { model.inputObserver = nil }
+        var opt = options.gptq
+        opt.actOrder = actOrder
+        var factors: [String: GPTQ.Factor] = [:]
+        var newDiags = diags, newNotes = notes
+        var writes = 0
+        let t = monotonicSeconds()
+        try model.forwardBlockStaged(bi, hidden: &hidden, seqLen: L) { point in
+            let g = InputGroup(point)
+            let t0 = monotonicSeconds()
+            for m in g.members {
+                let lin = lins[m]
+                defer { setActivationFormat(lin, specs[m].act) }    // later sweeps see this layer as at inference
+                guard let wc = specs[m].weight, let key = job.keyOf[m] else { continue }
+                if factors[key] == nil {
+                    let (h, stored) = job.hessian(key: key)
+                    if stored { writes += 1 }
+                    hessianObserver?(bi, m, h)
+                    factors[key] = GPTQ.factor(hessian: h, k: lin.inFeatures, options: opt)
+                }
+                var w = lin.weight
+                let r = GPTQ.quantize(weight: &w, rows: lin.outFeatures, factor: factors[key]!, config: wc, options: opt)
+                lin.weight = w
+                newDiags[m] = r.diagnostics
+                newNotes[m] = String(format: "gptq_loss=%.4g damp=%.3g dead=%d", r.loss, r.damping, r.deadColumns)
+            }
+            gptqSeconds += monotonicSeconds() - t0
+        }
+        diags = newDiags; notes = newNotes
+        cacheWrites += writes
+        let total = monotonicSeconds() - t
+        stageSeconds["passes", default: 0] += total - hessianSeconds - statsSeconds - gptqSeconds
+        stageSeconds["hessians", default: 0] += hessianSeconds
+        stageSeconds["statistics", default: 0] += statsSeconds
+        return gptqSeconds
     }
 
     func smoothAlpha(_ g: InputGroup, default a: Float) -> Float {
@@ -512,13 +581,14 @@ struct PipelineState {
                          note: note, seconds: seconds)
     }
 
-    // MARK: GPTQ Hessians (cached; collected in pass A or in an extra pass B)
+    // MARK: GPTQ Hessians (cached; collected in the staged pass)
 
     /// Which Hessians a block needs (one per input group and activation format), which were
     /// found in the cache, and accumulators for the others.
     func prepareHessians(_ bi: Int, specs: [QuantSpec], cal: CalibrationSet, stageIndex: Int) -> HessianJob {
         let lins = model.blocks[bi].linears
         var job = HessianJob()
+        job.cacheDirectory = options.cacheDirectory
         var needed: [String: (group: InputGroup, act: MXConfig?, k: Int)] = [:]
         for m in 0..<7 where specs[m].weight != nil {
             let g = InputGroup.of(m)
@@ -538,43 +608,6 @@ struct PipelineState {
         return job
     }
 
-    /// Completes a job: runs pass B over the block if its accumulators were not fed by pass A,
-    /// stores new Hessians in the cache. Returns Hessians by key.
-    mutating func finishHessians(_ bi: Int, job: HessianJob, hidden: [[Float]], seqLen L: Int, collected: Bool) -> [String: [Double]] {
-        var result = job.cached
-        cacheHits += job.cached.count
-        if job.byGroup.isEmpty { return result }
-        if !collected {
-            let lins = model.blocks[bi].linears
-            let leaders: [String: InputGroup] = [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
-            let t = monotonicSeconds()
-            var hessianSeconds = 0.0
-            model.inputObserver = { lin, buf, m in
-                guard let g = leaders[lin.name] else { return }
-                let t0 = monotonicSeconds()
-                job.accumulate(group: g, buf, rows: m)
-                hessianSeconds += monotonicSeconds() - t0
-            }
-            for s in 0..<hidden.count {
-                var h = hidden[s]
-                model.observeBlock(bi, hidden: &h, seqLen: L)     // inputs only: down_proj's product is skipped
-            }
-            model.inputObserver = nil
-            stageSeconds["passes", default: 0] += monotonicSeconds() - t - hessianSeconds
-            stageSeconds["hessians", default: 0] += hessianSeconds
-        }
-        for list in job.byGroup.values {
-            for (key, _, acc) in list {
-                let h = acc.hessian
-                result[key] = h
-                if let dir = options.cacheDirectory, let ck = job.cacheKeys[key] {
-                    if HessianCache.store(dir: dir, key: ck, hessian: h) { cacheWrites += 1 }
-                }
-            }
-        }
-        return result
-    }
-
     /// Cache key: the Hessian of block `block` depends on the model, the calibration set, and —
     /// through sequential calibration — on the whole plan (every format, override and stage before
     /// it, in this block and all earlier ones), so the plan description is part of the key.
@@ -584,7 +617,7 @@ struct PipelineState {
                         "awq=\(options.awq)", "sq=\(options.smoothAlpha.sorted { $0.key.rawValue < $1.key.rawValue })",
                         "rec=\(options.recordTokens)", "full=\(stages.map(\.description))",
                         "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"].joined(separator: "|")
-        let text = "v1|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
+        let text = "v2-true-sequential|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
         return String(format: "%016llx", fnv1a64(text)) + String(format: "%016llx", fnv1a64(String(text.reversed())))
     }
 }
@@ -595,6 +628,7 @@ struct HessianJob {
     var keyOf = [String?](repeating: nil, count: 7)
     var cached: [String: [Double]] = [:]
     var cacheKeys: [String: String] = [:]
+    var cacheDirectory: URL? = nil
     /// Accumulators to feed, per input group: (key, activation format applied first, accumulator).
     var byGroup: [InputGroup: [(String, MXConfig?, HessianAccumulator)]] = [:]
 
@@ -602,6 +636,21 @@ struct HessianJob {
     func accumulate(group: InputGroup, _ buf: UnsafeBufferPointer<Float>, rows m: Int) {
         guard let list = byGroup[group] else { return }
         for (_, act, acc) in list { acc.add(buf.baseAddress!, rows: m, quantizedBy: act) }
+    }
+
+    /// The Hessian for `key`: from the cache, or from its accumulator (then written to the
+    /// cache when there is one; `stored` says whether that happened).
+    func hessian(key: String) -> (h: [Double], stored: Bool) {
+        if let h = cached[key] { return (h, false) }
+        for list in byGroup.values {
+            for (k, _, acc) in list where k == key {
+                let h = acc.hessian
+                var stored = false
+                if let dir = cacheDirectory, let ck = cacheKeys[key] { stored = HessianCache.store(dir: dir, key: ck, hessian: h) }
+                return (h, stored)
+            }
+        }
+        preconditionFailure("GPTQ: no Hessian prepared for \(key)")
     }
 }
 

@@ -93,6 +93,18 @@ public final class LlamaBlock {
 
 /// A Llama-family causal LM. Not thread-safe: one forward at a time per instance
 /// (each forward is itself multithreaded).
+/// The points of a decoder layer where linears read their input (see `forwardBlockStaged`).
+public enum BlockInputPoint: Int, CaseIterable, Sendable {
+    /// RMSNorm(hidden), read by q/k/v.
+    case attentionInput
+    /// The attention output, read by o.
+    case attentionOutput
+    /// RMSNorm(hidden after attention), read by gate/up.
+    case mlpInput
+    /// silu(gate) · up, read by down.
+    case mlpActivation
+}
+
 public final class LlamaModel {
     public let config: LlamaConfig
     /// Token embeddings E[vocab, hidden] row-major.
@@ -119,6 +131,8 @@ public final class LlamaModel {
     private var ropeCache: RopeTables?
     private var nllNormed: [Float] = [], nllLogits: [Float] = []
     private var workspace: Workspace?
+    /// Per-sequence buffers of `forwardBlockStaged`, kept between calls (fresh pages cost page faults).
+    private var stagedStash: [[Float]] = []
 
     /// Builds a model from Hugging Face–named tensors (`model.embed_tokens.weight`,
     /// `model.layers.{i}.self_attn.q_proj.weight`, …, `model.norm.weight`, `lm_head.weight`
@@ -216,6 +230,75 @@ public final class LlamaModel {
         let rope = ropeFor(seqLen)
         hidden.withUnsafeMutableBufferPointer { hp in
             runBlock(blocks[i], hidden: hp.baseAddress!, seqLen: seqLen, ws: ws, rope: rope, stopBeforeDown: true)
+        }
+    }
+
+    /// Applies decoder layer `i` to several sequences (`hidden[s]`: [seqLen · hidden] each) in
+    /// four sweeps, one per input point of the layer's linears, for true-sequential calibration:
+    /// in sweep p every sequence's input at point p is shown to `inputObserver` (once per linear
+    /// reading it, as `observeBlock` shows it; nothing else is observed), then `after(p)` runs,
+    /// before any linear reading at p has multiplied. `after` may change the weights and
+    /// activation formats of the linears reading at p or later (q/k/v at `.attentionInput`, o at
+    /// `.attentionOutput`, gate/up at `.mlpInput`, down at `.mlpActivation`): later sweeps use
+    /// the changed layers. On return `hidden[s]` is exactly what `forwardBlock` gives with the
+    /// final layers. Memory: one [seqLen · max(heads·hd, ffn)] buffer per sequence, kept for the
+    /// next call until `releaseScratch()`.
+    public func forwardBlockStaged(_ i: Int, hidden: inout [[Float]], seqLen T: Int,
+                                   after: (BlockInputPoint) throws -> Void) rethrows {
+        precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
+        for h in hidden { precondition(h.count == T * config.hiddenSize, "hidden must hold seqLen×hidden values") }
+        if T == 0 || hidden.isEmpty {
+            for p in BlockInputPoint.allCases { try after(p) }
+            return
+        }
+        let b = blocks[i]
+        let ws = workspaceFor(T)
+        let rope = ropeFor(T)
+        let h = config.hiddenSize, f = config.intermediateSize, qd = config.numHeads * config.headDim
+        let th = threads, obs = inputObserver
+        let need = T * max(qd, f)
+        var stash = stagedStash
+        stagedStash = []
+        if stash.count != hidden.count || stash.contains(where: { $0.count < need }) {
+            stash = [[Float]](repeating: [Float](repeating: 0, count: need), count: hidden.count)
+        }
+        defer { stagedStash = stash }
+        // 1: q/k/v read RMSNorm(hidden)
+        for s in hidden.indices {
+            hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.inputNorm, T) }
+            if let o = obs { for l in [b.qProj, b.kProj, b.vProj] { l.observe(ws.xn, rows: T, observer: o, threads: th) } }
+        }
+        try after(.attentionInput)
+        // 2: o reads the attention output (kept per sequence)
+        for s in hidden.indices {
+            hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.inputNorm, T) }
+            attentionCore(b, ws: ws, rope: rope, seqLen: T, observer: nil)
+            stash[s].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: ws.attn, count: T * qd) }
+            if let o = obs { stash[s].withUnsafeBufferPointer { b.oProj.observe($0.baseAddress!, rows: T, observer: o, threads: th) } }
+        }
+        try after(.attentionOutput)
+        // 3: residual; gate/up read RMSNorm(hidden)
+        for s in hidden.indices {
+            stash[s].withUnsafeBufferPointer { b.oProj.forward($0.baseAddress!, rows: T, into: ws.out, threads: th) }
+            hidden[s].withUnsafeMutableBufferPointer { hp in
+                addInPlace(hp.baseAddress!, ws.out, count: T * h)
+                normInto(ws.xn, hp.baseAddress!, b.postAttentionNorm, T)
+            }
+            if let o = obs { for l in [b.gateProj, b.upProj] { l.observe(ws.xn, rows: T, observer: o, threads: th) } }
+        }
+        try after(.mlpInput)
+        // 4: down reads silu(gate) · up (kept per sequence)
+        for s in hidden.indices {
+            hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.postAttentionNorm, T) }
+            mlpCore(b, ws: ws, seqLen: T, observer: nil)
+            stash[s].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: ws.gate, count: T * f) }
+            if let o = obs { stash[s].withUnsafeBufferPointer { b.downProj.observe($0.baseAddress!, rows: T, observer: o, threads: th) } }
+        }
+        try after(.mlpActivation)
+        // 5: residual
+        for s in hidden.indices {
+            stash[s].withUnsafeBufferPointer { b.downProj.forward($0.baseAddress!, rows: T, into: ws.out, threads: th) }
+            hidden[s].withUnsafeMutableBufferPointer { addInPlace($0.baseAddress!, ws.out, count: T * h) }
         }
     }
 
@@ -327,21 +410,47 @@ public final class LlamaModel {
     }
 
     /// Frees the scratch buffers kept between forward calls (they are re-created on demand).
-    public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = [] }
+    public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = []; stagedStash = [] }
 
     private func runBlock(_ b: LlamaBlock, hidden: UnsafeMutablePointer<Float>, seqLen T: Int,
                           ws: Workspace, rope: RopeTables, stopBeforeDown: Bool = false) {
-        let cfg = config
-        let h = cfg.hiddenSize, f = cfg.intermediateSize, hd = cfg.headDim
-        let nh = cfg.numHeads, nkv = cfg.numKVHeads
-        let qd = nh * hd, kvd = nkv * hd
+        let h = config.hiddenSize
         let obs = inputObserver
         let th = threads
 
-        // Attention: xn = RMSNorm(hidden); q, k, v projections.
-        b.inputNorm.withUnsafeBufferPointer { w in
-            rmsNorm(hidden, weight: w.baseAddress!, into: ws.xn, rows: T, n: h, eps: cfg.rmsNormEps, threads: th)
+        // Attention: xn = RMSNorm(hidden); q, k, v projections, RoPE, attention; o_proj and residual.
+        normInto(ws.xn, hidden, b.inputNorm, T)
+        attentionCore(b, ws: ws, rope: rope, seqLen: T, observer: obs)
+        b.oProj.forward(ws.attn, rows: T, into: ws.out, observer: obs, threads: th)
+        addInPlace(hidden, ws.out, count: T * h)
+
+        // MLP: xn = RMSNorm(hidden); down(silu(gate(xn)) * up(xn)).
+        normInto(ws.xn, hidden, b.postAttentionNorm, T)
+        mlpCore(b, ws: ws, seqLen: T, observer: obs)
+        if stopBeforeDown {
+            if let o = obs { b.downProj.observe(ws.gate, rows: T, observer: o, threads: th) }
+            return
         }
+        b.downProj.forward(ws.gate, rows: T, into: ws.out, observer: obs, threads: th)
+        addInPlace(hidden, ws.out, count: T * h)
+    }
+
+    /// dst[T, hidden] = RMSNorm(src) with `weight`.
+    private func normInto(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ weight: [Float], _ T: Int) {
+        weight.withUnsafeBufferPointer { w in
+            rmsNorm(src, weight: w.baseAddress!, into: dst, rows: T, n: config.hiddenSize, eps: config.rmsNormEps,
+                    threads: threads)
+        }
+    }
+
+    /// ws.attn [T, heads·hd] = causal attention of the q/k/v projections of ws.xn [T, hidden].
+    private func attentionCore(_ b: LlamaBlock, ws: Workspace, rope: RopeTables, seqLen T: Int,
+                               observer obs: LinearInputObserver?) {
+        let cfg = config
+        let hd = cfg.headDim
+        let nh = cfg.numHeads, nkv = cfg.numKVHeads
+        let qd = nh * hd, kvd = nkv * hd
+        let th = threads
         b.qProj.forward(ws.xn, rows: T, into: ws.q, observer: obs, threads: th)
         b.kProj.forward(ws.xn, rows: T, into: ws.k, observer: obs, threads: th)
         b.vProj.forward(ws.xn, rows: T, into: ws.v, observer: obs, threads: th)
@@ -404,27 +513,19 @@ public final class LlamaModel {
         }
 
         attention(ws: ws, seqLen: T)
+    }
 
-        // o_proj and residual.
-        b.oProj.forward(ws.attn, rows: T, into: ws.out, observer: obs, threads: th)
-        addInPlace(hidden, ws.out, count: T * h)
-
-        // MLP: xn = RMSNorm(hidden); down(silu(gate(xn)) * up(xn)).
-        b.postAttentionNorm.withUnsafeBufferPointer { w in
-            rmsNorm(hidden, weight: w.baseAddress!, into: ws.xn, rows: T, n: h, eps: cfg.rmsNormEps, threads: th)
-        }
+    /// ws.gate [T, ffn] = silu(gate(ws.xn)) · up(ws.xn).
+    private func mlpCore(_ b: LlamaBlock, ws: Workspace, seqLen T: Int, observer obs: LinearInputObserver?) {
+        let f = config.intermediateSize
+        let th = threads
+        let S = UncheckedSendable(ws)
         b.gateProj.forward(ws.xn, rows: T, into: ws.gate, observer: obs, threads: th)
         b.upProj.forward(ws.xn, rows: T, into: ws.up, observer: obs, threads: th)
         Parallel.forRanges(T, threads: th, minChunk: 16) { range in
             let ws = S.value
             swiGLU(ws.gate + range.lowerBound * f, ws.up + range.lowerBound * f, n: range.count * f)
         }
-        if stopBeforeDown {
-            if let o = obs { b.downProj.observe(ws.gate, rows: T, observer: o, threads: th) }
-            return
-        }
-        b.downProj.forward(ws.gate, rows: T, into: ws.out, observer: obs, threads: th)
-        addInPlace(hidden, ws.out, count: T * h)
     }
 
     /// Causal grouped-query attention from ws.qh/kh/vh into ws.attn [T, heads·hd].
