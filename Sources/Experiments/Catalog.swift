@@ -83,6 +83,8 @@ public enum Catalog {
                   doc: "dampening as a fraction of the mean Hessian diagonal"),
             Param(name: "block_size", kind: .integer(1...4096), defaultValue: .integer(128),
                   doc: "columns per lazy batch update"),
+            Param(name: "true_sequential", kind: .bool, defaultValue: .bool(true),
+                  doc: "each Hessian from its layer's inputs after the block's earlier layers are quantized (o after q/k/v, gate/up after o, down after gate/up); false: all from the block before GPTQ"),
         ], needsWeightFormat: true, doc: "GPTQ: Hessian-aware rounding on the MX grid"),
         StageSpec(name: "rtn", aliases: [], params: [], needsWeightFormat: false,
                   doc: "round-to-nearest onto the MX grid (implicit at the end of a recipe without gptq)"),

@@ -155,6 +155,7 @@ public final class RealRunner: CellRunner {
             case "gptq":
                 o.gptq.percDamp = st.params["damp"]!.doubleValue!
                 o.gptq.blockSize = st.params["block_size"]!.intValue!
+                o.gptq.trueSequential = st.params["true_sequential"]!.boolValue!
                 let ao = st.params["act_order"]!.boolValue!
                 o.gptq.actOrder = ao
                 stages.append(.gptq(actOrder: ao))

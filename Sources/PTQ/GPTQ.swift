@@ -135,8 +135,13 @@ public struct GPTQOptions: Hashable, Sendable {
     public var percDamp: Double = 0.01
     /// Process columns by decreasing Hessian diagonal.
     public var actOrder: Bool = false
-    public init(blockSize: Int = 128, percDamp: Double = 0.01, actOrder: Bool = false) {
-        self.blockSize = blockSize; self.percDamp = percDamp; self.actOrder = actOrder
+    /// Model pipeline: build each Hessian from the inputs its layer sees after the block's earlier
+    /// layers are quantized (o after q/k/v, gate/up after o, down after gate/up; GPTQ's
+    /// `--true-sequential`, one pass per block). false: every Hessian from the block as it was
+    /// before GPTQ (one more pass per block).
+    public var trueSequential: Bool = true
+    public init(blockSize: Int = 128, percDamp: Double = 0.01, actOrder: Bool = false, trueSequential: Bool = true) {
+        self.blockSize = blockSize; self.percDamp = percDamp; self.actOrder = actOrder; self.trueSequential = trueSequential
     }
 }
 

@@ -433,7 +433,9 @@ struct PipelineState {
         [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
     }
 
-    /// GPTQ of block `bi` in one true-sequential staged pass (`LlamaModel.forwardBlockStaged`):
+    /// GPTQ of block `bi` in one true-sequential staged pass (`LlamaModel.forwardBlockStaged`)
+    /// (with `options.gptq.trueSequential` false: Hessians and statistics from a separate pass
+    /// over the block before GPTQ, then the staged pass only quantizes and yields the outputs):
     /// q/k/v are quantized from the Hessian of the block's input; o from the Hessian of the
     /// attention output computed with the quantized q/k/v (activation formats on); gate/up from
     /// the input after the quantized attention; down from silu(gate)·up of the quantized gate/up.
@@ -462,12 +464,22 @@ struct PipelineState {
             }
         }
         defer { model.inputObserver = nil }
+        let t = monotonicSeconds()
+        if !options.gptq.trueSequential {
+            // every Hessian from the block before GPTQ: a separate observing pass first
+            if !job.byGroup.isEmpty || stats != nil {
+                for s in 0..<hidden.count {
+                    var h = hidden[s]
+                    model.observeBlock(bi, hidden: &h, seqLen: L)     // inputs only: down_proj's product is skipped
+                }
+            }
+            model.inputObserver = nil
+        }
         var opt = options.gptq
         opt.actOrder = actOrder
         var factors: [String: GPTQ.Factor] = [:]
         var newDiags = diags, newNotes = notes
         var writes = 0
-        let t = monotonicSeconds()
         try model.forwardBlockStaged(bi, hidden: &hidden, seqLen: L) { point in
             let g = InputGroup(point)
             let t0 = monotonicSeconds()
@@ -614,7 +626,7 @@ struct PipelineState {
     func hessianKey(block: Int, inputKey: String, cal: CalibrationSet, stageIndex: Int) -> String {
         let planText = [plan.defaults.description, plan.overrides.map { "\($0)" }.joined(separator: ";"),
                         stages.prefix(stageIndex).map(\.description).joined(separator: ","),
-                        "awq=\(options.awq)", "sq=\(options.smoothAlpha.sorted { $0.key.rawValue < $1.key.rawValue })",
+                        "awq=\(options.awq)", "gptq=\(options.gptq)", "sq=\(options.smoothAlpha.sorted { $0.key.rawValue < $1.key.rawValue })",
                         "rec=\(options.recordTokens)", "full=\(stages.map(\.description))",
                         "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"].joined(separator: "|")
         let text = "v2-true-sequential|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"

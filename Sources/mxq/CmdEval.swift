@@ -15,7 +15,8 @@ enum EvalCommand: Command {
                     [--weights FMT|none] [--acts FMT|none] [--block N] [--scale-rule floor|ceil]
                     [--rounding even|away|stochastic] [--recipe STAGES] [--override PAT=W[,A][;...]]
                     [--lm-head] [--calib-samples N] [--calib-len L] [--calib-seed S] [--calib-file F]
-                    [--awq-search-tokens N] [--awq-clip-tokens N] [--layers FILE.csv] [--packed] [--no-cache]
+                    [--awq-search-tokens N] [--awq-clip-tokens N] [--no-true-sequential]
+                    [--layers FILE.csv] [--packed] [--no-cache]
 
     The whole test text is tokenized without BOS and cut into non-overlapping windows of
     --ctx tokens (the incomplete tail is dropped); each window predicts its tokens 2..ctx
@@ -65,6 +66,11 @@ enum EvalCommand: Command {
                        fp32 on calibration inputs, saturated/flushed shares, scale exponents). With plain
                        RTN, calibration data is then loaded to fill the output columns.
       --packed         evaluate through packed MX weights (MXTensor) instead of fp32 fake-quant weights
+      --no-true-sequential  GPTQ: build every Hessian of a block from the block as it was before GPTQ
+                       (one extra pass per block). Default (true-sequential, as GPTQ's --true-sequential):
+                       o_proj's Hessian comes from the attention of the already quantized q/k/v,
+                       gate/up's after the quantized attention, down's from the quantized gate/up, i.e.
+                       each Hessian sees exactly its layer's inputs in the final model. Needs gptq in --recipe.
       --no-cache       do not read/write GPTQ Hessians under .cache/ptq/
     Calibration runs sequentially block by block (each block sees the outputs of the already
     quantized blocks before it, activation quantization included).
@@ -159,6 +165,8 @@ struct QuantFlags {
     let smoothAlpha: [LinearKind: Float]
     /// AWQ search sizes (defaults unless --awq-search-tokens / --awq-clip-tokens).
     let awq: AWQOptions
+    /// GPTQ Hessians true-sequential (default) or from the block before GPTQ (--no-true-sequential).
+    let trueSequential: Bool
     let labels: [String: Any]
 
     /// Consumes the flags; nil when none was given (plain fp32 evaluation).
@@ -174,9 +182,10 @@ struct QuantFlags {
         let awqSearch = try args.int("--awq-search-tokens"), awqClip = try args.int("--awq-clip-tokens")
         let layers = try args.option("--layers")
         let packed = args.flag("--packed"), noCache = args.flag("--no-cache")
+        let notTrueSequential = args.flag("--no-true-sequential")
         let given: [Any?] = [weights, acts, block, rule, rounding, rseed, recipe, override, sqAlpha, samples, len, seed, file, layers,
                              awqSearch, awqClip]
-        if given.allSatisfy({ $0 == nil }) && !lmHead && !packed && !noCache { return nil }
+        if given.allSatisfy({ $0 == nil }) && !lmHead && !packed && !noCache && !notTrueSequential { return nil }
         if let s = rseed, s < 0 { throw UsageError("eval: --rounding-seed must be non-negative, got \(s)") }
         plan = try QuantPlan.make(weights: weights, acts: acts, block: block ?? 32, scaleRule: rule, rounding: rounding,
                                   roundingSeed: UInt64(rseed ?? 0), recipe: recipe,
@@ -189,6 +198,10 @@ struct QuantFlags {
                 throw UsageError("eval: \(flag) sets AWQ's search size, but --recipe '\(plan.recipe.description)' has no awq stage")
             }
         }
+        if notTrueSequential && !plan.recipe.effectiveStages.contains(where: { if case .gptq = $0 { return true }; return false }) {
+            throw UsageError("eval: --no-true-sequential changes how GPTQ collects its Hessians, but --recipe '\(plan.recipe.description)' has no gptq stage")
+        }
+        trueSequential = !notTrueSequential
         if let v = awqSearch { awq.searchTokens = v }
         if let v = awqClip { awq.clipTokens = v }
         self.awq = awq
@@ -219,6 +232,9 @@ struct QuantFlags {
             labels["awq_search_tokens"] = awq.searchTokens
             labels["awq_clip_tokens"] = awq.clipTokens
         }
+        if plan.recipe.effectiveStages.contains(where: { if case .gptq = $0 { return true }; return false }) {
+            labels["gptq_true_sequential"] = trueSequential
+        }
         self.labels = labels
     }
 
@@ -241,6 +257,7 @@ struct QuantFlags {
         var opts = PTQOptions()
         opts.smoothAlpha = smoothAlpha
         opts.awq = awq
+        opts.gptq.trueSequential = trueSequential
         // the search subsamples the per-layer sample the pipeline keeps: keep at least that many
         opts.recordTokens = max(opts.recordTokens, awq.searchTokens)
         if useCache {

@@ -28,7 +28,7 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(m.cells[2].id, "rtn_Wmxint4_Anone_b32_floor_even_s7")
         XCTAssertEqual(m.cells[3].id, "sq+gptq_Wmxint4_Anone_b32_floor_even_s0")
         XCTAssertEqual(m.cells.last!.id, "sq+gptq_Wmxfp4_e2m1_Amxint8_b32_floor_even_s7")
-        XCTAssertEqual(m.cells[3].recipe.stagesDescription, "smoothquant(alpha=0.25)>gptq(act_order=true,damp=0.01,block_size=128)")
+        XCTAssertEqual(m.cells[3].recipe.stagesDescription, "smoothquant(alpha=0.25)>gptq(act_order=true,damp=0.01,block_size=128,true_sequential=true)")
         XCTAssertEqual(m.datasets, ["wikitext2", "ptb"])
         XCTAssertEqual(m.windows, 4)
         XCTAssertEqual(m.calibrationDataset, "ptb-train")
@@ -114,7 +114,7 @@ final class ManifestTests: XCTestCase {
 
         let small = try parse(awqManifest("{\"stage\": \"awq\", \"search_tokens\": 256}"))
         XCTAssertEqual(small.cells[0].recipe.stagesDescription,
-                       "awq(grid=20,max_shrink=0.5,search_tokens=256)>gptq(act_order=false,damp=0.01,block_size=128)")
+                       "awq(grid=20,max_shrink=0.5,search_tokens=256)>gptq(act_order=false,damp=0.01,block_size=128,true_sequential=true)")
         XCTAssertNotEqual(small.sha256, plain.sha256)
         XCTAssertNotEqual(small.cells[0].recipe, plain.cells[0].recipe)
         let both = try parse(awqManifest("{\"stage\": \"awq\", \"search_tokens\": 4096, \"clip_tokens\": 64}"))

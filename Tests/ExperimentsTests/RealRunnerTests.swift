@@ -10,7 +10,7 @@ final class RealRunnerTests: XCTestCase {
         {"eval": {"datasets": ["ptb"]}, "cells": [
           {"weights": "mxfp4", "acts": "mxint8", "block": 16, "scale_rule": "ceil", "rounding": "away", "seed": 5,
            "recipe": {"name": "all", "stages": [{"stage": "sq", "alpha": 0.75}, {"stage": "awq", "grid": 10, "max_shrink": 0.25},
-                                                {"stage": "gptq", "act_order": true, "damp": 0.05, "block_size": 64}]}}]}
+                                                {"stage": "gptq", "act_order": true, "damp": 0.05, "block_size": 64, "true_sequential": false}]}}]}
         """.utf8), file: "m", defaultName: "m")
         let cell = m.cells[0]
         let (recipe, o) = RealRunner.ptqRecipe(cell)
@@ -20,12 +20,14 @@ final class RealRunnerTests: XCTestCase {
         XCTAssertEqual(o.gptq.percDamp, 0.05)
         XCTAssertEqual(o.gptq.blockSize, 64)
         XCTAssertTrue(o.gptq.actOrder)
+        XCTAssertFalse(o.gptq.trueSequential)
         let (w, a) = try RealRunner.configs(cell)
         XCTAssertEqual(w, MXConfig(format: .mxfp4_e2m1, block: 16, scaleRule: .ceil, rounding: .away))
         XCTAssertEqual(a, MXConfig(format: .mxint8, block: 16, scaleRule: .ceil, rounding: .away))
         // defaults of the catalog reach PTQ unchanged
         let d = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "g", stages: [RecipeStage(name: "gptq")])))
         XCTAssertEqual(d.1.gptq, GPTQOptions())
+        XCTAssertTrue(d.1.gptq.trueSequential)
         let dAWQ = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "a", stages: [RecipeStage(name: "awq")])))
         XCTAssertEqual(dAWQ.1.awq, AWQOptions())
         XCTAssertEqual(dAWQ.1.recordTokens, PTQOptions().recordTokens)
