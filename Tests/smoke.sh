@@ -64,6 +64,7 @@ jcheck "eval W4A8 json" 'd["tokens"] == 2047 and 5 < d["ppl"] < 80'
 check_exit "eval missing model is exit 2" 2 "$MXQ" eval --model /nonexistent.gguf --dataset wikitext2 --windows 1
 # AWQ search sizes are validated before the model loads (exit 2, usage error).
 check_exit "eval --awq-search-tokens 0 is exit 2" 2 "$MXQ" eval --dataset wikitext2 --weights mxint4 --recipe awq --awq-search-tokens 0
+check_exit "eval --no-true-sequential without gptq is exit 2" 2 "$MXQ" eval --dataset wikitext2 --weights mxint4 --recipe awq --no-true-sequential
 check_exit "eval --awq-clip-tokens without awq is exit 2" 2 "$MXQ" eval --dataset wikitext2 --weights mxint4 --recipe gptq --awq-clip-tokens 64
 
 # --- Sweeps, reports, validation (checks kept beside the manifests) ---------
