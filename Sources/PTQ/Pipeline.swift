@@ -286,8 +286,7 @@ struct PipelineState {
         // sees there, i.e. after the groups before it are quantized).
         let stats = InputGroup.allCases.map { GroupStats(k: lins[$0.members[0]].inFeatures) }
         let positions = samplePositions(seqLen: L, sequences: hidden.count)
-        var gptqFirst = false
-        if case .gptq = stages[0] { gptqFirst = true }
+        let gptqFirst = stages[0].isGPTQ
         if !gptqFirst {
             let tA = monotonicSeconds()
             var statsSeconds = 0.0
@@ -299,10 +298,7 @@ struct PipelineState {
                 stats[g.rawValue].add(buf.baseAddress!, rows: m, positions: positions)
                 statsSeconds += monotonicSeconds() - t0
             }
-            for s in 0..<hidden.count {
-                var h = hidden[s]
-                model.observeBlock(bi, hidden: &h, seqLen: L)     // inputs only: down_proj's product is skipped
-            }
+            observeInputs(bi, hidden: hidden, seqLen: L)
             model.inputObserver = nil
             stageSeconds["passes", default: 0] += monotonicSeconds() - tA - statsSeconds
             stageSeconds["statistics", default: 0] += statsSeconds
@@ -428,6 +424,15 @@ struct PipelineState {
         }
     }
 
+    /// Shows `model.inputObserver` the inputs of block `bi`'s linears for every sequence, leaving
+    /// `hidden` as it is (`observeBlock` on copies: down_proj's product is skipped).
+    func observeInputs(_ bi: Int, hidden: [[Float]], seqLen L: Int) {
+        for s in 0..<hidden.count {
+            var h = hidden[s]
+            model.observeBlock(bi, hidden: &h, seqLen: L)
+        }
+    }
+
     /// Hook names of the first linear of each input group (q, o, gate, down).
     func groupLeaders(_ lins: [Linear]) -> [String: InputGroup] {
         [lins[0].name: .attnIn, lins[3].name: .attnOut, lins[4].name: .mlpIn, lins[6].name: .mlpAct]
@@ -468,18 +473,13 @@ struct PipelineState {
         if !options.gptq.trueSequential {
             // every Hessian from the block before GPTQ: a separate observing pass first
             if !job.byGroup.isEmpty || stats != nil {
-                for s in 0..<hidden.count {
-                    var h = hidden[s]
-                    model.observeBlock(bi, hidden: &h, seqLen: L)     // inputs only: down_proj's product is skipped
-                }
+                observeInputs(bi, hidden: hidden, seqLen: L)
             }
             model.inputObserver = nil
         }
         var opt = options.gptq
         opt.actOrder = actOrder
         var factors: [String: GPTQ.Factor] = [:]
-        var newDiags = diags, newNotes = notes
-        var writes = 0
         try model.forwardBlockStaged(bi, hidden: &hidden, seqLen: L) { point in
             let g = InputGroup(point)
             let t0 = monotonicSeconds()
@@ -488,21 +488,19 @@ struct PipelineState {
                 defer { setActivationFormat(lin, specs[m].act) }    // later sweeps see this layer as at inference
                 guard let wc = specs[m].weight, let key = job.keyOf[m] else { continue }
                 if factors[key] == nil {
-                    let (h, stored) = job.hessian(key: key)
-                    if stored { writes += 1 }
+                    let (h, stored) = job.hessian(key: key, cacheDirectory: options.cacheDirectory)
+                    if stored { cacheWrites += 1 }
                     hessianObserver?(bi, m, h)
                     factors[key] = GPTQ.factor(hessian: h, k: lin.inFeatures, options: opt)
                 }
                 var w = lin.weight
                 let r = GPTQ.quantize(weight: &w, rows: lin.outFeatures, factor: factors[key]!, config: wc, options: opt)
                 lin.weight = w
-                newDiags[m] = r.diagnostics
-                newNotes[m] = String(format: "gptq_loss=%.4g damp=%.3g dead=%d", r.loss, r.damping, r.deadColumns)
+                diags[m] = r.diagnostics
+                notes[m] = String(format: "gptq_loss=%.4g damp=%.3g dead=%d", r.loss, r.damping, r.deadColumns)
             }
             gptqSeconds += monotonicSeconds() - t0
         }
-        diags = newDiags; notes = newNotes
-        cacheWrites += writes
         let total = monotonicSeconds() - t
         stageSeconds["passes", default: 0] += total - hessianSeconds - statsSeconds - gptqSeconds
         stageSeconds["hessians", default: 0] += hessianSeconds
@@ -600,7 +598,6 @@ struct PipelineState {
     func prepareHessians(_ bi: Int, specs: [QuantSpec], cal: CalibrationSet, stageIndex: Int) -> HessianJob {
         let lins = model.blocks[bi].linears
         var job = HessianJob()
-        job.cacheDirectory = options.cacheDirectory
         var needed: [String: (group: InputGroup, act: MXConfig?, k: Int)] = [:]
         for m in 0..<7 where specs[m].weight != nil {
             let g = InputGroup.of(m)
@@ -640,7 +637,6 @@ struct HessianJob {
     var keyOf = [String?](repeating: nil, count: 7)
     var cached: [String: [Double]] = [:]
     var cacheKeys: [String: String] = [:]
-    var cacheDirectory: URL? = nil
     /// Accumulators to feed, per input group: (key, activation format applied first, accumulator).
     var byGroup: [InputGroup: [(String, MXConfig?, HessianAccumulator)]] = [:]
 
@@ -650,9 +646,9 @@ struct HessianJob {
         for (_, act, acc) in list { acc.add(buf.baseAddress!, rows: m, quantizedBy: act) }
     }
 
-    /// The Hessian for `key`: from the cache, or from its accumulator (then written to the
-    /// cache when there is one; `stored` says whether that happened).
-    func hessian(key: String) -> (h: [Double], stored: Bool) {
+    /// The Hessian for `key`: from the cache, or from its accumulator (then written to
+    /// `cacheDirectory` when given; `stored` says whether that happened).
+    func hessian(key: String, cacheDirectory: URL?) -> (h: [Double], stored: Bool) {
         if let h = cached[key] { return (h, false) }
         for list in byGroup.values {
             for (k, _, acc) in list where k == key {

@@ -27,8 +27,10 @@ public enum Stage: Hashable, Sendable, CustomStringConvertible {
         case .rtn: return "rtn"
         }
     }
+    /// GPTQ, with or without act-order.
+    public var isGPTQ: Bool { if case .gptq = self { return true }; return false }
     /// Stages that put the weights on the MX grid (the final rounding).
-    public var isRounding: Bool { if case .gptq = self { return true }; return self == .rtn }
+    public var isRounding: Bool { isGPTQ || self == .rtn }
 }
 
 /// An ordered list of stages. SmoothQuant and AWQ are fp32 transforms of the weights

@@ -198,7 +198,7 @@ struct QuantFlags {
                 throw UsageError("eval: \(flag) sets AWQ's search size, but --recipe '\(plan.recipe.description)' has no awq stage")
             }
         }
-        if notTrueSequential && !plan.recipe.effectiveStages.contains(where: { if case .gptq = $0 { return true }; return false }) {
+        if notTrueSequential && !plan.recipe.effectiveStages.contains(where: \.isGPTQ) {
             throw UsageError("eval: --no-true-sequential changes how GPTQ collects its Hessians, but --recipe '\(plan.recipe.description)' has no gptq stage")
         }
         trueSequential = !notTrueSequential
@@ -232,7 +232,7 @@ struct QuantFlags {
             labels["awq_search_tokens"] = awq.searchTokens
             labels["awq_clip_tokens"] = awq.clipTokens
         }
-        if plan.recipe.effectiveStages.contains(where: { if case .gptq = $0 { return true }; return false }) {
+        if plan.recipe.effectiveStages.contains(where: \.isGPTQ) {
             labels["gptq_true_sequential"] = trueSequential
         }
         self.labels = labels
