@@ -12,7 +12,8 @@ Times the calibration building blocks of PTQ on SmolLM2-135M's shapes (K = 576 a
 features, N = --rows tokens per call, default 2048): the GPTQ Hessian accumulation (fp32 inputs
 and MXINT8-quantized inputs), the fp32 GEMM of the same size for comparison, activation
 fake-quantization, and GPTQ's quantization of one weight matrix (MXINT4) from its Hessian.
-Wall clock, best of --reps (default 3).
+Wall clock, best of --reps (default 3). Before timing, the half (upper-triangle) Hessian is
+checked against the full GEMM's product, bit for bit.
 """
 
 func runBenchPTQ(_ args: inout Args) throws {
@@ -32,7 +33,21 @@ func runBenchPTQ(_ args: inout Args) throws {
     for k in [576, 1536] {
         let x = (0..<(n * k)).map { _ in rng.nextGaussian() }
         let sym = 2.0 * Double(n) * Double(k) * Double(k + 1) / 2 / 1e9
-        x.withUnsafeBufferPointer { xp in
+        try x.withUnsafeBufferPointer { xp in
+            // verify first: one accumulation is the full XᵀX product's upper triangle bit for bit, mirrored
+            var y = [Float](repeating: 0, count: k * k)
+            let xt = (0..<(n * k)).map { x[($0 % n) * k + $0 / n] }
+            let fullSquare = { xt.withUnsafeBufferPointer { tp in y.withUnsafeMutableBufferPointer { yp in
+                Kernels.sgemm(m: k, n: k, k: n, x: tp.baseAddress!, w: tp.baseAddress!, y: yp.baseAddress!) } } }
+            fullSquare()
+            let once = HessianAccumulator(k: k, chunkRows: n)
+            once.add(xp.baseAddress!, rows: n)
+            let sum = once.sum
+            for i in 0..<k {
+                for j in i..<k where sum[i * k + j] != Double(y[i * k + j]) || sum[j * k + i] != sum[i * k + j] {
+                    throw BenchPTQFailure(description: "bench ptq: K=\(k): the Hessian's half product differs from the full XᵀX GEMM at (\(i), \(j))")
+                }
+            }
             for p in [48, 96, 144, 192, 288, 384, 576, 768] where p <= k {
                 let a = HessianAccumulator(k: k, panelRows: p)
                 let t1 = best { a.add(xp.baseAddress!, rows: n) }
@@ -41,10 +56,7 @@ func runBenchPTQ(_ args: inout Args) throws {
             let acc = HessianAccumulator(k: k)
             let t2 = best { acc.add(xp.baseAddress!, rows: n, quantizedBy: a8) }
             row("hessian add (mxint8 inputs)", k, n, t2, sym)
-            var y = [Float](repeating: 0, count: k * k)
-            let xt = (0..<(n * k)).map { x[($0 % n) * k + $0 / n] }
-            let t3 = best { xt.withUnsafeBufferPointer { tp in y.withUnsafeMutableBufferPointer { yp in
-                Kernels.sgemm(m: k, n: k, k: n, x: tp.baseAddress!, w: tp.baseAddress!, y: yp.baseAddress!) } } }
+            let t3 = best(fullSquare)
             row("sgemm XᵀX (full square)", k, n, t3, 2.0 * Double(n) * Double(k) * Double(k) / 1e9)
             var q = x
             let t4 = best { q.withUnsafeMutableBufferPointer { qp in
@@ -53,19 +65,26 @@ func runBenchPTQ(_ args: inout Args) throws {
             row("fake-quantize mxint8 (+copy)", k, n, t4, nil)
         }
     }
-    for (rowsW, k) in [(576, 576), (1536, 576), (576, 1536)] {
+    for (k, weightRows) in [(576, [576, 1536]), (1536, [576])] {
         let xs = 4096
         let x = (0..<(xs * k)).map { _ in rng.nextGaussian() }
         let acc = HessianAccumulator(k: k)
         acc.add(x, rows: xs)
         let h = acc.hessian
-        let w0 = (0..<(rowsW * k)).map { _ in rng.nextGaussian() * 0.05 }
         let tf = best { _ = GPTQ.factor(hessian: h, k: k) }
         row("gptq factor (Cholesky, inverse)", k, 0, tf, nil)
         let f = GPTQ.factor(hessian: h, k: k)
-        let tq = best { var w = w0; _ = GPTQ.quantize(weight: &w, rows: rowsW, factor: f, config: MXConfig(format: .mxint4)) }
-        row("gptq quantize \(rowsW) rows mxint4", k, 0, tq, nil)
+        for rowsW in weightRows {
+            let w0 = (0..<(rowsW * k)).map { _ in rng.nextGaussian() * 0.05 }
+            let tq = best { var w = w0; _ = GPTQ.quantize(weight: &w, rows: rowsW, factor: f, config: MXConfig(format: .mxint4)) }
+            row("gptq quantize \(rowsW) rows mxint4", k, 0, tq, nil)
+        }
     }
+    print("verified before timing: each Hessian accumulation equals the full XᵀX GEMM's upper triangle (bitwise, symmetric)")
+}
+
+private struct BenchPTQFailure: UserFacingError {
+    let description: String
 }
 
 private func row(_ what: String, _ k: Int, _ n: Int, _ s: Double, _ gflop: Double?) {
@@ -73,6 +92,3 @@ private func row(_ what: String, _ k: Int, _ n: Int, _ s: Double, _ gflop: Doubl
           + lpad(gflop.map { String(format: "%.1f", $0 / s) } ?? "-", 9))
 }
 
-private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-private func lpad(_ s: String, _ w: Int) -> String { s.count >= w ? " " + s : String(repeating: " ", count: w - s.count) + s
-}
