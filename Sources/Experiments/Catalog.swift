@@ -41,7 +41,9 @@ public enum Catalog {
         public enum Kind: Sendable { case number(ClosedRange<Double>), integer(ClosedRange<Int>), bool }
         public let name: String
         public let kind: Kind
-        public let defaultValue: ParamValue
+        /// The default; nil for an optional parameter (absent unless given: it then inherits, e.g.
+        /// SmoothQuant's per-kind alphas inherit `alpha`).
+        public let defaultValue: ParamValue?
         public let doc: String
         /// Left out of the stage's description and resolved JSON when at its default, so
         /// parameters added later do not change the identity (manifest sha256, `stages`
@@ -57,12 +59,21 @@ public enum Catalog {
         /// Stages that only change how weights are rounded make no sense with weights = none.
         public let needsWeightFormat: Bool
         public let doc: String
+        public func param(_ name: String) -> Param? { params.first { $0.name == name } }
     }
 
     public static let stages: [StageSpec] = [
         StageSpec(name: "smoothquant", aliases: ["sq"], params: [
             Param(name: "alpha", kind: .number(0...1), defaultValue: .number(0.5),
                   doc: "migration strength: s_j = max|X_j|^alpha / max|W_j|^(1-alpha)"),
+            Param(name: "alpha_qkv", kind: .number(0...1), defaultValue: nil,
+                  doc: "alpha for the q/k/v group (folded into the input RMSNorm); default: alpha", omittedAtDefault: true),
+            Param(name: "alpha_o", kind: .number(0...1), defaultValue: nil,
+                  doc: "alpha for o_proj (folded into v_proj's rows); default: alpha", omittedAtDefault: true),
+            Param(name: "alpha_gate_up", kind: .number(0...1), defaultValue: nil,
+                  doc: "alpha for the gate/up group (folded into the post-attention RMSNorm); default: alpha", omittedAtDefault: true),
+            Param(name: "alpha_down", kind: .number(0...1), defaultValue: nil,
+                  doc: "alpha for down_proj (folded into up_proj's rows); default: alpha", omittedAtDefault: true),
         ], needsWeightFormat: false, doc: "SmoothQuant: per-channel scales folded into the preceding layer"),
         StageSpec(name: "awq", aliases: [], params: [
             Param(name: "grid", kind: .integer(1...100), defaultValue: .integer(20),

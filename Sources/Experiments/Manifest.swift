@@ -1,39 +1,66 @@
 import Foundation
 import Support
+import MXFormats
+import PTQ
 
-/// One PTQ stage of a recipe, with every parameter filled in (defaults applied).
+/// One PTQ stage of a recipe with typed, validated settings (defaults applied). Manifests and
+/// `mxq eval` flags are parsed into this; string-keyed parameters exist only while parsing.
 public struct RecipeStage: Hashable, Sendable, CustomStringConvertible {
-    /// Canonical stage name (`smoothquant`, `awq`, `gptq`).
-    public let name: String
-    /// Parameter values by name (all of the stage's parameters are present).
-    public let params: [String: ParamValue]
+    public let settings: StageSettings
 
+    public init(_ settings: StageSettings) { self.settings = settings }
+
+    /// Builds a stage from parsed parameter values (validated by the caller against the catalog's
+    /// kinds and ranges); missing parameters take their defaults.
     public init(name: String, params: [String: ParamValue] = [:]) {
         let spec = Catalog.stage(named: name)!
-        self.name = spec.name
-        var p: [String: ParamValue] = [:]
-        for q in spec.params { p[q.name] = params[q.name] ?? q.defaultValue }
-        self.params = p
+        func num(_ k: String) -> Double? { (params[k] ?? spec.param(k)?.defaultValue)?.doubleValue }
+        func int(_ k: String) -> Int { (params[k] ?? spec.param(k)!.defaultValue!).intValue! }
+        func bool(_ k: String) -> Bool { (params[k] ?? spec.param(k)!.defaultValue!).boolValue! }
+        switch spec.name {
+        case "smoothquant":
+            settings = .smoothQuant(SmoothQuantSettings(alpha: num("alpha")!, alphaQKV: num("alpha_qkv"), alphaO: num("alpha_o"),
+                                                        alphaGateUp: num("alpha_gate_up"), alphaDown: num("alpha_down")))
+        case "awq":
+            settings = .awq(AWQSettings(grid: int("grid"), maxShrink: num("max_shrink")!, searchTokens: int("search_tokens"),
+                                        clipTokens: int("clip_tokens")))
+        case "gptq":
+            settings = .gptq(GPTQSettings(actOrder: bool("act_order"), damp: num("damp")!, blockSize: int("block_size"),
+                                          trueSequential: bool("true_sequential")))
+        default:
+            settings = .rtn
+        }
     }
+
+    /// Canonical stage name (`smoothquant`, `awq`, `gptq`, `rtn`).
+    public var name: String { settings.name }
 
     var spec: Catalog.StageSpec { Catalog.stage(named: name)! }
 
-    /// Parameters that identify the stage, in catalog order: all of them except those
-    /// marked `omittedAtDefault` whose value is the default.
-    var identifyingParams: [Catalog.Param] {
-        spec.params.filter { !($0.omittedAtDefault && params[$0.name] == $0.defaultValue) }
+    /// Every set parameter value by catalog name (optional parameters only when given).
+    public var params: [String: ParamValue] { Dictionary(uniqueKeysWithValues: settings.paramValues) }
+
+    /// Parameters that identify the stage, in catalog order, with their values: all of them except
+    /// unset optional ones and those marked `omittedAtDefault` whose value is the default.
+    var identifyingParams: [(Catalog.Param, ParamValue)] {
+        let values = params
+        return spec.params.compactMap { q in
+            guard let v = values[q.name] else { return nil }
+            if q.omittedAtDefault && v == q.defaultValue { return nil }
+            return (q, v)
+        }
     }
 
     /// `gptq(act_order=false,damp=0.01,block_size=128)`, parameters in catalog order
     /// (AWQ's `search_tokens`/`clip_tokens` only when not at their defaults).
     public var description: String {
-        let ps = identifyingParams.map { "\($0.name)=\(params[$0.name]!)" }
+        let ps = identifyingParams.map { "\($0.0.name)=\($0.1)" }
         return ps.isEmpty ? name : "\(name)(\(ps.joined(separator: ",")))"
     }
 
     var json: [String: Any] {
         var o: [String: Any] = ["stage": name]
-        for q in identifyingParams { o[q.name] = params[q.name]!.json }
+        for (q, v) in identifyingParams { o[q.name] = v.json }
         return o
     }
 }
@@ -51,8 +78,26 @@ public struct CellRecipe: Hashable, Sendable {
     var json: [String: Any] { ["name": name, "stages": stages.map(\.json)] }
 }
 
-/// One point of a sweep: formats, MX settings, recipe and seed. Every dataset of the
-/// manifest is evaluated for each cell.
+/// Calibration data of a cell: `dataset` is `ptb-train` or a path to a UTF-8 text file
+/// (relative paths from the checkout root); `n` sequences of `len` tokens.
+public struct CalibrationSpec: Hashable, Sendable {
+    public var dataset: String
+    public var n: Int
+    public var len: Int
+    public init(dataset: String = "ptb-train", n: Int = 128, len: Int = 2048) { self.dataset = dataset; self.n = n; self.len = len }
+    var json: [String: Any] { ["dataset": dataset, "n": n, "len": len] }
+    /// `ptb-train-32x512` (a path's file name without extension), for cell ids.
+    var label: String {
+        let base = Catalog.calibrationDatasets.contains(dataset) ? dataset
+            : URL(fileURLWithPath: dataset).deletingPathExtension().lastPathComponent
+        return "\(base)-\(n)x\(len)"
+    }
+}
+
+/// One point of a sweep: formats, MX settings, recipe, seed, and the per-cell settings
+/// (per-layer overrides, LM head, packed execution, calibration). Every dataset of the
+/// manifest is evaluated for each cell. Settings at their defaults are left out of the id and
+/// of the resolved JSON, so manifests written before they existed keep their identity.
 public struct Cell: Hashable, Sendable {
     /// Canonical weight format name, or nil for fp32 weights.
     public let weights: String?
@@ -62,28 +107,58 @@ public struct Cell: Hashable, Sendable {
     public let scaleRule: String
     public let rounding: String
     public let recipe: CellRecipe
-    /// Seed for calibration sampling and stochastic rounding.
+    /// Seed for calibration sampling (and stochastic rounding unless `roundingSeed` is set).
     public let seed: Int
+    /// Seed of stochastic rounding when it differs from `seed` (nil: `seed`).
+    public let roundingSeed: Int?
+    /// Per-layer overrides `PATTERN=W[,A]` (applied in order, later wins; see `QuantPlan.parseOverride`).
+    public let overrides: [String]
+    /// Quantize the LM head too (RTN, with the cell's formats).
+    public let lmHead: Bool
+    /// Evaluate through packed MX weights instead of fp32 fake-quant weights.
+    public let packed: Bool
+    /// Calibration data of this cell when it differs from the manifest's `calibration`.
+    public let calibration: CalibrationSpec?
 
     public init(weights: String?, acts: String?, block: Int = 32, scaleRule: String = "floor",
-                rounding: String = "even", recipe: CellRecipe, seed: Int = 0) {
+                rounding: String = "even", recipe: CellRecipe, seed: Int = 0, roundingSeed: Int? = nil,
+                overrides: [String] = [], lmHead: Bool = false, packed: Bool = false, calibration: CalibrationSpec? = nil) {
         self.weights = weights; self.acts = acts; self.block = block
         self.scaleRule = scaleRule; self.rounding = rounding; self.recipe = recipe; self.seed = seed
+        self.roundingSeed = roundingSeed == seed ? nil : roundingSeed
+        self.overrides = overrides; self.lmHead = lmHead; self.packed = packed; self.calibration = calibration
     }
 
+    /// The seed of stochastic rounding.
+    public var effectiveRoundingSeed: Int { roundingSeed ?? seed }
+
     /// A readable, unique (within a manifest) identifier, e.g.
-    /// `sq+gptq_Wmxint4_Amxint8_b32_floor_even_s0`; the fp32 cell is `fp32`.
+    /// `sq+gptq_Wmxint4_Amxint8_b32_floor_even_s0`; the fp32 cell is `fp32`. Non-default
+    /// settings append `_r<rounding seed>`, `_o<hash of the overrides>`, `_lmhead`, `_packed`,
+    /// `_cal-<calibration>`.
     public var id: String {
         if recipe.isFP32 { return "fp32" }
-        return "\(recipe.name)_W\(weights ?? "none")_A\(acts ?? "none")_b\(block)_\(scaleRule)_\(rounding)_s\(seed)"
+        var s = "\(recipe.name)_W\(weights ?? "none")_A\(acts ?? "none")_b\(block)_\(scaleRule)_\(rounding)_s\(seed)"
+        if let r = roundingSeed { s += "_r\(r)" }
+        if !overrides.isEmpty { s += "_o" + String(SHA256.hex(of: Array(overrides.joined(separator: ";").utf8)).prefix(8)) }
+        if lmHead { s += "_lmhead" }
+        if packed { s += "_packed" }
+        if let c = calibration { s += "_cal-" + c.label }
+        return s
     }
 
     /// Weight storage bits per element including scales (32 when weights stay fp32).
     public var weightBitsPerElement: Double { Catalog.storageBits(format: weights, block: block) }
 
     var json: [String: Any] {
-        ["weights": weights ?? "none", "acts": acts ?? "none", "block": block, "scale_rule": scaleRule,
-         "rounding": rounding, "recipe": recipe.json, "seed": seed]
+        var o: [String: Any] = ["weights": weights ?? "none", "acts": acts ?? "none", "block": block, "scale_rule": scaleRule,
+                                "rounding": rounding, "recipe": recipe.json, "seed": seed]
+        if let r = roundingSeed { o["rounding_seed"] = r }
+        if !overrides.isEmpty { o["overrides"] = overrides }
+        if lmHead { o["lm_head"] = true }
+        if packed { o["packed"] = true }
+        if let c = calibration { o["calibration"] = c.json }
+        return o
     }
 }
 
@@ -104,16 +179,34 @@ public struct Manifest: Sendable {
     public var calibrationDataset: String
     public var calibrationSamples: Int
     public var calibrationLength: Int
+    /// Pre-tokenizer override (`smollm`, `gpt2`), nil: the tokenizer's own.
+    public var preTokenizer: String? = nil
+    /// Read and write the Hessian/statistics cache under `.cache/hessians` (top-level `cache`).
+    public var cache: Bool = true
     /// Cells in run order (deterministic: grid order, fp32 first occurrence kept).
     public var cells: [Cell]
     /// Grid combinations that were dropped and why (shown by `--dry-run`).
     public var skipped: [String]
 
-    static let topKeys = ["name", "description", "model", "eval", "calibration", "grid", "cells"]
+    static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "eval", "calibration", "grid", "cells"]
     static let evalKeys = ["datasets", "windows", "ctx"]
     static let calibKeys = ["dataset", "n", "len", "seed"]
-    static let gridKeys = ["weights", "acts", "blocks", "scale_rules", "roundings", "recipes", "seeds"]
-    static let cellKeys = ["weights", "acts", "block", "scale_rule", "rounding", "recipe", "seed"]
+    static let cellCalibKeys = ["dataset", "n", "len"]
+    static let gridKeys = ["weights", "acts", "blocks", "scale_rules", "roundings", "recipes", "seeds", "calibrations",
+                           "overrides", "lm_head", "packed"]
+    static let cellKeys = ["weights", "acts", "block", "scale_rule", "rounding", "recipe", "seed", "rounding_seed",
+                           "overrides", "lm_head", "packed", "calibration"]
+    /// Pre-tokenizer names accepted by `pre_tokenizer` / `--pre`.
+    public static let preTokenizers = ["smollm", "gpt2"]
+    /// Evaluation "datasets" that name a file of token ids start with this prefix.
+    public static let tokensPrefix = "tokens:"
+
+    /// The manifest-level calibration (cells without their own `calibration` use it).
+    public var calibration: CalibrationSpec {
+        CalibrationSpec(dataset: calibrationDataset, n: calibrationSamples, len: calibrationLength)
+    }
+    /// The calibration data of `cell`.
+    public func calibration(of cell: Cell) -> CalibrationSpec { cell.calibration ?? calibration }
     static let recipeKeys = ["name", "stages"]
 
     /// Reads and validates a manifest file. The name defaults to the file's base name.
@@ -142,10 +235,17 @@ public struct Manifest: Sendable {
         guard let top = c.object(root, "", keys: topKeys) else { throw ManifestError(file: file, issues: c.issues) }
 
         if let n = c.string(top["name"], "name") {
-            if n.isEmpty || n.contains(where: { !($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
-                c.fail("name", "got \(jsonRender(n)); allowed: letters, digits, '-', '_', '.' (it names the results folder)")
+            if !isValidName(n) {
+                c.fail("name", "got \(jsonRender(n)); allowed: \(nameRule) (it names the results folder results/<name>/)")
             } else { m.name = n }
+        } else if top["name"] == nil && !isValidName(defaultName) {
+            c.fail("name", "missing, and the default from the file name (\(jsonRender(defaultName))) is not a valid name; give \"name\": \(nameRule)")
         }
+        if let pt = c.string(top["pre_tokenizer"], "pre_tokenizer") {
+            if preTokenizers.contains(pt) { m.preTokenizer = pt }
+            else { c.fail("pre_tokenizer", "got \(jsonRender(pt)); allowed: \(preTokenizers.map { "\"\($0)\"" }.joined(separator: ", "))") }
+        }
+        if let b = c.bool(top["cache"], "cache") { m.cache = b }
         if let d = c.string(top["description"], "description") { m.description = d }
         if let mo = c.string(top["model"], "model") {
             if mo.lowercased() == Catalog.defaultModel { m.model = Catalog.defaultModel }
@@ -162,8 +262,14 @@ public struct Manifest: Sendable {
                 for (i, d) in ds.enumerated() {
                     let p = JSONChecker.join("eval.datasets", i)
                     guard let s = c.string(d, p) else { continue }
-                    if !Catalog.datasets.contains(s.lowercased()) {
-                        c.fail(p, "got \(jsonRender(s)); allowed: \(Catalog.datasets.map { "\"\($0)\"" }.joined(separator: ", "))")
+                    if s.hasPrefix(tokensPrefix) {
+                        let f = String(s.dropFirst(tokensPrefix.count))
+                        if checkFiles, let why = regularFileProblem(resolvePath(f)) {
+                            c.fail(p, "got \(jsonRender(s)): \(why); a \"tokens:PATH\" dataset is a file of whitespace-separated token ids")
+                        } else if m.datasets.contains(s) { c.fail(p, "\(jsonRender(s)) is listed twice") }
+                        else { m.datasets.append(s) }
+                    } else if !Catalog.datasets.contains(s.lowercased()) {
+                        c.fail(p, "got \(jsonRender(s)); allowed: \(Catalog.datasets.map { "\"\($0)\"" }.joined(separator: ", ")) or \"tokens:PATH\"")
                     } else if m.datasets.contains(s.lowercased()) {
                         c.fail(p, "\(jsonRender(s)) is listed twice")
                     } else { m.datasets.append(s.lowercased()) }
@@ -180,14 +286,7 @@ public struct Manifest: Sendable {
         // calibration
         var calibSeed: Int? = nil
         if let ca = c.object(top["calibration"], "calibration", keys: calibKeys) {
-            if let d = c.string(ca["dataset"], "calibration.dataset") {
-                if Catalog.calibrationDatasets.contains(d.lowercased()) { m.calibrationDataset = d.lowercased() }
-                else if ["wikitext2", "ptb", "ptb-test", "ptb-valid"].contains(d.lowercased()) {
-                    c.fail("calibration.dataset", "got \(jsonRender(d)): calibrating on an evaluation split is not allowed; allowed: \"ptb-train\" or a path to a UTF-8 text file")
-                } else if checkFiles && !FileManager.default.fileExists(atPath: resolvePath(d).path) {
-                    c.fail("calibration.dataset", "got \(jsonRender(d)): no such file; allowed: \"ptb-train\" or a path to a UTF-8 text file (relative paths are taken from the checkout root)")
-                } else { m.calibrationDataset = d }
-            }
+            if let d = parseCalibrationDataset(ca["dataset"], "calibration.dataset", c, checkFiles: checkFiles) { m.calibrationDataset = d }
             if let n = c.integer(ca["n"], "calibration.n", in: 1...4096) { m.calibrationSamples = n }
             if let l = c.integer(ca["len"], "calibration.len", in: 2...32768) { m.calibrationLength = l }
             calibSeed = c.integer(ca["seed"], "calibration.seed", in: 0...(1 << 53))
@@ -201,13 +300,13 @@ public struct Manifest: Sendable {
             if g["seeds"] != nil && calibSeed != nil {
                 c.fail("grid.seeds", "seeds are given both here and in calibration.seed; give them in one place")
             }
-            expandGrid(g, checker: c, defaultSeed: calibSeed ?? 0, into: &m)
+            expandGrid(g, checker: c, defaultSeed: calibSeed ?? 0, checkFiles: checkFiles, into: &m)
         }
         if hasCells, let cs = c.array(top["cells"], "cells") {
             var seen: [String: Int] = [:]
             for (i, v) in cs.enumerated() {
                 let p = JSONChecker.join("cells", i)
-                guard let cell = parseCell(v, p, checker: c, defaultSeed: calibSeed ?? 0) else { continue }
+                guard let cell = parseCell(v, p, checker: c, defaultSeed: calibSeed ?? 0, checkFiles: checkFiles) else { continue }
                 if let j = seen[cell.id] {
                     c.fail(p, "same cell id \"\(cell.id)\" as cells[\(j)] (duplicate cell, or two recipes sharing a name)")
                     continue
@@ -219,6 +318,64 @@ public struct Manifest: Sendable {
         if !c.issues.isEmpty { throw ManifestError(file: file, issues: c.issues) }
         if m.cells.isEmpty { throw ManifestError(file: file, issues: [ManifestIssue(path: hasGrid ? "grid" : "cells", message: "no cells to run (every grid combination was skipped: \(m.skipped.joined(separator: "; ")))")]) }
         return m
+    }
+
+    static let nameRule = "1 to 100 letters, digits, '-', '_', '.', not starting with '.'"
+    /// Names of manifests (and so of results folders): never `.`/`..` or hidden, never a path.
+    static func isValidName(_ n: String) -> Bool {
+        !n.isEmpty && n.count <= 100 && !n.hasPrefix(".")
+            && n.unicodeScalars.allSatisfy { ($0.isASCII && (CharacterSet.alphanumerics.contains($0))) || "-_.".unicodeScalars.contains($0) }
+    }
+
+    /// Why `url` is not a readable regular file, or nil when it is.
+    public static func regularFileProblem(_ url: URL) -> String? {
+        var st = stat()
+        guard stat(url.path, &st) == 0 else { return "no such file" }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return "is a folder, not a file" }
+        if (st.st_mode & S_IFMT) != S_IFREG { return "is not a regular file (device, pipe or socket)" }
+        return nil
+    }
+
+    /// `ptb-train` or a path to a regular text file (evaluation splits refused).
+    static func parseCalibrationDataset(_ v: Any?, _ p: String, _ c: JSONChecker, checkFiles: Bool) -> String? {
+        guard let d = c.string(v, p) else { return nil }
+        if Catalog.calibrationDatasets.contains(d.lowercased()) { return d.lowercased() }
+        if ["wikitext2", "ptb", "ptb-test", "ptb-valid"].contains(d.lowercased()) {
+            c.fail(p, "got \(jsonRender(d)): calibrating on an evaluation split is not allowed; allowed: \"ptb-train\" or a path to a UTF-8 text file")
+            return nil
+        }
+        if checkFiles, let why = regularFileProblem(resolvePath(d)) {
+            c.fail(p, "got \(jsonRender(d)): \(why); allowed: \"ptb-train\" or a path to a UTF-8 text file (relative paths are taken from the checkout root)")
+            return nil
+        }
+        return d
+    }
+
+    /// A cell's own calibration object `{dataset, n, len}` (every key required).
+    static func parseCalibrationSpec(_ v: Any?, _ p: String, _ c: JSONChecker, checkFiles: Bool) -> CalibrationSpec? {
+        guard let o = c.object(v, p, keys: cellCalibKeys) else { return nil }
+        for k in cellCalibKeys where o[k] == nil { c.fail(JSONChecker.join(p, k), "missing; a calibration object needs dataset, n and len") }
+        guard let d = parseCalibrationDataset(o["dataset"], JSONChecker.join(p, "dataset"), c, checkFiles: checkFiles),
+              let n = c.integer(o["n"], JSONChecker.join(p, "n"), in: 1...4096),
+              let l = c.integer(o["len"], JSONChecker.join(p, "len"), in: 2...32768) else { return nil }
+        return CalibrationSpec(dataset: d, n: n, len: l)
+    }
+
+    /// Per-layer overrides: an array of `PATTERN=W[,A]` strings (checked with the cell's MX settings).
+    static func parseOverrides(_ v: Any?, _ p: String, _ c: JSONChecker) -> [String]? {
+        guard let arr = c.array(v, p, nonEmpty: false) else { return nil }
+        var out: [String] = []
+        var ok = true
+        for (i, x) in arr.enumerated() {
+            let ip = JSONChecker.join(p, i)
+            guard let s = c.string(x, ip) else { ok = false; continue }
+            do { _ = try QuantPlan.parseOverride(s, base: MXConfig(format: .mxint8)) } catch {
+                c.fail(ip, "got \(jsonRender(s)): \(error); allowed: \"PATTERN=W[,A]\" with W/A a format, \"none\" or \"-\" (keep), e.g. \"*.down_proj=mxint8\"")
+                ok = false; continue
+            }
+            out.append(s)
+        }
+        return ok ? out : nil
     }
 
     /// Paths in manifests are taken relative to the checkout root unless absolute.
@@ -322,7 +479,7 @@ public struct Manifest: Sendable {
         return nil
     }
 
-    private static func parseCell(_ v: Any, _ p: String, checker c: JSONChecker, defaultSeed: Int) -> Cell? {
+    private static func parseCell(_ v: Any, _ p: String, checker c: JSONChecker, defaultSeed: Int, checkFiles: Bool) -> Cell? {
         guard let o = c.object(v, p, keys: cellKeys) else { return nil }
         if o["recipe"] == nil { c.fail(JSONChecker.join(p, "recipe"), "missing; expected a recipe object or name"); return nil }
         guard let recipe = parseRecipe(o["recipe"], JSONChecker.join(p, "recipe"), c) else { return nil }
@@ -342,12 +499,31 @@ public struct Manifest: Sendable {
         let sr = o["scale_rule"] == nil ? "floor" : parseChoice(o["scale_rule"], JSONChecker.join(p, "scale_rule"), c, Catalog.scaleRules)
         let rd = o["rounding"] == nil ? "even" : parseChoice(o["rounding"], JSONChecker.join(p, "rounding"), c, Catalog.roundings)
         let seed = o["seed"] == nil ? defaultSeed : c.integer(o["seed"], JSONChecker.join(p, "seed"), in: 0...(1 << 53))
+        var extras = CellExtras()
+        if o["rounding_seed"] != nil {
+            guard let rs = c.integer(o["rounding_seed"], JSONChecker.join(p, "rounding_seed"), in: 0...(1 << 53)) else { return nil }
+            extras.roundingSeed = rs
+        }
+        if o["overrides"] != nil {
+            guard let ov = parseOverrides(o["overrides"], JSONChecker.join(p, "overrides"), c) else { return nil }
+            extras.overrides = ov
+        }
+        if o["lm_head"] != nil { guard let b = c.bool(o["lm_head"], JSONChecker.join(p, "lm_head")) else { return nil }; extras.lmHead = b }
+        if o["packed"] != nil { guard let b = c.bool(o["packed"], JSONChecker.join(p, "packed")) else { return nil }; extras.packed = b }
+        if o["calibration"] != nil {
+            guard let cs = parseCalibrationSpec(o["calibration"], JSONChecker.join(p, "calibration"), c, checkFiles: checkFiles) else { return nil }
+            extras.calibration = cs
+        }
         guard ok, let b = block, let s = sr, let r = rd, let sd = seed else { return nil }
         if let why = contradiction(weights: w, acts: a, recipe: recipe) { c.fail(p, why); return nil }
-        return Cell(weights: w, acts: a, block: b, scaleRule: s, rounding: r, recipe: recipe, seed: sd)
+        if recipe.isFP32 && extras != CellExtras() {
+            c.fail(p, "the fp32 recipe runs unquantized: rounding_seed, overrides, lm_head, packed and calibration do not apply"); return nil
+        }
+        return Cell(weights: w, acts: a, block: b, scaleRule: s, rounding: r, recipe: recipe, seed: sd, roundingSeed: extras.roundingSeed,
+                    overrides: extras.overrides, lmHead: extras.lmHead, packed: extras.packed, calibration: extras.calibration)
     }
 
-    private static func expandGrid(_ g: [String: Any], checker c: JSONChecker, defaultSeed: Int, into m: inout Manifest) {
+    private static func expandGrid(_ g: [String: Any], checker c: JSONChecker, defaultSeed: Int, checkFiles: Bool, into m: inout Manifest) {
         func list<T>(_ key: String, default d: [T]?, _ parse: (Any, String) -> T?) -> [T]? {
             let p = JSONChecker.join("grid", key)
             guard let v = g[key] else {
@@ -367,6 +543,12 @@ public struct Manifest: Sendable {
         let rds = list("roundings", default: ["even"]) { parseChoice($0, $1, c, Catalog.roundings) }
         let recipes = list("recipes", default: nil) { parseRecipe($0, $1, c) }
         let seeds = list("seeds", default: [defaultSeed]) { c.integer($0, $1, in: 0...(1 << 53)) }
+        let calibrations: [CalibrationSpec?]? = g["calibrations"] == nil ? [nil]
+            : list("calibrations", default: nil) { parseCalibrationSpec($0, $1, c, checkFiles: checkFiles) }.map { $0.map { Optional($0) } }
+        var extras = CellExtras()
+        if g["overrides"] != nil, let ov = parseOverrides(g["overrides"], "grid.overrides", c) { extras.overrides = ov }
+        if let b = c.bool(g["lm_head"], "grid.lm_head") { extras.lmHead = b }
+        if let b = c.bool(g["packed"], "grid.packed") { extras.packed = b }
         // duplicates inside a list are errors (they would produce duplicate cells)
         func dupes<T: Hashable>(_ key: String, _ xs: [T]?, _ show: (T) -> String) {
             guard let xs = xs else { return }
@@ -382,12 +564,13 @@ public struct Manifest: Sendable {
         dupes("roundings", rds) { "\"\($0)\"" }
         dupes("seeds", seeds) { "\($0)" }
         dupes("recipes", recipes.map { $0.map(\.name) }) { "recipe name \"\($0)\"" }
+        dupes("calibrations", calibrations.map { $0.map { $0?.label ?? "" } }) { "calibration \"\($0)\"" }
         guard c.issues.isEmpty, let ws = ws, let acts = acts, let blocks = blocks, let srs = srs, let rds = rds,
-              let recipes = recipes, let seeds = seeds else { return }
+              let recipes = recipes, let seeds = seeds, let calibrations = calibrations else { return }
         var seen = Set<String>()
         var skippedCounts: [String: Int] = [:]
         var skippedOrder: [String] = []
-        for w in ws { for a in acts { for b in blocks { for s in srs { for r in rds { for rc in recipes { for sd in seeds {
+        for w in ws { for a in acts { for b in blocks { for s in srs { for r in rds { for rc in recipes { for cal in calibrations { for sd in seeds {
             if rc.isFP32 {
                 let cell = Cell(weights: nil, acts: nil, block: b, scaleRule: s, rounding: r, recipe: rc, seed: sd)
                 if seen.insert(cell.id).inserted { m.cells.append(cell) }
@@ -399,10 +582,19 @@ public struct Manifest: Sendable {
                 skippedCounts[key, default: 0] += 1
                 continue
             }
-            let cell = Cell(weights: w, acts: a, block: b, scaleRule: s, rounding: r, recipe: rc, seed: sd)
+            let cell = Cell(weights: w, acts: a, block: b, scaleRule: s, rounding: r, recipe: rc, seed: sd,
+                            overrides: extras.overrides, lmHead: extras.lmHead, packed: extras.packed, calibration: cal)
             if seen.insert(cell.id).inserted { m.cells.append(cell) }
-        } } } } } } }
+        } } } } } } } }
         m.skipped = skippedOrder.map { skippedCounts[$0]! > 1 ? "\($0) (\(skippedCounts[$0]!) cells)" : $0 }
+    }
+
+    /// The per-cell settings besides formats, recipe and seed, while parsing.
+    struct CellExtras: Equatable {
+        var roundingSeed: Int? = nil
+        var overrides: [String] = []
+        var lmHead = false, packed = false
+        var calibration: CalibrationSpec? = nil
     }
 
     /// The fully resolved manifest (defaults filled in, grid expanded to `cells`) as
@@ -415,6 +607,8 @@ public struct Manifest: Sendable {
             "cells": cells.map(\.json),
         ]
         if !description.isEmpty { top["description"] = description }
+        if let p = preTokenizer { top["pre_tokenizer"] = p }
+        if !cache { top["cache"] = false }
         var d = try! JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])
         d.append(0x0A)
         return d

@@ -6,10 +6,14 @@ import Tokenization
 import Runtime
 import PTQ
 
-/// The model runner of `mxq sweep`: loads the checkpoint and tokenizer once, tokenizes the
-/// evaluation and calibration texts once, computes the fp32 baseline once, and per cell
-/// builds a fresh model from the pristine fp32 checkpoint, quantizes it with PTQ and
-/// evaluates every dataset.
+/// Runs cells of a manifest on the real model: the one place where a described cell (a
+/// `Manifest` and one of its `Cell`s) becomes a quantized model and its perplexities.
+/// `mxq sweep` runs every cell of a manifest through it; `mxq eval` turns its flags into a
+/// one-cell manifest and runs that cell through it, so both give the same numbers.
+///
+/// Loads the checkpoint and tokenizer once, tokenizes the evaluation texts once and each
+/// calibration text on first use, computes the fp32 baseline once, and per cell builds a fresh
+/// model from the pristine fp32 checkpoint, quantizes it with PTQ and evaluates every dataset.
 public final class RealRunner: CellRunner {
     public let manifest: Manifest
     let checkpoint: LlamaCheckpoint
@@ -17,57 +21,106 @@ public final class RealRunner: CellRunner {
     let modelURL: URL
     /// Token streams of the evaluation datasets, in manifest order.
     let evalTokens: [(dataset: String, url: URL, tokens: [Int32])]
-    let calibURL: URL
-    private var calibTokensCache: [Int32]?
+    /// Fill the output-error columns of the layer records with calibration data also for plain
+    /// RTN (which needs no calibration otherwise). Sweeps always do; `mxq eval` only with `--layers`.
+    public var recordsForRTN = true
+    /// Progress lines from the PTQ pipeline on stderr.
+    public var showPTQProgress = ProcessInfo.processInfo.environment["MXQ_QUIET"] != "1"
+    private var calibTokensCache: [String: [Int32]] = [:]
+    private var calibHashCache: [String: String] = [:]
+    private var calibrationSets: [String: CalibrationSet] = [:]
     private var baselineCache: [DatasetResult]?
     private var provenanceCache: Provenance?
 
+    /// The model file or folder a manifest names.
+    public static func modelURL(_ m: Manifest) throws -> URL {
+        m.model == Catalog.defaultModel
+            ? try Paths.requireSetUp(Paths.defaultModel, what: "the default model (SmolLM2-135M GGUF)")
+            : Manifest.resolvePath(m.model)
+    }
+
     /// Loads everything a sweep needs and checks the manifest against the real data
-    /// (enough tokens for `eval.windows` × `eval.ctx`, ctx within the model's context).
-    public init(manifest m: Manifest, progress: SweepProgress? = nil) throws {
+    /// (enough tokens for `eval.windows` × `eval.ctx`, ctx and calibration lengths within the
+    /// model's context, token ids within its vocabulary). Creates no files.
+    public init(manifest m: Manifest) throws {
         manifest = m
-        if m.model == Catalog.defaultModel {
-            modelURL = try Paths.requireSetUp(Paths.defaultModel, what: "the default model (SmolLM2-135M GGUF)")
-        } else {
-            modelURL = Manifest.resolvePath(m.model)
-        }
+        modelURL = try Self.modelURL(m)
         let t0 = monotonicSeconds()
         checkpoint = try LlamaCheckpoint.load(path: modelURL.path)
-        tokenizer = try BPETokenizer.load(model: modelURL)
-        if m.ctx > checkpoint.config.contextLength {
-            throw UsageError("manifest eval.ctx: \(m.ctx) exceeds the model's context length \(checkpoint.config.contextLength)")
+        tokenizer = try BPETokenizer.load(model: modelURL, preTokenizer: m.preTokenizer)
+        let context = checkpoint.config.contextLength
+        if m.ctx > context {
+            throw UsageError("manifest eval.ctx: \(m.ctx) exceeds the model's context length \(context)")
+        }
+        for cal in Set(m.cells.filter { !$0.recipe.isFP32 }.map { m.calibration(of: $0) }) where cal.len > context {
+            throw UsageError("manifest calibration.len: \(cal.len) tokens per calibration sequence exceed the model's context length \(context) (positions past it were never trained)")
         }
         var ev: [(String, URL, [Int32])] = []
         for d in m.datasets {
-            let ds = try EvalDataset(parsing: d)
-            let toks = tokenizer.encode(try ds.text())
+            let url: URL, toks: [Int32]
+            if d.hasPrefix(Manifest.tokensPrefix) {
+                url = Manifest.resolvePath(String(d.dropFirst(Manifest.tokensPrefix.count)))
+                toks = try readTokenFile(url)
+            } else {
+                let ds = try EvalDataset(parsing: d)
+                url = ds.url
+                toks = tokenizer.encode(try ds.text())
+            }
+            let vocab = checkpoint.config.vocab
+            if let bad = toks.firstIndex(where: { Int($0) >= vocab }) {
+                throw UsageError("\(d): token id \(toks[bad]) at position \(bad) is outside the model's vocabulary (\(vocab) tokens)")
+            }
             let avail = perplexityWindowCount(tokenCount: toks.count, ctx: m.ctx)
+            if avail < 1 {
+                throw UsageError("\(d): \(toks.count) tokens, fewer than one window of eval.ctx \(m.ctx)")
+            }
             if let w = m.windows, w > avail {
                 throw UsageError("manifest eval.windows: \(w) windows of ctx \(m.ctx) need \(w * m.ctx) tokens, but \(d) has \(toks.count) tokens (\(avail) windows); use at most \(avail) or \"all\"")
             }
-            ev.append((d, ds.url, toks))
+            ev.append((d, url, toks))
         }
         evalTokens = ev
-        calibURL = m.calibrationDataset == "ptb-train" ? Paths.ptb("train") : Manifest.resolvePath(m.calibrationDataset)
-        printErr("sweep: model \(modelURL.lastPathComponent) and \(m.datasets.joined(separator: ", ")) loaded and tokenized in \(formatDuration(monotonicSeconds() - t0))")
+        printErr("mxq: model \(modelURL.lastPathComponent) and \(m.datasets.joined(separator: ", ")) loaded and tokenized in \(formatDuration(monotonicSeconds() - t0))")
     }
 
-    /// Tokens of the calibration text (tokenized on first use: fp32/RTN-only sweeps never need it).
-    func calibrationTokens() throws -> [Int32] {
-        if let c = calibTokensCache { return c }
-        let src: CalibrationSource = manifest.calibrationDataset == "ptb-train" ? .ptbTrain : .file(calibURL)
+    /// The file of a calibration dataset name (`ptb-train` or a path).
+    static func calibrationURL(_ dataset: String) -> URL {
+        dataset == "ptb-train" ? Paths.ptb("train") : Manifest.resolvePath(dataset)
+    }
+
+    /// Tokens of a calibration text (tokenized on first use: fp32/RTN-only sweeps never need it),
+    /// checked against the model's vocabulary.
+    func calibrationTokens(_ dataset: String) throws -> [Int32] {
+        if let c = calibTokensCache[dataset] { return c }
+        let url = Self.calibrationURL(dataset)
+        if dataset != "ptb-train", let why = Manifest.regularFileProblem(url) {
+            throw UsageError("calibration dataset \(url.path): \(why)")
+        }
+        let src: CalibrationSource = dataset == "ptb-train" ? .ptbTrain : .file(url)
         let t = tokenizer.encode(try src.text())
-        calibTokensCache = t
+        let vocab = checkpoint.config.vocab
+        if let bad = t.firstIndex(where: { Int($0) >= vocab }) {
+            throw UsageError("calibration dataset \(dataset): token id \(t[bad]) at position \(bad) is outside the model's vocabulary (\(vocab) tokens)")
+        }
+        calibTokensCache[dataset] = t
         return t
+    }
+
+    /// SHA-256 of a calibration text ("missing" when the file is absent, e.g. PTB before set-up).
+    func calibrationSHA256(_ dataset: String) throws -> String {
+        if let h = calibHashCache[dataset] { return h }
+        let url = Self.calibrationURL(dataset)
+        let h = FileManager.default.fileExists(atPath: url.path) ? try SHA256.hex(ofFile: url) : "missing"
+        calibHashCache[dataset] = h
+        return h
     }
 
     public func provenance() throws -> Provenance {
         if let p = provenanceCache { return p }
         var data: [String: String] = [:]
         for e in evalTokens { data[e.dataset] = try SHA256.hex(ofFile: e.url) }
-        let calib = FileManager.default.fileExists(atPath: calibURL.path) ? try SHA256.hex(ofFile: calibURL) : "missing"
-        let model = try SHA256.hex(ofFileOrFolder: modelURL)
-        let p = Provenance(modelSHA256: model, calibrationSHA256: calib, dataSHA256: data)
+        let p = Provenance(modelSHA256: try SHA256.hex(ofFileOrFolder: modelURL),
+                           calibrationSHA256: try calibrationSHA256(manifest.calibrationDataset), dataSHA256: data)
         provenanceCache = p
         return p
     }
@@ -82,8 +135,8 @@ public final class RealRunner: CellRunner {
         var before = 0
         return try evalTokens.enumerated().map { (k, e) in
             defer { before += counts[k] }
-            let r = try evaluatePerplexity(model: model, tokens: e.tokens, ctx: manifest.ctx, windows: manifest.windows) { done, n, _ in
-                progress.stage("eval \(e.dataset) \(done)/\(n)")
+            let r = try evaluatePerplexity(model: model, tokens: e.tokens, ctx: manifest.ctx, windows: manifest.windows) { done, n, nll in
+                progress.stage("eval \(e.dataset) \(done)/\(n), running PPL \(String(format: "%.4f", Foundation.exp(nll)))")
                 progress.evaluationFraction(Double(before + done) / Double(total))
             }
             return DatasetResult(dataset: e.dataset, ppl: r.ppl, nll: r.nll, tokens: r.tokens, windows: r.windows, seconds: r.seconds,
@@ -105,91 +158,96 @@ public final class RealRunner: CellRunner {
         }
         let model = try freshModel()
         let t0 = monotonicSeconds()
-        let layers = try quantizeModel(model, cell: cell, progress: progress)
+        let (report, plan) = try quantizeModel(model, cell: cell, progress: progress)
+        if cell.packed {
+            let bad = try packWeights(model: model, plan: plan)
+            if bad > 0 { progress.note("warning: \(bad) weight values changed when packed (re-encoding with natural block scales)") }
+        }
         let qs = monotonicSeconds() - t0
-        return CellResult(evals: try evaluate(model, progress: progress), layers: layers, quantizeSeconds: qs)
+        var r = CellResult(evals: try evaluate(model, progress: progress), layers: report.records, quantizeSeconds: qs)
+        r.stageSeconds = report.stageSeconds
+        r.cachedHessians = report.cachedHessians
+        r.calibrationSHA256 = try calibrationSHA256(manifest.calibration(of: cell).dataset)
+        return r
     }
 
-    /// MX configuration of a cell's weights / activations.
-    static func configs(_ cell: Cell) throws -> (weights: MXConfig?, acts: MXConfig?) {
+    /// The stochastic-rounding seed of one side of a cell (`salt` 1: weights, 2: activations), so
+    /// the two sides draw independent streams from the cell's rounding seed.
+    static func roundingSeed(_ cell: Cell, salt: UInt64) -> UInt64 {
+        UInt64(cell.effectiveRoundingSeed) &* 0x9E37_79B9_7F4A_7C15 &+ salt
+    }
+
+    /// The quantization plan and PTQ options of a cell (formats, overrides, LM head, recipe).
+    public static func plan(_ cell: Cell) throws -> (plan: QuantPlan, options: PTQOptions) {
         let rule: MXScaleRule = cell.scaleRule == "ceil" ? .ceil : .floor
         func rounding(_ salt: UInt64) -> MXRounding {
             switch cell.rounding {
             case "away": return .away
-            case "stochastic": return .stochastic(seed: UInt64(cell.seed) &* 0x9E37_79B9_7F4A_7C15 &+ salt)
+            case "stochastic": return .stochastic(seed: roundingSeed(cell, salt: salt))
             default: return .even
             }
         }
-        let w = try cell.weights.map { MXConfig(format: try MXFormat(parsing: $0), block: cell.block, scaleRule: rule, rounding: rounding(1)) }
-        let a = try cell.acts.map { MXConfig(format: try MXFormat(parsing: $0), block: cell.block, scaleRule: rule, rounding: rounding(2)) }
-        return (w, a)
+        let wBase = MXConfig(format: .mxint8, block: cell.block, scaleRule: rule, rounding: rounding(1))
+        let aBase = MXConfig(format: .mxint8, block: cell.block, scaleRule: rule, rounding: rounding(2))
+        func cfg(_ f: String?, _ base: MXConfig) throws -> MXConfig? {
+            guard let f = f else { return nil }
+            var c = base
+            c.format = try MXFormat(parsing: f)
+            return c
+        }
+        // overrides: the weight side takes the weights' rounding stream, the activation side the activations'
+        let overrides = try cell.overrides.map { text -> LayerOverride in
+            let w = try QuantPlan.parseOverride(text, base: wBase), a = try QuantPlan.parseOverride(text, base: aBase)
+            return LayerOverride(pattern: w.pattern, weight: w.weight, act: a.act)
+        }
+        let (recipe, options) = cell.recipe.ptq
+        let plan = QuantPlan(defaults: QuantSpec(weight: try cfg(cell.weights, wBase), act: try cfg(cell.acts, aBase)),
+                             overrides: overrides, quantizeLMHead: cell.lmHead, recipe: recipe)
+        return (plan, options)
     }
 
-    /// Calibration sets by seed (shared by every cell with that seed).
-    private var calibrationSets: [Int: CalibrationSet] = [:]
-
-    func calibrationSet(seed: Int) throws -> CalibrationSet {
-        if let c = calibrationSets[seed] { return c }
-        let c = try CalibrationSet(tokens: try calibrationTokens(), samples: manifest.calibrationSamples,
-                                   length: manifest.calibrationLength, seed: UInt64(seed), sourceName: manifest.calibrationDataset)
-        calibrationSets[seed] = c
+    /// The calibration set of a cell (shared by every cell with the same calibration and seed).
+    func calibrationSet(_ cell: Cell) throws -> CalibrationSet {
+        let spec = manifest.calibration(of: cell)
+        let key = "\(spec.dataset)|\(spec.n)|\(spec.len)|\(cell.seed)"
+        if let c = calibrationSets[key] { return c }
+        let c = try CalibrationSet(tokens: try calibrationTokens(spec.dataset), samples: spec.n, length: spec.len,
+                                   seed: UInt64(cell.seed), sourceName: spec.dataset)
+        calibrationSets[key] = c
         return c
     }
 
-    /// PTQ stages and options of a cell's recipe.
-    static func ptqRecipe(_ cell: Cell) -> (PTQ.Recipe, PTQOptions) {
-        var o = PTQOptions()
-        var stages: [PTQ.Stage] = []
-        for st in cell.recipe.stages {
-            switch st.name {
-            case "smoothquant":
-                stages.append(.smoothQuant(alpha: Float(st.params["alpha"]!.doubleValue!)))
-            case "awq":
-                o.awq.gridPoints = st.params["grid"]!.intValue!
-                o.awq.maxShrink = st.params["max_shrink"]!.doubleValue!
-                o.awq.searchTokens = st.params["search_tokens"]!.intValue!
-                o.awq.clipTokens = st.params["clip_tokens"]!.intValue!
-                // the search subsamples the pipeline's per-layer sample: keep at least that many
-                o.recordTokens = max(o.recordTokens, o.awq.searchTokens)
-                stages.append(.awq)
-            case "gptq":
-                o.gptq.percDamp = st.params["damp"]!.doubleValue!
-                o.gptq.blockSize = st.params["block_size"]!.intValue!
-                o.gptq.trueSequential = st.params["true_sequential"]!.boolValue!
-                let ao = st.params["act_order"]!.boolValue!
-                o.gptq.actOrder = ao
-                stages.append(.gptq(actOrder: ao))
-            case "rtn":
-                stages.append(.rtn)
-            default:
-                preconditionFailure("stage \(st.name) is in the catalog but not mapped to PTQ")
-            }
+    /// Quantizes `model` in place per `cell` (PTQ pipeline; Hessian cache under `.cache/hessians`
+    /// unless the manifest says `"cache": false`).
+    func quantizeModel(_ model: LlamaModel, cell: Cell, progress: SweepProgress) throws -> (PTQReport, QuantPlan) {
+        var (plan, options) = try Self.plan(cell)
+        if manifest.cache {
+            options.cacheDirectory = Paths.hessianCache
+            options.modelIdentity = try provenance().modelSHA256
         }
-        return (PTQ.Recipe(stages), o)
-    }
-
-    /// Quantizes `model` in place per `cell` (PTQ pipeline, Hessian cache under `.cache/hessians`);
-    /// returns per-layer, per-stage error records.
-    func quantizeModel(_ model: LlamaModel, cell: Cell, progress: SweepProgress) throws -> [LayerRecord] {
-        let (w, a) = try Self.configs(cell)
-        let (recipe, ptqOptions) = Self.ptqRecipe(cell)
-        var options = ptqOptions
-        let plan = QuantPlan(defaults: QuantSpec(weight: w, act: a), recipe: recipe)
-        options.cacheDirectory = Paths.cache.appendingPathComponent("hessians")
-        options.modelIdentity = try provenance().modelSHA256
-        options.showProgress = ProcessInfo.processInfo.environment["MXQ_QUIET"] != "1"
-        // Calibration feeds the calibrated stages and the output-error columns of the records (RTN too).
-        progress.stage("calibrate+quantize \(recipe.effectiveStages.map(\.name).joined(separator: ">"))")
-        let cal = try calibrationSet(seed: cell.seed)
-        let report = try quantize(model: model, plan: plan, calibration: cal, options: options)
-        return report.records.map {
-            LayerRecord(layer: $0.layer, stageIndex: $0.stageIndex, stage: $0.stage, weightSQNR: $0.weightSQNR,
-                        outputSQNR: $0.outputSQNR, outputMSE: $0.outputMSE, saturatedShare: $0.saturatedShare,
-                        flushedShare: $0.flushedShare, scaleExpMin: $0.scaleExpMin, scaleExpMedian: $0.scaleExpMedian,
-                        scaleExpMax: $0.scaleExpMax, seconds: $0.seconds, note: $0.note)
-        }
+        options.showProgress = showPTQProgress
+        let calibrated = plan.recipe.effectiveStages.contains { $0 != .rtn }
+        progress.stage("calibrate+quantize \(plan.recipe.effectiveStages.map(\.name).joined(separator: ">"))")
+        let cal = (calibrated || recordsForRTN) ? try calibrationSet(cell) : nil
+        return (try quantize(model: model, plan: plan, calibration: cal, options: options), plan)
     }
 }
 
 /// The runner `mxq sweep` uses unless `--fake-runner` is given.
 public func makeRealRunner(_ m: Manifest) throws -> CellRunner { try RealRunner(manifest: m) }
+
+/// Whitespace-separated non-negative token ids (a `tokens:PATH` dataset, `mxq eval --tokens-file`).
+func readTokenFile(_ url: URL) throws -> [Int32] {
+    if let why = Manifest.regularFileProblem(url) { throw UsageError("token file \(url.path): \(why)") }
+    guard let d = FileManager.default.contents(atPath: url.path), let s = String(data: d, encoding: .utf8) else {
+        throw UsageError("token file \(url.path): cannot read it as UTF-8 text")
+    }
+    var out: [Int32] = []
+    for (i, w) in s.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).enumerated() {
+        guard let v = Int32(w), v >= 0 else {
+            throw UsageError("token file \(url.path): item \(i + 1) ('\(w.prefix(20))') is not a non-negative token id")
+        }
+        out.append(v)
+    }
+    return out
+}

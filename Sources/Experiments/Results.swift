@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import PTQ
 
 /// Perplexity of one model on one evaluation dataset.
 public struct DatasetResult: Codable, Sendable, Equatable {
@@ -29,33 +30,9 @@ public struct DatasetResult: Codable, Sendable, Equatable {
     }
 }
 
-/// Error of one linear layer after one PTQ stage (against fp32, on calibration inputs).
-public struct LayerRecord: Codable, Sendable, Equatable {
-    public var layer: String
-    /// Position of the stage in the recipe (0-based), and its name.
-    public var stageIndex: Int
-    public var stage: String
-    public var weightSQNR: Double
-    public var outputSQNR: Double
-    public var outputMSE: Double
-    public var saturatedShare: Double
-    public var flushedShare: Double
-    public var scaleExpMin: Int?
-    public var scaleExpMedian: Int?
-    public var scaleExpMax: Int?
-    /// Seconds the stage spent on this layer (timing; may differ between runs).
-    public var seconds: Double
-    /// Stage-specific facts from PTQ (chosen alpha, clipping, GPTQ loss, ...).
-    public var note: String
-    public init(layer: String, stageIndex: Int, stage: String, weightSQNR: Double, outputSQNR: Double, outputMSE: Double,
-                saturatedShare: Double, flushedShare: Double, scaleExpMin: Int?, scaleExpMedian: Int?, scaleExpMax: Int?,
-                seconds: Double = 0, note: String = "") {
-        self.seconds = seconds; self.note = note
-        self.layer = layer; self.stageIndex = stageIndex; self.stage = stage; self.weightSQNR = weightSQNR
-        self.outputSQNR = outputSQNR; self.outputMSE = outputMSE; self.saturatedShare = saturatedShare
-        self.flushedShare = flushedShare; self.scaleExpMin = scaleExpMin; self.scaleExpMedian = scaleExpMedian; self.scaleExpMax = scaleExpMax
-    }
-}
+/// Error of one linear layer after one PTQ stage: the PTQ pipeline's record, stored as is in
+/// cell records and `layers.csv` (one type from the pipeline to the reports).
+public typealias LayerRecord = StageLayerRecord
 
 /// What a `CellRunner` returns for one cell.
 public struct CellResult: Sendable {
@@ -65,6 +42,12 @@ public struct CellResult: Sendable {
     public var layers: [LayerRecord]
     /// Seconds spent quantizing (calibration and stages), excluding evaluation.
     public var quantizeSeconds: Double
+    /// Seconds per PTQ stage (timing).
+    public var stageSeconds: [String: Double] = [:]
+    /// GPTQ Hessians that came from the cache (`block N input|format` descriptions).
+    public var cachedHessians: [String] = []
+    /// SHA-256 of this cell's calibration text when it has its own (nil: the runner's provenance).
+    public var calibrationSHA256: String? = nil
     public init(evals: [DatasetResult], layers: [LayerRecord], quantizeSeconds: Double) {
         self.evals = evals; self.layers = layers; self.quantizeSeconds = quantizeSeconds
     }
@@ -110,6 +93,10 @@ public struct CellRecord: Codable, Sendable, Equatable {
     public var provenance: Provenance
     public var manifestSHA256: String
     public var gitCommit: String
+    /// GPTQ Hessians read from the cache instead of computed (absent in older records).
+    public var cachedHessians: [String]? = nil
+    /// Seconds per PTQ stage (timing; absent in older records).
+    public var stageSeconds: [String: Double]? = nil
 }
 
 // MARK: - CSV
@@ -216,13 +203,14 @@ public enum LayersCSV {
     public static let header = [
         "cell_index", "cell_id", "layer", "stage_index", "stage", "weight_sqnr_db", "output_sqnr_db", "output_mse",
         "saturated_share", "flushed_share", "scale_exp_min", "scale_exp_median", "scale_exp_max", "seconds", "note",
+        "block", "kind", "weight_format", "act_format",
     ]
     public static func rows(_ r: CellRecord) -> [[String]] {
         r.layers.map { l in
             [String(r.index), r.id, l.layer, String(l.stageIndex), l.stage, csvNumber(l.weightSQNR), csvNumber(l.outputSQNR),
              csvNumber(l.outputMSE), csvNumber(l.saturatedShare), csvNumber(l.flushedShare),
              l.scaleExpMin.map(String.init) ?? "", l.scaleExpMedian.map(String.init) ?? "", l.scaleExpMax.map(String.init) ?? "",
-             csvNumber(l.seconds), l.note]
+             csvNumber(l.seconds), l.note, String(l.block), l.kind, l.weightFormat, l.actFormat]
         }
     }
     public static func table(_ records: [CellRecord]) -> CSVTable {

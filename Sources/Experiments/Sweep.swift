@@ -57,7 +57,8 @@ public struct CostModel: Sendable {
     public func cellSeconds(_ c: Cell, _ m: Manifest) -> Double {
         if c.recipe.isFP32 { return 1 }  // reuses the baseline
         var s = baselineSeconds(m) * (c.acts == nil ? 1 : actQuantFactor)
-        let tokens = m.calibrationSamples * m.calibrationLength
+        let cal = m.calibration(of: c)
+        let tokens = cal.n * cal.len
         let pass = Double(tokens) / evalTokensPerSecond   // one forward over the calibration set
         s += pass + (stageFixedSeconds["rtn"] ?? 0)     // sequential pass + RTN records
         for st in c.recipe.stages {
@@ -354,14 +355,7 @@ public final class Sweep {
             let res = try runner.runCell(cell, progress: progress)
             let wall = monotonicSeconds() - t0
             precondition(res.evals.map(\.dataset) == manifest.datasets, "runner returned datasets \(res.evals.map(\.dataset))")
-            let rec = CellRecord(
-                index: i, id: cell.id, model: manifest.model, recipe: cell.recipe.name, stages: cell.recipe.stagesDescription,
-                weights: cell.weights ?? "none", acts: cell.acts ?? "none", block: cell.block, scaleRule: cell.scaleRule,
-                rounding: cell.rounding, seed: cell.seed, calibDataset: manifest.calibrationDataset,
-                calibN: manifest.calibrationSamples, calibLen: manifest.calibrationLength, ctx: manifest.ctx,
-                evals: res.evals, fp32PPL: fp32, layers: res.layers, quantizeSeconds: res.quantizeSeconds,
-                wallSeconds: wall, weightBits: cell.weightBitsPerElement, provenance: prov,
-                manifestSHA256: manifest.sha256, gitCommit: gitCommit)
+            let rec = makeCellRecord(index: i, result: res, fp32: fp32, wall: wall, provenance: prov, gitCommit: gitCommit)
             try writeDurably(try JSONIO.encoder().encode(rec), to: dir.appendingPathComponent("cells").appendingPathComponent(cellRecordName(i)))
             records.append(rec)
             records.sort { $0.index < $1.index }
@@ -374,6 +368,12 @@ public final class Sweep {
         return todo.count
     }
 
+    /// The record of cell `i` from its result.
+    func makeCellRecord(index i: Int, result res: CellResult, fp32: [String: Double], wall: Double, provenance: Provenance,
+                        gitCommit: String) -> CellRecord {
+        makeRecord(manifest: manifest, index: i, result: res, fp32: fp32, wall: wall, provenance: provenance, gitCommit: gitCommit)
+    }
+
     /// Cleans temporary files a killed run may have left.
     public static func removeTemporaries(_ dir: URL) {
         for sub in [dir, dir.appendingPathComponent("cells")] {
@@ -382,6 +382,24 @@ public final class Sweep {
             }
         }
     }
+}
+
+/// The self-contained record of cell `i` of `manifest` (a sweep's `cells/NNNN.json`, `mxq eval --json`'s source).
+public func makeRecord(manifest: Manifest, index i: Int, result res: CellResult, fp32: [String: Double], wall: Double,
+                       provenance: Provenance, gitCommit: String) -> CellRecord {
+    let cell = manifest.cells[i]
+    let cal = manifest.calibration(of: cell)
+    var prov = provenance
+    if let h = res.calibrationSHA256 { prov.calibrationSHA256 = h }
+    var rec = CellRecord(
+        index: i, id: cell.id, model: manifest.model, recipe: cell.recipe.name, stages: cell.recipe.stagesDescription,
+        weights: cell.weights ?? "none", acts: cell.acts ?? "none", block: cell.block, scaleRule: cell.scaleRule,
+        rounding: cell.rounding, seed: cell.seed, calibDataset: cal.dataset, calibN: cal.n, calibLen: cal.len, ctx: manifest.ctx,
+        evals: res.evals, fp32PPL: fp32, layers: res.layers, quantizeSeconds: res.quantizeSeconds,
+        wallSeconds: wall, weightBits: cell.weightBitsPerElement, provenance: prov,
+        manifestSHA256: manifest.sha256, gitCommit: gitCommit)
+    if !cell.recipe.isFP32 { rec.cachedHessians = res.cachedHessians; rec.stageSeconds = res.stageSeconds }
+    return rec
 }
 
 struct BaselineFile: Codable {

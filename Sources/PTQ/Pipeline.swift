@@ -69,6 +69,46 @@ public struct StageLayerRecord: Sendable, Codable, Equatable {
     }
 }
 
+extension StageLayerRecord {
+    /// A record with the block, kind and formats derived from nothing (tests, fakes, CSV readers):
+    /// `block`/`kind` from the layer name when it is a block linear.
+    public init(layer: String, stageIndex: Int, stage: String, weightSQNR: Double, outputSQNR: Double, outputMSE: Double,
+                saturatedShare: Double, flushedShare: Double, scaleExpMin: Int?, scaleExpMedian: Int?, scaleExpMax: Int?,
+                seconds: Double = 0, note: String = "", block: Int? = nil, kind: String? = nil,
+                weightFormat: String = "", actFormat: String = "") {
+        let parsed = LinearKind.parse(layer)
+        self.init(layer: layer, block: block ?? parsed?.layer ?? -1, kind: kind ?? parsed?.kind.rawValue ?? layer,
+                  stageIndex: stageIndex, stage: stage, weightFormat: weightFormat, actFormat: actFormat,
+                  weightSQNR: weightSQNR, outputSQNR: outputSQNR, outputMSE: outputMSE, saturatedShare: saturatedShare,
+                  flushedShare: flushedShare, scaleExpMin: scaleExpMin, scaleExpMedian: scaleExpMedian,
+                  scaleExpMax: scaleExpMax, note: note, seconds: seconds)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case layer, block, kind, stageIndex, stage, weightFormat, actFormat, weightSQNR, outputSQNR, outputMSE
+        case saturatedShare, flushedShare, scaleExpMin, scaleExpMedian, scaleExpMax, note, seconds
+    }
+
+    /// Decodes records written before `block`, `kind` and the formats were stored (derived or empty then).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let layer = try c.decode(String.self, forKey: .layer)
+        self.init(layer: layer, stageIndex: try c.decode(Int.self, forKey: .stageIndex), stage: try c.decode(String.self, forKey: .stage),
+                  weightSQNR: try c.decode(Double.self, forKey: .weightSQNR), outputSQNR: try c.decode(Double.self, forKey: .outputSQNR),
+                  outputMSE: try c.decode(Double.self, forKey: .outputMSE),
+                  saturatedShare: try c.decode(Double.self, forKey: .saturatedShare),
+                  flushedShare: try c.decode(Double.self, forKey: .flushedShare),
+                  scaleExpMin: try c.decodeIfPresent(Int.self, forKey: .scaleExpMin),
+                  scaleExpMedian: try c.decodeIfPresent(Int.self, forKey: .scaleExpMedian),
+                  scaleExpMax: try c.decodeIfPresent(Int.self, forKey: .scaleExpMax),
+                  seconds: try c.decodeIfPresent(Double.self, forKey: .seconds) ?? 0,
+                  note: try c.decodeIfPresent(String.self, forKey: .note) ?? "",
+                  block: try c.decodeIfPresent(Int.self, forKey: .block), kind: try c.decodeIfPresent(String.self, forKey: .kind),
+                  weightFormat: try c.decodeIfPresent(String.self, forKey: .weightFormat) ?? "",
+                  actFormat: try c.decodeIfPresent(String.self, forKey: .actFormat) ?? "")
+    }
+}
+
 /// Result of `quantize(model:plan:calibration:options:)`.
 public struct PTQReport: Sendable {
     public var records: [StageLayerRecord]
@@ -80,6 +120,8 @@ public struct PTQReport: Sendable {
     /// GPTQ Hessians found in / written to the cache.
     public var cacheHits: Int
     public var cacheWrites: Int
+    /// The Hessians that came from the cache: `block N <input group>|<activation format>`.
+    public var cachedHessians: [String] = []
 
     /// The records as CSV (header + one line per record).
     public var csv: String { ([StageLayerRecord.csvHeader] + records.map(\.csvRow)).joined(separator: "\n") + "\n" }
@@ -131,7 +173,7 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     state.finishLMHead()
     model.inputObserver = nil
     return PTQReport(records: state.records, seconds: monotonicSeconds() - t0, stageSeconds: state.stageSeconds,
-                     cacheHits: state.cacheHits, cacheWrites: state.cacheWrites)
+                     cacheHits: state.cacheHits, cacheWrites: state.cacheWrites, cachedHessians: state.cachedHessians)
 }
 
 /// The four inputs of a decoder block's linears.
@@ -196,6 +238,7 @@ struct PipelineState {
     var records: [StageLayerRecord] = []
     var stageSeconds: [String: Double] = [:]
     var cacheHits = 0, cacheWrites = 0
+    var cachedHessians: [String] = []
     /// Tests: sees the calibration hidden states entering each block.
     var blockInputObserver: ((Int, [[Float]]) -> Void)? = nil
     /// Tests: sees every GPTQ Hessian used (block, linear index 0..<7 of the group's first
@@ -454,6 +497,7 @@ struct PipelineState {
         let lins = model.blocks[bi].linears
         let job = prepareHessians(bi, specs: specs, cal: cal, stageIndex: si)
         cacheHits += job.cached.count
+        cachedHessians += job.cached.keys.sorted().map { "block \(bi) \($0)" }
         let leaders = groupLeaders(lins)
         var hessianSeconds = 0.0, statsSeconds = 0.0, gptqSeconds = 0.0
         model.inputObserver = { lin, buf, m in

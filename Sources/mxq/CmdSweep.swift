@@ -8,7 +8,7 @@ enum SweepCommand: Command {
     static let help = """
     mxq sweep — run a JSON experiment manifest
 
-    usage: mxq sweep MANIFEST [--dry-run] [--out DIR | --resume DIR] [--shard i/n] [--threads N]
+    usage: mxq sweep MANIFEST [--dry-run [--print-eval]] [--out DIR | --resume DIR] [--shard i/n] [--threads N]
 
     Validates MANIFEST (every error, with its JSON path), then runs its cells in order:
     the fp32 baseline once, then per cell quantization (calibration shared) and
@@ -26,6 +26,7 @@ enum SweepCommand: Command {
 
     options:
       --dry-run        validate, list the cells (with ids) and an estimated time; run nothing
+      --print-eval     with --dry-run: print each cell as the equivalent 'mxq eval' command line
       --out DIR        results folder (must not already hold a sweep)
       --resume DIR     continue the sweep in DIR (same manifest and --shard required)
       --shard i/n      run only cells whose index ≡ i (mod n), 0 ≤ i < n; join with 'mxq merge'
@@ -36,6 +37,7 @@ enum SweepCommand: Command {
 
     static func run(_ args: inout Args) throws {
         let dryRun = args.flag("--dry-run")
+        let printEval = args.flag("--print-eval")
         let out = try args.option("--out")
         let resume = try args.option("--resume")
         let shard = try args.option("--shard").map(Shard.init(parsing:))
@@ -44,8 +46,15 @@ enum SweepCommand: Command {
         if out != nil && resume != nil { throw UsageError("sweep: give --out or --resume, not both") }
         if let f = fake, !(f >= 0 && f < 3600) { throw UsageError("sweep: --fake-runner expects seconds per cell in [0, 3600), got \(f)") }
         let manifest = try Manifest.load(path: path)
+        if printEval && !dryRun { throw UsageError("sweep: --print-eval goes with --dry-run") }
         if dryRun {
-            print(dryRunListing(manifest, shard: shard), terminator: "")
+            if printEval {
+                for (i, c) in manifest.cells.enumerated() where shard?.contains(i) ?? true {
+                    print("# cell \(i): \(c.id)\n" + evalCommandLine(manifest, cell: c))
+                }
+            } else {
+                print(dryRunListing(manifest, shard: shard), terminator: "")
+            }
             return
         }
         let dir: URL

@@ -1,44 +1,173 @@
 import XCTest
 import MXFormats
 import PTQ
+import Runtime
+import ModelIO
+import Support
+import TestSupport
 @testable import Experiments
 
-/// The manifest → PTQ mapping of the real runner (the model run itself is the release-built smoke sweep).
+/// The described cell → PTQ mapping, and `mxq eval` flags against manifest cells: the same cell
+/// described either way is the same value and runs to the same numbers.
 final class RealRunnerTests: XCTestCase {
     func testRecipeAndOptionsMapping() throws {
         let m = try Manifest.parse(Data("""
         {"eval": {"datasets": ["ptb"]}, "cells": [
           {"weights": "mxfp4", "acts": "mxint8", "block": 16, "scale_rule": "ceil", "rounding": "away", "seed": 5,
-           "recipe": {"name": "all", "stages": [{"stage": "sq", "alpha": 0.75}, {"stage": "awq", "grid": 10, "max_shrink": 0.25},
+           "recipe": {"name": "all", "stages": [{"stage": "sq", "alpha": 0.75, "alpha_down": 0.25}, {"stage": "awq", "grid": 10, "max_shrink": 0.25},
                                                 {"stage": "gptq", "act_order": true, "damp": 0.05, "block_size": 64, "true_sequential": false}]}}]}
         """.utf8), file: "m", defaultName: "m")
         let cell = m.cells[0]
-        let (recipe, o) = RealRunner.ptqRecipe(cell)
-        XCTAssertEqual(recipe.stages, [.smoothQuant(alpha: 0.75), .awq, .gptq(actOrder: true)])
+        let (plan, o) = try RealRunner.plan(cell)
+        XCTAssertEqual(plan.recipe.stages, [.smoothQuant(alpha: 0.75), .awq, .gptq(actOrder: true)])
+        XCTAssertEqual(o.smoothAlpha, [.down: 0.25])
         XCTAssertEqual(o.awq.gridPoints, 10)
         XCTAssertEqual(o.awq.maxShrink, 0.25)
         XCTAssertEqual(o.gptq.percDamp, 0.05)
         XCTAssertEqual(o.gptq.blockSize, 64)
         XCTAssertTrue(o.gptq.actOrder)
         XCTAssertFalse(o.gptq.trueSequential)
-        let (w, a) = try RealRunner.configs(cell)
-        XCTAssertEqual(w, MXConfig(format: .mxfp4_e2m1, block: 16, scaleRule: .ceil, rounding: .away))
-        XCTAssertEqual(a, MXConfig(format: .mxint8, block: 16, scaleRule: .ceil, rounding: .away))
+        XCTAssertEqual(plan.defaults.weight, MXConfig(format: .mxfp4_e2m1, block: 16, scaleRule: .ceil, rounding: .away))
+        XCTAssertEqual(plan.defaults.act, MXConfig(format: .mxint8, block: 16, scaleRule: .ceil, rounding: .away))
         // defaults of the catalog reach PTQ unchanged
-        let d = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "g", stages: [RecipeStage(name: "gptq")])))
-        XCTAssertEqual(d.1.gptq, GPTQOptions())
-        XCTAssertTrue(d.1.gptq.trueSequential)
-        let dAWQ = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "a", stages: [RecipeStage(name: "awq")])))
-        XCTAssertEqual(dAWQ.1.awq, AWQOptions())
-        XCTAssertEqual(dAWQ.1.recordTokens, PTQOptions().recordTokens)
+        let d = CellRecipe(name: "g", stages: [RecipeStage(name: "gptq")]).ptq
+        XCTAssertEqual(d.options.gptq, GPTQOptions())
+        XCTAssertTrue(d.options.gptq.trueSequential)
+        let dAWQ = CellRecipe(name: "a", stages: [RecipeStage(name: "awq")]).ptq
+        XCTAssertEqual(dAWQ.options.awq, AWQOptions())
+        XCTAssertEqual(dAWQ.options.recordTokens, PTQOptions().recordTokens)
         // AWQ search sizes: set as given; a search larger than the pipeline's per-layer sample enlarges the sample
         for (search, clip, record) in [(256, 64, PTQOptions().recordTokens), (8192, 1024, 8192)] {
-            let o = RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "a", stages: [
-                RecipeStage(name: "awq", params: ["search_tokens": .integer(search), "clip_tokens": .integer(clip)])]))).1
+            let o = CellRecipe(name: "a", stages: [
+                RecipeStage(name: "awq", params: ["search_tokens": .integer(search), "clip_tokens": .integer(clip)])]).ptq.options
             XCTAssertEqual(o.awq.searchTokens, search)
             XCTAssertEqual(o.awq.clipTokens, clip)
             XCTAssertEqual(o.recordTokens, record)
         }
-        XCTAssertEqual(RealRunner.ptqRecipe(Cell(weights: "mxint4", acts: nil, recipe: CellRecipe(name: "rtn", stages: []))).0.effectiveStages, [.rtn])
+        XCTAssertEqual(CellRecipe(name: "rtn", stages: []).ptq.recipe.effectiveStages, [.rtn])
+        // stochastic rounding: weights and activations draw independent streams from the rounding seed
+        let sc = Cell(weights: "mxint4", acts: "mxint8", rounding: "stochastic", recipe: CellRecipe(name: "rtn", stages: []), seed: 3, roundingSeed: 7)
+        let sp = try RealRunner.plan(sc).plan
+        XCTAssertEqual(sp.defaults.weight?.rounding, .stochastic(seed: 7 &* 0x9E37_79B9_7F4A_7C15 &+ 1))
+        XCTAssertEqual(sp.defaults.act?.rounding, .stochastic(seed: 7 &* 0x9E37_79B9_7F4A_7C15 &+ 2))
+    }
+
+    /// Parses `mxq eval` flags (as the CLI would) into the one-cell manifest.
+    func evalManifest(_ flags: [String]) throws -> Manifest {
+        var a = Args(command: "eval", flags)
+        let inv = try EvalInvocation.parse(&a)
+        try a.finish()
+        return inv.manifest
+    }
+
+    func testEvalFlagsAreAManifestCellAndBack() throws {
+        let dir = makeTempDir("evalflags")
+        let calib = dir.appendingPathComponent("calib.txt")
+        try "some calibration text".write(to: calib, atomically: true, encoding: .utf8)
+        let flags = ["--dataset", "wikitext2,ptb", "--windows", "3", "--ctx", "256", "--weights", "mxint4", "--acts", "mxfp8",
+                     "--block", "16", "--rounding", "stochastic", "--rounding-seed", "9", "--recipe", "sq(alpha=0.6),awq,gptq(act_order)",
+                     "--sq-alpha", "down_proj=0.3", "--awq-search-tokens", "512", "--no-true-sequential",
+                     "--override", "layers.0.*=mxint8;*.down_proj=-,none", "--lm-head", "--calib-file", calib.path,
+                     "--calib-samples", "4", "--calib-len", "64", "--calib-seed", "2", "--no-cache"]
+        let m = try evalManifest(flags)
+        XCTAssertEqual(m.cells.count, 1)
+        let c = m.cells[0]
+        XCTAssertEqual(m.datasets, ["wikitext2", "ptb"])
+        XCTAssertEqual(m.windows, 3)
+        XCTAssertEqual(m.ctx, 256)
+        XCTAssertFalse(m.cache)
+        XCTAssertEqual(m.calibration, CalibrationSpec(dataset: calib.path, n: 4, len: 64))
+        XCTAssertEqual(c.weights, "mxint4"); XCTAssertEqual(c.acts, "mxfp8_e4m3"); XCTAssertEqual(c.block, 16)
+        XCTAssertEqual(c.seed, 2); XCTAssertEqual(c.effectiveRoundingSeed, 9)
+        XCTAssertEqual(c.overrides, ["layers.0.*=mxint8", "*.down_proj=-,none"])
+        XCTAssertTrue(c.lmHead)
+        XCTAssertEqual(c.recipe.name, "sq+awq+gptq")
+        XCTAssertEqual(c.recipe.stages.map(\.settings), [
+            .smoothQuant(SmoothQuantSettings(alpha: 0.6, alphaDown: 0.3)),
+            .awq(AWQSettings(grid: 20, maxShrink: 0.5, searchTokens: 512, clipTokens: 512)),
+            .gptq(GPTQSettings(actOrder: true, damp: 0.01, blockSize: 128, trueSequential: false)),
+        ])
+        // --print-cell's manifest parses back to the same cell; --print-eval's command line too
+        let back = try Manifest.parse(m.resolvedJSON(), file: "printed", defaultName: "x")
+        XCTAssertEqual(back.cells, m.cells)
+        XCTAssertEqual(back.sha256, m.sha256)
+        let line = evalCommandLine(m, cell: c)
+        let words = line.split(separator: " ").dropFirst(2).map { w -> String in
+            var s = String(w)
+            if s.hasPrefix("'") && s.hasSuffix("'") { s = String(s.dropFirst().dropLast()) }
+            return s
+        }
+        let again = try evalManifest(words)
+        XCTAssertEqual(again.cells, m.cells, line)
+        XCTAssertEqual(again.calibration, m.calibration)
+        XCTAssertEqual(again.sha256, m.sha256)
+    }
+
+    func testEvalFlagErrorsNameTheFlag() throws {
+        func message(_ flags: [String]) -> String {
+            do { _ = try evalManifest(flags); return "" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message(["--dataset", "wikitext2", "--weights", "mxfp5"]).contains("--weights"))
+        XCTAssertTrue(message(["--dataset", "wikitext2", "--weights", "mxint4", "--block", "31"]).contains("--block"))
+        XCTAssertTrue(message(["--dataset", "c4"]).contains("--dataset"))
+        XCTAssertTrue(message(["--dataset", "wikitext2", "--weights", "mxint4", "--calib-file", "/"]).contains("--calib-file: got \"/\": is a folder"))
+        XCTAssertTrue(message(["--dataset", "wikitext2", "--weights", "mxint4", "--recipe", "gptq", "--awq-clip-tokens", "5"]).contains("no awq stage"))
+        XCTAssertTrue(message(["--dataset", "wikitext2", "--weights", "none", "--acts", "mxint8", "--recipe", "awq"]).contains("stage \"awq\" optimizes weight rounding"))
+    }
+
+    /// A tiny random model (HF folder with a byte-level tokenizer.json) and a token file.
+    static func tinyModelFolder() throws -> (model: URL, tokens: URL, calib: URL) {
+        let dir = makeTempDir("tinymodel")
+        let cfg = LlamaConfig.tiny(vocabSize: 256, hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKVHeads: 2)
+        try LlamaCheckpoint.random(config: cfg, seed: 11, contextLength: 128).writeHFFolder(to: dir.path)
+        // GPT-2 byte-to-unicode mapping: every byte one token, no merges
+        var vocab: [String: Int] = [:]
+        var extra = 0
+        for b in 0..<256 {
+            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
+            let scalar = printable ? b : 256 + extra
+            if !printable { extra += 1 }
+            vocab[String(Character(Unicode.Scalar(UInt32(scalar))!))] = b
+        }
+        let model: [String: Any] = ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
+                                    "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": [String]()]
+        let root: [String: Any] = ["version": "1.0", "normalizer": NSNull(), "model": model, "added_tokens": [Any](),
+                                   "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]]
+        try JSONSerialization.data(withJSONObject: root).write(to: dir.appendingPathComponent("tokenizer.json"))
+        var g = SplitMix64(seed: 5)
+        let ids = (0..<200).map { _ in String(g.next() % 256) }.joined(separator: " ")
+        let tokens = dir.appendingPathComponent("eval.tokens")
+        try ids.write(to: tokens, atomically: true, encoding: .utf8)
+        let calib = dir.appendingPathComponent("calib.txt")
+        try String(repeating: "The quick brown fox jumps over the lazy dog. 0123456789 ", count: 12).write(to: calib, atomically: true, encoding: .utf8)
+        return (dir, tokens, calib)
+    }
+
+    /// The same cell (SQ + AWQ + GPTQ, overrides, stochastic rounding) through `mxq eval`'s flags and
+    /// through a one-cell sweep gives bit-identical NLLs and layer records.
+    func testEvalFlagsAndOneCellSweepGiveIdenticalResults() throws {
+        let (model, tokens, calib) = try Self.tinyModelFolder()
+        let flags = ["--model", model.path, "--tokens-file", tokens.path, "--windows", "2", "--ctx", "64",
+                     "--weights", "mxint4", "--acts", "mxint8", "--rounding", "stochastic", "--rounding-seed", "4",
+                     "--recipe", "sq,awq(grid=4),gptq", "--override", "*.down_proj=mxint8",
+                     "--calib-file", calib.path, "--calib-samples", "2", "--calib-len", "32", "--no-cache"]
+        var a = Args(command: "eval", flags)
+        let inv = try EvalInvocation.parse(&a)
+        let evalRecord = try inv.run()
+
+        // the printed manifest, run as a sweep
+        let out = makeTempDir("onecell")
+        let m = try Manifest.parse(inv.manifest.resolvedJSON(), file: "printed", defaultName: "x")
+        let sweep = try Sweep(manifest: m, dir: out, shard: nil, resume: false, environment: [:])
+        try sweep.run(runner: try RealRunner(manifest: m), gitCommit: "test")
+        let recs = try loadCellRecords(out)
+        XCTAssertEqual(recs.count, 1)
+        let r = recs[0]
+        XCTAssertEqual(r.id, evalRecord.id)
+        XCTAssertEqual(r.evals.map(\.nll), evalRecord.evals.map(\.nll))
+        XCTAssertEqual(r.evals.map(\.windowNLL), evalRecord.evals.map(\.windowNLL))
+        func strip(_ l: [LayerRecord]) -> [LayerRecord] { l.map { var x = $0; x.seconds = 0; return x } }
+        XCTAssertEqual(strip(r.layers), strip(evalRecord.layers))
+        XCTAssertEqual(r.layers.count, 2 * 7 * 3)
     }
 }
