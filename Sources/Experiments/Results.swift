@@ -218,35 +218,6 @@ public enum LayersCSV {
     }
 }
 
-// MARK: - Durable files
-
-/// Writes `data` to `url` atomically and durably: a temporary file in the same folder
-/// is written, fsync'ed and renamed over `url`, then the folder is fsync'ed. A reader
-/// (or a process killed at any moment) sees either the old or the new file, never a part.
-public func writeDurably(_ data: Data, to url: URL) throws {
-    let dir = url.deletingLastPathComponent().path
-    let tmp = dir + "/.tmp-\(getpid())-" + url.lastPathComponent
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw UsageError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-    var ok = true
-    data.withUnsafeBytes { raw in
-        var off = 0
-        while off < raw.count {
-            let n = write(fd, raw.baseAddress! + off, raw.count - off)
-            if n <= 0 { ok = false; break }
-            off += n
-        }
-    }
-    if fsync(fd) != 0 { ok = false }
-    close(fd)
-    guard ok else { unlink(tmp); throw UsageError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-    guard rename(tmp, url.path) == 0 else {
-        unlink(tmp); throw UsageError("cannot rename \(tmp) to \(url.path): \(String(cString: strerror(errno)))")
-    }
-    let dfd = open(dir, O_RDONLY)
-    if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-}
-
 enum JSONIO {
     static func encoder() -> JSONEncoder {
         let e = JSONEncoder()

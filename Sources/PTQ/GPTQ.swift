@@ -31,7 +31,9 @@ public final class HessianAccumulator {
     /// Scratch: the chunk quantize-dequantized (`add(_:rows:quantizedBy:)`).
     private var xq: [Float] = []
 
-    public init(k: Int, chunkRows: Int = 2048, panelRows: Int = 192) {
+    /// The chunk and panel sizes used unless given (part of the Hessian cache's code version).
+    public static let defaultChunkRows = 2048, defaultPanelRows = 192
+    public init(k: Int, chunkRows: Int = defaultChunkRows, panelRows: Int = defaultPanelRows) {
         precondition(k > 0 && chunkRows > 0 && panelRows > 0)
         self.k = k; self.chunkRows = chunkRows; self.panelRows = panelRows; upper = [Double](repeating: 0, count: k * k)
     }

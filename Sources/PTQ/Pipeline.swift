@@ -653,7 +653,7 @@ struct PipelineState {
             if let dir = options.cacheDirectory, !options.modelIdentity.isEmpty {
                 let ck = hessianKey(block: bi, inputKey: key, cal: cal, stageIndex: stageIndex)
                 job.cacheKeys[key] = ck
-                if let h = HessianCache.load(dir: dir, key: ck), h.count == v.k * v.k { job.cached[key] = h; continue }
+                if let h = HessianCache.load(dir: dir, key: ck, k: v.k) { job.cached[key] = h; continue }
             }
             let acc = HessianAccumulator(k: v.k)
             job.byGroup[v.group, default: []].append((key, v.act, acc))
@@ -670,7 +670,7 @@ struct PipelineState {
                         "awq=\(options.awq)", "gptq=\(options.gptq)", "sq=\(options.smoothAlpha.sorted { $0.key.rawValue < $1.key.rawValue })",
                         "rec=\(options.recordTokens)", "full=\(stages.map(\.description))",
                         "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"].joined(separator: "|")
-        let text = "v2-true-sequential|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
+        let text = "v3|\(HessianCache.codeVersion)|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
         return String(format: "%016llx", fnv1a64(text)) + String(format: "%016llx", fnv1a64(String(text.reversed())))
     }
 }
@@ -698,7 +698,7 @@ struct HessianJob {
             for (k, _, acc) in list where k == key {
                 let h = acc.hessian
                 var stored = false
-                if let dir = cacheDirectory, let ck = cacheKeys[key] { stored = HessianCache.store(dir: dir, key: ck, hessian: h) }
+                if let dir = cacheDirectory, let ck = cacheKeys[key] { stored = HessianCache.store(dir: dir, key: ck, hessian: h, k: acc.k) }
                 return (h, stored)
             }
         }
@@ -709,36 +709,75 @@ struct HessianJob {
 func configKey(_ c: MXConfig) -> String { "\(c.format.rawValue)/\(c.block)/\(c.scaleRule.rawValue)/\(c.rounding)" }
 func formatLabel(_ c: MXConfig) -> String { c.block == 32 ? c.format.rawValue : "\(c.format.rawValue)/b\(c.block)" }
 
-/// On-disk GPTQ Hessians: `<dir>/hessian-<key>.bin` = UInt64 K, UInt64 count=K·K, then K·K Doubles (little-endian).
+/// On-disk GPTQ Hessians, `<dir>/hessian-<key>.bin` (little-endian):
+///
+///     magic "MXQHESS\0" (8 bytes) | format version UInt32 | code-version length UInt32 | code version (UTF-8)
+///     | key length UInt32 | key (UTF-8) | K UInt64 | count UInt64 (= K·K) | K·K Double
+///     | SHA-256 of everything before it (32 bytes)
+///
+/// A file whose header, key, code version, size or checksum does not match is ignored with a
+/// warning on stderr (and recomputed and replaced); writes are durable (temp file, fsync,
+/// rename); temporaries of killed processes are removed on the next write.
 enum HessianCache {
-    static func load(dir: URL, key: String) -> [Double]? {
-        let url = dir.appendingPathComponent("hessian-\(key).bin")
-        guard let data = try? Data(contentsOf: url), data.count >= 16 else { return nil }
-        return data.withUnsafeBytes { raw -> [Double]? in
-            let k = Int(raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-            let n = Int(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-            guard n == k * k, data.count == 16 + 8 * n else { return nil }
-            return (0..<n).map { raw.loadUnaligned(fromByteOffset: 16 + 8 * $0, as: Double.self) }
+    static func sha256Bytes(_ b: [UInt8]) -> [UInt8] { var h = SHA256(); h.update(b); return h.finalize() }
+    static let magic: [UInt8] = Array("MXQHESS".utf8) + [0]
+    static let formatVersion: UInt32 = 1
+    /// Identifies the accumulation code: bump it whenever the Hessian's bits can change (a
+    /// different summation order changes GPTQ's results measurably on small models).
+    static let codeVersion = "hessian-accumulator-2: fp32 GEMM per chunk of \(HessianAccumulator.defaultChunkRows) rows, upper panels of \(HessianAccumulator.defaultPanelRows), Double sums"
+
+    static func url(dir: URL, key: String) -> URL { dir.appendingPathComponent("hessian-\(key).bin") }
+
+    /// The Hessian stored under `key`, or nil (absent, or damaged/foreign: then a warning).
+    static func load(dir: URL, key: String, k: Int) -> [Double]? {
+        let u = url(dir: dir, key: key)
+        guard FileManager.default.fileExists(atPath: u.path) else { return nil }
+        func reject(_ why: String) -> [Double]? {
+            printErr("warning: ignoring Hessian cache file \(u.path): \(why); recomputing it")
+            return nil
         }
+        let cv = Array(codeVersion.utf8), kb = Array(key.utf8)
+        let payload = k.multipliedReportingOverflow(by: k * 8)
+        guard !payload.overflow else { return reject("implausible size") }
+        let expected = 8 + 4 + 4 + cv.count + 4 + kb.count + 16 + payload.partialValue + 32
+        var st = stat()
+        guard stat(u.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return reject("not a regular file") }
+        guard Int(st.st_size) == expected else { return reject("\(st.st_size) bytes, expected \(expected)") }
+        guard let data = FileManager.default.contents(atPath: u.path), data.count == expected else { return reject("cannot read it") }
+        let bytes = [UInt8](data)
+        let body = bytes[0..<(expected - 32)]
+        guard Array(bytes[(expected - 32)...]) == sha256Bytes(Array(body)) else { return reject("checksum mismatch (damaged)") }
+        var pos = 0
+        func take(_ n: Int) -> ArraySlice<UInt8> { defer { pos += n }; return bytes[pos..<(pos + n)] }
+        func u32() -> UInt32 { take(4).reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+        func u64() -> UInt64 { take(8).reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        guard Array(take(8)) == magic else { return reject("not a Hessian cache file") }
+        guard u32() == formatVersion else { return reject("another format version") }
+        guard Int(u32()) == cv.count, Array(take(cv.count)) == cv else { return reject("written by other accumulation code") }
+        guard Int(u32()) == kb.count, Array(take(kb.count)) == kb else { return reject("stored under another key") }
+        guard u64() == UInt64(k), u64() == UInt64(k * k) else { return reject("another matrix size") }
+        return data.withUnsafeBytes { raw in (0..<(k * k)).map { raw.loadUnaligned(fromByteOffset: pos + 8 * $0, as: Double.self) } }
     }
 
     @discardableResult
-    static func store(dir: URL, key: String, hessian: [Double]) -> Bool {
-        let k = Int(Double(hessian.count).squareRoot().rounded())
-        var data = Data()
-        var hk = UInt64(k), hn = UInt64(hessian.count)
-        withUnsafeBytes(of: &hk) { data.append(contentsOf: $0) }
-        withUnsafeBytes(of: &hn) { data.append(contentsOf: $0) }
-        hessian.withUnsafeBytes { data.append(contentsOf: $0) }
+    static func store(dir: URL, key: String, hessian: [Double], k: Int) -> Bool {
+        precondition(hessian.count == k * k)
+        var b: [UInt8] = magic
+        func put32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { b.append(contentsOf: $0) } }
+        func put64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { b.append(contentsOf: $0) } }
+        put32(formatVersion)
+        put32(UInt32(codeVersion.utf8.count)); b += Array(codeVersion.utf8)
+        put32(UInt32(key.utf8.count)); b += Array(key.utf8)
+        put64(UInt64(k)); put64(UInt64(hessian.count))
+        hessian.withUnsafeBytes { b.append(contentsOf: $0) }
+        b += sha256Bytes(b)
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let url = dir.appendingPathComponent("hessian-\(key).bin")
-            let tmp = dir.appendingPathComponent("hessian-\(key).tmp\(getpid())")
-            try data.write(to: tmp)
-            _ = try? FileManager.default.removeItem(at: url)
-            try FileManager.default.moveItem(at: tmp, to: url)
+            removeStaleTemporaries(in: dir)
+            try writeDurably(Data(b), to: url(dir: dir, key: key))
             return true
         } catch {
+            printErr("warning: cannot write the Hessian cache in \(dir.path): \(error)")
             return false
         }
     }

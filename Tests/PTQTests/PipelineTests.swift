@@ -225,6 +225,27 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(m1.linears.map(\.weight), m2.linears.map(\.weight))
         XCTAssertEqual(m1.blocks.map(\.inputNorm), m2.blocks.map(\.inputNorm))
         XCTAssertEqual(r1.records.map(\.outputMSE), r2.records.map(\.outputMSE))
+        XCTAssertEqual(r2.cachedHessians.count, 2 * 4)
+        // damaged or foreign cache files are ignored (and rewritten), never used: a flipped payload
+        // bit, a truncated file, another key's file under this name; a stale temporary is removed
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".bin") }.sorted()
+        XCTAssertEqual(files.count, 8)
+        var flipped = try Data(contentsOf: dir.appendingPathComponent(files[0]))
+        flipped[flipped.count / 2] ^= 0x10
+        try flipped.write(to: dir.appendingPathComponent(files[0]))
+        let whole = try Data(contentsOf: dir.appendingPathComponent(files[1]))
+        try whole.prefix(whole.count - 9).write(to: dir.appendingPathComponent(files[1]))
+        try Data(contentsOf: dir.appendingPathComponent(files[3])).write(to: dir.appendingPathComponent(files[2]))
+        let stale = dir.appendingPathComponent(".tmp-999999999-hessian-x.bin")
+        try Data([1, 2, 3]).write(to: stale)
+        let m4 = Tiny.model()
+        let r4 = try quantize(model: m4, plan: plan, calibration: Tiny.calibration(samples: 2, length: 24), options: opts)
+        XCTAssertEqual(r4.cacheHits, 8 - 3)
+        XCTAssertEqual(r4.cacheWrites, 3)
+        XCTAssertEqual(m4.linears.map(\.weight), m1.linears.map(\.weight))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path))
+        let m5 = Tiny.model()
+        XCTAssertEqual(try quantize(model: m5, plan: plan, calibration: Tiny.calibration(samples: 2, length: 24), options: opts).cacheHits, 8)
         // a different calibration set must not hit the cache
         let m3 = Tiny.model()
         let r3 = try quantize(model: m3, plan: plan, calibration: Tiny.calibration(samples: 2, length: 24, seed: 9), options: opts)
