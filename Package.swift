@@ -39,6 +39,6 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelIO", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "ModelIO", "MXFormats", "MXKernels", "TestSupport"], swiftSettings: v5),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "Runtime", "MXFormats", "TestSupport"], swiftSettings: v5),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "PTQ", "Runtime", "TestSupport"], swiftSettings: v5),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "PTQ", "Runtime", "ModelIO", "Support", "MXFormats", "TestSupport"], swiftSettings: v5),
     ]
 )

@@ -212,9 +212,15 @@ public struct Manifest: Sendable {
     /// Reads and validates a manifest file. The name defaults to the file's base name.
     public static func load(path: String) throws -> Manifest {
         let url = URL(fileURLWithPath: path)
+        if let why = regularFileProblem(url) { throw UsageError("manifest \(path): \(why)") }
+        var st = stat()
+        if stat(url.path, &st) == 0 && st.st_size > maxManifestBytes {
+            throw UsageError("manifest \(path): \(st.st_size) bytes; a manifest is a JSON file of at most \(maxManifestBytes) bytes")
+        }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw UsageError("cannot read manifest \(path)")
         }
+        guard String(data: data, encoding: .utf8) != nil else { throw UsageError("manifest \(path): not UTF-8 text") }
         var base = url.deletingPathExtension().lastPathComponent
         if base == "manifest.resolved" { base = url.deletingLastPathComponent().lastPathComponent }
         return try parse(data, file: path, defaultName: base)
@@ -320,6 +326,8 @@ public struct Manifest: Sendable {
         return m
     }
 
+    /// Manifests larger than this are refused before reading (16 MiB).
+    static let maxManifestBytes = 16 << 20
     static let nameRule = "1 to 100 letters, digits, '-', '_', '.', not starting with '.'"
     /// Names of manifests (and so of results folders): never `.`/`..` or hidden, never a path.
     static func isValidName(_ n: String) -> Bool {

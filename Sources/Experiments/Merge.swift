@@ -7,6 +7,8 @@ public struct MergeSummary: Sendable {
     public var cellsTotal: Int
     /// Ids of manifest cells no input folder has finished.
     public var missing: [String]
+    /// The code commits the merged records were made at (more than one is worth a look).
+    public var commits: [String] = []
 }
 
 /// Joins the results folders of shards (or partial runs) of one manifest into `out`:
@@ -47,6 +49,27 @@ public func mergeResults(_ inputs: [URL], into out: URL) throws -> MergeSummary 
         }
     }
     let manifest = try Manifest.parse(manifestData!, file: manifestFrom + "/manifest.resolved.json", defaultName: "merged", checkFiles: false)
+    // every record must come from the same model, data and (per calibration dataset) calibration text
+    let all = byIndex.values.sorted { $0.0.index < $1.0.index }
+    if let (first, firstFrom) = all.first {
+        var calib: [String: (String, String)] = [:]
+        for (r, from) in all {
+            guard r.manifestSHA256 == manifest.sha256 else {
+                throw UsageError("merge: \(from) cell \(r.index) (\(r.id)) records manifest sha256 \(r.manifestSHA256), not \(manifest.sha256)")
+            }
+            var a = r.provenance, b = first.provenance
+            a.calibrationSHA256 = ""; b.calibrationSHA256 = ""
+            if let why = provenanceMismatch(a, b) {
+                throw UsageError("merge: \(from) cell \(r.index) (\(r.id)) and \(firstFrom) cell \(first.index) were made from different inputs: \(why)")
+            }
+            if r.recipe != "fp32" {
+                if let (h, f) = calib[r.calibDataset], h != r.provenance.calibrationSHA256 {
+                    throw UsageError("merge: \(from) cell \(r.index) (\(r.id)) and \(f) used different calibration texts for \(r.calibDataset) (sha256 \(r.provenance.calibrationSHA256) vs \(h))")
+                }
+                calib[r.calibDataset] = (r.provenance.calibrationSHA256, from)
+            }
+        }
+    }
     for (i, (r, from)) in byIndex where i >= manifest.cells.count || manifest.cells[i].id != r.id {
         throw UsageError("merge: \(from) has a record for cell \(i) '\(r.id)', which is not cell \(i) of its manifest")
     }
@@ -66,5 +89,6 @@ public func mergeResults(_ inputs: [URL], into out: URL) throws -> MergeSummary 
                               "manifest_sha256": manifest.sha256, "merged_utc": Environment.utcTimestamp(iso: true)]
     try writeDurably(try JSONSerialization.data(withJSONObject: env, options: [.prettyPrinted, .sortedKeys]), to: out.appendingPathComponent("env.json"))
     try writeTables(out, records: records)
-    return MergeSummary(cellsMerged: records.count, cellsTotal: manifest.cells.count, missing: missing)
+    return MergeSummary(cellsMerged: records.count, cellsTotal: manifest.cells.count, missing: missing,
+                        commits: Array(Set(records.map(\.gitCommit))).sorted())
 }

@@ -125,6 +125,10 @@ public final class RealRunner: CellRunner {
         return p
     }
 
+    public func calibrationSHA256(for cell: Cell) throws -> String? {
+        cell.recipe.isFP32 ? nil : try calibrationSHA256(manifest.calibration(of: cell).dataset)
+    }
+
     /// A fresh fp32 model built from the pristine checkpoint.
     func freshModel() throws -> LlamaModel { try LlamaModel(checkpoint: checkpoint) }
 

@@ -12,6 +12,12 @@ public protocol CellRunner: AnyObject {
     /// Quantizes per `cell` and evaluates every manifest dataset. `cell.recipe.isFP32`
     /// cells return the baseline. Results must not depend on the thread count.
     func runCell(_ cell: Cell, progress: SweepProgress) throws -> CellResult
+    /// SHA-256 of the calibration text `cell` uses, when it differs from `provenance()`'s (nil: the same).
+    func calibrationSHA256(for cell: Cell) throws -> String?
+}
+
+extension CellRunner {
+    public func calibrationSHA256(for cell: Cell) throws -> String? { nil }
 }
 
 /// `--shard i/n`: this process runs the cells whose index ≡ i (mod n), 0 ≤ i < n.
@@ -269,12 +275,19 @@ public final class Sweep {
     public let dir: URL
     public let shard: Shard?
     public var cost = CostModel()
+    /// The results folder's lock (`DIR/.lock`, `flock` exclusive), held while this object lives:
+    /// a second `mxq sweep` on the same folder is refused instead of writing beside this one.
+    private let lock: FolderLock
 
     /// Prepares `dir` for a new sweep (`resume == false`; the folder must not hold one)
     /// or checks that it holds this manifest's sweep (`resume == true`).
     public init(manifest: Manifest, dir: URL, shard: Shard?, resume: Bool, environment: [String: Any]) throws {
         self.manifest = manifest; self.dir = dir; self.shard = shard
         let fm = FileManager.default
+        if resume && !fm.fileExists(atPath: dir.path) {
+            throw UsageError("--resume \(dir.path): no such folder")
+        }
+        lock = try FolderLock(dir)
         let mURL = dir.appendingPathComponent("manifest.resolved.json")
         let envURL = dir.appendingPathComponent("env.json")
         let resolved = manifest.resolvedJSON()
@@ -298,8 +311,10 @@ public final class Sweep {
                 throw UsageError("\(dir.path) already holds a sweep; use --resume \(dir.path) to continue it, or another --out")
             }
             try fm.createDirectory(at: dir.appendingPathComponent("cells"), withIntermediateDirectories: true)
-            try writeDurably(resolved, to: mURL)
+            try writeDurably(resolved, to: mURL, exclusive: true)
         }
+        removeStaleTemporaries(in: dir)
+        removeStaleTemporaries(in: dir.appendingPathComponent("cells"))
         try fm.createDirectory(at: dir.appendingPathComponent("cells"), withIntermediateDirectories: true)
         runs.append(environment)
         var env: [String: Any] = ["runs": runs, "manifest_sha256": manifest.sha256]
@@ -319,15 +334,26 @@ public final class Sweep {
             guard r.index < manifest.cells.count, manifest.cells[r.index].id == r.id else {
                 throw UsageError("\(dir.path)/cells/\(cellRecordName(r.index)) is cell '\(r.id)', which is not cell \(r.index) of this manifest")
             }
+            guard r.manifestSHA256 == manifest.sha256 else {
+                throw UsageError("\(dir.path)/cells/\(cellRecordName(r.index)) was made by another manifest (sha256 \(r.manifestSHA256), now \(manifest.sha256))")
+            }
             done.insert(r.index)
         }
         let todo = myCells.filter { !done.contains($0) }
         let progress = SweepProgress(cost: { [manifest, cost] in cost.cellSeconds($0, manifest) })
         if !done.isEmpty { progress.note("\(done.count) cell(s) already finished in \(dir.path), \(todo.count) to run") }
+        let prov = try runner.provenance()
+        // every finished record must come from the same inputs as the cells about to run
+        for r in existing {
+            if let why = provenanceMismatch(r.provenance, prov, calibration: try runner.calibrationSHA256(for: manifest.cells[r.index])) {
+                throw UsageError("\(dir.path)/cells/\(cellRecordName(r.index)) (\(r.id)) was made from other inputs: \(why); start a new sweep")
+            }
+            if r.gitCommit != gitCommit {
+                progress.note("note: cell \(r.index) was made at commit \(r.gitCommit), this run is at \(gitCommit)")
+            }
+        }
         try writeTables(dir, records: existing)
         if todo.isEmpty { return 0 }
-
-        let prov = try runner.provenance()
         let baseURL = dir.appendingPathComponent("baseline.json")
         var baseline: [DatasetResult]
         if let d = FileManager.default.contents(atPath: baseURL.path) {
@@ -374,14 +400,6 @@ public final class Sweep {
         makeRecord(manifest: manifest, index: i, result: res, fp32: fp32, wall: wall, provenance: provenance, gitCommit: gitCommit)
     }
 
-    /// Cleans temporary files a killed run may have left.
-    public static func removeTemporaries(_ dir: URL) {
-        for sub in [dir, dir.appendingPathComponent("cells")] {
-            for n in (try? FileManager.default.contentsOfDirectory(atPath: sub.path)) ?? [] where n.hasPrefix(".tmp-") {
-                try? FileManager.default.removeItem(at: sub.appendingPathComponent(n))
-            }
-        }
-    }
 }
 
 /// The self-contained record of cell `i` of `manifest` (a sweep's `cells/NNNN.json`, `mxq eval --json`'s source).
@@ -400,6 +418,51 @@ public func makeRecord(manifest: Manifest, index i: Int, result res: CellResult,
         manifestSHA256: manifest.sha256, gitCommit: gitCommit)
     if !cell.recipe.isFP32 { rec.cachedHessians = res.cachedHessians; rec.stageSeconds = res.stageSeconds }
     return rec
+}
+
+/// Creates `parent/leaf` (or `leaf-2`, `leaf-3`, … when taken) with an atomic `mkdir`, so two
+/// sweeps started in the same second never share a default results folder.
+public func makeUniqueFolder(_ parent: URL, leaf: String) throws -> URL {
+    try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+    for k in 1...1000 {
+        let u = parent.appendingPathComponent(k == 1 ? leaf : "\(leaf)-\(k)")
+        if mkdir(u.path, 0o755) == 0 { return u }
+        if errno != EEXIST { throw UsageError("cannot create \(u.path): \(String(cString: strerror(errno)))") }
+    }
+    throw UsageError("cannot find a free folder name for \(leaf) in \(parent.path)")
+}
+
+/// Why two records' inputs differ (model, evaluation data, calibration text), or nil. `calibration`
+/// is the expected calibration hash of the cell when known (cells with their own calibration data).
+func provenanceMismatch(_ a: Provenance, _ b: Provenance, calibration: String? = nil) -> String? {
+    if a.modelSHA256 != b.modelSHA256 { return "model sha256 \(a.modelSHA256) vs \(b.modelSHA256)" }
+    for (d, h) in a.dataSHA256.sorted(by: { $0.key < $1.key }) where b.dataSHA256[d] != nil && b.dataSHA256[d] != h {
+        return "\(d) sha256 \(h) vs \(b.dataSHA256[d]!)"
+    }
+    let expected = calibration ?? b.calibrationSHA256
+    if a.calibrationSHA256 != expected { return "calibration text sha256 \(a.calibrationSHA256) vs \(expected)" }
+    return nil
+}
+
+/// An exclusive advisory lock on a results folder (`DIR/.lock`, `flock`), released when the
+/// object is deinitialized or the process ends (also when killed).
+final class FolderLock {
+    private let fd: Int32
+    init(_ dir: URL) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(".lock").path
+        fd = open(path, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw UsageError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            close(fd)
+            throw UsageError("\(dir.path) is in use by another mxq process\(holder.isEmpty ? "" : " (pid \(holder))"); one writer per results folder: wait for it, or use another --out")
+        }
+        _ = ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+    }
+    deinit { close(fd) }
 }
 
 struct BaselineFile: Codable {

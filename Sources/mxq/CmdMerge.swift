@@ -26,6 +26,7 @@ enum MergeCommand: Command {
         let outDir = out.map { URL(fileURLWithPath: $0) } ?? dirs[0].deletingLastPathComponent().appendingPathComponent("merged")
         let s = try mergeResults(dirs, into: outDir)
         print("merged \(s.cellsMerged) of \(s.cellsTotal) cells into \(outDir.path)")
+        if s.commits.count > 1 { print("note: the records were made at \(s.commits.count) code commits: \(s.commits.joined(separator: ", "))") }
         if !s.missing.isEmpty { print("missing (\(s.missing.count)): \(s.missing.joined(separator: ", "))") }
     }
 }

@@ -57,20 +57,19 @@ enum SweepCommand: Command {
             }
             return
         }
+        let runner: CellRunner
+        if let f = fake {
+            runner = FakeRunner(manifest: manifest, secondsPerCell: f)
+        } else {
+            runner = try makeRealRunner(manifest)
+        }
         let dir: URL
         if let r = resume { dir = URL(fileURLWithPath: r) }
         else if let o = out { dir = URL(fileURLWithPath: o) }
         else {
             var leaf = Experiments.Environment.utcTimestamp()
             if let s = shard { leaf += "-shard-\(s.index)-of-\(s.count)" }
-            dir = Paths.root.appendingPathComponent("results").appendingPathComponent(manifest.name).appendingPathComponent(leaf)
-        }
-        if resume != nil { Sweep.removeTemporaries(dir) }
-        let runner: CellRunner
-        if let f = fake {
-            runner = FakeRunner(manifest: manifest, secondsPerCell: f)
-        } else {
-            runner = try makeRealRunner(manifest)
+            dir = try makeUniqueFolder(Paths.root.appendingPathComponent("results").appendingPathComponent(manifest.name), leaf: leaf)
         }
         var env = Experiments.Environment.collect(threads: Parallel.defaultThreads, arguments: CommandLine.arguments)
         if fake != nil { env["runner"] = "fake (testing only: numbers are not real)" } else { env["runner"] = "real" }

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
+import Support
 @testable import Experiments
 
 /// Fails after `limit` cells, like a crash in the middle of a sweep.
@@ -42,8 +43,15 @@ final class SweepTests: XCTestCase {
 
         try Sweep(manifest: m, dir: a, shard: nil, resume: false, environment: [:]).run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")
 
-        let s1 = try Sweep(manifest: m, dir: b, shard: nil, resume: false, environment: [:])
-        XCTAssertThrowsError(try s1.run(runner: CrashingRunner(FakeRunner(manifest: m, secondsPerCell: 0), limit: 2), gitCommit: "g"))
+        do {   // the crashed process: its lock ends with it
+            let s1 = try Sweep(manifest: m, dir: b, shard: nil, resume: false, environment: [:])
+            XCTAssertThrowsError(try s1.run(runner: CrashingRunner(FakeRunner(manifest: m, secondsPerCell: 0), limit: 2), gitCommit: "g"))
+            // one writer per folder: a second sweep on it is refused while the first holds it
+            XCTAssertThrowsError(try Sweep(manifest: m, dir: b, shard: nil, resume: true, environment: [:])) { e in
+                XCTAssertTrue("\(e)".contains("in use by another mxq process"), "\(e)")
+            }
+            withExtendedLifetime(s1) {}
+        }
         XCTAssertEqual(try loadCellRecords(b).map(\.index), [0, 1])
         // a second fresh sweep into the same folder is refused; resume is required
         XCTAssertThrowsError(try Sweep(manifest: m, dir: b, shard: nil, resume: false, environment: [:]))
@@ -99,5 +107,55 @@ final class ProgressETATests: XCTestCase {
         p.startCell(m.cells[0], position: 1, of: 5)   // fp32: finishes at once
         p.finishCell(countsForSpeed: false)
         XCTAssertEqual(p.etaSeconds, 4 * 100 * 6, accuracy: 1)
+    }
+
+    /// Resume and merge refuse records made from other inputs; default folders never collide.
+    func testProvenanceIsVerifiedOnResumeAndMerge() throws {
+        MXQQuiet.set()
+        let m = try Manifest.parse(Data(smallManifest.utf8), file: "m", defaultName: "m")
+        let a = makeTempDir("mxq-prov-a"), out = makeTempDir("mxq-prov-out")
+        try Sweep(manifest: m, dir: a, shard: Shard(index: 0, count: 2), resume: false, environment: [:])
+            .run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")
+        // a record whose model hash differs (made from another checkpoint) is refused on resume…
+        let u = a.appendingPathComponent("cells/0002.json")
+        let original = try Data(contentsOf: u)
+        var rec = try JSONIO.decoder().decode(CellRecord.self, from: original)
+        rec.provenance.modelSHA256 = String(repeating: "0", count: 64)
+        try JSONIO.encoder().encode(rec).write(to: u)
+        XCTAssertThrowsError(try Sweep(manifest: m, dir: a, shard: Shard(index: 0, count: 2), resume: true, environment: [:])
+            .run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")) { e in
+            XCTAssertTrue("\(e)".contains("made from other inputs: model sha256"), "\(e)")
+        }
+        // …and by merge, against the other shard
+        let b = makeTempDir("mxq-prov-b")
+        try Sweep(manifest: m, dir: b, shard: Shard(index: 1, count: 2), resume: false, environment: [:])
+            .run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "h")
+        XCTAssertThrowsError(try mergeResults([a, b], into: out)) { e in XCTAssertTrue("\(e)".contains("different inputs"), "\(e)") }
+        try original.write(to: u)
+        let s = try mergeResults([a, b], into: out)
+        XCTAssertEqual(s.cellsMerged, 5)
+        XCTAssertEqual(s.commits, ["g", "h"])
+        // unique default folders, and an exclusive manifest.resolved.json
+        let parent = makeTempDir("mxq-unique")
+        let f1 = try makeUniqueFolder(parent, leaf: "20260101T000000Z"), f2 = try makeUniqueFolder(parent, leaf: "20260101T000000Z")
+        XCTAssertNotEqual(f1, f2)
+        XCTAssertEqual(f2.lastPathComponent, "20260101T000000Z-2")
+        try writeDurably(Data("a".utf8), to: f1.appendingPathComponent("x"), exclusive: true)
+        XCTAssertThrowsError(try writeDurably(Data("b".utf8), to: f1.appendingPathComponent("x"), exclusive: true))
+    }
+
+    func testNamesNeverLeaveTheResultsFolder() throws {
+        for bad in ["..", ".", ".hidden", "a/b", "", String(repeating: "x", count: 101)] {
+            XCTAssertThrowsError(try Manifest.parse(Data(#"{"name": "\#(bad)", "eval": {"datasets": ["ptb"]}, "cells": [{"recipe": "fp32"}]}"#.utf8),
+                                                    file: "m", defaultName: "ok"), bad)
+        }
+        XCTAssertThrowsError(try Manifest.parse(Data(#"{"eval": {"datasets": ["ptb"]}, "cells": [{"recipe": "fp32"}]}"#.utf8), file: "m", defaultName: ".."))
+        XCTAssertNoThrow(try Manifest.parse(Data(#"{"eval": {"datasets": ["ptb"]}, "cells": [{"recipe": "fp32"}]}"#.utf8), file: "m", defaultName: "w4a8-mxint.v2"))
+        // a folder or a device as calibration text or manifest is refused before anything is made
+        XCTAssertThrowsError(try Manifest.parse(Data(#"{"eval": {"datasets": ["ptb"]}, "calibration": {"dataset": "experiments"}, "grid": {"weights": ["mxint4"], "acts": ["none"], "recipes": ["gptq"]}}"#.utf8), file: "m", defaultName: "x")) { e in
+            XCTAssertTrue("\(e)".contains("is a folder"), "\(e)")
+        }
+        XCTAssertThrowsError(try Manifest.load(path: "/dev/zero")) { e in XCTAssertTrue("\(e)".contains("not a regular file"), "\(e)") }
+        XCTAssertThrowsError(try Manifest.load(path: "/tmp")) { e in XCTAssertTrue("\(e)".contains("is a folder"), "\(e)") }
     }
 }
