@@ -36,3 +36,34 @@ check_exit "layers" 0 "$MXQ" layers "$tmp/sweep" --cell sq_Wmxint4_Amxint8_b32_f
 echo '{"eval": {"datasets": ["c4"]}, "grid": {"weights": ["mxint4"], "acts": ["none"], "recipes": ["rtn"]}}' > "$tmp/bad.json"
 check_exit "bad manifest is exit 2" 2 "$MXQ" sweep "$tmp/bad.json" --dry-run
 grep -qF 'eval.datasets[0]: got "c4"' "$tmp/err" && ok "manifest error names its path" || bad "manifest error names its path" "$(cat "$tmp/err")"
+# --- one cell two ways: mxq eval flags vs the one-cell manifest they print, run as a sweep ---------
+# Issue 13: the same cell (SQ + AWQ + GPTQ, a per-layer override, stochastic rounding) gives
+# bit-identical NLLs and layer records through `mxq eval` and `mxq sweep` (shared code path).
+CELL=(--dataset wikitext2,ptb --windows 1 --ctx 128 --weights mxint4 --acts mxint8 --rounding stochastic --rounding-seed 3
+      --recipe 'sq,awq(grid=2),gptq' --override '*.down_proj=mxint8' --calib-samples 2 --calib-len 64)
+check_exit "eval one cell --print-cell" 0 "$MXQ" eval "${CELL[@]}" --print-cell
+cp "$tmp/out" "$tmp/cell.json"
+check_exit "eval one cell --json --layers" 0 "$MXQ" eval "${CELL[@]}" --json --layers "$tmp/eval-layers.csv"
+cp "$tmp/out" "$tmp/eval.jsonl"
+check_exit "sweep of the printed cell" 0 "$MXQ" sweep "$tmp/cell.json" --out "$tmp/cell"
+if python3 - "$tmp" <<'PY'
+import csv, json, sys
+t = sys.argv[1]
+ev = [json.loads(l) for l in open(t + "/eval.jsonl")]
+rows = list(csv.DictReader(open(t + "/cell/summary.csv")))
+assert [e["dataset"] for e in ev] == [r["dataset"] for r in rows] == ["wikitext2", "ptb"], (ev, rows)
+for e, r in zip(ev, rows):
+    assert e["cell_id"] == r["cell_id"], (e["cell_id"], r["cell_id"])
+    assert float(e["nll"]) == float(r["nll"]), (e["nll"], r["nll"])
+rec = json.load(open(t + "/cell/cells/0000.json"))
+assert [e["window_nll"] for e in ev] == [x["window_nll"] for x in rec["evals"]]
+def untimed(p):
+    rows = list(csv.DictReader(open(p)))
+    for r in rows: r.pop("seconds")
+    return rows
+a, b = untimed(t + "/eval-layers.csv"), untimed(t + "/cell/layers.csv")
+assert len(a) == 210 * 3 and a == b, (len(a), len(b))
+PY
+then ok "eval and one-cell sweep: identical NLLs and layer records"; else bad "eval and one-cell sweep: identical NLLs and layer records"; fi
+check_exit "sweep --dry-run --print-eval" 0 "$MXQ" sweep "$tmp/cell.json" --dry-run --print-eval
+contains "print-eval gives the eval command" "mxq eval --dataset wikitext2,ptb --windows 1 --ctx 128 --weights mxint4"
