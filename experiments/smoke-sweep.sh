@@ -23,6 +23,8 @@ layers = list(csv.DictReader(open(d + "/layers.csv")))
 per = {}
 for l in layers: per[l["cell_id"]] = per.get(l["cell_id"], 0) + 1
 assert per == {"rtn_Wmxint4_Amxint8_b32_floor_even_s0": 210, "sq_Wmxint4_Amxint8_b32_floor_even_s0": 420}, per
+# held-out inputs (a sample of PTB train disjoint from the calibration windows) fill their columns
+assert all(l["heldout_output_sqnr_db"] not in ("", "nan") and float(l["heldout_output_mse"]) >= 0 for l in layers)
 PY
 then ok "sweep summary/layers tables"; else bad "sweep summary/layers tables"; fi
 check_exit "report" 0 "$MXQ" report "$tmp/sweep"

@@ -17,7 +17,7 @@ public struct EvalInvocation {
     /// Flags that are part of the experiment, in `mxq help eval` order, with the manifest key
     /// each becomes (used to name flags in errors).
     static let flagForPath: [(prefix: String, flag: String)] = [
-        ("model", "--model"), ("pre_tokenizer", "--pre"), ("cache", "--no-cache"),
+        ("model", "--model"), ("pre_tokenizer", "--pre"), ("cache", "--no-cache"), ("layers.heldout", "--heldout-file"),
         ("eval.datasets", "--dataset/--tokens-file"), ("eval.windows", "--windows"), ("eval.ctx", "--ctx"),
         ("calibration.dataset", "--calib-file"), ("calibration.n", "--calib-samples"), ("calibration.len", "--calib-len"),
         ("calibration.seed", "--calib-seed"),
@@ -46,6 +46,7 @@ public struct EvalInvocation {
         let cseed = try args.int("--calib-seed"), file = try args.option("--calib-file")
         let awqSearch = try args.int("--awq-search-tokens"), awqClip = try args.int("--awq-clip-tokens")
         let layers = try args.option("--layers")
+        let heldoutFile = try args.option("--heldout-file"), noHeldout = args.flag("--no-heldout")
         let packed = args.flag("--packed"), noCache = args.flag("--no-cache")
         let notTrueSequential = args.flag("--no-true-sequential")
 
@@ -56,6 +57,9 @@ public struct EvalInvocation {
         if let m = modelPath { top["model"] = abs(m) }
         if let p = pre { top["pre_tokenizer"] = p }
         if noCache { top["cache"] = false }
+        if noHeldout && heldoutFile != nil { throw UsageError("eval: give --heldout-file or --no-heldout, not both") }
+        if let h = heldoutFile { top["layers"] = ["heldout": abs(h)] }
+        if noHeldout { top["layers"] = ["heldout": "none"] }
         var ev: [String: Any] = [:]
         ev["datasets"] = dataset.map { $0.split(separator: ",").map { String($0) } } ?? [Manifest.tokensPrefix + abs(tokensFile!)]
         if let w = windows { ev["windows"] = w }
@@ -202,6 +206,7 @@ public func evalCommandLine(_ m: Manifest, cell c: Cell) -> String {
     if let w = m.windows { a += ["--windows", String(w)] }
     a += ["--ctx", String(m.ctx)]
     if !m.cache { a.append("--no-cache") }
+    if m.heldout == "none" { a.append("--no-heldout") } else if m.heldout != "calibration" { a += ["--heldout-file", Manifest.resolvePath(m.heldout).path] }
     if !c.recipe.isFP32 {
         let cal = m.calibration(of: c)
         a += ["--weights", c.weights ?? "none", "--acts", c.acts ?? "none", "--block", String(c.block),

@@ -183,12 +183,17 @@ public struct Manifest: Sendable {
     public var preTokenizer: String? = nil
     /// Read and write the Hessian/statistics cache under `.cache/hessians` (top-level `cache`).
     public var cache: Bool = true
+    /// Held-out inputs of the layer records (`layers.heldout`): `calibration` (a sample of the
+    /// calibration text disjoint from every calibration window, the default), `none`, or a path to
+    /// another text (a diagnostic, e.g. part of the evaluation text; never used for fitting).
+    public var heldout: String = "calibration"
     /// Cells in run order (deterministic: grid order, fp32 first occurrence kept).
     public var cells: [Cell]
     /// Grid combinations that were dropped and why (shown by `--dry-run`).
     public var skipped: [String]
 
-    static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "eval", "calibration", "grid", "cells"]
+    static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "layers", "eval", "calibration", "grid", "cells"]
+    static let layersKeys = ["heldout"]
     static let evalKeys = ["datasets", "windows", "ctx"]
     static let calibKeys = ["dataset", "n", "len", "seed"]
     static let cellCalibKeys = ["dataset", "n", "len"]
@@ -252,6 +257,14 @@ public struct Manifest: Sendable {
             else { c.fail("pre_tokenizer", "got \(jsonRender(pt)); allowed: \(preTokenizers.map { "\"\($0)\"" }.joined(separator: ", "))") }
         }
         if let b = c.bool(top["cache"], "cache") { m.cache = b }
+        if let l = c.object(top["layers"], "layers", keys: layersKeys), let h = c.string(l["heldout"], "layers.heldout") {
+            if h == "calibration" || h == "none" { m.heldout = h }
+            else if ["wikitext2", "ptb"].contains(h.lowercased()) {
+                c.fail("layers.heldout", "got \(jsonRender(h)); allowed: \"calibration\", \"none\" or a path to a text file (to use part of an evaluation text, give its file: it is labelled a diagnostic)")
+            } else if checkFiles, let why = regularFileProblem(resolvePath(h)) {
+                c.fail("layers.heldout", "got \(jsonRender(h)): \(why); allowed: \"calibration\", \"none\" or a path to a UTF-8 text file")
+            } else { m.heldout = h }
+        }
         if let d = c.string(top["description"], "description") { m.description = d }
         if let mo = c.string(top["model"], "model") {
             if mo.lowercased() == Catalog.defaultModel { m.model = Catalog.defaultModel }
@@ -617,6 +630,7 @@ public struct Manifest: Sendable {
         if !description.isEmpty { top["description"] = description }
         if let p = preTokenizer { top["pre_tokenizer"] = p }
         if !cache { top["cache"] = false }
+        if heldout != "calibration" { top["layers"] = ["heldout": heldout] }
         var d = try! JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])
         d.append(0x0A)
         return d

@@ -233,7 +233,27 @@ public final class RealRunner: CellRunner {
         let calibrated = plan.recipe.effectiveStages.contains { $0 != .rtn }
         progress.stage("calibrate+quantize \(plan.recipe.effectiveStages.map(\.name).joined(separator: ">"))")
         let cal = (calibrated || recordsForRTN) ? try calibrationSet(cell) : nil
-        return (try quantize(model: model, plan: plan, calibration: cal, options: options), plan)
+        let held = try cal.map { try heldoutSet(cell, calibration: $0) } ?? nil
+        return (try quantize(model: model, plan: plan, calibration: cal, options: options, heldout: held), plan)
+    }
+
+    /// Held-out sequences of a cell's layer records (`layers.heldout`): about 2048 tokens in windows of
+    /// the calibration length, from the calibration text (disjoint from the calibration windows) or
+    /// from another text; nil with `none`.
+    func heldoutSet(_ cell: Cell, calibration cal: CalibrationSet) throws -> CalibrationSet? {
+        let spec = manifest.calibration(of: cell)
+        let samples = max(1, min(spec.n, (2048 + spec.len - 1) / spec.len))
+        switch manifest.heldout {
+        case "none":
+            return nil
+        case "calibration":
+            return try CalibrationSet.heldOut(tokens: try calibrationTokens(spec.dataset), samples: samples, length: spec.len,
+                                              seed: UInt64(cell.seed), disjointFrom: cal, sourceName: spec.dataset)
+        case let path:
+            let same = Manifest.resolvePath(path).standardized == Self.calibrationURL(spec.dataset).standardized
+            return try CalibrationSet.heldOut(tokens: try calibrationTokens(path), samples: samples, length: spec.len,
+                                              seed: UInt64(cell.seed), disjointFrom: same ? cal : nil, sourceName: path)
+        }
     }
 }
 

@@ -137,6 +137,7 @@ public func loadLayerErrors(_ url: URL) throws -> [LayerErrors] {
     let cS = try t.require("stage", file: f), cW = try t.require("weight_sqnr_db", file: f), cO = try t.require("output_sqnr_db", file: f)
     let cM = try t.require("output_mse", file: f), cSat = try t.require("saturated_share", file: f), cFl = try t.require("flushed_share", file: f)
     let cMin = try t.require("scale_exp_min", file: f), cMed = try t.require("scale_exp_median", file: f), cMax = try t.require("scale_exp_max", file: f)
+    let cHO = t.column("heldout_output_sqnr_db"), cHM = t.column("heldout_output_mse")   // absent in older tables
     var order: [String] = []
     var groups: [String: [[String]]] = [:]
     for r in t.rows {
@@ -172,6 +173,8 @@ public func loadLayerErrors(_ url: URL) throws -> [LayerErrors] {
                 outputSQNR: try num(r[cO], r, "output_sqnr_db"), outputMSE: try num(r[cM], r, "output_mse"),
                 saturatedShare: try num(r[cSat], r, "saturated_share"), flushedShare: try num(r[cFl], r, "flushed_share"),
                 scaleExpMin: Int(r[cMin]), scaleExpMedian: Int(r[cMed]), scaleExpMax: Int(r[cMax]))
+            if let c = cHO, !r[c].isEmpty { recs[li[r[cL]]!][si[Int(r[cSI])!]!]?.heldoutOutputSQNR = try num(r[c], r, "heldout_output_sqnr_db") }
+            if let c = cHM, !r[c].isEmpty { recs[li[r[cL]]!][si[Int(r[cSI])!]!]?.heldoutOutputMSE = try num(r[c], r, "heldout_output_mse") }
         }
         return LayerErrors(cellID: id, stages: stages.map(\.1), layers: layers, records: recs)
     }
@@ -206,6 +209,59 @@ public func layerMarkdown(_ e: LayerErrors, top: Int = 0) -> String {
     s += "| " + h.joined(separator: " | ") + " |\n|" + h.map { _ in "---" }.joined(separator: "|") + "|\n"
     for r in rows { s += "| " + r.joined(separator: " | ") + " |\n" }
     if top > 0 && e.layers.count > top { s += "\n(\(e.layers.count - top) more layers in the full table)\n" }
+    s += heldoutMarkdown(e, top: top)
+    return s
+}
+
+/// A layer and stage whose error on held-out inputs moved against its error on calibration inputs.
+public struct OverfitFlag: Sendable, Equatable {
+    public var layer: String
+    public var stage: String
+    /// Change of output SQNR (dB) from the previous stage on calibration and on held-out inputs.
+    public var calibrationGain: Double, heldoutGain: Double
+    /// calibrationGain − heldoutGain: how much of the stage's gain did not carry over.
+    public var gap: Double { calibrationGain - heldoutGain }
+}
+
+/// Stages after which a layer's held-out output SQNR got worse while its calibration SQNR did not
+/// (over-fitting to the calibration inputs), largest gap first.
+public func overfitFlags(_ e: LayerErrors) -> [OverfitFlag] {
+    var out: [OverfitFlag] = []
+    for (i, layer) in e.layers.enumerated() {
+        var prev: LayerRecord? = nil
+        for (k, rec) in e.records[i].enumerated() {
+            guard let r = rec else { continue }
+            defer { prev = r }
+            guard let p = prev, let h = r.heldoutOutputSQNR, let hp = p.heldoutOutputSQNR,
+                  h.isFinite, hp.isFinite, r.outputSQNR.isFinite, p.outputSQNR.isFinite else { continue }
+            let cg = r.outputSQNR - p.outputSQNR, hg = h - hp
+            if hg < 0 && cg >= hg { out.append(OverfitFlag(layer: layer, stage: "\(k + 1). \(e.stages[k])", calibrationGain: cg, heldoutGain: hg)) }
+        }
+    }
+    return out.sorted { ($0.gap, $0.layer) > ($1.gap, $1.layer) }
+}
+
+/// The held-out section of a cell's layer report: calibration vs held-out output SQNR after the
+/// last stage (largest gap first) and the over-fitting flags. Empty without held-out columns.
+func heldoutMarkdown(_ e: LayerErrors, top: Int) -> String {
+    let finals: [(String, LayerRecord)] = e.layers.indices.compactMap { i in
+        guard let r = e.records[i].last(where: { $0 != nil }) ?? nil, r.heldoutOutputSQNR != nil else { return nil }
+        return (e.layers[i], r)
+    }
+    if finals.isEmpty { return "" }
+    var s = "\n#### Held-out inputs (\(e.cellID))\n\nOutput SQNR after the last stage on calibration inputs and on held-out inputs no stage saw (a diagnostic: held-out data is never used for fitting); largest calibration − held-out gap first.\n\n"
+    s += "| layer | stage | calibration dB | held-out dB | gap dB |\n|---|---|---|---|---|\n"
+    let sorted = finals.sorted { ($0.1.outputSQNR - ($0.1.heldoutOutputSQNR ?? 0), $0.0) > ($1.1.outputSQNR - ($1.1.heldoutOutputSQNR ?? 0), $1.0) }
+    for (l, r) in sorted.prefix(top > 0 ? top : sorted.count) {
+        s += "| \(l) | \(r.stage) | \(db(r.outputSQNR)) | \(db(r.heldoutOutputSQNR!)) | \(db(r.outputSQNR - r.heldoutOutputSQNR!)) |\n"
+    }
+    let flags = overfitFlags(e)
+    s += "\nOver-fitting flags: \(flags.count) layer-stage(s) where the held-out output SQNR fell after a stage while the calibration SQNR fell less or rose"
+    if flags.isEmpty { return s + ".\n" }
+    s += " (largest gap first):\n\n| layer | stage | calibration gain dB | held-out gain dB | gap dB |\n|---|---|---|---|---|\n"
+    for f in flags.prefix(top > 0 ? top : flags.count) {
+        s += "| \(f.layer) | \(f.stage) | \(db(f.calibrationGain)) | \(db(f.heldoutGain)) | \(db(f.gap)) |\n"
+    }
     return s
 }
 

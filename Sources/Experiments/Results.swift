@@ -204,13 +204,16 @@ public enum LayersCSV {
         "cell_index", "cell_id", "layer", "stage_index", "stage", "weight_sqnr_db", "output_sqnr_db", "output_mse",
         "saturated_share", "flushed_share", "scale_exp_min", "scale_exp_median", "scale_exp_max", "seconds", "note",
         "block", "kind", "weight_format", "act_format",
+        "heldout_output_sqnr_db", "heldout_output_mse", "gptq_damp", "gptq_loss", "hessian_top1_share",
     ]
     public static func rows(_ r: CellRecord) -> [[String]] {
         r.layers.map { l in
             [String(r.index), r.id, l.layer, String(l.stageIndex), l.stage, csvNumber(l.weightSQNR), csvNumber(l.outputSQNR),
              csvNumber(l.outputMSE), csvNumber(l.saturatedShare), csvNumber(l.flushedShare),
              l.scaleExpMin.map(String.init) ?? "", l.scaleExpMedian.map(String.init) ?? "", l.scaleExpMax.map(String.init) ?? "",
-             csvNumber(l.seconds), l.note, String(l.block), l.kind, l.weightFormat, l.actFormat]
+             csvNumber(l.seconds), l.note, String(l.block), l.kind, l.weightFormat, l.actFormat,
+             csvNumber(l.heldoutOutputSQNR), csvNumber(l.heldoutOutputMSE), csvNumber(l.gptqDamp), csvNumber(l.gptqLoss),
+             csvNumber(l.hessianTop1Share)]
         }
     }
     public static func table(_ records: [CellRecord]) -> CSVTable {

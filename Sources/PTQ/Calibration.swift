@@ -9,6 +9,8 @@ public struct CalibrationSet: Sendable {
     public let sequences: [[Int32]]
     public let length: Int
     public let seed: UInt64
+    /// Start of each sequence in the token stream it was cut from (empty for explicit sequences).
+    public let starts: [Int]
     /// Identifies the set for caches: hash of the source tokens, sample count, length and seed.
     public let identity: String
 
@@ -22,11 +24,14 @@ public struct CalibrationSet: Sendable {
         var g = SplitMix64(seed: seed)
         let span = UInt64(tokens.count - length)   // start in 0..<span (GPTQ: randint(0, n - len - 1))
         var seqs: [[Int32]] = []
+        var st: [Int] = []
         for _ in 0..<samples {
             let start = Int(g.next() % span)
             seqs.append(Array(tokens[start..<(start + length)]))
+            st.append(start)
         }
         sequences = seqs
+        starts = st
         self.length = length
         self.seed = seed
         let h = tokens.withUnsafeBytes { fnv1a64($0) }
@@ -39,10 +44,41 @@ public struct CalibrationSet: Sendable {
         self.sequences = sequences
         self.length = sequences[0].count
         self.seed = 0
+        self.starts = []
         self.identity = identity
     }
 
     public var tokenCount: Int { sequences.count * length }
+
+    /// A held-out set: `samples` windows of `length` tokens of `tokens` drawn with a stream derived
+    /// from `seed` and, when `disjointFrom` is given (a set cut from the same tokens), overlapping
+    /// none of its windows. Throws when the text has no room for them.
+    public static func heldOut(tokens: [Int32], samples: Int, length: Int, seed: UInt64, disjointFrom cal: CalibrationSet?,
+                               sourceName: String) throws -> CalibrationSet {
+        guard samples > 0, length > 1, tokens.count > length else {
+            throw UsageError("\(sourceName): \(tokens.count) tokens, too few for a held-out sample of \(samples) × \(length) tokens")
+        }
+        var g = SplitMix64(seed: seed ^ 0x4845_4C44_4F55_5400)   // "HELDOUT": a stream unlike the calibration's
+        let span = UInt64(tokens.count - length)
+        let taken = (cal?.starts ?? []).map { ($0, $0 + (cal?.length ?? 0)) }
+        var seqs: [[Int32]] = [], st: [Int] = []
+        var tries = 0
+        while seqs.count < samples {
+            tries += 1
+            if tries > 1000 * samples {
+                throw UsageError("\(sourceName): no room for \(samples) held-out windows of \(length) tokens disjoint from the \(taken.count) calibration windows; use a longer text or fewer calibration tokens")
+            }
+            let s = Int(g.next() % span), e = s + length
+            if taken.contains(where: { $0.0 < e && s < $0.1 }) { continue }
+            seqs.append(Array(tokens[s..<e]))
+            st.append(s)
+        }
+        return CalibrationSet(sequences: seqs, starts: st, seed: seed, identity: "heldout-\(sourceName)-n\(samples)-l\(length)-s\(seed)")
+    }
+
+    init(sequences: [[Int32]], starts: [Int], seed: UInt64, identity: String) {
+        self.sequences = sequences; self.length = sequences[0].count; self.seed = seed; self.starts = starts; self.identity = identity
+    }
 }
 
 /// 64-bit FNV-1a hash of raw bytes (cache keys; not cryptographic).

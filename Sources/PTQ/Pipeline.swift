@@ -55,6 +55,14 @@ public struct StageLayerRecord: Sendable, Codable, Equatable {
     public var note: String
     /// Seconds the stage spent on this layer's group (shared work is attributed to the group's first layer).
     public var seconds: Double
+    /// Output SQNR/MSE as `outputSQNR`/`outputMSE`, on held-out inputs no stage saw (nil without held-out data).
+    public var heldoutOutputSQNR: Double? = nil
+    public var heldoutOutputMSE: Double? = nil
+    /// GPTQ: dampening as applied (absolute, added to the Hessian's diagonal), GPTQ's loss estimate, and the
+    /// share of the Hessian's trace held by the top 1% of input channels (nil for other stages).
+    public var gptqDamp: Double? = nil
+    public var gptqLoss: Double? = nil
+    public var hessianTop1Share: Double? = nil
 
     public static let csvHeader = "layer,block,kind,stage_index,stage,weight_format,act_format,weight_sqnr_db,output_sqnr_db,output_mse,saturated_share,flushed_share,scale_exp_min,scale_exp_median,scale_exp_max,seconds,note"
 
@@ -87,6 +95,7 @@ extension StageLayerRecord {
     enum CodingKeys: String, CodingKey {
         case layer, block, kind, stageIndex, stage, weightFormat, actFormat, weightSQNR, outputSQNR, outputMSE
         case saturatedShare, flushedShare, scaleExpMin, scaleExpMedian, scaleExpMax, note, seconds
+        case heldoutOutputSQNR, heldoutOutputMSE, gptqDamp, gptqLoss, hessianTop1Share
     }
 
     /// Decodes records written before `block`, `kind` and the formats were stored (derived or empty then).
@@ -106,6 +115,11 @@ extension StageLayerRecord {
                   block: try c.decodeIfPresent(Int.self, forKey: .block), kind: try c.decodeIfPresent(String.self, forKey: .kind),
                   weightFormat: try c.decodeIfPresent(String.self, forKey: .weightFormat) ?? "",
                   actFormat: try c.decodeIfPresent(String.self, forKey: .actFormat) ?? "")
+        heldoutOutputSQNR = try c.decodeIfPresent(Double.self, forKey: .heldoutOutputSQNR)
+        heldoutOutputMSE = try c.decodeIfPresent(Double.self, forKey: .heldoutOutputMSE)
+        gptqDamp = try c.decodeIfPresent(Double.self, forKey: .gptqDamp)
+        gptqLoss = try c.decodeIfPresent(Double.self, forKey: .gptqLoss)
+        hessianTop1Share = try c.decodeIfPresent(Double.self, forKey: .hessianTop1Share)
     }
 }
 
@@ -144,8 +158,12 @@ public struct PTQError: UserFacingError {
 /// with plain RTN it is optional and only used to fill the output-error columns of the records.
 /// Within a block, the statistics of all linears are collected in one pass over the block in its
 /// current fp32 (transformed) state, as in the GPTQ/AWQ reference code (not "true sequential").
+///
+/// `heldout`: sequences no stage sees (disjoint from the calibration windows, or another text);
+/// they follow the calibration through the quantized blocks and fill the records' held-out
+/// output-error columns (a diagnostic of over-fitting; never used for fitting).
 public func quantize(model: LlamaModel, plan: QuantPlan, calibration: CalibrationSet?,
-                     options: PTQOptions = PTQOptions()) throws -> PTQReport {
+                     options: PTQOptions = PTQOptions(), heldout: CalibrationSet? = nil) throws -> PTQReport {
     let t0 = monotonicSeconds()
     let names = model.linears.map(\.name)
     let specs = names.map { plan.spec(for: $0) }
@@ -165,7 +183,7 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     for l in model.linears { l.packed = nil }   // the pipeline works on (and leaves) fp32 fake-quant weights
     var state = PipelineState(model: model, plan: plan, options: options, stages: stages)
     if let cal = calibration {
-        try state.runSequential(cal)
+        try state.runSequential(cal, heldout: heldout)
         model.releaseScratch()      // the staged GPTQ pass's per-sequence buffers
     } else {
         state.runRTNOnly()
@@ -296,14 +314,15 @@ struct PipelineState {
 
     // MARK: sequential calibration
 
-    mutating func runSequential(_ cal: CalibrationSet) throws {
+    mutating func runSequential(_ cal: CalibrationSet, heldout: CalibrationSet? = nil) throws {
         let L = cal.length
         var hidden = cal.sequences.map { model.embed($0) }
+        var held = heldout.map { h in (sequences: h.sequences.map { model.embed($0) }, length: h.length) }
         let nb = model.blocks.count
         let progress = options.showProgress ? ProgressReporter("calibrate \(stages.map(\.description).joined(separator: "→"))", total: nb) : nil
         for bi in 0..<nb {
             blockInputObserver?(bi, hidden)
-            try calibrateBlock(bi, hidden: &hidden, seqLen: L, cal: cal)
+            try calibrateBlock(bi, hidden: &hidden, seqLen: L, cal: cal, heldout: &held)
             progress?.advance(detail: "block \(bi)")
         }
         progress?.finish()
@@ -315,7 +334,8 @@ struct PipelineState {
         return (0..<per).map { ($0 * seqLen) / per }
     }
 
-    mutating func calibrateBlock(_ bi: Int, hidden: inout [[Float]], seqLen L: Int, cal: CalibrationSet) throws {
+    mutating func calibrateBlock(_ bi: Int, hidden: inout [[Float]], seqLen L: Int, cal: CalibrationSet,
+                                 heldout: inout (sequences: [[Float]], length: Int)?) throws {
         let blk = model.blocks[bi]
         let lins = blk.linears
         let specs = lins.map { plan.spec(for: $0.name) }
@@ -347,13 +367,41 @@ struct PipelineState {
             stageSeconds["statistics", default: 0] += statsSeconds
         }
         var outputsDone = false     // set when a staged GPTQ pass has produced the block's outputs
+        // Held-out sample: inputs of the block's linears (block as before its stages) on the held-out
+        // sequences, strided as the calibration sample.
+        var heldStats: [GroupStats]? = nil
+        if let h = heldout {
+            let hs = InputGroup.allCases.map { GroupStats(k: lins[$0.members[0]].inFeatures) }
+            let hp = samplePositions(seqLen: h.length, sequences: h.sequences.count)
+            let leaders = groupLeaders(lins)
+            model.inputObserver = { lin, buf, m in
+                guard let g = leaders[lin.name] else { return }
+                hs[g.rawValue].add(buf.baseAddress!, rows: m, positions: hp)
+            }
+            observeInputs(bi, hidden: h.sequences, seqLen: h.length)
+            model.inputObserver = nil
+            heldStats = hs
+        }
 
         // Stage-error records: fp32 reference outputs on the sample (once per linear), and the
         // inputs/result of each linear's latest output-error measurement.
-        var yRefs = [[Float]?](repeating: nil, count: 7)
-        var lastOutput = [(weight: [Float], col: [Float], row: [Float], error: (err: Double, signal: Double))?](repeating: nil, count: 7)
+        var yRefs = [[Float]?](repeating: nil, count: 7), heldRefs = [[Float]?](repeating: nil, count: 7)
+        var lastOutput = [(weight: [Float], col: [Float], row: [Float], error: (err: Double, signal: Double), held: (err: Double, signal: Double)?)?](repeating: nil, count: 7)
+        /// Output error of linear `m` (weights `weff`, equivalence scales) on the sample `x` [rows, k]
+        /// against the fp32 layer's outputs (computed once per sample into `ref`).
+        func outputError(_ m: Int, _ x: [Float], rows: Int, weff: [Float], ref: inout [Float]?) -> (err: Double, signal: Double) {
+            let k = lins[m].inFeatures, n = lins[m].outFeatures
+            if ref == nil { ref = MatOps.gemm(x, orig[m], m: rows, n: n, k: k) }
+            var xs = x
+            for r in 0..<rows { for j in 0..<k { xs[r * k + j] /= colScale[m][j] } }
+            if let a = specs[m].act { _ = xs.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: k, config: a) } }
+            var y = MatOps.gemm(xs, weff, m: rows, n: n, k: k)
+            for r in 0..<rows { for o in 0..<n { y[r * n + o] *= rowScale[m][o] } }
+            return ErrorStats.sse(y, reference: ref!)
+        }
         for (si, stage) in stages.enumerated() {
             var notes = [String](repeating: "", count: 7)
+            var gptqInfo = [GPTQLayerInfo?](repeating: nil, count: 7)
             var diags = [WeightDiagnostics?](repeating: nil, count: 7)
             let ts = monotonicSeconds()
             var algorithmSeconds: Double? = nil     // set by stages whose wall time includes a calibration pass
@@ -408,7 +456,7 @@ struct PipelineState {
             case .gptq(let actOrder):
                 // GPTQ is the rounding, hence the last stage: its staged pass also produces the outputs.
                 algorithmSeconds = try gptqStaged(bi, stageIndex: si, actOrder: actOrder, specs: specs, hidden: &hidden, seqLen: L, cal: cal,
-                               stats: gptqFirst ? (stats, positions) : nil, diags: &diags, notes: &notes)
+                               stats: gptqFirst ? (stats, positions) : nil, diags: &diags, notes: &notes, info: &gptqInfo)
                 outputsDone = true
             case .rtn:
                 for (m, lin) in lins.enumerated() {
@@ -435,25 +483,26 @@ struct PipelineState {
                 for r in 0..<n { for j in 0..<k { back[r * k + j] *= rowScale[m][r] / colScale[m][j] } }
                 let we = ErrorStats.sse(back, reference: orig[m])
                 // output error: the same weights and scales as the previous stage's record give the same numbers
-                let oe: (err: Double, signal: Double)
+                let oe: (err: Double, signal: Double), he: (err: Double, signal: Double)?
                 if let last = lastOutput[m], last.weight == weff, last.col == colScale[m], last.row == rowScale[m] {
                     oe = last.error
+                    he = last.held
                 } else {
-                    let x = st.sample, rows = st.sampleRows
-                    if yRefs[m] == nil { yRefs[m] = MatOps.gemm(x, orig[m], m: rows, n: n, k: k) }
-                    var xs = x
-                    for r in 0..<rows { for j in 0..<k { xs[r * k + j] /= colScale[m][j] } }
-                    if let a = specs[m].act { _ = xs.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: k, config: a) } }
-                    var y = MatOps.gemm(xs, weff, m: rows, n: n, k: k)
-                    for r in 0..<rows { for o in 0..<n { y[r * n + o] *= rowScale[m][o] } }
-                    oe = ErrorStats.sse(y, reference: yRefs[m]!)
-                    lastOutput[m] = (weff, colScale[m], rowScale[m], oe)
+                    oe = outputError(m, st.sample, rows: st.sampleRows, weff: weff, ref: &yRefs[m])
+                    he = heldStats.map { hs in outputError(m, hs[g.rawValue].sample, rows: hs[g.rawValue].sampleRows, weff: weff, ref: &heldRefs[m]) }
+                    lastOutput[m] = (weff, colScale[m], rowScale[m], oe, he)
                 }
                 let rows = st.sampleRows
-                records.append(record(lin, block: bi, index: m, stageIndex: si, stage: stage, spec: specs[m],
-                                      weightSQNR: ErrorStats.sqnrDB(err: we.err, signal: we.signal),
-                                      out: (ErrorStats.sqnrDB(err: oe.err, signal: oe.signal), oe.err / Double(max(1, rows * n))),
-                                      diag: diag, note: notes[m], seconds: m == InputGroup.of(m).members[0] ? secs / 4 : 0))
+                var rec = record(lin, block: bi, index: m, stageIndex: si, stage: stage, spec: specs[m],
+                                 weightSQNR: ErrorStats.sqnrDB(err: we.err, signal: we.signal),
+                                 out: (ErrorStats.sqnrDB(err: oe.err, signal: oe.signal), oe.err / Double(max(1, rows * n))),
+                                 diag: diag, note: notes[m], seconds: m == InputGroup.of(m).members[0] ? secs / 4 : 0)
+                if let he = he, let hs = heldStats {
+                    rec.heldoutOutputSQNR = ErrorStats.sqnrDB(err: he.err, signal: he.signal)
+                    rec.heldoutOutputMSE = he.err / Double(max(1, hs[g.rawValue].sampleRows * n))
+                }
+                if let gi = gptqInfo[m] { rec.gptqDamp = gi.damp; rec.gptqLoss = gi.loss; rec.hessianTop1Share = gi.top1Share }
+                records.append(rec)
             }
             stageSeconds["records", default: 0] += monotonicSeconds() - tR
         }
@@ -464,6 +513,12 @@ struct PipelineState {
             let tC = monotonicSeconds()
             for s in 0..<hidden.count { model.forwardBlock(bi, hidden: &hidden[s], seqLen: L) }
             stageSeconds["passes", default: 0] += monotonicSeconds() - tC
+        }
+        if heldout != nil {
+            let tH = monotonicSeconds()
+            let hl = heldout!.length
+            for s in 0..<heldout!.sequences.count { model.forwardBlock(bi, hidden: &heldout!.sequences[s], seqLen: hl) }
+            stageSeconds["heldout", default: 0] += monotonicSeconds() - tH
         }
     }
 
@@ -493,7 +548,7 @@ struct PipelineState {
     /// (records, sample) are collected in the same pass.
     mutating func gptqStaged(_ bi: Int, stageIndex si: Int, actOrder: Bool, specs: [QuantSpec], hidden: inout [[Float]],
                              seqLen L: Int, cal: CalibrationSet, stats: (groups: [GroupStats], positions: [Int])?,
-                             diags: inout [WeightDiagnostics?], notes: inout [String]) throws -> Double {
+                             diags: inout [WeightDiagnostics?], notes: inout [String], info: inout [GPTQLayerInfo?]) throws -> Double {
         let lins = model.blocks[bi].linears
         let job = prepareHessians(bi, specs: specs, cal: cal, stageIndex: si)
         cacheHits += job.cached.count
@@ -524,6 +579,7 @@ struct PipelineState {
         var opt = options.gptq
         opt.actOrder = actOrder
         var factors: [String: GPTQ.Factor] = [:]
+        var top1: [String: Double] = [:]
         try model.forwardBlockStaged(bi, hidden: &hidden, seqLen: L) { point in
             let g = InputGroup(point)
             let t0 = monotonicSeconds()
@@ -536,12 +592,14 @@ struct PipelineState {
                     if stored { cacheWrites += 1 }
                     hessianObserver?(bi, m, h)
                     factors[key] = GPTQ.factor(hessian: h, k: lin.inFeatures, options: opt)
+                    top1[key] = GPTQLayerInfo.topShare(hessian: h, k: lin.inFeatures, fraction: 0.01)
                 }
                 var w = lin.weight
                 let r = GPTQ.quantize(weight: &w, rows: lin.outFeatures, factor: factors[key]!, config: wc, options: opt)
                 lin.weight = w
                 diags[m] = r.diagnostics
                 notes[m] = String(format: "gptq_loss=%.4g damp=%.3g dead=%d", r.loss, r.damping, r.deadColumns)
+                info[m] = GPTQLayerInfo(damp: r.damping, loss: r.loss, top1Share: top1[key]!)
             }
             gptqSeconds += monotonicSeconds() - t0
         }
@@ -672,6 +730,18 @@ struct PipelineState {
                         "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"].joined(separator: "|")
         let text = "v3|\(HessianCache.codeVersion)|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
         return String(format: "%016llx", fnv1a64(text)) + String(format: "%016llx", fnv1a64(String(text.reversed())))
+    }
+}
+
+/// What GPTQ did to one layer, for its record.
+struct GPTQLayerInfo {
+    var damp: Double, loss: Double, top1Share: Double
+    /// Share of the trace of `hessian` [k*k] held by the `ceil(fraction·k)` largest diagonal entries.
+    static func topShare(hessian h: [Double], k: Int, fraction: Double) -> Double {
+        let d = (0..<k).map { h[$0 * k + $0] }.sorted(by: >)
+        let trace = d.reduce(0, +)
+        let n = max(1, Int((fraction * Double(k)).rounded(.up)))
+        return trace > 0 ? d.prefix(n).reduce(0, +) / trace : 0
     }
 }
 

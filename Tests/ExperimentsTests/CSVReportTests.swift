@@ -119,3 +119,25 @@ final class CSVReportTests: XCTestCase {
         XCTAssertThrowsError(try writeLayerReports(dir, only: "nope", top: 0))
     }
 }
+
+final class HeldoutReportTests: XCTestCase {
+    /// Over-fitting flags: a stage after which held-out SQNR falls while calibration SQNR rises (or falls less).
+    func testOverfitFlags() {
+        func r(_ st: String, _ si: Int, _ cal: Double, _ held: Double) -> LayerRecord {
+            var x = LayerRecord(layer: "l", stageIndex: si, stage: st, weightSQNR: 0, outputSQNR: cal, outputMSE: 0,
+                                saturatedShare: 0, flushedShare: 0, scaleExpMin: nil, scaleExpMedian: nil, scaleExpMax: nil)
+            x.heldoutOutputSQNR = held
+            return x
+        }
+        let e = LayerErrors(cellID: "c", stages: ["awq", "gptq"], layers: ["a", "b", "c"], records: [
+            [r("awq", 0, 10, 9), r("gptq", 1, 14, 8)],     // +4 on calibration, −1 held out: flagged, gap 5
+            [r("awq", 0, 10, 9), r("gptq", 1, 12, 10)],    // both improve: not flagged
+            [r("awq", 0, 10, 9), r("gptq", 1, 7, 8.5)],    // calibration −3, held out −0.5: not flagged
+        ])
+        let f = overfitFlags(e)
+        XCTAssertEqual(f.count, 1)
+        XCTAssertEqual(f.first?.layer, "a")
+        XCTAssertEqual(f.first?.gap ?? 0, 5, accuracy: 1e-12)
+        XCTAssertTrue(layerMarkdown(e).contains("Over-fitting flags: 1"))
+    }
+}
