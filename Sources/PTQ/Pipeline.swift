@@ -22,6 +22,10 @@ public struct PTQOptions: Sendable {
     public var modelIdentity: String = ""
     /// Progress lines on stderr.
     public var showProgress = true
+    /// Keep each block linear's final weight mapped back through the equivalence scales of the
+    /// stages (`PTQReport.effectiveWeights`): the weight that, in the original fp32 model, stands
+    /// for the quantized layer (used by sensitivity measurements).
+    public var keepEffectiveWeights = false
     public init() {}
 }
 
@@ -136,6 +140,9 @@ public struct PTQReport: Sendable {
     public var cacheWrites: Int
     /// The Hessians that came from the cache: `block N <input group>|<activation format>`.
     public var cachedHessians: [String] = []
+    /// With `PTQOptions.keepEffectiveWeights`: each calibrated block linear's final weight in the
+    /// original model's basis ([N·K]), by name.
+    public var effectiveWeights: [String: [Float]] = [:]
 
     /// The records as CSV (header + one line per record).
     public var csv: String { ([StageLayerRecord.csvHeader] + records.map(\.csvRow)).joined(separator: "\n") + "\n" }
@@ -191,7 +198,8 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     state.finishLMHead()
     model.inputObserver = nil
     return PTQReport(records: state.records, seconds: monotonicSeconds() - t0, stageSeconds: state.stageSeconds,
-                     cacheHits: state.cacheHits, cacheWrites: state.cacheWrites, cachedHessians: state.cachedHessians)
+                     cacheHits: state.cacheHits, cacheWrites: state.cacheWrites, cachedHessians: state.cachedHessians,
+                     effectiveWeights: state.effectiveWeights)
 }
 
 /// The four inputs of a decoder block's linears.
@@ -257,6 +265,7 @@ struct PipelineState {
     var stageSeconds: [String: Double] = [:]
     var cacheHits = 0, cacheWrites = 0
     var cachedHessians: [String] = []
+    var effectiveWeights: [String: [Float]] = [:]
     /// Tests: sees the calibration hidden states entering each block.
     var blockInputObserver: ((Int, [[Float]]) -> Void)? = nil
     /// Tests: sees every GPTQ Hessian used (block, linear index 0..<7 of the group's first
@@ -482,6 +491,7 @@ struct PipelineState {
                 var back = weff
                 for r in 0..<n { for j in 0..<k { back[r * k + j] *= rowScale[m][r] / colScale[m][j] } }
                 let we = ErrorStats.sse(back, reference: orig[m])
+                if options.keepEffectiveWeights && si == stages.count - 1 { effectiveWeights[lin.name] = back }
                 // output error: the same weights and scales as the previous stage's record give the same numbers
                 let oe: (err: Double, signal: Double), he: (err: Double, signal: Double)?
                 if let last = lastOutput[m], last.weight == weff, last.col == colScale[m], last.row == rowScale[m] {
