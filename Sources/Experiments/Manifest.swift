@@ -119,14 +119,20 @@ public struct Cell: Hashable, Sendable {
     public let packed: Bool
     /// Calibration data of this cell when it differs from the manifest's `calibration`.
     public let calibration: CalibrationSpec?
+    /// Mixed precision: the average weight bits (incl. scales) of a per-layer format plan chosen
+    /// from `planFormats` at run time (sensitivity → allocation); nil for a uniform cell.
+    public let budget: Double?
+    public let planFormats: [String]
 
     public init(weights: String?, acts: String?, block: Int = 32, scaleRule: String = "floor",
                 rounding: String = "even", recipe: CellRecipe, seed: Int = 0, roundingSeed: Int? = nil,
-                overrides: [String] = [], lmHead: Bool = false, packed: Bool = false, calibration: CalibrationSpec? = nil) {
+                overrides: [String] = [], lmHead: Bool = false, packed: Bool = false, calibration: CalibrationSpec? = nil,
+                budget: Double? = nil, planFormats: [String] = []) {
         self.weights = weights; self.acts = acts; self.block = block
         self.scaleRule = scaleRule; self.rounding = rounding; self.recipe = recipe; self.seed = seed
         self.roundingSeed = roundingSeed == seed ? nil : roundingSeed
         self.overrides = overrides; self.lmHead = lmHead; self.packed = packed; self.calibration = calibration
+        self.budget = budget; self.planFormats = budget == nil ? [] : planFormats
     }
 
     /// The seed of stochastic rounding.
@@ -138,7 +144,8 @@ public struct Cell: Hashable, Sendable {
     /// `_cal-<calibration>`.
     public var id: String {
         if recipe.isFP32 { return "fp32" }
-        var s = "\(recipe.name)_W\(weights ?? "none")_A\(acts ?? "none")_b\(block)_\(scaleRule)_\(rounding)_s\(seed)"
+        let w = budget.map { "plan" + fmtNumber($0) } ?? weights ?? "none"
+        var s = "\(recipe.name)_W\(w)_A\(acts ?? "none")_b\(block)_\(scaleRule)_\(rounding)_s\(seed)"
         if let r = roundingSeed { s += "_r\(r)" }
         if !overrides.isEmpty { s += "_o" + String(SHA256.hex(of: Array(overrides.joined(separator: ";").utf8)).prefix(8)) }
         if lmHead { s += "_lmhead" }
@@ -147,8 +154,9 @@ public struct Cell: Hashable, Sendable {
         return s
     }
 
-    /// Weight storage bits per element including scales (32 when weights stay fp32).
-    public var weightBitsPerElement: Double { Catalog.storageBits(format: weights, block: block) }
+    /// Weight storage bits per element including scales (32 when weights stay fp32); a plan cell's
+    /// budget (its record has the plan's actual average).
+    public var weightBitsPerElement: Double { budget ?? Catalog.storageBits(format: weights, block: block) }
 
     var json: [String: Any] {
         var o: [String: Any] = ["weights": weights ?? "none", "acts": acts ?? "none", "block": block, "scale_rule": scaleRule,
@@ -158,6 +166,7 @@ public struct Cell: Hashable, Sendable {
         if lmHead { o["lm_head"] = true }
         if packed { o["packed"] = true }
         if let c = calibration { o["calibration"] = c.json }
+        if let b = budget { o["budget"] = b; o["plan_formats"] = planFormats }
         return o
     }
 }
@@ -187,20 +196,26 @@ public struct Manifest: Sendable {
     /// calibration text disjoint from every calibration window, the default), `none`, or a path to
     /// another text (a diagnostic, e.g. part of the evaluation text; never used for fitting).
     public var heldout: String = "calibration"
+    /// Mixed-precision plans (`plan`): which prediction the allocator minimizes (`measured`
+    /// single-layer ΔNLL or the linearity-theorem `proxy`) and the calibration tokens the
+    /// sensitivities are measured on.
+    public var planPredictor: String = "measured"
+    public var planProbeTokens: Int = 1024
     /// Cells in run order (deterministic: grid order, fp32 first occurrence kept).
     public var cells: [Cell]
     /// Grid combinations that were dropped and why (shown by `--dry-run`).
     public var skipped: [String]
 
-    static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "layers", "eval", "calibration", "grid", "cells"]
+    static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "layers", "plan", "eval", "calibration", "grid", "cells"]
     static let layersKeys = ["heldout"]
+    static let planKeys = ["predictor", "probe_tokens"]
     static let evalKeys = ["datasets", "windows", "ctx"]
     static let calibKeys = ["dataset", "n", "len", "seed"]
     static let cellCalibKeys = ["dataset", "n", "len"]
     static let gridKeys = ["weights", "acts", "blocks", "scale_rules", "roundings", "recipes", "seeds", "calibrations",
-                           "overrides", "lm_head", "packed"]
+                           "overrides", "lm_head", "packed", "budgets"]
     static let cellKeys = ["weights", "acts", "block", "scale_rule", "rounding", "recipe", "seed", "rounding_seed",
-                           "overrides", "lm_head", "packed", "calibration"]
+                           "overrides", "lm_head", "packed", "calibration", "budget", "plan_formats"]
     /// Pre-tokenizer names accepted by `pre_tokenizer` / `--pre`.
     public static let preTokenizers = ["smollm", "gpt2"]
     /// Evaluation "datasets" that name a file of token ids start with this prefix.
@@ -257,6 +272,10 @@ public struct Manifest: Sendable {
             else { c.fail("pre_tokenizer", "got \(jsonRender(pt)); allowed: \(preTokenizers.map { "\"\($0)\"" }.joined(separator: ", "))") }
         }
         if let b = c.bool(top["cache"], "cache") { m.cache = b }
+        if let pl = c.object(top["plan"], "plan", keys: planKeys) {
+            if let pr = parseChoice(pl["predictor"], "plan.predictor", c, ["measured", "proxy"]) { m.planPredictor = pr }
+            if let t = c.integer(pl["probe_tokens"], "plan.probe_tokens", in: 16...1_048_576) { m.planProbeTokens = t }
+        }
         if let l = c.object(top["layers"], "layers", keys: layersKeys), let h = c.string(l["heldout"], "layers.heldout") {
             if h == "calibration" || h == "none" { m.heldout = h }
             else if ["wikitext2", "ptb"].contains(h.lowercased()) {
@@ -535,13 +554,25 @@ public struct Manifest: Sendable {
             guard let cs = parseCalibrationSpec(o["calibration"], JSONChecker.join(p, "calibration"), c, checkFiles: checkFiles) else { return nil }
             extras.calibration = cs
         }
+        if (o["budget"] == nil) != (o["plan_formats"] == nil) {
+            c.fail(p, "a plan cell needs both \"budget\" (average weight bits) and \"plan_formats\" (candidate formats)"); return nil
+        }
+        if o["budget"] != nil {
+            guard let b = c.number(o["budget"], JSONChecker.join(p, "budget"), in: 1...32),
+                  let fs = parsePlanFormats(o["plan_formats"], JSONChecker.join(p, "plan_formats"), c) else { return nil }
+            extras.budget = b; extras.planFormats = fs
+        }
         guard ok, let b = block, let s = sr, let r = rd, let sd = seed else { return nil }
         if let why = contradiction(weights: w, acts: a, recipe: recipe) { c.fail(p, why); return nil }
         if recipe.isFP32 && extras != CellExtras() {
             c.fail(p, "the fp32 recipe runs unquantized: rounding_seed, overrides, lm_head, packed and calibration do not apply"); return nil
         }
+        if extras.budget != nil && w != extras.planFormats.first {
+            c.fail(JSONChecker.join(p, "weights"), "a plan cell's weights are its first plan format (\"\(extras.planFormats.first ?? "")\"), got \(jsonRender(w ?? "none"))"); return nil
+        }
         return Cell(weights: w, acts: a, block: b, scaleRule: s, rounding: r, recipe: recipe, seed: sd, roundingSeed: extras.roundingSeed,
-                    overrides: extras.overrides, lmHead: extras.lmHead, packed: extras.packed, calibration: extras.calibration)
+                    overrides: extras.overrides, lmHead: extras.lmHead, packed: extras.packed, calibration: extras.calibration,
+                    budget: extras.budget, planFormats: extras.planFormats)
     }
 
     private static func expandGrid(_ g: [String: Any], checker c: JSONChecker, defaultSeed: Int, checkFiles: Bool, into m: inout Manifest) {
@@ -570,6 +601,14 @@ public struct Manifest: Sendable {
         if g["overrides"] != nil, let ov = parseOverrides(g["overrides"], "grid.overrides", c) { extras.overrides = ov }
         if let b = c.bool(g["lm_head"], "grid.lm_head") { extras.lmHead = b }
         if let b = c.bool(g["packed"], "grid.packed") { extras.packed = b }
+        let budgets = g["budgets"] == nil ? [] : list("budgets", default: nil) { c.number($0, $1, in: 1...32) } ?? []
+        if !budgets.isEmpty {
+            if let ws = ws, ws.compactMap({ $0 }).count < 2 {
+                c.fail("grid.budgets", "plans choose among the grid's weight formats: grid.weights needs at least two formats other than \"none\"")
+            }
+            var seenB = Set<Double>()
+            for (i, b) in budgets.enumerated() where !seenB.insert(b).inserted { c.fail("grid.budgets[\(i)]", "\(fmtNumber(b)) is listed twice") }
+        }
         // duplicates inside a list are errors (they would produce duplicate cells)
         func dupes<T: Hashable>(_ key: String, _ xs: [T]?, _ show: (T) -> String) {
             guard let xs = xs else { return }
@@ -607,6 +646,20 @@ public struct Manifest: Sendable {
                             overrides: extras.overrides, lmHead: extras.lmHead, packed: extras.packed, calibration: cal)
             if seen.insert(cell.id).inserted { m.cells.append(cell) }
         } } } } } } } }
+        // plan cells: one per budget, choosing among the grid's weight formats per layer
+        let planFormats = ws.compactMap { $0 }
+        for bud in budgets { for a in acts { for b in blocks { for s in srs { for r in rds { for rc in recipes where !rc.isFP32 { for cal in calibrations { for sd in seeds {
+            if let why = contradiction(weights: planFormats[0], acts: a, recipe: rc) {
+                let key = "recipe \"\(rc.name)\" with a plan, A=\(a ?? "none"): \(why)"
+                if skippedCounts[key] == nil { skippedOrder.append(key) }
+                skippedCounts[key, default: 0] += 1
+                continue
+            }
+            let cell = Cell(weights: planFormats[0], acts: a, block: b, scaleRule: s, rounding: r, recipe: rc, seed: sd,
+                            overrides: extras.overrides, lmHead: extras.lmHead, packed: extras.packed, calibration: cal,
+                            budget: bud, planFormats: planFormats)
+            if seen.insert(cell.id).inserted { m.cells.append(cell) }
+        } } } } } } } }
         m.skipped = skippedOrder.map { skippedCounts[$0]! > 1 ? "\($0) (\(skippedCounts[$0]!) cells)" : $0 }
     }
 
@@ -616,6 +669,22 @@ public struct Manifest: Sendable {
         var overrides: [String] = []
         var lmHead = false, packed = false
         var calibration: CalibrationSpec? = nil
+        var budget: Double? = nil
+        var planFormats: [String] = []
+    }
+
+    /// Candidate formats of a plan: at least two distinct MX formats.
+    static func parsePlanFormats(_ v: Any?, _ p: String, _ c: JSONChecker) -> [String]? {
+        guard let arr = c.array(v, p) else { return nil }
+        var out: [String] = []
+        for (i, x) in arr.enumerated() {
+            guard let f = parseFormat(x, JSONChecker.join(p, i), c) else { return nil }
+            guard let name = f else { c.fail(JSONChecker.join(p, i), "\"none\" is not a plan format; allowed: \(Catalog.formats.map { "\"\($0.name)\"" }.joined(separator: ", "))"); return nil }
+            if out.contains(name) { c.fail(JSONChecker.join(p, i), "\"\(name)\" is listed twice"); return nil }
+            out.append(name)
+        }
+        if out.count < 2 { c.fail(p, "a plan chooses among at least two formats"); return nil }
+        return out
     }
 
     /// The fully resolved manifest (defaults filled in, grid expanded to `cells`) as
@@ -631,6 +700,7 @@ public struct Manifest: Sendable {
         if let p = preTokenizer { top["pre_tokenizer"] = p }
         if !cache { top["cache"] = false }
         if heldout != "calibration" { top["layers"] = ["heldout": heldout] }
+        if planPredictor != "measured" || planProbeTokens != 1024 { top["plan"] = ["predictor": planPredictor, "probe_tokens": planProbeTokens] }
         var d = try! JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])
         d.append(0x0A)
         return d

@@ -160,9 +160,21 @@ public final class RealRunner: CellRunner {
         if cell.recipe.isFP32 {
             return CellResult(evals: try baseline(progress: progress), layers: [], quantizeSeconds: 0)
         }
-        let model = try freshModel()
         let t0 = monotonicSeconds()
-        let (report, plan) = try quantizeModel(model, cell: cell, progress: progress)
+        var run = cell
+        var planInfo: PlanInfo? = nil, sens: [LayerSensitivity]? = nil
+        if cell.budget != nil {
+            // mixed precision: sensitivity (cached) → exact allocation → the plan's per-layer formats,
+            // before the cell's own overrides (which win)
+            progress.stage("sensitivity \(cell.planFormats.joined(separator: ","))")
+            let (info, table) = try planFor(cell)
+            planInfo = info; sens = table
+            run = Cell(weights: cell.weights, acts: cell.acts, block: cell.block, scaleRule: cell.scaleRule, rounding: cell.rounding,
+                       recipe: cell.recipe, seed: cell.seed, roundingSeed: cell.roundingSeed, overrides: info.overrides + cell.overrides,
+                       lmHead: cell.lmHead, packed: cell.packed, calibration: cell.calibration)
+        }
+        let model = try freshModel()
+        let (report, plan) = try quantizeModel(model, cell: run, progress: progress)
         if cell.packed {
             let bad = try packWeights(model: model, plan: plan)
             if bad > 0 { progress.note("warning: \(bad) weight values changed when packed (re-encoding with natural block scales)") }
@@ -172,6 +184,8 @@ public final class RealRunner: CellRunner {
         r.stageSeconds = report.stageSeconds
         r.cachedHessians = report.cachedHessians
         r.calibrationSHA256 = try calibrationSHA256(manifest.calibration(of: cell).dataset)
+        r.plan = planInfo
+        r.sensitivity = sens
         return r
     }
 

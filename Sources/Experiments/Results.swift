@@ -48,6 +48,9 @@ public struct CellResult: Sendable {
     public var cachedHessians: [String] = []
     /// SHA-256 of this cell's calibration text when it has its own (nil: the runner's provenance).
     public var calibrationSHA256: String? = nil
+    /// A plan cell's chosen plan and the sensitivity table it came from.
+    public var plan: PlanInfo? = nil
+    public var sensitivity: [LayerSensitivity]? = nil
     public init(evals: [DatasetResult], layers: [LayerRecord], quantizeSeconds: Double) {
         self.evals = evals; self.layers = layers; self.quantizeSeconds = quantizeSeconds
     }
@@ -97,6 +100,8 @@ public struct CellRecord: Codable, Sendable, Equatable {
     public var cachedHessians: [String]? = nil
     /// Seconds per PTQ stage (timing; absent in older records).
     public var stageSeconds: [String: Double]? = nil
+    /// A plan cell's plan (predicted ΔNLL, chosen formats); `weightBits` is then its average.
+    public var plan: PlanInfo? = nil
 }
 
 // MARK: - CSV

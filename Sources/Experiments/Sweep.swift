@@ -382,6 +382,11 @@ public final class Sweep {
             let wall = monotonicSeconds() - t0
             precondition(res.evals.map(\.dataset) == manifest.datasets, "runner returned datasets \(res.evals.map(\.dataset))")
             let rec = makeCellRecord(index: i, result: res, fp32: fp32, wall: wall, provenance: prov, gitCommit: gitCommit)
+            if let table = res.sensitivity {   // plan cells: the sensitivity table behind the plan
+                let sdir = dir.appendingPathComponent("sensitivity")
+                try FileManager.default.createDirectory(at: sdir, withIntermediateDirectories: true)
+                try writeDurably(Data(sensitivityCSV(table).text.utf8), to: sdir.appendingPathComponent(cellRecordName(i).replacingOccurrences(of: ".json", with: ".csv")))
+            }
             try writeDurably(try JSONIO.encoder().encode(rec), to: dir.appendingPathComponent("cells").appendingPathComponent(cellRecordName(i)))
             records.append(rec)
             records.sort { $0.index < $1.index }
@@ -417,6 +422,7 @@ public func makeRecord(manifest: Manifest, index i: Int, result res: CellResult,
         wallSeconds: wall, weightBits: cell.weightBitsPerElement, provenance: prov,
         manifestSHA256: manifest.sha256, gitCommit: gitCommit)
     if !cell.recipe.isFP32 { rec.cachedHessians = res.cachedHessians; rec.stageSeconds = res.stageSeconds }
+    if let p = res.plan { rec.plan = p; rec.weightBits = p.averageBits; rec.weights = "plan" }
     return rec
 }
 

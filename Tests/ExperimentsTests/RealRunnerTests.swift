@@ -171,3 +171,42 @@ final class RealRunnerTests: XCTestCase {
         XCTAssertEqual(r.layers.count, 2 * 7 * 3)
     }
 }
+
+final class PlanManifestTests: XCTestCase {
+    func testBudgetsExpandToPlanCellsAfterTheUniformOnes() throws {
+        let m = try Manifest.parse(Data("""
+        {"eval": {"datasets": ["ptb"]}, "plan": {"predictor": "proxy", "probe_tokens": 256},
+         "grid": {"weights": ["mxint4", "mxint8"], "acts": ["mxint8"], "recipes": ["fp32", "rtn"], "budgets": [5, 6.5]}}
+        """.utf8), file: "m", defaultName: "m")
+        XCTAssertEqual(m.cells.map(\\.id), ["fp32", "rtn_Wmxint4_Amxint8_b32_floor_even_s0", "rtn_Wmxint8_Amxint8_b32_floor_even_s0",
+                                          "rtn_Wplan5_Amxint8_b32_floor_even_s0", "rtn_Wplan6.5_Amxint8_b32_floor_even_s0"])
+        XCTAssertEqual(m.cells[3].planFormats, ["mxint4", "mxint8"])
+        XCTAssertEqual(m.cells[4].budget, 6.5)
+        XCTAssertEqual(m.planPredictor, "proxy")
+        XCTAssertEqual(m.planProbeTokens, 256)
+        // the resolved manifest is itself valid and describes the same cells
+        let back = try Manifest.parse(m.resolvedJSON(), file: "r", defaultName: "x")
+        XCTAssertEqual(back.cells, m.cells)
+        XCTAssertEqual(back.planPredictor, "proxy")
+        // errors: one format only, a budget without formats, a duplicate budget
+        XCTAssertThrowsError(try Manifest.parse(Data(#"{"eval": {"datasets": ["ptb"]}, "grid": {"weights": ["mxint4"], "acts": ["none"], "recipes": ["rtn"], "budgets": [5]}}"#.utf8), file: "m", defaultName: "m"))
+        XCTAssertThrowsError(try Manifest.parse(Data(#"{"eval": {"datasets": ["ptb"]}, "cells": [{"weights": "mxint4", "acts": "none", "recipe": "rtn", "budget": 5}]}"#.utf8), file: "m", defaultName: "m"))
+        XCTAssertThrowsError(try Manifest.parse(Data(#"{"eval": {"datasets": ["ptb"]}, "grid": {"weights": ["mxint4", "mxint8"], "acts": ["none"], "recipes": ["rtn"], "budgets": [5, 5]}}"#.utf8), file: "m", defaultName: "m"))
+    }
+
+    /// `choosePlan` on a hand-made table: two equal layers, budget for one 8-bit layer only; the
+    /// layer whose measured ΔNLL drops more gets MXINT8.
+    func testChoosePlan() {
+        func row(_ l: String, _ f: String, _ bits: Double, _ d: Double) -> LayerSensitivity {
+            LayerSensitivity(layer: l, params: 100, format: f, bits: bits, weightRelMSE: 0, measuredDeltaNLL: d, proxyDeltaNLL: d / 2)
+        }
+        let t = [row("layers.0.mlp.up_proj", "mxint4", 4.25, 0.30), row("layers.0.mlp.up_proj", "mxint8", 8.25, 0.01),
+                 row("layers.0.mlp.down_proj", "mxint4", 4.25, 0.10), row("layers.0.mlp.down_proj", "mxint8", 8.25, 0.02)]
+        let p = choosePlan(t, formats: ["mxint4", "mxint8"], budget: 6.25, predictor: "measured")
+        XCTAssertEqual(p?.overrides, ["layers.0.mlp.up_proj=mxint8", "layers.0.mlp.down_proj=mxint4"])
+        XCTAssertEqual(p?.predictedDeltaNLL ?? 0, 0.11, accuracy: 1e-12)
+        XCTAssertEqual(p?.averageBits, 6.25)
+        XCTAssertEqual(p?.rankCorrelation ?? 0, 1, accuracy: 1e-12)
+        XCTAssertNil(choosePlan(t, formats: ["mxint4", "mxint8"], budget: 4, predictor: "measured"))
+    }
+}
