@@ -100,16 +100,17 @@ func blockAndKind(_ name: String) -> (String, String)? {
     return (String(p[1]), k)
 }
 
-/// Output SQNR (dB) after the last stage that touched each layer, as a block × kind grid
-/// (nil when no layer name has the `layers.N.….kind` form).
-public func layerGrid(_ e: LayerErrors) -> LayerGrid? {
+/// A value of the record of the last stage that touched each layer (default: output SQNR in dB
+/// on calibration inputs; pass e.g. a held-out column's accessor for the held-out panel), as a
+/// block × kind grid (nil when no layer name has the `layers.N.….kind` form).
+public func layerGrid(_ e: LayerErrors, value: (LayerRecord) -> Double? = { $0.outputSQNR }) -> LayerGrid? {
     var blocks: [String] = [], kinds: [String] = []
     var vals: [String: Double] = [:]
     for (i, name) in e.layers.enumerated() {
         guard let (b, k) = blockAndKind(name) else { continue }
         if !blocks.contains(b) { blocks.append(b) }
         if !kinds.contains(k) { kinds.append(k) }
-        if let last = e.records[i].last(where: { $0 != nil }) ?? nil { vals[b + "|" + k] = last.outputSQNR }
+        if let last = e.records[i].last(where: { $0 != nil }) ?? nil, let v = value(last) { vals[b + "|" + k] = v }
     }
     if blocks.isEmpty { return nil }
     blocks.sort { Int($0)! < Int($1)! }
