@@ -115,7 +115,7 @@ public enum Bootstrap {
     }
 
     /// 95 % CI of PPL = exp(token-weighted mean NLL) from per-window NLLs.
-    /// nil when there are no windows or `tokens` does not match.
+    /// nil when there are no windows, a window's NLL is not finite, or `tokens` does not match.
     public static func pplCI(_ nll: [Double], tokens: [Double]? = nil, resamples: Int = Bootstrap.resamples,
                              seed: UInt64 = Bootstrap.seed) -> Interval? {
         seedsPPLCI([nll], tokens: tokens, resamples: resamples, seed: seed)
@@ -132,7 +132,7 @@ public enum Bootstrap {
     /// PPL ratio) over the same windows. A constant per-window shift c gives exactly [c, c].
     public static func pairedNLLDiffCI(_ cell: [Double], _ reference: [Double], tokens: [Double]? = nil,
                                        resamples: Int = Bootstrap.resamples, seed: UInt64 = Bootstrap.seed) -> Interval? {
-        guard !cell.isEmpty, cell.count == reference.count, validTokens(tokens, cell.count) else { return nil }
+        guard !cell.isEmpty, cell.count == reference.count, validTokens(tokens, cell.count), allFinite([cell, reference]) else { return nil }
         let d = distribution(seeds: 1, windows: cell.count, resamples: resamples, seed: seed) { _, w in
             weightedMean(cell, tokens: tokens, indices: w) - weightedMean(reference, tokens: tokens, indices: w)
         }
@@ -143,7 +143,7 @@ public enum Bootstrap {
     /// `perSeed[s]` holds seed s's per-window NLLs; all must have the same window count.
     public static func seedsPPLCI(_ perSeed: [[Double]], tokens: [Double]? = nil, resamples: Int = Bootstrap.resamples,
                                   seed: UInt64 = Bootstrap.seed) -> Interval? {
-        guard let n = perSeed.first?.count, n > 0, perSeed.allSatisfy({ $0.count == n }), validTokens(tokens, n) else { return nil }
+        guard let n = perSeed.first?.count, n > 0, perSeed.allSatisfy({ $0.count == n }), validTokens(tokens, n), allFinite(perSeed) else { return nil }
         let d = distribution(seeds: perSeed.count, windows: n, resamples: resamples, seed: seed) { ss, w in
             ss.reduce(0.0) { $0 + Foundation.exp(weightedMean(perSeed[$1], tokens: tokens, indices: w)) } / Double(ss.count)
         }
@@ -155,7 +155,7 @@ public enum Bootstrap {
     public static func seedsPairedDeltaCI(_ cell: [[Double]], _ reference: [[Double]], tokens: [Double]? = nil,
                                           resamples: Int = Bootstrap.resamples, seed: UInt64 = Bootstrap.seed) -> Interval? {
         guard let n = cell.first?.count, n > 0, cell.count == reference.count,
-              (cell + reference).allSatisfy({ $0.count == n }), validTokens(tokens, n) else { return nil }
+              (cell + reference).allSatisfy({ $0.count == n }), validTokens(tokens, n), allFinite(cell + reference) else { return nil }
         let d = distribution(seeds: cell.count, windows: n, resamples: resamples, seed: seed) { ss, w in
             ss.reduce(0.0) {
                 $0 + Foundation.exp(weightedMean(cell[$1], tokens: tokens, indices: w))
@@ -164,6 +164,9 @@ public enum Bootstrap {
         }
         return percentile(sorted: d)
     }
+
+    /// Intervals are only computed from finite NLLs (a window with an infinite or NaN NLL gives none).
+    static func allFinite(_ a: [[Double]]) -> Bool { a.allSatisfy { $0.allSatisfy(\.isFinite) } }
 
     static func validTokens(_ t: [Double]?, _ n: Int) -> Bool {
         guard let t = t else { return true }

@@ -266,7 +266,7 @@ func compareRows(_ tab: AccuracyTable) -> (header: [String], rows: [[String]]) {
 public var bootstrapMethodNote: String {
     "95% CIs: percentile bootstrap over evaluation windows (token-weighted; \(Bootstrap.resamples) resamples, SplitMix64 seed "
         + String(format: "0x%016llx", Bootstrap.seed) + "); Δ intervals are paired (same windows, and same seeds); over several seeds "
-        + "the CI resamples seeds, then windows. They cover evaluation-sample noise, not other calibration texts or numerical changes."
+        + "the CI resamples the windows (shared by all seeds) and the seeds. They cover evaluation-sample noise, not other calibration texts or numerical changes."
 }
 
 /// What `mxq compare` prints and writes to `compare.md`.

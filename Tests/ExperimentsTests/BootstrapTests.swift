@@ -64,6 +64,8 @@ final class BootstrapTests: XCTestCase {
         // mismatched window counts: no interval
         XCTAssertNil(Bootstrap.pairedDeltaCI([1, 2], [1, 2, 3]))
         XCTAssertNil(Bootstrap.pplCI([]))
+        XCTAssertNil(Bootstrap.pplCI([1, .infinity]))    // a non-finite window NLL gives no interval
+        XCTAssertNil(Bootstrap.pairedDeltaCI([1, 2], [1, .nan]))
     }
 
     func testTokenWeights() {
