@@ -30,7 +30,8 @@ public func pplChartSVG(_ tab: AccuracyTable, id: String) -> String {
     func x(_ v: Double) -> Double { l + pw * (v - lo) / (hi - lo) }
     var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"mxq-chart ppl-chart\" id=\"\(xmlEscape(id))\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" font-family=\"sans-serif\" font-size=\"11\">\n"
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    s += "<text x=\"\(Int(l))\" y=\"18\" font-size=\"13\">Perplexity on \(xmlEscape(tab.dataset)) with 95% CI (lower is better)</text>\n"
+    let hasCI = entries.contains { $0.pplCI != nil } || tab.fp32CI != nil
+    s += "<text x=\"\(Int(l))\" y=\"18\" font-size=\"13\">Perplexity on \(xmlEscape(tab.dataset))\(hasCI ? " with 95% CI" : " (no per-window NLLs: no CI)") (lower is better)</text>\n"
     var v = lo
     while v <= hi + step / 2 {
         let xx = fmt1(x(v))

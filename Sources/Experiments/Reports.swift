@@ -6,14 +6,8 @@ import Support
 /// Markdown of one accuracy table: the grid (with intervals and verdicts when the folder has
 /// them) and, when entries have verdicts, the comparison table below it.
 func accuracyTableMarkdown(_ tab: AccuracyTable) -> String {
-    var s = "\n## \(tab.dataset)\n\n"
-    s += "Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better."
-    let hasCI = tab.fp32CI != nil || tab.rows.contains { $0.values.contains { $0?.pplCI != nil } }
+    var s = "\n## \(tab.dataset)\n\n" + tableLegend(tab) + "\n\n"
     let hasVerdicts = tab.rows.contains { $0.values.contains { $0?.versus != nil } }
-    if hasCI { s += " Brackets: 95% CI (Δ paired with fp32 on the same windows)." }
-    if tab.rows.contains(where: { $0.values.contains { ($0?.stats.n ?? 1) > 1 } }) { s += " Over several seeds: mean ±sd, CI over seeds and windows, min–max." }
-    if hasVerdicts { s += " Verdicts: against \(tab.reference) of the same configuration (table below)." }
-    s += "\n\n"
     s += "| recipe | " + tab.columns.joined(separator: " | ") + " |\n"
     s += "|---|" + tab.columns.map { _ in "---:" }.joined(separator: "|") + "|\n"
     if let f = tab.fp32 { s += "| fp32 | " + tab.columns.map { _ in fp32Text(f, tab.fp32CI) }.joined(separator: " | ") + " |\n" }
@@ -22,6 +16,17 @@ func accuracyTableMarkdown(_ tab: AccuracyTable) -> String {
         let (h, rows) = compareRows(tab)
         s += "\nAgainst \(tab.reference) (paired over windows and seeds):\n\n" + markdownTable(h, rows, numericFrom: 2)
     }
+    return s
+}
+
+/// The sentence above an accuracy table (mentions intervals, seeds and verdicts only when it has them).
+func tableLegend(_ tab: AccuracyTable) -> String {
+    var s = "Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better."
+    if tab.fp32CI != nil || tab.rows.contains(where: { $0.values.contains { $0?.pplCI != nil } }) {
+        s += " Brackets: 95% CI (Δ paired with fp32 on the same windows)."
+    }
+    if tab.rows.contains(where: { $0.values.contains { ($0?.stats.n ?? 1) > 1 } }) { s += " Over several seeds: mean ±sd, CI over seeds and windows, min–max." }
+    if tab.rows.contains(where: { $0.values.contains { $0?.versus != nil } }) { s += " Verdicts: against \(tab.reference) of the same configuration (table below)." }
     return s
 }
 
@@ -355,8 +360,7 @@ public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
         for (i, tab) in tables.enumerated() {
             s += "<h2>Accuracy: \(xmlEscape(tab.dataset))</h2>\n"
             s += pplChartSVG(tab, id: "ppl-\(i)-\(fileSafe(tab.dataset))")
-            s += "<p>Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better. "
-            s += "Brackets: 95% CI (Δ paired with fp32 on the same windows); verdicts against \(xmlEscape(tab.reference)) of the same configuration.</p>\n"
+            s += "<p>" + xmlEscape(tableLegend(tab)) + "</p>\n"
             var rows: [[String]] = []
             if let f = tab.fp32 { rows.append(["fp32"] + tab.columns.map { _ in fp32Text(f, tab.fp32CI) }) }
             rows += tab.rows.map { [$0.recipe] + $0.values.map { entryText($0, reference: tab.reference) } }
