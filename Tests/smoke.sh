@@ -70,5 +70,33 @@ check_exit "eval --awq-clip-tokens without awq is exit 2" 2 "$MXQ" eval --datase
 # --- Sweeps, reports, validation (checks kept beside the manifests) ---------
 source experiments/smoke-sweep.sh
 
+# --- Confidence intervals, mxq compare, report.html in a real browser (issue 15) ----
+# On the smoke sweep above ($tmp/sweep: fp32, rtn, sq; 2 windows per dataset). Hand-derived:
+# with 2 windows a resample's mean is one window's NLL or their mean, so every interval holds
+# its point estimate; the fp32 cell paired with itself has the point interval [0, 0].
+if python3 - "$tmp/sweep" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/summary.csv")))
+assert len(rows) == 6
+eps = 1e-9
+for r in rows:
+    assert r["n_windows"] == "2", r["n_windows"]
+    p, lo, hi = float(r["ppl"]), float(r["ppl_lo"]), float(r["ppl_hi"])
+    assert lo * (1 - eps) <= p <= hi * (1 + eps) and lo < hi, r
+    d, dlo, dhi = float(r["delta_ppl"]), float(r["delta_lo"]), float(r["delta_hi"])
+    assert dlo - eps * p <= d <= dhi + eps * p, r
+    if r["recipe"] == "fp32": assert dlo == 0 == dhi, r
+PY
+then ok "summary.csv confidence intervals"; else bad "summary.csv confidence intervals"; fi
+check_exit "compare" 0 "$MXQ" compare "$tmp/sweep"
+contains "compare pairs sq with rtn over 2 windows" "| sq | W mxint4 · A mxint8 · b32 (4.25 b/w) | 1 | 2 |"
+[ -s "$tmp/sweep/compare.md" ] && ok "compare.md written" || bad "compare.md written"
+check_exit "compare --baseline unknown is exit 2" 2 "$MXQ" compare "$tmp/sweep" --baseline nope
+check_exit "layers (all cells) for the browser check" 0 "$MXQ" layers "$tmp/sweep"
+grep -qF "$tmp" "$tmp/sweep/report.html" && bad "report.html names no absolute path" || ok "report.html names no absolute path"
+# 2 datasets → 2 PPL charts; rtn and sq → 2 SQNR heat maps; sq − rtn → 1 difference map
+if out=$(bash Tests/report-browser.sh "$tmp/sweep" "${REPORT_PNG:-$tmp/report.png}" 2 2 1 2>&1); then ok "report.html in headless chromium: $out"
+else bad "report.html in headless chromium" "$out"; fi
+
 echo "smoke: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -3,86 +3,52 @@ import Support
 
 // MARK: - Accuracy report (summary.csv → Markdown)
 
-/// One accuracy table: recipes (rows) × format configurations (columns) for one dataset.
-public struct AccuracyTable: Sendable {
-    public var dataset: String
-    public var columns: [String]
-    /// Row label and one entry per column (nil where that cell was not run / not finished).
-    public var rows: [(recipe: String, values: [(ppl: Double, delta: Double)?])]
-    public var fp32: Double?
+/// Markdown of one accuracy table: the grid (with intervals and verdicts when the folder has
+/// them) and, when entries have verdicts, the comparison table below it.
+func accuracyTableMarkdown(_ tab: AccuracyTable) -> String {
+    var s = "\n## \(tab.dataset)\n\n" + tableLegend(tab) + "\n\n"
+    let hasVerdicts = tab.rows.contains { $0.values.contains { $0?.versus != nil } }
+    s += "| recipe | " + tab.columns.joined(separator: " | ") + " |\n"
+    s += "|---|" + tab.columns.map { _ in "---:" }.joined(separator: "|") + "|\n"
+    if let f = tab.fp32 { s += "| fp32 | " + tab.columns.map { _ in fp32Text(f, tab.fp32CI) }.joined(separator: " | ") + " |\n" }
+    for r in tab.rows { s += "| \(r.recipe) | " + r.values.map { entryText($0, reference: tab.reference) }.joined(separator: " | ") + " |\n" }
+    if hasVerdicts {
+        let (h, rows) = compareRows(tab)
+        s += "\nAgainst \(tab.reference) (paired over windows and seeds):\n\n" + markdownTable(h, rows, numericFrom: 2)
+    }
+    return s
 }
 
-/// Builds the accuracy tables of a results folder from its `summary.csv`.
-public func accuracyTables(_ t: CSVTable, file: String) throws -> [AccuracyTable] {
-    let col = { (n: String) in try t.require(n, file: file) }
-    let cRecipe = try col("recipe"), cW = try col("weights"), cA = try col("acts"), cB = try col("block")
-    let cS = try col("scale_rule"), cR = try col("rounding"), cSeed = try col("seed"), cD = try col("dataset")
-    let cP = try col("ppl"), cF = try col("fp32_ppl"), cBits = try col("weight_bits")
-    let quantRows = t.rows.filter { $0[cRecipe] != "fp32" }
-    // which config components vary (only those go into the column labels)
-    let varies = { (c: Int) in Set(quantRows.map { $0[c] }).count > 1 }
-    let showS = varies(cS), showR = varies(cR), showSeed = varies(cSeed)
-    func label(_ r: [String]) -> String {
-        var s = "W \(r[cW]) · A \(r[cA])"
-        s += " · b\(r[cB])"
-        if showS { s += " · \(r[cS])" }
-        if showR { s += " · \(r[cR])" }
-        if showSeed { s += " · seed \(r[cSeed])" }
-        if let b = Double(r[cBits]) { s += " (\(String(format: "%.2f", b)) b/w)" }
-        return s
+/// The sentence above an accuracy table (mentions intervals, seeds and verdicts only when it has them).
+func tableLegend(_ tab: AccuracyTable) -> String {
+    var s = "Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better."
+    if tab.fp32CI != nil || tab.rows.contains(where: { $0.values.contains { $0?.pplCI != nil } }) {
+        s += " Brackets: 95% CI (Δ paired with fp32 on the same windows)."
     }
-    var datasets: [String] = []
-    for r in t.rows where !datasets.contains(r[cD]) { datasets.append(r[cD]) }
-    var columns: [String] = []
-    for r in quantRows where !columns.contains(label(r)) { columns.append(label(r)) }
-    if columns.isEmpty { columns = ["fp32 only"] }
-    var recipes: [String] = []
-    for r in quantRows where !recipes.contains(r[cRecipe]) { recipes.append(r[cRecipe]) }
-    return datasets.map { d in
-        let rows = t.rows.filter { $0[cD] == d }
-        let fp32 = rows.compactMap { Double($0[cF]) }.first
-        let body = recipes.map { rc -> (recipe: String, values: [(ppl: Double, delta: Double)?]) in
-            (rc, columns.map { c in
-                guard let r = rows.first(where: { $0[cRecipe] == rc && label($0) == c }), let p = Double(r[cP]) else { return nil }
-                return (p, p - (Double(r[cF]) ?? .nan))
-            })
-        }
-        return AccuracyTable(dataset: d, columns: columns, rows: body, fp32: fp32)
-    }
+    if tab.rows.contains(where: { $0.values.contains { ($0?.stats.n ?? 1) > 1 } }) { s += " Over several seeds: mean ±sd, CI over seeds and windows, min–max." }
+    if tab.rows.contains(where: { $0.values.contains { $0?.versus != nil } }) { s += " Verdicts: against \(tab.reference) of the same configuration (table below)." }
+    return s
 }
 
-/// "12.34 (+0.56)".
-func pplCell(_ v: (ppl: Double, delta: Double)?) -> String {
-    guard let v = v else { return "—" }
-    return String(format: "%.2f (%+.2f)", v.ppl, v.delta)
-}
+func fp32Text(_ f: Double, _ ci: Interval?) -> String { String(format: "%.2f", f) + (ci.map { " [\(f2($0.lo)), \(f2($0.hi))]" } ?? "") }
 
 /// The Markdown accuracy report of a results folder (what `mxq report` prints and writes to `report.md`).
 /// With `firstWindows` = k, every perplexity (the fp32 baseline's too) is recomputed over the
 /// first k evaluation windows only, from the per-window NLLs kept in `cells/*.json`.
 public func accuracyMarkdown(_ dir: URL, firstWindows: Int? = nil) throws -> String {
-    let file = dir.appendingPathComponent("summary.csv")
-    let t: CSVTable
-    if let k = firstWindows {
-        t = SummaryCSV.table(try firstWindowRecords(try loadCellRecords(dir), k: k, dir: dir))
-    } else {
-        t = try CSVTable.load(file)
-    }
-    let tables = try accuracyTables(t, file: file.path)
+    let data = try ReportData.load(dir, firstWindows: firstWindows)
+    let t = data.table
+    let tables = try accuracyTables(data)
     let mData = FileManager.default.contents(atPath: dir.appendingPathComponent("manifest.resolved.json").path) ?? Data()
     let title = (try? Manifest.parse(mData, file: "manifest.resolved.json", defaultName: dir.lastPathComponent, checkFiles: false))?.name ?? dir.lastPathComponent
     var s = "# Accuracy: \(title)\n\n"
     s += header(dir, t)
     if let k = firstWindows { s += "- **first \(k) windows only** (PPL recomputed from the per-window NLLs of the cell records)\n" }
     if t.rows.isEmpty { return s + "\nNo finished cells yet.\n" }
-    for tab in tables {
-        s += "\n## \(tab.dataset)\n\n"
-        s += "Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better.\n\n"
-        s += "| recipe | " + tab.columns.joined(separator: " | ") + " |\n"
-        s += "|---|" + tab.columns.map { _ in "---:" }.joined(separator: "|") + "|\n"
-        if let f = tab.fp32 { s += "| fp32 | " + tab.columns.map { _ in String(format: "%.2f", f) }.joined(separator: " | ") + " |\n" }
-        for r in tab.rows { s += "| \(r.recipe) | " + r.values.map(pplCell).joined(separator: " | ") + " |\n" }
+    if tables.contains(where: { $0.fp32CI != nil || $0.rows.contains { $0.values.contains { $0?.pplCI != nil } } }) {
+        s += "- " + bootstrapMethodNote + "\n"
     }
+    for tab in tables { s += accuracyTableMarkdown(tab) }
     return s
 }
 
@@ -368,48 +334,141 @@ public func writeLayerReports(_ dir: URL, only: String?, top: Int) throws -> Str
 func htmlTable(_ header: [String], _ rows: [[String]], numericFrom: Int = 1) -> String {
     var s = "<table>\n<tr>" + header.map { "<th>\(xmlEscape($0))</th>" }.joined() + "</tr>\n"
     for r in rows {
-        s += "<tr>" + r.enumerated().map { $0.offset >= numericFrom ? "<td class=\"n\">\(xmlEscape($0.element))</td>" : "<td>\(xmlEscape($0.element))</td>" }.joined() + "</tr>\n"
+        // numeric cells: intervals "[a, b]" do not break inside (no-break space after the comma)
+        s += "<tr>" + r.enumerated().map { $0.offset >= numericFrom && header[$0.offset] != "verdict" ? "<td class=\"n\">\(xmlEscape($0.element).replacingOccurrences(of: ", ", with: ",\u{00A0}"))</td>" : "<td>\(xmlEscape($0.element))</td>" }.joined() + "</tr>\n"
     }
     return s + "</table>\n"
 }
 
-/// Writes `report.html`: accuracy tables, then per-layer tables with their SVG plots inline
-/// (self-contained: no scripts, fonts or network).
+/// How a results folder is named in reports: its path relative to the checkout (the nearest
+/// enclosing folder with `.git`), e.g. `results/w4a8-mxint`; outside a checkout only its name.
+/// Never an absolute path of the machine that wrote the report.
+public func displayPath(_ dir: URL) -> String {
+    let full = dir.standardizedFileURL.resolvingSymlinksInPath().pathComponents.filter { $0 != "/" }
+    var k = full.count
+    while k > 0 {
+        let root = "/" + full[0..<k].joined(separator: "/")
+        if FileManager.default.fileExists(atPath: root + "/.git") {
+            return k == full.count ? "." : full[k...].joined(separator: "/")
+        }
+        k -= 1
+    }
+    return full.last ?? "."
+}
+
+/// The Markdown provenance lines of `header` as an HTML list (code spans, bold; wraps).
+func headerHTML(_ md: String) -> String {
+    func inline(_ line: String) -> String {
+        var out = "", code = false, i = line.startIndex
+        var bold = false
+        while i < line.endIndex {
+            let c = line[i]
+            if c == "`" { out += code ? "</code>" : "<code>"; code.toggle(); i = line.index(after: i); continue }
+            if !code && line[i...].hasPrefix("**") { out += bold ? "</strong>" : "<strong>"; bold.toggle(); i = line.index(i, offsetBy: 2); continue }
+            out += xmlEscape(String(c))
+            i = line.index(after: i)
+        }
+        if code { out += "</code>" }
+        if bold { out += "</strong>" }
+        return out
+    }
+    let items = md.split(separator: "\n").map { l -> String in
+        let t = l.hasPrefix("- ") ? String(l.dropFirst(2)) : String(l)
+        return "<li>" + inline(t) + "</li>"
+    }
+    return items.isEmpty ? "" : "<ul class=\"provenance\">\n" + items.joined(separator: "\n") + "\n</ul>\n"
+}
+
+/// Writes `report.html`: per dataset a perplexity chart (95% CI error bars) above its table
+/// with verdicts; per cell output-SQNR heat maps (blocks × q/k/v/o/gate/up/down) and their
+/// difference to RTN of the same configuration, the per-layer line plot, and its table.
+/// Self-contained: inline SVG, no scripts, fonts or network.
 public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
+    let shown = displayPath(dir)
     var s = """
     <!DOCTYPE html>
-    <html><head><meta charset="utf-8"><title>mxq report: \(xmlEscape(dir.path))</title>
+    <html><head><meta charset="utf-8"><title>mxq report: \(xmlEscape(shown))</title>
     <style>
     body { font-family: sans-serif; margin: 2em; max-width: 1400px; }
     table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
     th, td { border: 1px solid #ccc; padding: 3px 8px; }
     th { background: #f3f3f3; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
-    code { background: #f3f3f3; padding: 1px 3px; }
+    code { background: #f3f3f3; padding: 1px 3px; overflow-wrap: anywhere; }
+    ul.provenance { font-size: 13px; overflow-wrap: anywhere; }
     details { margin: 1em 0; }
+    .charts { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+    svg { max-width: 100%; height: auto; }
     </style></head><body>
     <h1>mxq report</h1>
-    <p><code>\(xmlEscape(dir.path))</code></p>
+    <p>results folder: <code>\(xmlEscape(shown))</code></p>
 
     """
     let sURL = dir.appendingPathComponent("summary.csv")
+    var data: ReportData? = nil
     if FileManager.default.fileExists(atPath: sURL.path) {
-        let t = try CSVTable.load(sURL)
-        s += "<pre>" + xmlEscape(header(dir, t)) + "</pre>\n"
-        for tab in try accuracyTables(t, file: sURL.path) {
-            s += "<h2>Accuracy: \(xmlEscape(tab.dataset))</h2>\n<p>Perplexity (Δ vs fp32" + (tab.fp32.map { String(format: " = %.2f", $0) } ?? "") + "); lower is better.</p>\n"
+        let d = try ReportData.load(dir)
+        data = d
+        s += headerHTML(header(dir, d.table))
+        let tables = try accuracyTables(d)
+        if tables.contains(where: { $0.fp32CI != nil || $0.rows.contains { $0.values.contains { $0?.pplCI != nil } } }) {
+            s += "<p>\(xmlEscape(bootstrapMethodNote))</p>\n"
+        }
+        for (i, tab) in tables.enumerated() {
+            s += "<h2>Accuracy: \(xmlEscape(tab.dataset))</h2>\n"
+            s += pplChartSVG(tab, id: "ppl-\(i)-\(fileSafe(tab.dataset))")
+            s += "<p>" + xmlEscape(tableLegend(tab)) + "</p>\n"
             var rows: [[String]] = []
-            if let f = tab.fp32 { rows.append(["fp32"] + tab.columns.map { _ in String(format: "%.2f", f) }) }
-            rows += tab.rows.map { [$0.recipe] + $0.values.map(pplCell) }
+            if let f = tab.fp32 { rows.append(["fp32"] + tab.columns.map { _ in fp32Text(f, tab.fp32CI) }) }
+            rows += tab.rows.map { [$0.recipe] + $0.values.map { entryText($0, reference: tab.reference) } }
             s += htmlTable(["recipe"] + tab.columns, rows)
+            let (ch, crows) = compareRows(tab)
+            if !crows.isEmpty {
+                s += "<p>Against \(xmlEscape(tab.reference)) (paired over windows and seeds; <code>mxq compare</code>):</p>\n" + htmlTable(ch, crows, numericFrom: 2)
+            }
         }
     }
     let lURL = dir.appendingPathComponent("layers.csv")
     if FileManager.default.fileExists(atPath: lURL.path) {
         var all = try loadLayerErrors(lURL)
         if let only = layerCells { all = all.filter { only.contains($0.cellID) } }
-        if !all.isEmpty { s += "<h2>Per-layer errors</h2>\n<p>Output SQNR per linear layer against fp32 on calibration inputs, after each stage; tables sorted by sensitivity (lowest final output SQNR first).</p>\n" }
+        // RTN partner of each cell (same configuration, same seed when there is one) for the difference maps
+        let everything = try loadLayerErrors(lURL)
+        var grids: [String: LayerGrid] = [:]
+        for e in everything { grids[e.cellID] = layerGrid(e) }
+        var partner: [String: String] = [:]
+        if let d = data, let obs = try? observations(d) {
+            let byID = Dictionary(obs.map { ($0.cellID, $0) }, uniquingKeysWith: { a, _ in a })
+            for e in all {
+                guard let o = byID[e.cellID], o.recipe != "rtn" else { continue }
+                let rtns = obs.filter { $0.recipe == "rtn" && $0.config == o.config && grids[$0.cellID] != nil }
+                if let p = rtns.first(where: { $0.seed == o.seed }) ?? rtns.first { partner[e.cellID] = p.cellID }
+            }
+        }
+        let mine = all.compactMap { grids[$0.cellID] }
+        let sq = finiteValues(mine)
+        let diffs = all.compactMap { e -> LayerGrid? in
+            guard let g = grids[e.cellID], let p = partner[e.cellID], let r = grids[p] else { return nil }
+            return gridDifference(g, r)
+        }
+        let dv = finiteValues(diffs)
+        // colour ranges: 2nd–98th percentile (a few outlier layers would wash out the rest; values
+        // beyond are drawn at the end colours, tooltips keep the numbers)
+        let sqSorted = sq.sorted(), dvSorted = dv.map(abs).sorted()
+        let sqRange = sqSorted.isEmpty ? (lo: 0.0, hi: 1.0) : (lo: Bootstrap.quantile(sorted: sqSorted, 0.02), hi: Bootstrap.quantile(sorted: sqSorted, 0.98))
+        let dm = max(dvSorted.isEmpty ? 1 : Bootstrap.quantile(sorted: dvSorted, 0.98), 1e-6)
+        if !all.isEmpty {
+            s += "<h2>Per-layer errors</h2>\n<p>Output SQNR per linear layer against fp32 on calibration inputs after the last stage "
+            s += "(heat maps: decoder blocks × q/k/v/o/gate/up/down, one colour scale for all cells; difference to RTN of the same "
+            s += "configuration: blue = higher SQNR than RTN), the same per stage as a line plot, and the table sorted by sensitivity "
+            s += "(lowest final output SQNR first).</p>\n"
+        }
         for e in all {
-            s += "<h3>\(xmlEscape(e.cellID))</h3>\n" + layerSVG(e)
+            s += "<h3>\(xmlEscape(e.cellID))</h3>\n"
+            if let g = grids[e.cellID] {
+                s += "<div class=\"charts\">\n" + cellHeatmapsSVG(cellID: e.cellID, calibration: g, rtn: partner[e.cellID].flatMap { grids[$0] },
+                                                                 sqnrRange: sqRange, diffRange: (-dm, dm)) + "</div>\n"
+            }
+            s += layerSVG(e)
             let (h, rows) = layerTableRows(e, top: 0)
             s += "<details><summary>table (\(e.layers.count) layers)</summary>\n" + htmlTable(h, rows, numericFrom: 2) + "</details>\n"
         }

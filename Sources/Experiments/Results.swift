@@ -146,7 +146,7 @@ public func parseCSV(_ text: String) -> [[String]] {
 }
 
 /// A parsed CSV table with named columns.
-public struct CSVTable {
+public struct CSVTable: Sendable {
     public var header: [String]
     public var rows: [[String]]
     public init(header: [String], rows: [[String]]) { self.header = header; self.rows = rows }
@@ -181,12 +181,21 @@ public enum SummaryCSV {
         "calib_dataset", "calib_n", "calib_len", "dataset", "windows", "ctx", "tokens", "nll", "ppl", "fp32_ppl",
         "delta_ppl", "weight_bits", "quantize_s", "eval_s", "wall_s",
         "model_sha256", "data_sha256", "calib_sha256", "manifest_sha256", "git_commit",
+        // appended later (older files lack them; readers treat them as optional):
+        "ppl_lo", "ppl_hi", "delta_lo", "delta_hi", "n_windows",
     ]
+    /// The interval columns, appended last: files written before they existed lack them.
+    public static let ciColumns = ["ppl_lo", "ppl_hi", "delta_lo", "delta_hi", "n_windows"]
 
-    /// Rows of one record (one per dataset).
-    public static func rows(_ r: CellRecord) -> [[String]] {
+    /// Rows of one record (one per dataset). `reference` holds the fp32 evaluations (with their
+    /// per-window NLLs) by dataset: the paired ΔPPL interval needs them; without per-window NLLs
+    /// (records written before they were kept) the interval columns are empty.
+    public static func rows(_ r: CellRecord, reference: [String: DatasetResult] = [:]) -> [[String]] {
         r.evals.map { e in
             let base = r.fp32PPL[e.dataset]
+            let w = e.windowNLL ?? []
+            let pci = Bootstrap.pplCI(w)
+            let dci = reference[e.dataset]?.windowNLL.flatMap { Bootstrap.pairedDeltaCI(w, $0) }
             return [
                 String(r.index), r.id, r.model, r.recipe, r.stages, r.weights, r.acts, String(r.block), r.scaleRule, r.rounding,
                 String(r.seed), r.calibDataset, String(r.calibN), String(r.calibLen), e.dataset, String(e.windows),
@@ -195,13 +204,28 @@ public enum SummaryCSV {
                 csvNumber(e.seconds), csvNumber(r.wallSeconds),
                 r.provenance.modelSHA256, r.provenance.dataSHA256[e.dataset] ?? "", r.provenance.calibrationSHA256,
                 r.manifestSHA256, r.gitCommit,
+                csvNumber(pci?.lo), csvNumber(pci?.hi), csvNumber(dci?.lo), csvNumber(dci?.hi), w.isEmpty ? "" : String(w.count),
             ]
         }
     }
 
-    public static func table(_ records: [CellRecord]) -> CSVTable {
-        CSVTable(header: header, rows: records.sorted { $0.index < $1.index }.flatMap(rows))
+    public static func table(_ records: [CellRecord], reference: [String: DatasetResult] = [:]) -> CSVTable {
+        CSVTable(header: header, rows: records.sorted { $0.index < $1.index }.flatMap { rows($0, reference: reference) })
     }
+}
+
+/// The fp32 evaluations a folder's deltas refer to, by dataset: the fp32 cell's record when
+/// there is one, else `baseline.json` (a sweep without an fp32 cell), else empty.
+public func referenceEvals(_ dir: URL, records: [CellRecord]) throws -> [String: DatasetResult] {
+    let evals: [DatasetResult]
+    if let r = records.first(where: { $0.recipe == "fp32" }) {
+        evals = r.evals
+    } else if let d = FileManager.default.contents(atPath: dir.appendingPathComponent("baseline.json").path) {
+        do { evals = try JSONIO.decoder().decode(BaselineFile.self, from: d).evals } catch {
+            throw UsageError("\(dir.appendingPathComponent("baseline.json").path): not a baseline file (\(error))")
+        }
+    } else { return [:] }
+    return Dictionary(evals.map { ($0.dataset, $0) }, uniquingKeysWith: { a, _ in a })
 }
 
 public enum LayersCSV {
@@ -260,6 +284,7 @@ func cellRecordName(_ index: Int) -> String { String(format: "%04d.json", index)
 
 /// Rewrites `summary.csv` and `layers.csv` of `dir` from its cell records (atomically).
 public func writeTables(_ dir: URL, records: [CellRecord]) throws {
-    try writeDurably(Data(SummaryCSV.table(records).text.utf8), to: dir.appendingPathComponent("summary.csv"))
+    let reference = try referenceEvals(dir, records: records)
+    try writeDurably(Data(SummaryCSV.table(records, reference: reference).text.utf8), to: dir.appendingPathComponent("summary.csv"))
     try writeDurably(Data(LayersCSV.table(records).text.utf8), to: dir.appendingPathComponent("layers.csv"))
 }

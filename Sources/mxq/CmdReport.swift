@@ -12,8 +12,14 @@ enum ReportCommand: Command {
 
     Reads RESULTS_DIR/summary.csv (from 'mxq sweep' or 'mxq merge') and prints one table per
     dataset: recipes (rows) × format configurations (columns), perplexity and its delta vs the
-    fp32 baseline. Also writes RESULTS_DIR/report.md and RESULTS_DIR/report.html (the tables,
-    plus per-layer plots when layers.csv has records; self-contained, no network needed).
+    fp32 baseline, each with its 95% bootstrap CI over windows (paired for the delta; cells that
+    differ only by seed aggregated: mean ±sd, CI over seeds and windows, min–max) and the
+    verdict against RTN of the same configuration (better / worse / not distinguishable; the
+    table of 'mxq compare' follows). Intervals and verdicts need the per-window NLLs of
+    cells/*.json; without them the table shows the numbers alone. Also writes
+    RESULTS_DIR/report.md and RESULTS_DIR/report.html (a PPL chart with CI error bars per
+    dataset above its tables, plus per-layer SQNR heat maps and plots when layers.csv has
+    records; self-contained, no network needed).
 
     options:
       --first-windows K  recompute every perplexity (fp32 baseline included) over the first K

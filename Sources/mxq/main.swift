@@ -6,7 +6,7 @@ let commands: [CommandSpec] = [
     CommandSpec(FormatsCommand.self), CommandSpec(EncodeCommand.self), CommandSpec(BenchCommand.self),
     CommandSpec(TokenizeCommand.self), CommandSpec(EvalCommand.self),
     CommandSpec(SweepCommand.self), CommandSpec(ReportCommand.self), CommandSpec(LayersCommand.self),
-    CommandSpec(MergeCommand.self), CommandSpec(PlanCommand.self),
+    CommandSpec(MergeCommand.self), CommandSpec(CompareCommand.self), CommandSpec(PlanCommand.self),
 ]
 
 func usage() -> String {
