@@ -433,8 +433,13 @@ public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
         if let only = layerCells { all = all.filter { only.contains($0.cellID) } }
         // RTN partner of each cell (same configuration, same seed when there is one) for the difference maps
         let everything = try loadLayerErrors(lURL)
-        var grids: [String: LayerGrid] = [:]
-        for e in everything { grids[e.cellID] = layerGrid(e) }
+        var grids: [String: LayerGrid] = [:], heldGrids: [String: LayerGrid] = [:]
+        for e in everything {
+            grids[e.cellID] = layerGrid(e)
+            if e.records.contains(where: { $0.contains { $0?.heldoutOutputSQNR != nil } }) {
+                heldGrids[e.cellID] = layerGrid(e) { $0.heldoutOutputSQNR }
+            }
+        }
         var partner: [String: String] = [:]
         if let d = data, let obs = try? observations(d) {
             let byID = Dictionary(obs.map { ($0.cellID, $0) }, uniquingKeysWith: { a, _ in a })
@@ -458,14 +463,17 @@ public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
         let dm = max(dvSorted.isEmpty ? 1 : Bootstrap.quantile(sorted: dvSorted, 0.98), 1e-6)
         if !all.isEmpty {
             s += "<h2>Per-layer errors</h2>\n<p>Output SQNR per linear layer against fp32 on calibration inputs after the last stage "
-            s += "(heat maps: decoder blocks × q/k/v/o/gate/up/down, one colour scale for all cells; difference to RTN of the same "
+            s += "(heat maps: decoder blocks × q/k/v/o/gate/up/down, one colour scale for all cells; held-out inputs beside the calibration "
+            s += "inputs where the cell has them; difference to RTN of the same "
             s += "configuration: blue = higher SQNR than RTN), the same per stage as a line plot, and the table sorted by sensitivity "
             s += "(lowest final output SQNR first).</p>\n"
         }
         for e in all {
             s += "<h3>\(xmlEscape(e.cellID))</h3>\n"
             if let g = grids[e.cellID] {
-                s += "<div class=\"charts\">\n" + cellHeatmapsSVG(cellID: e.cellID, calibration: g, rtn: partner[e.cellID].flatMap { grids[$0] },
+                s += "<div class=\"charts\">\n" + cellHeatmapsSVG(cellID: e.cellID, calibration: g, heldout: heldGrids[e.cellID],
+                                                                 rtn: partner[e.cellID].flatMap { grids[$0] },
+                                                                 rtnHeldout: partner[e.cellID].flatMap { heldGrids[$0] },
                                                                  sqnrRange: sqRange, diffRange: (-dm, dm)) + "</div>\n"
             }
             s += layerSVG(e)
