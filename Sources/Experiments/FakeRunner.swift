@@ -61,6 +61,12 @@ public final class FakeRunner: CellRunner {
                                           saturatedShare: 0.001 * u, flushedShare: 0.01 * u, scaleExpMin: -12 - li, scaleExpMedian: -6, scaleExpMax: -1 + li))
             }
         }
-        return CellResult(evals: evals, layers: layers, quantizeSeconds: 0)
+        var r = CellResult(evals: evals, layers: layers, quantizeSeconds: 0)
+        if let b = cell.budget {   // a fake plan: every layer the first format, average just under the budget
+            r.plan = PlanInfo(budget: b, averageBits: b - 0.125, predictor: manifest.planPredictor,
+                              predictedDeltaNLL: 0.01 * Self.unit(cell.id), exact: true, rankCorrelation: 0.5,
+                              overrides: Self.layers.map { "\($0)=\(cell.planFormats[0])" })
+        }
+        return r
     }
 }

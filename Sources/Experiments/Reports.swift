@@ -49,6 +49,9 @@ public func accuracyMarkdown(_ dir: URL, firstWindows: Int? = nil) throws -> Str
         s += "- " + bootstrapMethodNote + "\n"
     }
     for tab in tables { s += accuracyTableMarkdown(tab) }
+    if firstWindows == nil, let (h, rows) = try planRows(dir, data) {
+        s += "\n## Mixed-precision plans: predicted vs measured\n\n" + markdownTable(h, rows, numericFrom: 2)
+    }
     return s
 }
 
@@ -413,9 +416,14 @@ public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
         if tables.contains(where: { $0.fp32CI != nil || $0.rows.contains { $0.values.contains { $0?.pplCI != nil } } }) {
             s += "<p>\(xmlEscape(bootstrapMethodNote))</p>\n"
         }
+        let bits = try bitsPoints(d)
+        let hasPlans = bits.contains { $0.points.contains(where: \.isPlan) }
         for (i, tab) in tables.enumerated() {
             s += "<h2>Accuracy: \(xmlEscape(tab.dataset))</h2>\n"
             s += pplChartSVG(tab, id: "ppl-\(i)-\(fileSafe(tab.dataset))")
+            if hasPlans, let pts = bits.first(where: { $0.dataset == tab.dataset })?.points {
+                s += bitsChartSVG(dataset: tab.dataset, points: pts, fp32: tab.fp32, id: "bits-\(i)-\(fileSafe(tab.dataset))")
+            }
             s += "<p>" + xmlEscape(tableLegend(tab)) + "</p>\n"
             var rows: [[String]] = []
             if let f = tab.fp32 { rows.append(["fp32"] + tab.columns.map { _ in fp32Text(f, tab.fp32CI) }) }
@@ -426,6 +434,10 @@ public func writeHTMLReport(_ dir: URL, layerCells: [String]? = nil) throws {
                 s += "<p>Against \(xmlEscape(tab.reference)) (paired over windows and seeds; <code>mxq compare</code>):</p>\n" + htmlTable(ch, crows, numericFrom: 2)
             }
         }
+    }
+    if let d = data, let (h, rows) = try planRows(dir, d) {
+        s += "<h2>Mixed-precision plans: predicted vs measured</h2>\n<p>Predicted ΔNLL: the allocator's sum of single-layer NLL increases on the calibration probe; the implied ΔPPL is fp32 · (e^ΔNLL − 1).</p>\n"
+        s += htmlTable(h, rows, numericFrom: 2)
     }
     let lURL = dir.appendingPathComponent("layers.csv")
     if FileManager.default.fileExists(atPath: lURL.path) {

@@ -20,6 +20,10 @@ public struct LayerSensitivity: Codable, Sendable, Equatable {
     /// The linearity-theorem proxy: `alpha · weightRelMSE`, `alpha` measured once per layer as the
     /// NLL increase per unit of relative weight MSE from Gaussian weight noise.
     public var proxyDeltaNLL: Double
+    public init(layer: String, params: Int, format: String, bits: Double, weightRelMSE: Double, measuredDeltaNLL: Double, proxyDeltaNLL: Double) {
+        self.layer = layer; self.params = params; self.format = format; self.bits = bits; self.weightRelMSE = weightRelMSE
+        self.measuredDeltaNLL = measuredDeltaNLL; self.proxyDeltaNLL = proxyDeltaNLL
+    }
 }
 
 /// Settings of a sensitivity measurement.

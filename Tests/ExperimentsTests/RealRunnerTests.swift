@@ -178,7 +178,7 @@ final class PlanManifestTests: XCTestCase {
         {"eval": {"datasets": ["ptb"]}, "plan": {"predictor": "proxy", "probe_tokens": 256},
          "grid": {"weights": ["mxint4", "mxint8"], "acts": ["mxint8"], "recipes": ["fp32", "rtn"], "budgets": [5, 6.5]}}
         """.utf8), file: "m", defaultName: "m")
-        XCTAssertEqual(m.cells.map(\\.id), ["fp32", "rtn_Wmxint4_Amxint8_b32_floor_even_s0", "rtn_Wmxint8_Amxint8_b32_floor_even_s0",
+        XCTAssertEqual(m.cells.map(\.id), ["fp32", "rtn_Wmxint4_Amxint8_b32_floor_even_s0", "rtn_Wmxint8_Amxint8_b32_floor_even_s0",
                                           "rtn_Wplan5_Amxint8_b32_floor_even_s0", "rtn_Wplan6.5_Amxint8_b32_floor_even_s0"])
         XCTAssertEqual(m.cells[3].planFormats, ["mxint4", "mxint8"])
         XCTAssertEqual(m.cells[4].budget, 6.5)
@@ -208,5 +208,35 @@ final class PlanManifestTests: XCTestCase {
         XCTAssertEqual(p?.averageBits, 6.25)
         XCTAssertEqual(p?.rankCorrelation ?? 0, 1, accuracy: 1e-12)
         XCTAssertNil(choosePlan(t, formats: ["mxint4", "mxint8"], budget: 4, predictor: "measured"))
+    }
+}
+
+final class PlanReportTests: XCTestCase {
+    /// A sweep with plan cells (fake runner): records carry the plan, weight_bits is its average,
+    /// the reports draw PPL against bits and compare predicted with measured.
+    func testPlanCellsInSweepsAndReports() throws {
+        MXQQuiet.set()
+        let m = try Manifest.parse(Data("""
+        {"name": "mp", "eval": {"datasets": ["wikitext2"], "windows": 2, "ctx": 64}, "calibration": {"n": 2, "len": 32},
+         "grid": {"weights": ["mxint4", "mxfp6_e2m3", "mxint8"], "acts": ["mxint8"], "recipes": ["fp32", "rtn"], "budgets": [5, 6]}}
+        """.utf8), file: "m", defaultName: "m")
+        let dir = makeTempDir("mxq-plan-sweep")
+        try Sweep(manifest: m, dir: dir, shard: nil, resume: false, environment: [:]).run(runner: FakeRunner(manifest: m, secondsPerCell: 0), gitCommit: "g")
+        let t = try CSVTable.load(dir.appendingPathComponent("summary.csv"))
+        let plans = t.rows.filter { $0[t.column("weights")!] == "plan" }
+        XCTAssertEqual(plans.map { $0[t.column("weight_bits")!] }, ["4.875", "5.875"])
+        let md = try accuracyMarkdown(dir)
+        XCTAssertTrue(md.contains("Mixed-precision plans: predicted vs measured"), md)
+        try writeHTMLReport(dir)
+        let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("class=\"mxq-chart bits-chart\""))
+        XCTAssertEqual(html.components(separatedBy: "class=\"plan-point\"").count - 1, 2)
+        XCTAssertEqual(html.components(separatedBy: "class=\"uniform-point\"").count - 1, 3)
+    }
+
+    func testParetoFront() {
+        func p(_ b: Double, _ y: Double) -> BitsPoint { BitsPoint(cellID: "", recipe: "r", weights: "w", acts: "a", bits: b, ppl: y, lo: nil, hi: nil) }
+        // (4.25, 30) and (5, 25) and (8.25, 22) are on the front; (6.25, 26) is dominated by (5, 25)
+        XCTAssertEqual(paretoFront([p(8.25, 22), p(6.25, 26), p(4.25, 30), p(5, 25)]), [2, 3, 0])
     }
 }
