@@ -71,7 +71,22 @@ public struct CostModel: Sendable {
             s += pass + (stageFixedSeconds[st.name] ?? 0)
             if st.name == "awq" { s += awqSecondsPer512 * Double(min(tokens, awqSearchTokens)) / 512 }
         }
+        if c.budget != nil, m.cells.first(where: { sameSensitivity($0, c) }) == c {
+            // the sensitivity table (computed by the first plan cell, cached for the others): the recipe
+            // once per format, then per layer (formats + 1) partial passes over the probe tokens
+            // (half the blocks on average, plus the LM head) — from ~210 layers for SmolLM2
+            let recipePass = (s - baselineSeconds(m) * (c.acts == nil ? 1 : actQuantFactor))
+            let probe = Double(min(m.planProbeTokens + cal.len - 1, cal.n * cal.len)) / evalTokensPerSecond
+            s += Double(c.planFormats.count) * recipePass + 210 * Double(c.planFormats.count + 1) * 0.6 * probe
+        }
         return s
+    }
+
+    /// Plan cells that share one sensitivity table.
+    func sameSensitivity(_ a: Cell, _ b: Cell) -> Bool {
+        a.budget != nil && b.budget != nil && a.acts == b.acts && a.block == b.block && a.scaleRule == b.scaleRule
+            && a.rounding == b.rounding && a.recipe == b.recipe && a.seed == b.seed && a.calibration == b.calibration
+            && a.planFormats == b.planFormats && a.roundingSeed == b.roundingSeed
     }
 }
 
