@@ -53,8 +53,8 @@ struct ByteCursor {
 
     mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws {
         if n < 0 || n > file.size - pos {
-            let needed = n < 0 || pos > Int.max - n ? Int.max : pos + n
-            throw ModelIOError.truncated(path: file.path, what: what(), needed: needed, fileSize: file.size)
+            throw ModelIOError.truncated(path: file.path, what: what(), needed: n < 0 ? Int.max : saturatingEnd(pos, UInt64(n)),
+                                         fileSize: file.size)
         }
     }
 
@@ -75,10 +75,25 @@ struct ByteCursor {
         let n = try u64("length of " + w)
         if n > UInt64(remaining) {
             throw ModelIOError.truncated(path: file.path, what: w + " (\(n) bytes)",
-                                         needed: n > UInt64(Int.max) ? Int.max : pos + Int(n), fileSize: file.size)
+                                         needed: saturatingEnd(pos, n), fileSize: file.size)
         }
         let buf = file.bytes(pos, Int(n))
         pos += Int(n)
         return String(decoding: buf, as: UTF8.self)
     }
+}
+
+/// `start + count` for messages about sizes read from a file: `Int.max` when it does not fit
+/// (a length field of 2^63 − 1 must give a "truncated" error, not an overflow trap).
+func saturatingEnd(_ start: Int, _ count: UInt64) -> Int {
+    guard start >= 0, count <= UInt64(Int.max) else { return Int.max }
+    let (r, o) = start.addingReportingOverflow(Int(count))
+    return o ? Int.max : r
+}
+
+/// `count * size` (a byte size computed from a count read from a file), `Int.max` on overflow.
+func saturatingProduct(_ count: UInt64, _ size: Int) -> Int {
+    guard count <= UInt64(Int.max), size >= 0 else { return Int.max }
+    let (r, o) = Int(count).multipliedReportingOverflow(by: size)
+    return o ? Int.max : r
 }
