@@ -46,8 +46,8 @@ extension BPETokenizer {
         }
         var byID: [Int: String] = [:]
         func put(_ tok: String, _ idAny: Any?, field: String) throws {
-            guard let id = (idAny as? NSNumber)?.intValue, id >= 0, id < Int(Int32.max) else {
-                throw TokenizerError.invalid(source: src, detail: "\(field): id of '\(tok)' is not a non-negative integer")
+            guard let id = tokenizerJSONInt(idAny), id >= 0, id < Int(Int32.max) else {
+                throw TokenizerError.invalid(source: src, detail: "\(field): id of '\(tok)' is not an integer in 0 ..< 2^31 - 1")
             }
             if let old = byID[id], old != tok {
                 throw TokenizerError.invalid(source: src, detail: "\(field): id \(id) is given to both '\(old)' and '\(tok)'")
@@ -63,6 +63,12 @@ extension BPETokenizer {
         }
         guard let maxID = byID.keys.max() else {
             throw TokenizerError.invalid(source: src, detail: "model.vocab is empty")
+        }
+        // Ids must be (nearly) dense: unnamed ids get placeholders below, so a single id of
+        // 2^31 - 2 in a 1 KB file would otherwise allocate 2^31 strings.
+        let maxIDs = 2 * byID.count + 1024
+        if maxID >= maxIDs {
+            throw TokenizerError.invalid(source: src, detail: "token id \(maxID) is far beyond the \(byID.count) tokens named (ids must be nearly dense: at most \(maxIDs - 1) here)")
         }
         // Ids nobody names get a placeholder (as llama.cpp's converter does), never reachable by encoding.
         let tokens = (0...maxID).map { byID[$0] ?? "[PAD\($0)]" }
@@ -165,4 +171,12 @@ extension BPETokenizer {
         }
         return try loadGGUF(url, preTokenizer: preTokenizer)
     }
+}
+
+/// A JSON number that is an exact integer (not a bool, not 1.5, not 1e400), else nil.
+func tokenizerJSONInt(_ x: Any?) -> Int? {
+    guard let n = x as? NSNumber, String(cString: n.objCType) != "c", type(of: x!) != Bool.self else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, abs(d) <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
+    return Int(d)
 }
