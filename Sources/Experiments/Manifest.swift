@@ -109,6 +109,10 @@ public struct Manifest: Sendable {
     /// Grid combinations that were dropped and why (shown by `--dry-run`).
     public var skipped: [String]
 
+    /// Most combinations a grid may expand to (weights × acts × blocks × scale rules ×
+    /// roundings × recipes × seeds).
+    public static let maxGridCombinations = 100_000
+
     static let topKeys = ["name", "description", "model", "eval", "calibration", "grid", "cells"]
     static let evalKeys = ["datasets", "windows", "ctx"]
     static let calibKeys = ["dataset", "n", "len", "seed"]
@@ -384,6 +388,16 @@ public struct Manifest: Sendable {
         dupes("recipes", recipes.map { $0.map(\.name) }) { "recipe name \"\($0)\"" }
         guard c.issues.isEmpty, let ws = ws, let acts = acts, let blocks = blocks, let srs = srs, let rds = rds,
               let recipes = recipes, let seeds = seeds else { return }
+        // Each list is bounded by the file's size, their product is not: refuse a grid too large to expand.
+        var combos = 1
+        for n in [ws.count, acts.count, blocks.count, srs.count, rds.count, recipes.count, seeds.count] {
+            let (p, o) = combos.multipliedReportingOverflow(by: n)
+            combos = o ? Int.max : p
+        }
+        if combos > maxGridCombinations {
+            c.fail("grid", "the grid has \(combos == Int.max ? "more than 2^63" : String(combos)) combinations; at most \(maxGridCombinations) allowed (split the sweep into several manifests)")
+            return
+        }
         var seen = Set<String>()
         var skippedCounts: [String: Int] = [:]
         var skippedOrder: [String] = []
