@@ -8,7 +8,7 @@ import TestSupport
 /// other tokens (fixed seed). Every mutant must parse or give a `ManifestError`, fast; a
 /// parsed manifest must resolve to JSON that parses again to the same cells.
 final class ManifestFuzzTests: XCTestCase {
-    static let mutantsPerBase = 1_200
+    static let mutantsPerBase = 1_000
 
     static let grid = """
     {"name": "fz", "description": "fuzz base", "model": "smollm2-135m",
@@ -40,7 +40,13 @@ final class ManifestFuzzTests: XCTestCase {
             let t0 = monotonicSeconds()
             let tally = runFuzz(format: "manifest-\(name)", count: ms.count, multiLineMessages: true, describe: { ms[$0].description }) { i in
                 let d = Data(ms[i].apply(to: base, tokens: toks))
-                let m = try Manifest.parse(d, file: "m.json", defaultName: "m", checkFiles: false)
+                let m: Manifest
+                do { m = try Manifest.parse(d, file: "m.json", defaultName: "m", checkFiles: false) } catch let e as ManifestError {
+                    // one header line plus exactly one line per issue (values from the file are escaped)
+                    precondition(e.description.split(separator: "\n", omittingEmptySubsequences: false).count == e.issues.count + 1,
+                                 "manifest error lines: \(e.description)")
+                    throw e
+                }
                 let r = try Manifest.parse(m.resolvedJSON(), file: "r.json", defaultName: "m", checkFiles: false)
                 precondition(r.cells == m.cells, "resolved manifest has other cells")
             }

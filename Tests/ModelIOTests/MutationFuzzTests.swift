@@ -9,10 +9,10 @@ import TestSupport
 /// (fixed seed). Every mutant must load or give a typed one-line error, fast, and the
 /// process's peak RSS may grow by at most 4× the file size + 1 GB over the whole run.
 final class MutationFuzzTests: XCTestCase {
-    static let mutantsPerFormat = 2_400
+    static let mutantsPerFormat = 2_000
 
     var dir: URL!
-    override func setUp() { dir = makeTempDir("mio-fuzz") }
+    override func setUp() { dir = fuzzScratchDir("mio-fuzz") }
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
     /// 1 layer, hidden 32 (so the 2-D weights can be Q4_1), untied LM head.
@@ -62,7 +62,7 @@ final class MutationFuzzTests: XCTestCase {
         let hwm0 = peakRSSBytes()
         let t0 = monotonicSeconds()
         let tally = runFuzz(format: "gguf", count: mutants.count, describe: { mutants[$0].description }) { i in
-            FileManager.default.createFile(atPath: p, contents: Data(mutants[i].apply(to: base)))
+            writeFuzzFile(mutants[i].apply(to: base), to: p)
             try Self.loadGGUF(p)
         }
         print("GGUF fuzz: \(mutants.count) mutants over \(fields.count) fields of a \(base.count)-byte file in \(String(format: "%.1f", monotonicSeconds() - t0)) s: \(tally)")
@@ -101,7 +101,7 @@ final class MutationFuzzTests: XCTestCase {
         // (b) every number/string of the JSON header (dims, offsets, dtypes, names), length fixed up;
         let (htoks, hm) = jsonMutants(of: header, count: Self.mutantsPerFormat, seed: 0x5354_4846)
         // (c) config.json values (sizes, layer count, flags).
-        let (ctoks, cm) = jsonMutants(of: config, count: 400, seed: 0x434f_4e46)
+        let (ctoks, cm) = jsonMutants(of: config, count: 300, seed: 0x434f_4e46)
         let total = lenMutants.count + hm.count + cm.count
         let d = dir.appendingPathComponent("m-hf").path
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -121,8 +121,8 @@ final class MutationFuzzTests: XCTestCase {
             } else {
                 cfg = cm[i - lenMutants.count - hm.count].apply(to: config, tokens: ctoks)
             }
-            FileManager.default.createFile(atPath: d + "/model.safetensors", contents: Data(st))
-            FileManager.default.createFile(atPath: d + "/config.json", contents: Data(cfg))
+            writeFuzzFile(st, to: d + "/model.safetensors")
+            writeFuzzFile(cfg, to: d + "/config.json")
             _ = try LlamaCheckpoint.load(path: d, threads: 1)
         }
         print("safetensors fuzz: \(total) mutants (\(hm.count) header, \(lenMutants.count) length, \(cm.count) config) of a \(base.count)-byte file in \(String(format: "%.1f", monotonicSeconds() - t0)) s: \(tally)")

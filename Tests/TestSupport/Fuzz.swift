@@ -38,7 +38,8 @@ public enum FuzzValues {
 
     /// Boundary values for a field of `width` bytes whose current value is `orig`, in a
     /// file of `fileSize` bytes: 0, 1, max−1, max, signed max/min, Int.max, UInt64.max,
-    /// negative numbers as unsigned, 2^31−2, 2^32, the file size ±1 and the original ±1, ×2.
+    /// negative numbers as unsigned, 2^31−2, 2^32, 2^20, 2^24 − 1, 2^24, the file size ±1
+    /// and the original ±1, ×2, ×1000.
     public static func boundaries(width: Int, orig: UInt64, fileSize: Int) -> [UInt64] {
         let bits = UInt64(8 * width)
         let mask: UInt64 = width == 8 ? .max : (1 << bits) - 1
@@ -46,6 +47,7 @@ public enum FuzzValues {
         var v: [UInt64] = [0, 1, mask - 1, mask, smax, smax + 1, UInt64(Int.max), UInt64(Int.max) + 1, .max,
                            UInt64(bitPattern: -2), UInt64(bitPattern: -Int64(truncatingIfNeeded: orig)),
                            (1 << 31) - 2, 1 << 31, UInt64(UInt32.max), 1 << 32, 1 << 40,
+                           (1 << 24) - 1, 1 << 24, 1 << 20,          // just under/at mxq's size caps
                            UInt64(fileSize), UInt64(fileSize) + 1, UInt64(fileSize) &- 1,
                            orig &+ 1, orig &- 1, orig &* 2, orig &* 1000]
         v = v.map { $0 & mask }
@@ -145,7 +147,7 @@ public func jsonTokens(_ text: [UInt8]) -> [JSONToken] {
 /// Int.max, 2^64, 1e308, 1e400, fractions, −0), other types, and odd strings.
 public let jsonBoundaryValues: [String] = [
     "0", "1", "-1", "2", "2147483646", "2147483647", "2147483648", "4294967295", "4294967296",
-    "9007199254740993", "9223372036854775807", "9223372036854775808", "18446744073709551615",
+    "16777215", "16777216", "1048576", "9007199254740993", "9223372036854775807", "9223372036854775808", "18446744073709551615",
     "18446744073709551616", "-9223372036854775808", "1e308", "1e400", "-1e400", "1.5", "-0", "0.0", "1e-400",
     "100000000000000000000000000000000000000000", "null", "true", "false", "[]", "{}", "[0]", "{\"a\":1}",
     "\"\"", "\"0\"", "\" \"", "\"a b\"", "\"a  b\"", "\"a\"", "\"\\u0000\"", "\"\\ud800\"", "\"none\"", "\"all\"",
@@ -330,3 +332,21 @@ public func ggufFields(_ b: [UInt8]) -> [BinaryField] {
     return fields
 }
 
+
+/// Writes `bytes` to `path` in place (no temporary file, no rename: fast for thousands of mutants).
+public func writeFuzzFile(_ bytes: [UInt8], to path: String) {
+    guard let fp = fopen(path, "wb") else { fatalError("cannot write \(path)") }
+    _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, fp) }
+    fclose(fp)
+}
+
+/// A fresh directory for mutant files: in /dev/shm when available (thousands of rewrites of
+/// a small file cost disk I/O on /tmp), else the usual temporary directory.
+public func fuzzScratchDir(_ prefix: String) -> URL {
+    let shm = URL(fileURLWithPath: "/dev/shm")
+    if access(shm.path, W_OK) == 0 {
+        let u = shm.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        if (try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)) != nil { return u }
+    }
+    return makeTempDir(prefix)
+}

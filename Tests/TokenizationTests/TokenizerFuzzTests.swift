@@ -10,10 +10,10 @@ import ModelIO
 /// then encode to ids inside the vocabulary) or give a typed one-line error, fast, within
 /// the peak-RSS budget (4× the file size + 1 GB).
 final class TokenizerFuzzTests: XCTestCase {
-    static let mutantsPerFormat = 2_400
+    static let mutantsPerFormat = 2_000
 
     var dir: URL!
-    override func setUp() { dir = makeTempDir("tok-fuzz") }
+    override func setUp() { dir = fuzzScratchDir("tok-fuzz") }
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
     static let sample = "hello world 42, hello!"
@@ -50,7 +50,7 @@ final class TokenizerFuzzTests: XCTestCase {
         let hwm0 = peakRSSBytes()
         let t0 = monotonicSeconds()
         let tally = runFuzz(format: "tokenizer.json", count: ms.count, describe: { ms[$0].description }) { i in
-            FileManager.default.createFile(atPath: url.path, contents: Data(ms[i].apply(to: base, tokens: toks)))
+            writeFuzzFile(ms[i].apply(to: base, tokens: toks), to: url.path)
             Self.exercise(try BPETokenizer(tokenizerJSON: url))
         }
         print("tokenizer.json fuzz: \(ms.count) mutants over \(toks.count) tokens of a \(base.count)-byte file in \(String(format: "%.1f", monotonicSeconds() - t0)) s: \(tally)")
@@ -81,7 +81,7 @@ final class TokenizerFuzzTests: XCTestCase {
         let hwm0 = peakRSSBytes()
         let t0 = monotonicSeconds()
         let tally = runFuzz(format: "gguf-tokenizer", count: ms.count, describe: { ms[$0].description }) { i in
-            FileManager.default.createFile(atPath: p, contents: Data(ms[i].apply(to: base)))
+            writeFuzzFile(ms[i].apply(to: base), to: p)
             Self.exercise(try BPETokenizer(gguf: try GGUFFile(path: p)))
         }
         print("GGUF tokenizer fuzz: \(ms.count) mutants over \(fields.count) fields in \(String(format: "%.1f", monotonicSeconds() - t0)) s: \(tally)")
