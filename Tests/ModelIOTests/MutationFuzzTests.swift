@@ -48,6 +48,7 @@ final class MutationFuzzTests: XCTestCase {
 
     func checkBudget(_ hwm0: Int?, fileSize: Int, _ what: String) {
         guard let a = hwm0, let b = peakRSSBytes() else { return }
+        print("\(what): peak RSS \(b >> 20) MiB, grew by \((b - a) >> 10) KiB during the run")
         XCTAssertLessThanOrEqual(b - a, 4 * fileSize + (1 << 30), "\(what): peak RSS grew by \(b - a) bytes")
     }
 
