@@ -123,9 +123,8 @@ public struct Manifest: Sendable {
     /// Reads and validates a manifest file. The name defaults to the file's base name.
     public static func load(path: String) throws -> Manifest {
         let url = URL(fileURLWithPath: path)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw UsageError("cannot read manifest \(path)")
-        }
+        // A regular file of at most 16 MiB (a path such as /dev/zero must not be read forever).
+        let data = try readRegularFile(url.path, maxBytes: 16 << 20, what: "manifest")
         var base = url.deletingPathExtension().lastPathComponent
         if base == "manifest.resolved" { base = url.deletingLastPathComponent().lastPathComponent }
         return try parse(data, file: path, defaultName: base)

@@ -14,12 +14,14 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is rejected just below).
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw ModelIOError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw ModelIOError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw ModelIOError.cannotOpen(path: path, reason: "is a directory") }
+        if (st.st_mode & S_IFMT) != S_IFREG { throw ModelIOError.cannotOpen(path: path, reason: "not a regular file (a device, FIFO or socket)") }
         size = Int(st.st_size)
         if size == 0 { base = nil; return }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)

@@ -31,7 +31,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     ]
     /// dtypes `tensorF32` converts.
     public static let readableDTypes = ["F32", "F16", "BF16"]
-    static let maxHeader = 256 << 20
+    /// Largest JSON header accepted (real ones are < 16 MiB even for 100k tensors): parsing
+    /// JSON costs up to ~25 bytes of memory per byte, so this bounds the parse to < 1 GiB.
+    static let maxHeader = 32 << 20
 
     public init(path: String) throws {
         let f = try MappedFile(path: path)
@@ -235,8 +237,9 @@ extension LlamaHyperparameters {
     /// heads, head_dim = hidden/heads, rms_norm_eps 1e-6, rope_theta 10000,
     /// tie_word_embeddings false, max_position_embeddings 2048. `rope_scaling` must be null.
     public static func fromHFConfig(path: String) throws -> LlamaHyperparameters {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelIOError.cannotOpen(path: path, reason: "cannot read config.json")
+        let data: Data
+        do { data = try readRegularFile(path, maxBytes: 16 << 20, what: "config.json") } catch let e as FileReadError {
+            throw ModelIOError.cannotOpen(path: path, reason: e.reason)
         }
         guard let obj = try? JSONSerialization.jsonObject(with: data, options: []), let j = obj as? [String: Any] else {
             throw ModelIOError.malformed(path: path, detail: "not a JSON object")

@@ -17,8 +17,8 @@ extension BPETokenizer {
     public convenience init(tokenizerJSON url: URL, preTokenizer override: String? = nil) throws {
         let src = url.path
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw TokenizerError.invalid(source: src, detail: "cannot read: \(error.localizedDescription)")
+        do { data = try readRegularFile(src, maxBytes: maxTokenizerJSONBytes, what: "tokenizer.json") } catch let e as FileReadError {
+            throw TokenizerError.invalid(source: src, detail: "cannot read: \(e.reason)")
         }
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TokenizerError.invalid(source: src, detail: "not a JSON object")
@@ -97,7 +97,8 @@ extension BPETokenizer {
 
         var bos: Int32? = nil, eos: Int32? = nil
         let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
-        if let cdata = try? Data(contentsOf: configURL),
+        if FileManager.default.fileExists(atPath: configURL.path),
+           let cdata = Optional(try readRegularFile(configURL.path, maxBytes: maxTokenizerJSONBytes, what: "tokenizer_config.json")),
            let config = (try? JSONSerialization.jsonObject(with: cdata)) as? [String: Any] {
             func special(_ key: String) throws -> Int32? {
                 var s = config[key] as? String
@@ -180,3 +181,7 @@ func tokenizerJSONInt(_ x: Any?) -> Int? {
     guard d.isFinite, abs(d) <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
     return Int(d)
 }
+
+/// Largest `tokenizer.json` / `tokenizer_config.json` read (real ones are < 40 MB): the file is
+/// parsed whole, at up to ~25 bytes of memory per byte.
+let maxTokenizerJSONBytes = 64 << 20

@@ -74,3 +74,13 @@ final class ManifestFuzzTests: XCTestCase {
         XCTAssertLessThan(monotonicSeconds() - t0, 5)
     }
 }
+
+/// A manifest path that is a device or FIFO is a typed error, not an endless read.
+final class ManifestPathTests: XCTestCase {
+    func testDevZeroManifestIsTypedError() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/zero") else { return }
+        let t0 = monotonicSeconds()
+        XCTAssertThrowsError(try Manifest.load(path: "/dev/zero")) { XCTAssertTrue($0 is UserFacingError, "\($0)") }
+        XCTAssertLessThan(monotonicSeconds() - t0, 2)
+    }
+}

@@ -188,3 +188,23 @@ final class MutationFuzzTests: XCTestCase {
         XCTAssertLessThan(monotonicSeconds() - t0, 2)
     }
 }
+
+/// Model paths that are not regular files are typed errors, never a blocking open or an
+/// endless read (issue #12 §2/§3).
+final class NonRegularModelFileTests: XCTestCase {
+    func testFIFOAndDevicesAreRejected() throws {
+        let dir = makeTempDir("mio-fifo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("m.gguf").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        var paths = [fifo]
+        if FileManager.default.fileExists(atPath: "/dev/zero") { paths.append("/dev/zero") }
+        for p in paths {
+            let t0 = monotonicSeconds()
+            XCTAssertThrowsError(try GGUFFile(path: p)) { XCTAssertTrue($0 is ModelIOError, "\($0)") }
+            XCTAssertThrowsError(try SafetensorsFile(path: p)) { XCTAssertTrue($0 is ModelIOError, "\($0)") }
+            XCTAssertThrowsError(try LlamaHyperparameters.fromHFConfig(path: p)) { XCTAssertTrue($0 is ModelIOError, "\($0)") }
+            XCTAssertLessThan(monotonicSeconds() - t0, 2, p)
+        }
+    }
+}

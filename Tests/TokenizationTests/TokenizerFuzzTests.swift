@@ -103,3 +103,17 @@ final class TokenizerFuzzTests: XCTestCase {
         XCTAssertLessThan(monotonicSeconds() - t0, 2)
     }
 }
+
+/// A tokenizer path that is a FIFO is a typed error, not a blocking read.
+final class TokenizerPathTests: XCTestCase {
+    func testFIFOTokenizerJSONIsTypedError() throws {
+        let dir = makeTempDir("tok-fifo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("tokenizer.json")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        let t0 = monotonicSeconds()
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: fifo)) { XCTAssertTrue($0 is TokenizerError, "\($0)") }
+        XCTAssertThrowsError(try BPETokenizer.load(model: dir)) { XCTAssertTrue($0 is TokenizerError, "\($0)") }
+        XCTAssertLessThan(monotonicSeconds() - t0, 2)
+    }
+}
