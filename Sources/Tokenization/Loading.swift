@@ -20,6 +20,10 @@ extension BPETokenizer {
         do { data = try readRegularFile(src, maxBytes: maxTokenizerJSONBytes, what: "tokenizer.json") } catch let e as FileReadError {
             throw TokenizerError.invalid(source: src, detail: "cannot read: \(e.reason)")
         }
+        let values = jsonValueCountUpperBound(data)
+        if values > maxTokenizerJSONValues {
+            throw TokenizerError.invalid(source: src, detail: "holds about \(values) JSON values; at most \(maxTokenizerJSONValues) accepted")
+        }
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TokenizerError.invalid(source: src, detail: "not a JSON object")
         }
@@ -182,6 +186,25 @@ func tokenizerJSONInt(_ x: Any?) -> Int? {
     return Int(d)
 }
 
-/// Largest `tokenizer.json` / `tokenizer_config.json` read (real ones are < 40 MB): the file is
-/// parsed whole, at up to ~25 bytes of memory per byte.
+/// Largest `tokenizer.json` / `tokenizer_config.json` read (real ones are < 40 MB).
 let maxTokenizerJSONBytes = 64 << 20
+/// Most JSON values a `tokenizer.json` may hold. Foundation's parser costs ~60 bytes per value
+/// (measured: an array of 8M zeros, 16 MB of text, took 479 MB), so this bounds the parse to
+/// about 500 MiB whatever the file; real tokenizers hold < 2M values (vocab + merges).
+let maxTokenizerJSONValues = 8 << 20
+
+/// An upper bound on the number of values in JSON text: one more than the separators (`,`
+/// `:`) and opening brackets outside strings. Linear, no allocation.
+func jsonValueCountUpperBound(_ data: Data) -> Int {
+    var n = 1, inString = false, escaped = false
+    for b in data {
+        if inString {
+            if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+        } else if b == UInt8(ascii: "\"") {
+            inString = true
+        } else if b == UInt8(ascii: ",") || b == UInt8(ascii: ":") || b == UInt8(ascii: "[") || b == UInt8(ascii: "{") {
+            n += 1
+        }
+    }
+    return n
+}

@@ -89,6 +89,20 @@ final class TokenizerFuzzTests: XCTestCase {
         if let a = hwm0, let b = peakRSSBytes() { XCTAssertLessThanOrEqual(b - a, 4 * base.count + (1 << 30)) }
     }
 
+    /// A 16 MB tokenizer.json made of 8M tiny values is refused before Foundation's parser
+    /// would spend ~500 MB on it. Keys count as values; separators inside strings do not.
+    func testTooManyJSONValuesIsRejected() throws {
+        XCTAssertEqual(jsonValueCountUpperBound(Data("[1,\"a,b:[{\\\"\",{\"k\":2}]".utf8)), 6)   // [ 1 "…" { "k" 2
+        let url = dir.appendingPathComponent("tokenizer.json")
+        var s = String(decoding: try Self.tokenizerJSON(), as: UTF8.self)
+        s.removeLast()
+        s += ",\"padding\":[" + String(repeating: "0,", count: 8 << 20) + "0]}"
+        FileManager.default.createFile(atPath: url.path, contents: Data(s.utf8))
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: url)) { e in
+            XCTAssertTrue("\(e)".contains("JSON values"), "\(e)")
+        }
+    }
+
     /// A vocab id of 2^31 − 2 in a 1 KB file used to allocate 2^31 placeholder tokens.
     func testHugeVocabIDIsRejectedCheaply() throws {
         let url = dir.appendingPathComponent("tokenizer.json")
