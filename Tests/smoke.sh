@@ -110,7 +110,8 @@ printf '{"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "intermedia
 eval_bad "safetensors header length 2^64-16" "$dmg/hf"
 # tokenizer.json with a vocab id of 2^31-2 (used to allocate 2^31 placeholder tokens).
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 2147483646}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}' > "$dmg/tokenizer.json"
-echo "ab" | check_exit "tokenize vocab id 2^31-2 is exit 2" 2 timeout 60 "$MXQ" tokenize --model "$dmg/tokenizer.json"
+# (input by here-string, not a pipe: a piped check_exit runs in a subshell and its counts are lost)
+check_exit "tokenize vocab id 2^31-2 is exit 2" 2 timeout 60 "$MXQ" tokenize --model "$dmg/tokenizer.json" <<< "ab"
 one_error_line "tokenize vocab id 2^31-2"
 
 echo "smoke: $pass passed, $fail failed"
