@@ -78,16 +78,21 @@ public struct BinaryMutant: CustomStringConvertible {
     }
 }
 
-/// Deterministic list of `count` mutants of `bytes` over `fields`: first every boundary value
-/// of every field (single-field mutants, field by field), then random values, a quarter of
+/// Deterministic list of at least `count` mutants of `bytes` over `fields`: first every boundary
+/// value of every field (single-field mutants, field by field; type fields also get every type
+/// id: 0...40 for tensor types, 0...13 for metadata value types), then random values, a quarter of
 /// them changing two or three fields at once.
 public func binaryMutants(of bytes: [UInt8], fields: [BinaryField], count: Int, seed: UInt64) -> [BinaryMutant] {
     precondition(!fields.isEmpty)
     var out: [BinaryMutant] = []
     for f in fields {
-        for v in FuzzValues.boundaries(width: f.width, orig: FuzzValues.read(bytes, f), fileSize: bytes.count) {
-            out.append(BinaryMutant(changes: [(f, v)]))
-        }
+        let orig = FuzzValues.read(bytes, f)
+        var vs = FuzzValues.boundaries(width: f.width, orig: orig, fileSize: bytes.count)
+        // type fields: also every valid (and the first invalid) type id, so each type is tried in each place
+        let ids: [UInt64] = f.what.hasPrefix("type of tensor") ? Array(0...40)
+            : f.what.hasPrefix("type of") || f.what.hasPrefix("element type of") ? Array(0...13) : []
+        vs += ids.filter { $0 != orig && !vs.contains($0) }
+        for v in vs { out.append(BinaryMutant(changes: [(f, v)])) }
     }
     var g = SplitMix64(seed: seed)
     while out.count < count {
