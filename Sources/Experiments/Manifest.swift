@@ -206,6 +206,10 @@ public struct Manifest: Sendable {
     /// Grid combinations that were dropped and why (shown by `--dry-run`).
     public var skipped: [String]
 
+    /// Most combinations a grid may expand to (weights × acts × blocks × scale rules ×
+    /// roundings × recipes × calibrations × seeds, plus budgets × the same without weights).
+    public static let maxGridCombinations = 100_000
+
     static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "layers", "plan", "eval", "calibration", "grid", "cells"]
     static let layersKeys = ["heldout"]
     static let planKeys = ["predictor", "probe_tokens"]
@@ -232,14 +236,8 @@ public struct Manifest: Sendable {
     /// Reads and validates a manifest file. The name defaults to the file's base name.
     public static func load(path: String) throws -> Manifest {
         let url = URL(fileURLWithPath: path)
-        if let why = regularFileProblem(url) { throw UsageError("manifest \(path): \(why)") }
-        var st = stat()
-        if stat(url.path, &st) == 0 && st.st_size > maxManifestBytes {
-            throw UsageError("manifest \(path): \(st.st_size) bytes; a manifest is a JSON file of at most \(maxManifestBytes) bytes")
-        }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw UsageError("cannot read manifest \(path)")
-        }
+        // A regular UTF-8 file of at most 16 MiB (a path such as /dev/zero must not be read forever).
+        let data = try readRegularFile(url.path, maxBytes: maxManifestBytes, what: "manifest")
         guard String(data: data, encoding: .utf8) != nil else { throw UsageError("manifest \(path): not UTF-8 text") }
         var base = url.deletingPathExtension().lastPathComponent
         if base == "manifest.resolved" { base = url.deletingLastPathComponent().lastPathComponent }
@@ -627,6 +625,16 @@ public struct Manifest: Sendable {
         dupes("calibrations", calibrations.map { $0.map { $0?.label ?? "" } }) { "calibration \"\($0)\"" }
         guard c.issues.isEmpty, let ws = ws, let acts = acts, let blocks = blocks, let srs = srs, let rds = rds,
               let recipes = recipes, let seeds = seeds, let calibrations = calibrations else { return }
+        // Each list is bounded by the file's size, their product is not: refuse a grid too large to expand.
+        var combos = 1
+        for n in [ws.count + budgets.count, acts.count, blocks.count, srs.count, rds.count, recipes.count, calibrations.count, seeds.count] {
+            let (p, o) = combos.multipliedReportingOverflow(by: n)
+            combos = o ? Int.max : p
+        }
+        if combos > maxGridCombinations {
+            c.fail("grid", "the grid has \(combos == Int.max ? "more than 2^63" : String(combos)) combinations; at most \(maxGridCombinations) allowed (split the sweep into several manifests)")
+            return
+        }
         var seen = Set<String>()
         var skippedCounts: [String: Int] = [:]
         var skippedOrder: [String] = []

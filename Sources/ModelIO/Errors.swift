@@ -29,7 +29,10 @@ public enum ModelIOError: UserFacingError, Equatable {
     /// A metadata key / config field has the wrong type or an invalid value.
     case badMetadata(path: String, key: String, expected: String, found: String)
 
-    public var description: String {
+    /// One line (names and values from the file are escaped, see `oneLine`).
+    public var description: String { oneLine(message) }
+
+    private var message: String {
         switch self {
         case let .cannotOpen(p, r):
             return "\(p): cannot open model file: \(r)"

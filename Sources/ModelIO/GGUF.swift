@@ -3,9 +3,13 @@ import Support
 /// A GGUF (v2/v3) model file, memory-mapped and validated on open.
 ///
 /// Opening parses the header, every metadata key/value (all value types, nested arrays)
-/// and every tensor info, and checks that each tensor's data lies inside the file. All
-/// reads of the mapped bytes are bounds-checked; lengths and counts are capped by the
-/// bytes that remain, so hostile files give a `ModelIOError`, never a crash.
+/// and every tensor info, and checks that each tensor's data lies inside the file and that
+/// no two tensors' data overlap. All reads of the mapped bytes are bounds-checked; every
+/// length and count is checked against the bytes that remain before anything is allocated
+/// for it, and every size is computed with overflow checks, so hostile files give a
+/// `ModelIOError`, never a crash. Memory: the parsed metadata holds at most
+/// `maxMetadataValues` values, and the tensors' data (the only other thing converted
+/// later) cannot be larger than the file.
 /// Tensor data is converted on demand by `tensorF32`.
 public final class GGUFFile: @unchecked Sendable {
     public let path: String
@@ -28,6 +32,10 @@ public final class GGUFFile: @unchecked Sendable {
     static let maxArrayDepth = 8
     /// ggml's GGML_MAX_DIMS.
     static let maxDims = 4
+    /// Most metadata values (scalars, strings and array elements, nested ones included) a
+    /// file may hold: bounds the memory of the parsed metadata (~64 bytes per value) to about
+    /// 512 MiB whatever the file says. Real tokenizers hold < 2^20 (SmolLM2: ~150k).
+    static let maxMetadataValues = 1 << 23
 
     public init(path: String) throws {
         let f = try MappedFile(path: path)
@@ -50,19 +58,20 @@ public final class GGUFFile: @unchecked Sendable {
         // Each KV needs >= 8 (key len) + 4 (type) + 1 bytes; each tensor info >= 8 + 4 + 4 + 8.
         if nKV > UInt64(c.remaining / 13) {
             throw ModelIOError.truncated(path: path, what: "\(nKV) metadata entries",
-                                         needed: nKV > UInt64(Int.max / 32) ? Int.max : c.pos + 13 * Int(nKV), fileSize: f.size)
+                                         needed: saturatingEnd(c.pos, UInt64(saturatingProduct(nKV, 13))), fileSize: f.size)
         }
         if nTensors > UInt64(c.remaining / 24) {
             throw ModelIOError.truncated(path: path, what: "\(nTensors) tensor infos",
-                                         needed: nTensors > UInt64(Int.max / 32) ? Int.max : c.pos + 24 * Int(nTensors), fileSize: f.size)
+                                         needed: saturatingEnd(c.pos, UInt64(saturatingProduct(nTensors, 24))), fileSize: f.size)
         }
         var md: [String: GGUFValue] = [:]
         var keys: [String] = []
+        var budget = Self.maxMetadataValues
         keys.reserveCapacity(Int(nKV))
         for i in 0..<Int(nKV) {
             let key = try c.string("metadata key #\(i)")
             let rawType = try c.u32("type of metadata '\(key)'")
-            let value = try Self.readValue(&c, rawType: rawType, key: key, depth: 0)
+            let value = try Self.readValue(&c, rawType: rawType, key: key, depth: 0, budget: &budget)
             if md[key] != nil { throw ModelIOError.malformed(path: path, detail: "duplicate metadata key '\(key)'") }
             md[key] = value
             keys.append(key)
@@ -123,15 +132,22 @@ public final class GGUFFile: @unchecked Sendable {
         let start = (c.pos + align - 1) / align * align
         dataOffset = start
         for t in infos {
-            let a = start + t.offset
-            let (b, o) = a.addingReportingOverflow(t.byteCount)
-            if o || b > f.size {
-                throw ModelIOError.tensorOutOfBounds(path: path, tensor: t.name, start: a, end: o ? Int.max : b, fileSize: f.size)
+            let a = saturatingEnd(start, UInt64(t.offset))
+            let b = saturatingEnd(a, UInt64(t.byteCount))
+            if b > f.size {
+                throw ModelIOError.tensorOutOfBounds(path: path, tensor: t.name, start: a, end: b, fileSize: f.size)
             }
+        }
+        // Data regions must not overlap (else a small file could stand for many copies of
+        // one region): sorted by offset, each non-empty region ends before the next begins.
+        let byOffset = infos.filter { $0.byteCount > 0 }.sorted { ($0.offset, $0.name) < ($1.offset, $1.name) }
+        for (x, y) in zip(byOffset, byOffset.dropFirst()) where x.offset + x.byteCount > y.offset {
+            throw ModelIOError.malformed(path: path, detail: "the data of tensors '\(x.name)' [\(x.offset), \(x.offset + x.byteCount)) and '\(y.name)' [\(y.offset), \(y.offset + y.byteCount)) overlap (offsets relative to the data section)")
         }
     }
 
-    static func readValue(_ c: inout ByteCursor, rawType: UInt32, key: String, depth: Int) throws -> GGUFValue {
+    /// Reads one value of type `rawType`; `budget` counts down the values still allowed.
+    static func readValue(_ c: inout ByteCursor, rawType: UInt32, key: String, depth: Int, budget: inout Int) throws -> GGUFValue {
         guard let t = GGUFValueType(rawValue: rawType) else {
             throw ModelIOError.malformed(path: c.file.path, detail: "metadata '\(key)' has unknown value type \(rawType)")
         }
@@ -168,13 +184,17 @@ public final class GGUFFile: @unchecked Sendable {
             }
             if n > UInt64(c.remaining / minSize) {
                 throw ModelIOError.truncated(path: c.file.path, what: "metadata array '\(key)' of \(n) elements",
-                                             needed: n > UInt64(Int.max / minSize) ? Int.max : c.pos + Int(n) * minSize,
+                                             needed: saturatingEnd(c.pos, UInt64(saturatingProduct(n, minSize))),
                                              fileSize: c.file.size)
             }
+            if n > UInt64(budget) {
+                throw ModelIOError.malformed(path: c.file.path, detail: "metadata '\(key)' has an array of \(n) elements; a file may hold at most \(maxMetadataValues) metadata values in all")
+            }
+            budget -= Int(n)
             var a: [GGUFValue] = []
             a.reserveCapacity(Int(n))
             for i in 0..<Int(n) {
-                a.append(try readValue(&c, rawType: et, key: elemType == .array ? "\(key)[\(i)]" : key, depth: depth + 1))
+                a.append(try readValue(&c, rawType: et, key: elemType == .array ? "\(key)[\(i)]" : key, depth: depth + 1, budget: &budget))
             }
             return .array(elemType, a)
         }

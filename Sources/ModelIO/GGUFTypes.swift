@@ -137,7 +137,14 @@ public indirect enum GGUFValue: Equatable, Sendable, CustomStringConvertible {
         case let .bool(b): return "\(b)"
         case let .float32(v): return "\(v)"
         case let .float64(v): return "\(v)"
-        default: return "\(int!)"
+        case let .uint8(v): return "\(v)"
+        case let .int8(v): return "\(v)"
+        case let .uint16(v): return "\(v)"
+        case let .int16(v): return "\(v)"
+        case let .uint32(v): return "\(v)"
+        case let .int32(v): return "\(v)"
+        case let .uint64(v): return "\(v)"     // may exceed Int.max: not via `int`
+        case let .int64(v): return "\(v)"
         }
     }
 }

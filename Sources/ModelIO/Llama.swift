@@ -31,23 +31,81 @@ public struct LlamaHyperparameters: Equatable, Sendable {
     /// Every weight the model needs, by Hugging Face name, with its row-major shape
     /// (linear weights are [out, in]). `lm_head.weight` only when not tied.
     public func expectedTensors() -> [(name: String, shape: [Int])] {
-        let q = heads * headDim, kv = kvHeads * headDim
         var t: [(String, [Int])] = [("model.embed_tokens.weight", [vocab, hidden])]
+        let perLayer = layerTensors
         for i in 0..<layers {
             let p = "model.layers.\(i)."
-            t += [(p + "input_layernorm.weight", [hidden]),
-                  (p + "self_attn.q_proj.weight", [q, hidden]),
-                  (p + "self_attn.k_proj.weight", [kv, hidden]),
-                  (p + "self_attn.v_proj.weight", [kv, hidden]),
-                  (p + "self_attn.o_proj.weight", [hidden, q]),
-                  (p + "post_attention_layernorm.weight", [hidden]),
-                  (p + "mlp.gate_proj.weight", [intermediate, hidden]),
-                  (p + "mlp.up_proj.weight", [intermediate, hidden]),
-                  (p + "mlp.down_proj.weight", [hidden, intermediate])]
+            t += perLayer.map { (p + $0.suffix, $0.shape) }
         }
         t.append(("model.norm.weight", [hidden]))
         if !tiedEmbeddings { t.append(("lm_head.weight", [vocab, hidden])) }
         return t.map { (name: $0.0, shape: $0.1) }
+    }
+
+    /// The weights of one decoder layer: name after `model.layers.N.`, row-major shape.
+    var layerTensors: [(suffix: String, shape: [Int])] {
+        let q = heads * headDim, kv = kvHeads * headDim
+        return [("input_layernorm.weight", [hidden]),
+                ("self_attn.q_proj.weight", [q, hidden]),
+                ("self_attn.k_proj.weight", [kv, hidden]),
+                ("self_attn.v_proj.weight", [kv, hidden]),
+                ("self_attn.o_proj.weight", [hidden, q]),
+                ("post_attention_layernorm.weight", [hidden]),
+                ("mlp.gate_proj.weight", [intermediate, hidden]),
+                ("mlp.up_proj.weight", [intermediate, hidden]),
+                ("mlp.down_proj.weight", [hidden, intermediate])]
+    }
+
+    /// How many weights `expectedTensors()` lists (computed, not enumerated).
+    public var expectedTensorCount: Int { 2 + 9 * layers + (tiedEmbeddings ? 0 : 1) }
+
+    /// The row-major shape of weight `name` (Hugging Face name), or nil when the model has no
+    /// such weight (unknown name, layer index >= `layers`, `lm_head` of a tied model).
+    /// Parses the name; does not enumerate the layers.
+    public func expectedShape(of name: String) -> [Int]? {
+        switch name {
+        case "model.embed_tokens.weight", "model.norm.weight":
+            return name == "model.norm.weight" ? [hidden] : [vocab, hidden]
+        case "lm_head.weight": return tiedEmbeddings ? nil : [vocab, hidden]
+        default: break
+        }
+        let pre = "model.layers."
+        guard name.hasPrefix(pre) else { return nil }
+        let rest = name.dropFirst(pre.count).split(separator: ".", maxSplits: 1)
+        guard rest.count == 2, let i = Int(rest[0]), i >= 0, i < layers, String(i) == rest[0] else { return nil }
+        return layerTensors.first { $0.suffix == rest[1] }?.shape
+    }
+
+    /// Checks a checkpoint's list of weights (Hugging Face names, row-major shapes, the file
+    /// each comes from) against this config before any data is read or converted: every name
+    /// is a weight of this model, appears once, has the expected shape, and none is missing.
+    /// The cost is proportional to the list, whatever `layers` says (a 1 KB file claiming
+    /// 2^24 layers is rejected at once, without enumerating them). `folder` names the whole
+    /// checkpoint in the "missing" error.
+    public func checkTensorList(_ list: [(name: String, shape: [Int], file: String)], folder: String) throws {
+        var seen: [String: String] = [:]
+        for t in list {
+            guard let shape = expectedShape(of: t.name) else {
+                throw ModelIOError.malformed(path: t.file, detail: "unexpected tensor '\(t.name)' for a Llama model with this config")
+            }
+            if let other = seen[t.name] {
+                throw ModelIOError.malformed(path: t.file, detail: "tensor '\(t.name)' appears twice (also in \(other))")
+            }
+            seen[t.name] = t.file
+            if t.shape != shape { throw ModelIOError.shapeMismatch(path: t.file, tensor: t.name, found: t.shape, expected: shape) }
+        }
+        if seen.count == expectedTensorCount { return }
+        // Some weight is missing: the first one in `expectedTensors()` order is found within
+        // the first list.count + 1 names.
+        if seen["model.embed_tokens.weight"] == nil { throw ModelIOError.missingTensor(path: folder, tensor: "model.embed_tokens.weight") }
+        for i in 0..<layers {
+            for (suffix, _) in layerTensors where seen["model.layers.\(i).\(suffix)"] == nil {
+                throw ModelIOError.missingTensor(path: folder, tensor: "model.layers.\(i).\(suffix)")
+            }
+        }
+        for n in ["model.norm.weight"] + (tiedEmbeddings ? [] : ["lm_head.weight"]) where seen[n] == nil {
+            throw ModelIOError.missingTensor(path: folder, tensor: n)
+        }
     }
 
     /// Checks internal consistency (positive sizes, heads divisible by KV heads, even head dim).
@@ -63,7 +121,7 @@ public struct LlamaHyperparameters: Equatable, Sendable {
         if headDim % 2 != 0 { throw bad("headDim", "an even number (RoPE rotates pairs)", headDim) }
         if !(rmsEps > 0 && rmsEps < 1) { throw bad("rmsEps", "a small positive number", rmsEps) }
         if !(ropeTheta > 1 && ropeTheta.isFinite) { throw bad("ropeTheta", "a finite number > 1", ropeTheta) }
-        if contextLength <= 0 { throw bad("contextLength", "a positive length", contextLength) }
+        if contextLength <= 0 || contextLength > 1 << 24 { throw bad("contextLength", "a positive length up to 2^24", contextLength) }
     }
 }
 
@@ -224,12 +282,19 @@ public struct LlamaCheckpoint: Sendable {
     static func loadGGUF(path: String, threads: Int?) throws -> LlamaCheckpoint {
         let f = try GGUFFile(path: path)
         let config = try hyperparameters(f)
-        var tensors: [String: Tensor] = [:]
-        let progress = ProgressReporter("loading \(path.split(separator: "/").last ?? "")", total: f.tensors.count)
+        // Names and shapes are checked before anything is converted (no allocation for a
+        // tensor the model does not have or of a size the config does not imply).
+        var list: [(name: String, shape: [Int], file: String)] = []
         for info in f.tensors {
             guard let hf = LlamaTensorNames.hfName(forGGUF: info.name) else {
                 throw ModelIOError.malformed(path: path, detail: "unexpected tensor '\(info.name)' (not part of a plain Llama model)")
             }
+            list.append((hf, info.shape, path))
+        }
+        try config.checkTensorList(list, folder: path)
+        var tensors: [String: Tensor] = [:]
+        let progress = ProgressReporter("loading \(path.split(separator: "/").last ?? "")", total: f.tensors.count)
+        for (info, (hf, _, _)) in zip(f.tensors, list) {
             let data = try f.tensorF32(info, threads: threads, checkFinite: true)
             tensors[hf] = Tensor(shape: info.shape, data: data)
             progress.advance()

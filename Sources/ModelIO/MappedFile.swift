@@ -14,12 +14,14 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is rejected just below).
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw ModelIOError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw ModelIOError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw ModelIOError.cannotOpen(path: path, reason: "is a directory") }
+        if (st.st_mode & S_IFMT) != S_IFREG { throw ModelIOError.cannotOpen(path: path, reason: "not a regular file (a device, FIFO or socket)") }
         size = Int(st.st_size)
         if size == 0 { base = nil; return }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -53,8 +55,8 @@ struct ByteCursor {
 
     mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws {
         if n < 0 || n > file.size - pos {
-            let needed = n < 0 || pos > Int.max - n ? Int.max : pos + n
-            throw ModelIOError.truncated(path: file.path, what: what(), needed: needed, fileSize: file.size)
+            throw ModelIOError.truncated(path: file.path, what: what(), needed: n < 0 ? Int.max : saturatingEnd(pos, UInt64(n)),
+                                         fileSize: file.size)
         }
     }
 
@@ -75,10 +77,25 @@ struct ByteCursor {
         let n = try u64("length of " + w)
         if n > UInt64(remaining) {
             throw ModelIOError.truncated(path: file.path, what: w + " (\(n) bytes)",
-                                         needed: n > UInt64(Int.max) ? Int.max : pos + Int(n), fileSize: file.size)
+                                         needed: saturatingEnd(pos, n), fileSize: file.size)
         }
         let buf = file.bytes(pos, Int(n))
         pos += Int(n)
         return String(decoding: buf, as: UTF8.self)
     }
+}
+
+/// `start + count` for messages about sizes read from a file: `Int.max` when it does not fit
+/// (a length field of 2^63 − 1 must give a "truncated" error, not an overflow trap).
+func saturatingEnd(_ start: Int, _ count: UInt64) -> Int {
+    guard start >= 0, count <= UInt64(Int.max) else { return Int.max }
+    let (r, o) = start.addingReportingOverflow(Int(count))
+    return o ? Int.max : r
+}
+
+/// `count * size` (a byte size computed from a count read from a file), `Int.max` on overflow.
+func saturatingProduct(_ count: UInt64, _ size: Int) -> Int {
+    guard count <= UInt64(Int.max), size >= 0 else { return Int.max }
+    let (r, o) = Int(count).multipliedReportingOverflow(by: size)
+    return o ? Int.max : r
 }

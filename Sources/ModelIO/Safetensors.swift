@@ -31,7 +31,10 @@ public final class SafetensorsFile: @unchecked Sendable {
     ]
     /// dtypes `tensorF32` converts.
     public static let readableDTypes = ["F32", "F16", "BF16"]
-    static let maxHeader = 256 << 20
+    /// Largest JSON header accepted (real ones are < 16 MiB even for 100k tensors): Foundation's
+    /// JSON parser costs up to ~30 bytes of memory per byte of text (measured on an array of
+    /// zeros), so this bounds the parse to about 1 GiB.
+    static let maxHeader = 32 << 20
 
     public init(path: String) throws {
         let f = try MappedFile(path: path)
@@ -86,6 +89,11 @@ public final class SafetensorsFile: @unchecked Sendable {
             es.append(Entry(name: name, dtype: dtype, shape: shape, start: dataStart + b, end: dataStart + en))
         }
         es.sort { ($0.start, $0.name) < ($1.start, $1.name) }
+        // Data regions must not overlap (else a small file could stand for many copies of one region).
+        let nonEmpty = es.filter { $0.end > $0.start }
+        for (x, y) in zip(nonEmpty, nonEmpty.dropFirst()) where x.end > y.start {
+            throw ModelIOError.malformed(path: path, detail: "the data of tensors '\(x.name)' [\(x.start - dataStart), \(x.end - dataStart)) and '\(y.name)' [\(y.start - dataStart), \(y.end - dataStart)) overlap")
+        }
         entries = es
         metadata = meta
         var idx: [String: Int] = [:]
@@ -230,8 +238,9 @@ extension LlamaHyperparameters {
     /// heads, head_dim = hidden/heads, rms_norm_eps 1e-6, rope_theta 10000,
     /// tie_word_embeddings false, max_position_embeddings 2048. `rope_scaling` must be null.
     public static func fromHFConfig(path: String) throws -> LlamaHyperparameters {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelIOError.cannotOpen(path: path, reason: "cannot read config.json")
+        let data: Data
+        do { data = try readRegularFile(path, maxBytes: 16 << 20, what: "config.json") } catch let e as FileReadError {
+            throw ModelIOError.cannotOpen(path: path, reason: e.reason)
         }
         guard let obj = try? JSONSerialization.jsonObject(with: data, options: []), let j = obj as? [String: Any] else {
             throw ModelIOError.malformed(path: path, detail: "not a JSON object")
@@ -316,12 +325,15 @@ extension LlamaCheckpoint {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
             .filter { $0.hasSuffix(".safetensors") }.sorted()
         if files.isEmpty { throw ModelIOError.cannotOpen(path: path, reason: "folder has no *.safetensors files") }
-        var tensors: [String: Tensor] = [:]
+        // Open every shard (headers only) and check names and shapes against the config
+        // before converting anything.
+        var opened: [(SafetensorsFile, [SafetensorsFile.Entry])] = []
+        var list: [(name: String, shape: [Int], file: String)] = []
         var seen: [String: String] = [:]
-        let progress = ProgressReporter("loading \(dir.lastPathComponent)", total: files.count)
         for fname in files {
             let fp = dir.appendingPathComponent(fname).path
             let f = try SafetensorsFile(path: fp)
+            var used: [SafetensorsFile.Entry] = []
             for e in f.entries {
                 if e.name.hasSuffix("rotary_emb.inv_freq") { continue }
                 if e.name == "lm_head.weight" && config.tiedEmbeddings { continue }
@@ -329,6 +341,16 @@ extension LlamaCheckpoint {
                     throw ModelIOError.malformed(path: fp, detail: "tensor '\(e.name)' also appears in \(other)")
                 }
                 seen[e.name] = fname
+                used.append(e)
+                list.append((e.name, e.shape, fp))
+            }
+            opened.append((f, used))
+        }
+        try config.checkTensorList(list, folder: path)
+        var tensors: [String: Tensor] = [:]
+        let progress = ProgressReporter("loading \(dir.lastPathComponent)", total: files.count)
+        for (f, used) in opened {
+            for e in used {
                 tensors[e.name] = Tensor(shape: e.shape, data: try f.tensorF32(e.name, threads: threads, checkFinite: true))
             }
             progress.advance()

@@ -187,6 +187,16 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     if calibrated && calibration == nil {
         throw PTQError("recipe '\(plan.recipe)' needs calibration data (stages \(stages.filter { $0 != .rtn }.map(\.name).joined(separator: ", ")))")
     }
+    if let cal = calibration {
+        // Tokens of the calibration text must index the model's embedding (a tokenizer from
+        // another model could produce larger ids), as evaluation checks its windows.
+        let vocab = model.config.vocabSize
+        for (s, seq) in cal.sequences.enumerated() {
+            if let j = seq.firstIndex(where: { $0 < 0 || Int($0) >= vocab }) {
+                throw PTQError("calibration token id \(seq[j]) (sequence \(s), position \(j)) is outside the model's vocabulary 0..<\(vocab) (tokenizer and model do not match)")
+            }
+        }
+    }
     for l in model.linears { l.packed = nil }   // the pipeline works on (and leaves) fp32 fake-quant weights
     var state = PipelineState(model: model, plan: plan, options: options, stages: stages)
     if let cal = calibration {

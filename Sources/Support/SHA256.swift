@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Streaming SHA-256 (FIPS 180-4). Feed bytes with `update`, read the digest with
 /// `finalize()`. Used for provenance (model, data and manifest hashes); not constant-time.
@@ -110,32 +113,80 @@ public struct SHA256: Sendable {
         var s = SHA256(); s.update(data); return s.finalizeHex()
     }
 
-    /// Hex digest of a file, read in 4 MiB chunks (memory stays bounded).
-    public static func hex(ofFile url: URL) throws -> String {
-        guard let fh = FileHandle(forReadingAtPath: url.path) else {
-            throw UsageError("cannot read \(url.path) to hash it")
+    /// What kind of file `st` describes, for messages ("a directory", "a FIFO", …).
+    private static func kind(_ st: stat) -> String {
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: return "a directory"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFSOCK: return "a socket"
+        case S_IFLNK: return "a symbolic link"
+        default: return "not a regular file"
         }
-        defer { try? fh.close() }
+    }
+
+    private static func statFollowing(_ path: String) throws -> stat {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw UsageError("cannot hash \(path): \(String(cString: strerror(errno)))")
+        }
+        return st
+    }
+
+    /// Hex digest of a regular file (symbolic links followed), read with `read(2)` in 4 MiB
+    /// chunks (memory stays bounded). Anything else — a directory, a device such as
+    /// `/dev/zero` (which never ends), a FIFO (opening one blocks until a writer comes), a
+    /// socket — is a `UsageError` naming the path, as are read errors.
+    public static func hex(ofFile url: URL) throws -> String {
+        let path = url.path
+        let st0 = try statFollowing(path)
+        guard st0.st_mode & S_IFMT == S_IFREG else {
+            throw UsageError("cannot hash \(path): it is \(kind(st0)); expected a regular file")
+        }
+        // O_NONBLOCK: should the path have been replaced by a FIFO since the stat, open returns at once.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw UsageError("cannot hash \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw UsageError("cannot hash \(path): it is \(kind(st)); expected a regular file")
+        }
         var s = SHA256()
-        while true {
-            let chunk = fh.readData(ofLength: 4 << 20)
-            if chunk.isEmpty { break }
-            s.update(chunk)
+        var buf = [UInt8](repeating: 0, count: 4 << 20)
+        try buf.withUnsafeMutableBytes { b in
+            while true {
+                let n = read(fd, b.baseAddress, b.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw UsageError("cannot hash \(path): read failed: \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { break }
+                s.update(UnsafeRawBufferPointer(rebasing: b[0..<n]))
+            }
         }
         return s.finalizeHex()
     }
 
     /// Hash of a model: of the file itself, or for a checkpoint folder of the sorted list of
-    /// (name, file hash) of its files (hidden files skipped). Used as the model's identity in
+    /// "name\n<file hash>\n" of its top-level regular files (symbolic links followed; hidden
+    /// entries skipped). Sub-folders are skipped, not recursed into: mxq reads only a folder's
+    /// top-level files (config.json, *.safetensors, tokenizer files), and checkpoint folders
+    /// often carry large sub-folders it never reads (`original/`, `onnx/`). A device, FIFO or
+    /// socket in the folder is a `UsageError` naming it. Used as the model's identity in
     /// provenance columns and the PTQ cache keys.
     public static func hex(ofFileOrFolder url: URL) throws -> String {
-        var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir)
-        guard isDir.boolValue else { return try hex(ofFile: url) }
-        let names = try FileManager.default.contentsOfDirectory(atPath: url.path).sorted()
+        let st = try statFollowing(url.path)
+        guard st.st_mode & S_IFMT == S_IFDIR else { return try hex(ofFile: url) }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: url.path).sorted() } catch {
+            throw UsageError("cannot hash folder \(url.path): \(error.localizedDescription)")
+        }
         var s = SHA256()
         for n in names where !n.hasPrefix(".") {
-            s.update(n + "\n" + (try hex(ofFile: url.appendingPathComponent(n))) + "\n")
+            let entry = url.appendingPathComponent(n)
+            if try statFollowing(entry.path).st_mode & S_IFMT == S_IFDIR { continue }
+            s.update(n + "\n" + (try hex(ofFile: entry)) + "\n")
         }
         return s.finalizeHex()
     }

@@ -59,8 +59,13 @@ public enum CalibrationSource: Sendable, Equatable {
     }
 }
 
-/// Reads a whole file as UTF-8, with a typed error naming the file.
+/// Reads a whole file as UTF-8, with a typed error naming the file. Only regular files
+/// (symbolic links followed): a device such as /dev/zero would be read forever, a FIFO blocks.
 func readUTF8(_ url: URL) throws -> String {
+    if let t = (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.type] as? FileAttributeType,
+       t != .typeRegular {
+        throw UsageError("cannot read \(url.path) as text: it is not a regular file (\(t.rawValue))")
+    }
     guard let h = FileHandle(forReadingAtPath: url.path) else {
         throw UsageError("cannot open \(url.path) for reading")
     }

@@ -10,7 +10,10 @@ public enum TokenizerError: UserFacingError, Equatable {
     /// The vocabulary, merges or settings are malformed or unsupported.
     case invalid(source: String, detail: String)
 
-    public var description: String {
+    /// One line (names and values from the file are escaped, see `oneLine`).
+    public var description: String { oneLine(message) }
+
+    private var message: String {
         switch self {
         case let .unknownPreTokenizer(name, source):
             return "\(source): unknown pre-tokenizer '\(name)'; mxq implements "

@@ -17,8 +17,12 @@ extension BPETokenizer {
     public convenience init(tokenizerJSON url: URL, preTokenizer override: String? = nil) throws {
         let src = url.path
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw TokenizerError.invalid(source: src, detail: "cannot read: \(error.localizedDescription)")
+        do { data = try readRegularFile(src, maxBytes: maxTokenizerJSONBytes, what: "tokenizer.json") } catch let e as FileReadError {
+            throw TokenizerError.invalid(source: src, detail: "cannot read: \(e.reason)")
+        }
+        let values = jsonValueCountUpperBound(data)
+        if values > maxTokenizerJSONValues {
+            throw TokenizerError.invalid(source: src, detail: "holds about \(values) JSON values; at most \(maxTokenizerJSONValues) accepted")
         }
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TokenizerError.invalid(source: src, detail: "not a JSON object")
@@ -46,8 +50,8 @@ extension BPETokenizer {
         }
         var byID: [Int: String] = [:]
         func put(_ tok: String, _ idAny: Any?, field: String) throws {
-            guard let id = (idAny as? NSNumber)?.intValue, id >= 0, id < Int(Int32.max) else {
-                throw TokenizerError.invalid(source: src, detail: "\(field): id of '\(tok)' is not a non-negative integer")
+            guard let id = tokenizerJSONInt(idAny), id >= 0, id < Int(Int32.max) else {
+                throw TokenizerError.invalid(source: src, detail: "\(field): id of '\(tok)' is not an integer in 0 ..< 2^31 - 1")
             }
             if let old = byID[id], old != tok {
                 throw TokenizerError.invalid(source: src, detail: "\(field): id \(id) is given to both '\(old)' and '\(tok)'")
@@ -63,6 +67,12 @@ extension BPETokenizer {
         }
         guard let maxID = byID.keys.max() else {
             throw TokenizerError.invalid(source: src, detail: "model.vocab is empty")
+        }
+        // Ids must be (nearly) dense: unnamed ids get placeholders below, so a single id of
+        // 2^31 - 2 in a 1 KB file would otherwise allocate 2^31 strings.
+        let maxIDs = 2 * byID.count + 1024
+        if maxID >= maxIDs {
+            throw TokenizerError.invalid(source: src, detail: "token id \(maxID) is far beyond the \(byID.count) tokens named (ids must be nearly dense: at most \(maxIDs - 1) here)")
         }
         // Ids nobody names get a placeholder (as llama.cpp's converter does), never reachable by encoding.
         let tokens = (0...maxID).map { byID[$0] ?? "[PAD\($0)]" }
@@ -91,7 +101,8 @@ extension BPETokenizer {
 
         var bos: Int32? = nil, eos: Int32? = nil
         let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
-        if let cdata = try? Data(contentsOf: configURL),
+        if FileManager.default.fileExists(atPath: configURL.path),
+           let cdata = Optional(try readRegularFile(configURL.path, maxBytes: maxTokenizerJSONBytes, what: "tokenizer_config.json")),
            let config = (try? JSONSerialization.jsonObject(with: cdata)) as? [String: Any] {
             func special(_ key: String) throws -> Int32? {
                 var s = config[key] as? String
@@ -165,4 +176,35 @@ extension BPETokenizer {
         }
         return try loadGGUF(url, preTokenizer: preTokenizer)
     }
+}
+
+/// A JSON number that is an exact integer (not a bool, not 1.5, not 1e400), else nil.
+func tokenizerJSONInt(_ x: Any?) -> Int? {
+    guard let n = x as? NSNumber, String(cString: n.objCType) != "c", type(of: x!) != Bool.self else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, abs(d) <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
+    return Int(d)
+}
+
+/// Largest `tokenizer.json` / `tokenizer_config.json` read (real ones are < 40 MB).
+let maxTokenizerJSONBytes = 64 << 20
+/// Most JSON values a `tokenizer.json` may hold. Foundation's parser costs ~60 bytes per value
+/// (measured: an array of 8M zeros, 16 MB of text, took 479 MB), so this bounds the parse to
+/// about 500 MiB whatever the file; real tokenizers hold < 2M values (vocab + merges).
+let maxTokenizerJSONValues = 8 << 20
+
+/// An upper bound on the number of values in JSON text: one more than the separators (`,`
+/// `:`) and opening brackets outside strings. Linear, no allocation.
+func jsonValueCountUpperBound(_ data: Data) -> Int {
+    var n = 1, inString = false, escaped = false
+    for b in data {
+        if inString {
+            if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+        } else if b == UInt8(ascii: "\"") {
+            inString = true
+        } else if b == UInt8(ascii: ",") || b == UInt8(ascii: ":") || b == UInt8(ascii: "[") || b == UInt8(ascii: "{") {
+            n += 1
+        }
+    }
+    return n
 }
