@@ -97,6 +97,7 @@ grep -qF "$tmp" "$tmp/sweep/report.html" && bad "report.html names no absolute p
 # 2 datasets → 2 PPL charts; rtn and sq → 2 SQNR heat maps; sq − rtn → 1 difference map
 if out=$(bash Tests/report-browser.sh "$tmp/sweep" "${REPORT_PNG:-$tmp/report.png}" 2 2 1 2>&1); then ok "report.html in headless chromium: $out"
 else bad "report.html in headless chromium" "$out"; fi
+grep -qF ">held-out inputs<" "$tmp/sweep/report.html" && ok "report.html: held-out heat maps beside the calibration ones" || bad "report.html: held-out heat maps beside the calibration ones"
 
 # --- Damaged model and tokenizer files (issue #12 §2) -------------------------
 # Each must give exit 2 and exactly one "error:" line, quickly (the in-process mutation
