@@ -156,6 +156,6 @@ final class ProgressETATests: XCTestCase {
             XCTAssertTrue("\(e)".contains("is a folder"), "\(e)")
         }
         XCTAssertThrowsError(try Manifest.load(path: "/dev/zero")) { e in XCTAssertTrue("\(e)".contains("not a regular file"), "\(e)") }
-        XCTAssertThrowsError(try Manifest.load(path: "/tmp")) { e in XCTAssertTrue("\(e)".contains("is a folder"), "\(e)") }
+        XCTAssertThrowsError(try Manifest.load(path: "/tmp")) { e in XCTAssertTrue("\(e)".contains("not a regular file"), "\(e)") }
     }
 }
