@@ -80,7 +80,7 @@ jcheck "encode e5m2 partial zero block" 'd["scales"] == [0] and d["codes"] == [1
 # W4A4 RTN on the first window. An independent numpy implementation (same model and MX contract,
 # its quantizer bit-identical to mxq's on all 120 activation inputs of this window) gives PPL
 # 71.02 (MXINT4) and 87.33 (MXFP4). W4A4 perplexity is chaotic under fp32 reordering: the same
-# numpy code with the RMSNorm in fp32 instead of fp64 (outputs within 1.7e-7 relative) gives
+# numpy code with the RMSNorm in fp32 instead of fp64 (≤1.7e-7 relative change on random rows) gives
 # 75.19 / 88.13, with attention in fp64 71.55 / 89.65. So the check is a ±10% band around the
 # reference: it catches a missing, misplaced or wrongly scaled activation quantizer (W4A16: 24.3),
 # not fp32 rounding flips.
