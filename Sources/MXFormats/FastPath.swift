@@ -79,11 +79,12 @@ struct RowCodec {
 
     /// Per-format constants as vectors, built once (keeps LLVM from splitting the hot loop).
     struct Lanes {
-        let c23M, emin, xsMin, xuMin, emax, maxMag, maxMant, maxBits, away, even, intQexp: V
+        let c23M, emin, xsMin, xuMin, zeroX, emax, maxMag, maxMant, maxBits, away, even, intQexp: V
         init(_ p: ElementParams, _ kind: RoundKind) {
             let M = Int32(p.mantissaBits), emin = Int32(p.eminElem)
             c23M = V(repeating: 23 - M); self.emin = V(repeating: emin)
             xsMin = V(repeating: emin - M - 8); xuMin = V(repeating: emin - M - 40)
+            zeroX = V(repeating: -(1 << 16))   // x of a zero lane: below xsMin/xuMin, far from Int32 overflow
             emax = V(repeating: Int32(p.emaxElem)); maxMag = V(repeating: Int32(p.maxCodeMagnitude))
             maxMant = V(repeating: Int32(p.maxNormalMantissa)); maxBits = V(repeating: Int32(bitPattern: p.maxNormalBits))
             away = V(repeating: kind == .away ? 1 : 0); even = V(repeating: kind == .even ? 1 : 0)
@@ -116,7 +117,7 @@ struct RowCodec {
     struct Chunk {
         var codes: V       // element codes
         var mag: V         // code magnitudes (FP: without sign; INT: |k|)
-        var x: V           // floor(log2(|v| / 2^e)) (unclamped; zero lanes very negative)
+        var x: V           // floor(log2(|v| / 2^e)) (unclamped; zero lanes -2^16)
         var value: SIMD16<Float>   // |element value| (not scaled), exact
         var negative: V    // -1 where the stored code carries a minus sign (INT: non-zero negative)
     }
@@ -130,7 +131,11 @@ struct RowCodec {
         let a = bi & 0x7FFF_FFFF
         let ef = a &>> 23
         let m = (a & 0x7F_FFFF) | ((0 &- ((ef &+ 0xFF) &>> 8)) & 0x80_0000)   // implicit bit unless ef == 0
-        let x = ef &- (127 &+ e)                                   // zero lanes: very negative
+        // Zero lanes (±0) get a very negative x, below every clamp: n = 0 and no exponent
+        // field in the code. `ef - (127 + e)` alone is not enough: for E <= -127 - emin_elem
+        // (all-zero blocks and zero padding at E = -127, blocks of tiny values) it is >= emin_elem
+        // for a zero lane, which used to encode ±0 as a non-zero code (E4M3 0x30 at E = -127).
+        let x = RowCodec.select(RowCodec.isZero(a), lc.zeroX, ef &- (127 &+ e))
         // Clamp x from below so that the shift stays <= 31 (lanes that low round to 0 anyway,
         // except under stochastic rounding, handled below with the unclamped shift).
         let xs = RowCodec.vmax(x, lc.xsMin)
