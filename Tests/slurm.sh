@@ -11,7 +11,9 @@
 #     `experiments/slurm-array.sh --submit 3`, cancels task 1 (scancel) in the middle of its
 #     second cell, checks that the afterok merge job is then dropped, resubmits with
 #     `--resume` (only index 1 is queued again; it skips its finished cell) and checks that
-#     the merged summary.csv and layers.csv equal an unsharded local run (timing columns aside).
+#     the merged summary.csv and layers.csv equal an unsharded local run (timing columns aside);
+#   - requeues a running task (`scontrol requeue`, what preemption does; fake runner, to be
+#     quick): it restarts under the same job id, resumes, and the afterok merge then runs.
 # The cluster is torn down on every exit (daemons stopped, job processes of this cluster
 # ended, temporary folder removed). Prints the time of the install, the cluster start and
 # the array. Needs the release binary (MXQ) and `make setup`.
@@ -31,30 +33,6 @@ t_all=$(now)
 [ -x "$MXQ" ] || { echo "test-slurm: no release binary at $MXQ (make build)"; exit 1; }
 [ -f "$ROOT/.cache/.setup-done" ] || { echo "test-slurm: run make setup first"; exit 1; }
 
-# ---- packages ---------------------------------------------------------------------------
-t0=$(now)
-missing=0
-for c in sbatch squeue scancel scontrol slurmctld slurmd munged; do command -v "$c" >/dev/null || missing=1; done
-if [ $missing = 1 ]; then
-  [ "$(id -u)" = 0 ] || { echo "test-slurm: slurm-wlm/munge are not installed and installing them needs root"; exit 1; }
-  echo "installing slurm-wlm and munge (apt-get)"
-  # Debian's postinst scripts start the packaged services unless policy-rc.d forbids it;
-  # this test runs its own daemons only, so forbid it during the install when nothing does.
-  guard=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    guard=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' > "$guard"; chmod 755 "$guard"
-  fi
-  apt-get update -qq > /tmp/mxq-slurm-apt.log 2>&1 &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >> /tmp/mxq-slurm-apt.log 2>&1
-  rc=$?
-  [ -n "$guard" ] && rm -f "$guard"
-  [ $rc = 0 ] || { tail -20 /tmp/mxq-slurm-apt.log; echo "test-slurm: apt-get install slurm-wlm munge failed"; exit 1; }
-fi
-t_install=$(since "$t0")
-echo "slurm packages: $(dpkg-query -W -f '${Version}' slurmctld 2>/dev/null), munge $(dpkg-query -W -f '${Version}' munge 2>/dev/null) ($([ $missing = 1 ] && echo installed || echo present) in ${t_install} s)"
-
-# ---- the cluster ------------------------------------------------------------------------
 T=$(mktemp -d /tmp/mxq-slurm.XXXXXX)
 chmod 755 "$T"   # munged requires its socket's directory to be searchable by all
 export SLURM_CONF=$T/slurm.conf
@@ -63,6 +41,8 @@ unset SLURM_JOB_ID SLURM_ARRAY_TASK_ID SLURM_ARRAY_JOB_ID MXQ_ROOT MXQ_RUN_DIR M
 teardown() {
   local rc=$?
   trap - EXIT INT TERM
+  [ -n "${guard:-}" ] && rm -f "$guard"
+  [ -n "${ref_pid:-}" ] && kill "$ref_pid" 2>/dev/null
   if [ -f "$T/slurmctld.pid" ]; then
     scancel --full --quiet --user="$(id -un)" 2>/dev/null
     scontrol shutdown >/dev/null 2>&1
@@ -95,6 +75,37 @@ teardown() {
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM
+
+# The reference, an unsharded local run of the manifest, starts first: it computes while the
+# packages install and the cluster starts (both mostly wait).
+t_ref=$(now)
+MXQ_QUIET=1 "$MXQ" sweep "$MANIFEST" --out "$T/local" > "$T/local.out" 2>&1 &
+ref_pid=$!
+
+# ---- packages ---------------------------------------------------------------------------
+t0=$(now)
+missing=0
+for c in sbatch squeue scancel scontrol slurmctld slurmd munged; do command -v "$c" >/dev/null || missing=1; done
+if [ $missing = 1 ]; then
+  [ "$(id -u)" = 0 ] || { echo "test-slurm: slurm-wlm/munge are not installed and installing them needs root"; exit 1; }
+  echo "installing slurm-wlm and munge (apt-get)"
+  # Debian's postinst scripts start the packaged services unless policy-rc.d forbids it;
+  # this test runs its own daemons only, so forbid it during the install when nothing does.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$guard"; chmod 755 "$guard"
+  fi
+  apt-get update -qq > /tmp/mxq-slurm-apt.log 2>&1 &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >> /tmp/mxq-slurm-apt.log 2>&1
+  rc=$?
+  [ -n "$guard" ] && rm -f "$guard"; guard=""
+  [ $rc = 0 ] || { tail -20 /tmp/mxq-slurm-apt.log; echo "test-slurm: apt-get install slurm-wlm munge failed"; exit 1; }
+fi
+t_install=$(since "$t0")
+echo "slurm packages: $(dpkg-query -W -f '${Version}' slurmctld 2>/dev/null), munge $(dpkg-query -W -f '${Version}' munge 2>/dev/null) ($([ $missing = 1 ] && echo installed || echo present) in ${t_install} s)"
+
+# ---- the cluster ------------------------------------------------------------------------
 
 free_port() {   # first port from $1 on that nothing listens to on the loopback
   local p=$1
@@ -227,11 +238,34 @@ wait_jobs 60 "$j"
   ok "sbatch from a checkout without a build: the tasks fail, saying to run make build in \$SLURM_SUBMIT_DIR" ||
   bad "sbatch without a build" "$(job_states "$j"; cat "$T/bare-0.out")"
 
-# ---- the reference: an unsharded local run ----------------------------------------------
-t0=$(now)
-MXQ_QUIET=1 "$MXQ" sweep "$MANIFEST" --out "$T/local" --threads "$CPUS" > "$T/local.out" 2>&1 &&
-  ok "local unsharded run of $MANIFEST ($(since "$t0") s)" || bad "local unsharded run" "$(tail "$T/local.out")"
-t_local=$(since "$t0")
+# ---- requeue (preemption): same job id, the task resumes; fake runner, 2 s per cell --------
+MXQ_QUIET=1 "$MXQ" sweep "$MANIFEST" --out "$T/fake-local" --fake-runner 0 > /dev/null 2>&1
+out=$(MXQ="$MXQ" MXQ_RESULTS="$T/fake-rq" MXQ_SWEEP_ARGS="--fake-runner 2" bash experiments/slurm-array.sh --submit 2 "$MANIFEST" --cpus-per-task=1 --mem=500M --time=5 2>&1)
+fj=$(sed -n 's/^array job \([0-9]*\) .*/\1/p' <<<"$out"); fm=$(sed -n 's/^merge job \([0-9]*\) .*/\1/p' <<<"$out")
+FR=$T/fake-rq/slurm-ci/slurm-$fj
+t=$(now); requeued=0
+while [ "$(since "$t" | cut -d. -f1)" -lt 60 ]; do
+  [ -f "$FR/shard-0-of-2/cells/0000.json" ] && { scontrol requeue "${fj}_0" && requeued=1; break; }
+  sleep 0.2
+done
+# Slurm holds a requeued job back for two minutes (BeginTime); release it once it is pending.
+for i in $(seq 100); do
+  grep -q 'JobState=PENDING' <(scontrol show job "${fj}_0") && { scontrol update JobId="${fj}_0" StartTime=now; break; }
+  sleep 0.2
+done
+wait_jobs 90 "$fj" "$fm" || bad "requeued array and its merge ended within 90 s" "$(squeue)"
+grep -q 'Restarts=1' <(scontrol show job "${fj}_0") && [ "$(job_states "$fj")" = "$(printf '0:COMPLETED\n1:COMPLETED')" ] &&
+  [ $requeued = 1 ] && grep -q "1 cell(s) already finished in $FR/shard-0-of-2, 2 to run" "$T/fake-rq/slurm-ci/slurm-logs/${fj}_0.out" &&
+  ok "scontrol requeue mid-cell: task 0 restarted under the same job id and resumed its shard (1 cell kept, 2 run)" ||
+  bad "requeue resumes" "$(scontrol show job "${fj}_0" | grep -E 'JobState|Restarts'; cat "$T/fake-rq/slurm-ci/slurm-logs/${fj}_0.out" 2>&1 | grep -v 'fake stage')"
+[ "$(job_states "$fm")" = "-:COMPLETED" ] && [ "$(csv_drop "$FR/merged/summary.csv" quantize_s eval_s wall_s)" = "$(csv_drop "$T/fake-local/summary.csv" quantize_s eval_s wall_s)" ] &&
+  ok "after the requeue the afterok merge job ran; merged summary.csv equals an unsharded run" ||
+  bad "merge after requeue" "$(job_states "$fm"; cat "$T/fake-rq/slurm-ci/slurm-logs/merge-$fm.out" 2>&1)"
+
+# ---- the reference: the unsharded local run started at the beginning ----------------------
+wait "$ref_pid" && ok "local unsharded run of $MANIFEST (done $(since "$t_ref") s after the start)" || bad "local unsharded run" "$(tail "$T/local.out")"
+ref_pid=""
+t_local=$(since "$t_ref")
 
 # ---- the array: 3 tasks, task 1 cancelled mid-cell, resubmitted, merged -------------------
 t0=$(now)
@@ -253,6 +287,9 @@ while [ "$(since "$t" | cut -d. -f1)" -lt 240 ]; do
 done
 [ $cancelled = 1 ] && ok "scancel ${job}_1 after its first cell ($(since "$t0") s into the array)" || bad "task 1 finished a cell within 240 s" "$(job_states "$job")"
 cp -p "$S1/cells/0001.json" "$T/cell1.json" 2>/dev/null
+out=$(MXQ="$MXQ" MXQ_RESULTS="$T/results" bash experiments/slurm-array.sh --resume "$RUN" "${SB[@]}" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "shards still queued or running: .*2 (job ${job}_2)" <<<"$out" &&
+  ok "--resume while task 2 is still queued or running: refused (exit 2), names it" || bad "--resume refuses while shards are active" "rc=$rc $out"
 wait_jobs 240 "$job" || bad "array job ended within 240 s" "$(squeue)"
 wait_jobs 30 "$merge" || bad "merge job dropped within 30 s" "$(scontrol show job "$merge")"
 states=$(job_states "$job")
@@ -282,6 +319,6 @@ for f in summary.csv layers.csv; do
     bad "merged $f equals the unsharded run" "$(diff <(echo "$a") <(echo "$b") | head -20)"
 done
 
-echo "timing: slurm install ${t_install} s, cluster start ${t_cluster} s, local reference run ${t_local} s, array (3 tasks, cancel, resume, merge) ${t_array} s, total $(since "$t_all") s"
+echo "timing: slurm install ${t_install} s, cluster start ${t_cluster} s, local reference run ${t_local} s (from the start, overlapping the rest), array (3 tasks, cancel, resume, merge) ${t_array} s, total $(since "$t_all") s"
 echo "test-slurm: $pass passed, $fail failed"
 [ "$fail" = 0 ]

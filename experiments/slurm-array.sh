@@ -68,24 +68,30 @@ $err"
 # key=value lines of RUN/slurm-run.env (written by the first task of a run).
 run_env() { sed -n "s/^$2=//p" "$1/slurm-run.env" | head -1; }
 
-# Submits the array (indices "$1", n = "$2" shards) for manifest "$3" into run folder
-# RUN (empty: results/<name>/slurm-<jobid>), then a merge job after it; rest = sbatch options.
+# Submits the array (sbatch --array "$1"; its indices, listed, in "$2") of n = "$3" shards
+# of manifest "$4" into run folder "$5" (empty: results/<name>/slurm-<jobid>), then a merge
+# job after it; the rest are sbatch options. Notes each task's job id in
+# RUN/shard-<i>-of-<n>.job, so that --resume can tell queued or running shards.
 submit() {
-  local indices=$1 n=$2 manifest=$3 run=$4; shift 4
-  local name logs job merge
+  local spec=$1 list=$2 n=$3 manifest=$4 run=$5; shift 5
+  local name logs job merge i
   name=$(basename "$manifest" .json)
   logs=${MXQ_RESULTS:-results}/$name/slurm-logs
   mkdir -p "$logs"
   job=$(sbatch --parsable --job-name="mxq-$name" --output="$logs/%A_%a.out" "$@" \
-          --array="$indices" --export="ALL,MXQ_ROOT=$ROOT,MXQ_SHARDS=$n${run:+,MXQ_RUN_DIR=$run}" \
-          experiments/slurm-array.sh "$manifest")
+          --array="$spec" --export="ALL,MXQ_ROOT=$ROOT,MXQ_SHARDS=$n${run:+,MXQ_RUN_DIR=$run}" \
+          experiments/slurm-array.sh "$manifest") || die "sbatch refused the array job (message above)"
   job=${job%%;*}
   run=${run:-${MXQ_RESULTS:-results}/$name/slurm-$job}
+  mkdir -p "$run"
+  [ -f "$run/slurm-run.env" ] || printf 'MANIFEST=%s\nSHARDS=%s\nJOB=%s\n' "$manifest" "$n" "$job" > "$run/slurm-run.env"
+  for i in $list; do echo "${job}_$i" > "$run/shard-$i-of-$n.job"; done
   merge=$(sbatch --parsable --job-name="mxq-merge-$name" --output="$logs/merge-%j.out" "$@" \
             --cpus-per-task=1 --dependency="afterok:$job" --kill-on-invalid-dep=yes \
-            --export="ALL,MXQ_ROOT=$ROOT" experiments/slurm-merge.sh "$run")
+            --export="ALL,MXQ_ROOT=$ROOT" experiments/slurm-merge.sh "$run") ||
+    die "array job $job is queued, but sbatch refused the merge job (message above); merge by hand when it is done: bash experiments/slurm-merge.sh $run"
   merge=${merge%%;*}
-  echo "array job $job (tasks $indices of $n shards) -> $run/shard-<i>-of-$n"
+  echo "array job $job (tasks $spec of $n shards) -> $run/shard-<i>-of-$n"
   echo "merge job $merge (after all tasks succeed) -> $run/merged (summary.csv, layers.csv, report.md)"
   echo "logs: $logs/   resume after preemption: bash experiments/slurm-array.sh --resume $run"
 }
@@ -101,7 +107,7 @@ case "${1:-}" in
     cd "$ROOT"; MXQ=${MXQ:-$ROOT/.build/release/mxq}
     command -v sbatch >/dev/null || die "sbatch not found: run this on a Slurm login node"
     preflight "$MANIFEST"
-    submit "0-$((N - 1))" "$N" "$MANIFEST" "" "$@"
+    submit "0-$((N - 1))" "$(seq 0 $((N - 1)))" "$N" "$MANIFEST" "" "$@"
     exit 0 ;;
   --resume)
     [ $# -ge 2 ] || usage
@@ -109,16 +115,22 @@ case "${1:-}" in
     ROOT=$(checkout_root "${MXQ_ROOT:-$(dirname "${BASH_SOURCE[0]}")/..}")
     cd "$ROOT"; MXQ=${MXQ:-$ROOT/.build/release/mxq}
     command -v sbatch >/dev/null || die "sbatch not found: run this on a Slurm login node"
-    [ -f "$RUN/slurm-run.env" ] || die "$RUN has no slurm-run.env: not a run folder of this script (or no task of it ever started; submit it again with --submit)"
+    [ -f "$RUN/slurm-run.env" ] || die "$RUN has no slurm-run.env: not a run folder of this script"
     MANIFEST=$(run_env "$RUN" MANIFEST); N=$(run_env "$RUN" SHARDS)
     preflight "$MANIFEST"
-    todo=()
-    for ((i = 0; i < N; i++)); do [ -f "$RUN/shard-$i-of-$N.done" ] || todo+=("$i"); done
+    todo=(); busy=()
+    for ((i = 0; i < N; i++)); do
+      [ -f "$RUN/shard-$i-of-$N.done" ] && continue
+      todo+=("$i")
+      j=$(cat "$RUN/shard-$i-of-$N.job" 2>/dev/null || true)
+      [ -n "$j" ] && [ -n "$(squeue -h -j "$j" 2>/dev/null)" ] && busy+=("$i (job $j)")
+    done
+    [ ${#busy[@]} -eq 0 ] || die "shards still queued or running: ${busy[*]}; wait for them (or scancel them), then --resume again"
     if [ ${#todo[@]} -eq 0 ]; then
       echo "all $N shards of $RUN are finished; merging here"
       exec bash experiments/slurm-merge.sh "$RUN"
     fi
-    submit "$(IFS=,; echo "${todo[*]}")" "$N" "$MANIFEST" "$RUN" "$@"
+    submit "$(IFS=,; echo "${todo[*]}")" "${todo[*]}" "$N" "$MANIFEST" "$RUN" "$@"
     exit 0 ;;
   -*) die "unknown option $1 (see --help)" ;;
 esac
@@ -145,10 +157,11 @@ preflight "$MANIFEST"
 RUN=${MXQ_RUN_DIR:-${MXQ_RESULTS:-results}/$(basename "$MANIFEST" .json)/slurm-$SLURM_ARRAY_JOB_ID}
 OUT=$RUN/shard-$I-of-$N
 mkdir -p "$RUN"
-if [ ! -f "$RUN/slurm-run.env" ]; then   # what --resume needs; the first task writes it
+if [ ! -f "$RUN/slurm-run.env" ]; then   # what --resume needs (plain sbatch: the first task writes it)
   printf 'MANIFEST=%s\nSHARDS=%s\nJOB=%s\n' "$MANIFEST" "$N" "$SLURM_ARRAY_JOB_ID" > "$RUN/.slurm-run.env.$I"
   mv -f "$RUN/.slurm-run.env.$I" "$RUN/slurm-run.env"
 fi
+echo "${SLURM_ARRAY_JOB_ID}_$I" > "$OUT.job"
 echo "mxq task $I of $N (job ${SLURM_JOB_ID:-?}, restart ${SLURM_RESTART_COUNT:-0}) on $(hostname -s): $OUT, $THREADS threads" >&2
 if [ -f "$OUT/manifest.resolved.json" ]; then MODE=(--resume "$OUT"); else MODE=(--out "$OUT"); fi
 # shellcheck disable=SC2086  # MXQ_SWEEP_ARGS is a list of words
