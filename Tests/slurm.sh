@@ -51,7 +51,7 @@ teardown() {
   for i in $(seq 50); do
     pids=""
     for p in "$T/slurmctld.pid" "$T/slurmd.pid"; do
-      [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null && pids+=" $(cat "$p")"
+      [ -f "$p" ] && kill -0 "$(cat "$p" 2>/dev/null)" 2>/dev/null && pids+=" $(cat "$p" 2>/dev/null)"
     done
     [ -z "$pids" ] && break
     sleep 0.2
@@ -296,7 +296,9 @@ states=$(job_states "$job")
 [ "$states" = "$(printf '0:COMPLETED\n1:CANCELLED\n2:COMPLETED')" ] && ok "tasks 0 and 2 completed, task 1 cancelled" || bad "task states after scancel" "$states"
 [ ! -f "$S1/cells/0004.json" ] && [ ! -f "$RUN/shard-1-of-3.done" ] && ok "task 1 was cancelled mid-cell: cell 4 has no record" ||
   bad "task 1 cancelled mid-cell" "$(ls "$S1/cells")"
-[ "$(job_states "$merge")" = "-:CANCELLED" ] && ok "the afterok merge job was dropped (a task failed)" || bad "merge job after a cancelled task" "$(job_states "$merge")"
+grep -q '"threads" *: *1,\{0,1\}$' "$RUN/shard-0-of-3/env.json" && grep -q '"shard" *: *"0\\/3"' "$RUN/shard-0-of-3/env.json" &&
+  ok "task 0 ran shard 0/3 with 1 thread (--cpus-per-task=1)" || bad "task 0 shard and threads" "$(cat "$RUN/shard-0-of-3/env.json")"
+[ "$(job_states "$merge")" = "-:CANCELLED" ] && ok "the afterok merge job was dropped (a task was cancelled)" || bad "merge job after a cancelled task" "$(job_states "$merge")"
 
 out=$(MXQ="$MXQ" MXQ_RESULTS="$T/results" bash experiments/slurm-array.sh --resume "$RUN" "${SB[@]}" 2>&1)
 echo "$out" | sed 's/^/     /'

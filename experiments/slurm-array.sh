@@ -137,7 +137,7 @@ esac
 
 # ---- an array task ------------------------------------------------------------------
 MANIFEST=$1
-[ -n "${SLURM_ARRAY_TASK_ID:-}" ] || die "no SLURM_ARRAY_TASK_ID: submit with --submit N (or sbatch --array=0-N)"
+[ -n "${SLURM_ARRAY_TASK_ID:-}" ] || die "no SLURM_ARRAY_TASK_ID: run it as: bash experiments/slurm-array.sh --submit N MANIFEST (or sbatch --array=0-<N-1> experiments/slurm-array.sh MANIFEST)"
 ROOT=$(checkout_root "${MXQ_ROOT:-${SLURM_SUBMIT_DIR:-$(pwd)}}")
 cd "$ROOT"; MXQ=${MXQ:-$ROOT/.build/release/mxq}
 export MXQ_ROOT=$ROOT
