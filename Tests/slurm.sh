@@ -64,7 +64,7 @@ teardown() {
     grep -qzx "SLURM_CONF=$T/slurm.conf" "$p/environ" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
   done
   [ -f "$T/munged.pid" ] && kill "$(cat "$T/munged.pid")" 2>/dev/null
-  for i in $(seq 25); do [ -f "$T/munged.pid" ] && kill -0 "$(cat "$T/munged.pid")" 2>/dev/null || break; sleep 0.2; done
+  for i in $(seq 25); do [ -f "$T/munged.pid" ] && kill -0 "$(cat "$T/munged.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.2; done
   if [ "$rc" != 0 ] || [ "$fail" != 0 ]; then
     for f in slurmctld.log slurmd.log munged.log; do
       [ -f "$T/$f" ] && { echo "--- last lines of $f"; grep -v 'pmix' "$T/$f" | tail -8; }
