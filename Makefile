@@ -39,7 +39,7 @@ PIP_TARGET := $(CACHE)/pip
 MXQ := $(CURDIR)/.build/release/mxq
 W4A8 := experiments/w4a8-mxint.json
 
-.PHONY: all build test unit smoke bench clean setup reproduce-w4a8
+.PHONY: all build test unit smoke test-slurm bench clean setup reproduce-w4a8
 
 all: build
 
@@ -47,8 +47,8 @@ all: build
 build:
 	$(SWIFT) build $(RELEASE_FLAGS) --product mxq
 
-## test: unit tests (debug build; real-model tests run because setup comes first) + end-to-end smoke checks on the shipped model (release build)
-test: unit smoke
+## test: unit tests (debug build; real-model tests run because setup comes first) + end-to-end smoke checks on the shipped model (release build) + the Slurm cluster test
+test: unit smoke test-slurm
 
 unit: setup
 	$(SWIFT) build --build-tests
@@ -56,6 +56,11 @@ unit: setup
 
 smoke: setup build
 	MXQ=$(MXQ) bash Tests/smoke.sh
+
+## test-slurm: a real single-node Slurm cluster (slurm-wlm + munge, installed when missing; needs root then):
+## the sharded sweep as an sbatch array, a cancelled task resubmitted, the afterok merge (Tests/slurm.sh)
+test-slurm: setup build
+	MXQ=$(MXQ) bash Tests/slurm.sh
 
 ## bench: format and kernel benchmarks (run on a quiet machine: check `uptime`)
 bench: build
