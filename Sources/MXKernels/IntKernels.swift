@@ -10,7 +10,7 @@ import MXKernelsC
 // fp32 arithmetic of the unit-value MX × MX tile (`blockScaledGemm`, BlockScaledKernel.swift):
 // per K chunk of `mxKBlocks`, t = madd(S, xs·ws, t) over the chunk's blocks in order from 0
 // (madd = this build's `BuildMA`), then Y = t for the first chunk and Y = Y + t after.
-// So every path (VNNI, portable; GEMM or GEMV; any thread count) is bit-identical to
+// So every path (VNNI, AVX2, portable; GEMM or GEMV; any thread count) is bit-identical to
 // `blockScaledGemm`, and equal to the fake-quant fp32 product up to fp32 summation order.
 //
 // Activations are quantized row by row with `MXRowEncoder` (same bytes as `MXTensor`
@@ -20,7 +20,8 @@ import MXKernelsC
 public enum IntMXPath: Int, Sendable, CaseIterable {
     /// Swift loops over int32 block sums (every target).
     case portable = 0
-    /// AVX2 (`vpmaddubsw`): not implemented yet; never selected.
+    /// AVX2 (`vpmaddubsw`), C intrinsics in MXKernelsC; MXINT4 weights only (MXINT8 weights
+    /// would saturate VPMADDUBSW's int16 pairs): MXINT8 weights take the unit-value fp32 path.
     case avx2 = 1
     /// AVX-512 VNNI (`vpdpbusd`), C intrinsics in MXKernelsC.
     case vnni = 2
@@ -35,17 +36,14 @@ public enum IntMXPath: Int, Sendable, CaseIterable {
 
     /// The path of this build, chosen at compile time from the C target's target features
     /// (`make build` compiles C with -march=native): VNNI when the build targets AVX-512 VNNI,
-    /// else portable.
-    public static let build: IntMXPath = {
-        let p = IntMXPath(rawValue: Int(mxq_ik_build_path())) ?? .portable
-        return p == .avx2 ? .portable : p
-    }()
+    /// else AVX2 when it targets AVX2 + FMA, else portable.
+    public static let build: IntMXPath = IntMXPath(rawValue: Int(mxq_ik_build_path())) ?? .portable
 
     /// Whether this path's code is compiled in and the running CPU can execute it.
     public var isSupported: Bool {
         switch self {
         case .portable: return true
-        case .avx2: return false
+        case .avx2: return mxq_ik_cpu_supports(Int32(MXQ_IK_AVX2)) != 0
         case .vnni: return mxq_ik_cpu_supports(Int32(MXQ_IK_VNNI)) != 0
         }
     }
@@ -82,13 +80,23 @@ extension Kernels {
         w.scales.withUnsafeBufferPointer { sb in w.elements.withUnsafeBufferPointer { eb in
             let wv = IntWeights(elements: eb.baseAddress!, scales: sb.baseAddress!, rows: n, nBlk: nBlk, bits: op.bits)
             switch path {
-            case .vnni:
-                if m <= 8 {
-                    intGemvVNNI(m: m, x: x, ldx: ldx, k: k, enc: op.encoder, w: wv, y: y, ldy: ldy, threads: t)
+            case .avx2 where op.bits == 8:
+                // No saturation-free AVX2 form for int8 × int8 that beats fp32 FMA: the unit-value
+                // fp32 tile (the same results by the contract above).
+                if ldx == k {
+                    blockScaledMXMX(m: m, x: x, acts: acts, w: w, y: y, ldy: ldy, threads: t)
                 } else {
-                    intGemmVNNI(m: m, x: x, ldx: ldx, k: k, enc: op.encoder, w: wv, y: y, ldy: ldy, threads: t)
+                    var xc = [Float](repeating: 0, count: m * k)
+                    for i in 0..<m { for kk in 0..<k { xc[i * k + kk] = x[i * ldx + kk] } }
+                    blockScaledMXMX(m: m, x: xc, acts: acts, w: w, y: y, ldy: ldy, threads: t)
                 }
-            case .portable, .avx2:
+            case .vnni, .avx2:
+                if m <= 8 {
+                    intGemvSIMD(path, m: m, x: x, ldx: ldx, k: k, enc: op.encoder, w: wv, y: y, ldy: ldy, threads: t)
+                } else {
+                    intGemmSIMD(path, m: m, x: x, ldx: ldx, k: k, enc: op.encoder, w: wv, y: y, ldy: ldy, threads: t)
+                }
+            case .portable:
                 intGemmPortable(m: m, x: x, ldx: ldx, k: k, enc: op.encoder, w: wv, jRange: 0..<n, y: y, ldy: ldy, threads: t)
             }
         } }
@@ -123,12 +131,12 @@ func chunkEnds(_ nBlk: Int) -> [Int] { mxKBlocks(blocks: nBlk, block: 32).map { 
 /// Whether this build's multiply-add is fused (the C kernels do the same).
 @usableFromInline let buildFused: Int32 = BuildMA.name == "fma" ? 1 : 0
 
-// MARK: - AVX-512 VNNI
+// MARK: - SIMD (AVX-512 VNNI; AVX2 for MXINT4 weights)
 
 /// GEMM (M > 8): X quantized and packed into MR-row panels (parallel over panels), then
 /// tasks over NR-row weight panels: pack the panel (int8 + 128, all K), then for each K
 /// chunk, for each X panel, one MR×NR tile that writes (first chunk) or adds into Y.
-func intGemmVNNI(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, w: IntWeights,
+func intGemmSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, w: IntWeights,
                  y: UnsafeMutablePointer<Float>, ldy: Int, threads T: Int) {
     let MR = Int(MXQ_IK_MR), NR = Int(MXQ_IK_NR)
     let nBlk = w.nBlk, n = w.rows
@@ -162,6 +170,7 @@ func intGemmVNNI(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEn
         }
     }
     let ends = chunkEnds(nBlk)
+    let cpath = Int32(path.rawValue), bias: Int32 = path == .avx2 ? 8 : 128
     let counter = TaskCounter(nPanels)
     let workers = min(T, nPanels)
     let fused = buildFused
@@ -177,13 +186,13 @@ func intGemmVNNI(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEn
             let ws = (pb.0 + bBytes).bindMemory(to: Float.self, capacity: nBlk * NR)
             while let p = counter.claim() {
                 let j0 = p * NR, nv = min(NR, n - j0)
-                mxq_ik_pack_b(w.elements, w.scales, nBlk, Int32(w.bits), j0, nv, stwp.value, bp, ws)
+                mxq_ik_pack_b(w.elements, w.scales, nBlk, Int32(w.bits), j0, nv, stwp.value, bias, bp, ws)
                 var b0 = 0
                 for (ci, e) in ends.enumerated() {
                     let nb = e - b0
                     for mp in 0..<mPanels {
                         let i0 = mp * MR, mv = min(MR, m - i0)
-                        mxq_ik_tile(Int32(MXQ_IK_VNNI), nb, a + mp * aPanel + b0 * 32 * MR, bp + b0 * 32 * NR,
+                        mxq_ik_tile(cpath, nb, a + mp * aPanel + b0 * 32 * MR, bp + b0 * 32 * NR,
                                     corr + mp * sPanel + b0 * MR, xs + mp * sPanel + b0 * MR, ws + b0 * NR,
                                     yp.value + i0 * ldy + j0, ldy, mv, nv, ci > 0 ? 1 : 0, fused)
                     }
@@ -197,7 +206,7 @@ func intGemmVNNI(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEn
 /// GEMV (M ≤ 8): each X row quantized and reordered for the weight format, then 16 weight
 /// rows at a time read straight from the packed bytes (4-bit codes unpacked in registers);
 /// the last N mod 16 rows take the portable path (same arithmetic).
-func intGemvVNNI(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, w: IntWeights,
+func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, w: IntWeights,
                  y: UnsafeMutablePointer<Float>, ldy: Int, threads T: Int) {
     let nBlk = w.nBlk, n = w.rows
     let G = Int(MXQ_IK_GR)
@@ -214,6 +223,7 @@ func intGemvVNNI(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEn
     }
     let ends = chunkEnds(nBlk)
     let fused = buildFused
+    let cpath = Int32(path.rawValue)
     if groups > 0 {
         let yp = UncheckedSendable(y)
         xg.withUnsafeBufferPointer { xgb in corr.withUnsafeBufferPointer { cb in xs.withUnsafeBufferPointer { xsb in
@@ -224,7 +234,7 @@ func intGemvVNNI(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEn
                     let (xgp, cp, xsp, ep, st) = ptr.value
                     for g in range {
                         for i in 0..<m {
-                            mxq_ik_gemv16(Int32(MXQ_IK_VNNI), w.elements, w.scales, nBlk, Int32(w.bits), g * G,
+                            mxq_ik_gemv16(cpath, w.elements, w.scales, nBlk, Int32(w.bits), g * G,
                                           xgp + i * nBlk * 32, cp + i * nBlk, xsp + i * nBlk, st, ep, ends.count,
                                           yp.value + i * ldy, fused)
                         }
@@ -309,12 +319,13 @@ func intGemmPortable(m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXR
 extension Kernels {
     /// The unit-value fp32 block-scaled MX × MX (`blockScaledGemm`) for every M (no GEMV
     /// shortcut): what the integer kernels must equal bit for bit. For benchmarks' checks.
+    /// X is [M, K] row-major (tight), Y row stride `ldy` (default N).
     public static func blockScaledMXMX(m: Int, x: UnsafePointer<Float>, acts: MXConfig, w: MXTensor,
-                                       y: UnsafeMutablePointer<Float>, threads: Int? = nil) {
-        precondition(acts.block == w.config.block && m >= 0)
+                                       y: UnsafeMutablePointer<Float>, ldy: Int? = nil, threads: Int? = nil) {
+        precondition(acts.block == w.config.block && m >= 0 && (ldy ?? w.rows) >= w.rows)
         if m == 0 || w.rows == 0 { return }
         let t = max(1, threads ?? Parallel.defaultThreads)
         let xq = MXTensor(encoding: UnsafeBufferPointer(start: x, count: m * w.cols), rows: m, cols: w.cols, config: acts, threads: t)
-        withPacked(xq) { px in withPacked(w) { pw in blockScaledGemm(xq: px, w: pw, y: y, ldy: w.rows, threads: t) } }
+        withPacked(xq) { px in withPacked(w) { pw in blockScaledGemm(xq: px, w: pw, y: y, ldy: ldy ?? w.rows, threads: t) } }
     }
 }

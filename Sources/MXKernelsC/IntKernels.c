@@ -13,6 +13,8 @@
 int mxq_ik_build_path(void) {
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
     return MXQ_IK_VNNI;
+#elif defined(__AVX2__) && defined(__FMA__)
+    return MXQ_IK_AVX2;
 #else
     return MXQ_IK_NONE;
 #endif
@@ -25,6 +27,7 @@ int mxq_ik_cpu_supports(int path) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+    if (path == MXQ_IK_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return 0;
 #else
     (void)path;
@@ -50,7 +53,8 @@ void mxq_ik_pack_a_row(const uint8_t *codes, const uint8_t *scales, long nblk, c
 }
 
 void mxq_ik_pack_b(const uint8_t *elements, const uint8_t *scales, long nblk, int bits, long j0, long nv,
-                   const float *stab, uint8_t *b, float *ws) {
+                   const float *stab, int bias, uint8_t *b, float *ws) {
+    const uint8_t off = (uint8_t)(bias - 8);   // bits 4: (nibble ^ 8) = w + 8
     const long bpb = bits == 4 ? 16 : 32, rowBytes = nblk * bpb;
     uint8_t u[32];
     for (long j = 0; j < MXQ_IK_NR; j++) {
@@ -60,15 +64,15 @@ void mxq_ik_pack_b(const uint8_t *elements, const uint8_t *scales, long nblk, in
                 const uint8_t *p = elements + (j0 + j) * rowBytes + blk * bpb;
                 if (bits == 4) {
                     for (int i = 0; i < 16; i++) {
-                        u[2 * i] = (uint8_t)(((p[i] & 15) ^ 8) + 120);
-                        u[2 * i + 1] = (uint8_t)(((p[i] >> 4) ^ 8) + 120);
+                        u[2 * i] = (uint8_t)(((p[i] & 15) ^ 8) + off);
+                        u[2 * i + 1] = (uint8_t)(((p[i] >> 4) ^ 8) + off);
                     }
                 } else {
                     for (int i = 0; i < 32; i++) u[i] = p[i] ^ 0x80;
                 }
                 ws[blk * MXQ_IK_NR + j] = stab[scales[(j0 + j) * nblk + blk]];
             } else {
-                memset(u, 128, 32);
+                memset(u, bias, 32);
                 ws[blk * MXQ_IK_NR + j] = 0;
             }
             for (int q = 0; q < 8; q++) memcpy(dst + q * 4 * MXQ_IK_NR, u + 4 * q, 4);
@@ -229,6 +233,123 @@ TGT_VNNI static void gemv16_vnni(const uint8_t *e, const uint8_t *s, long nblk, 
         else gemv16_vnni_body(e, s, nblk, 8, j0, xg, corr, xs, wstab, ce, nc, y, 0);
     }
 }
+
+// MARK: - AVX2 (MXINT4 weights only: VPMADDUBSW of unsigned w + 8 ∈ [0, 15] and signed
+// activations never saturates, |pair| ≤ 2·15·127, and 8 of them fit int16; MXINT8 weights
+// would saturate it, so they take the unit-value fp32 path on AVX2 builds.)
+
+#define TGT_AVX2 __attribute__((target("avx2,fma")))
+
+/// The MR×NR tile for B packed with bias 8 (w + 8): two rows × 16 columns at a time.
+TGT_AVX2 __attribute__((always_inline)) static inline void
+tile_avx2_body(long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, const float *xs, const float *ws,
+               float *y, long ldy, long mv, long nv, int accumulate, const int fused) {
+    enum { MR = MXQ_IK_MR, NR = MXQ_IK_NR };
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int rp = 0; rp < MR; rp += 2) {
+        for (int c = 0; c < NR / 16; c++) {
+            if (rp >= mv || c * 16 >= nv) continue;
+            __m256 t[2][2];
+            for (int r = 0; r < 2; r++) { t[r][0] = _mm256_setzero_ps(); t[r][1] = _mm256_setzero_ps(); }
+            for (long blk = 0; blk < nb; blk++) {
+                const uint8_t *pb = b + blk * 32 * NR + c * 64;
+                const int8_t *pa = a + blk * 32 * MR + rp * 4;
+                __m256i s[2][2];
+                for (int q = 0; q < 8; q++) {
+                    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(pb + q * 4 * NR));
+                    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(pb + q * 4 * NR + 32));
+                    for (int r = 0; r < 2; r++) {
+                        int32_t x4;
+                        memcpy(&x4, pa + q * 4 * MR + r * 4, 4);
+                        const __m256i av = _mm256_set1_epi32(x4);
+                        const __m256i p0 = _mm256_maddubs_epi16(b0, av), p1 = _mm256_maddubs_epi16(b1, av);
+                        if (q == 0) { s[r][0] = p0; s[r][1] = p1; }
+                        else { s[r][0] = _mm256_add_epi16(s[r][0], p0); s[r][1] = _mm256_add_epi16(s[r][1], p1); }
+                    }
+                }
+                const __m256 w0 = _mm256_loadu_ps(ws + blk * NR + c * 16), w1 = _mm256_loadu_ps(ws + blk * NR + c * 16 + 8);
+                for (int r = 0; r < 2; r++) {
+                    const __m256i cr = _mm256_set1_epi32(corr[blk * MR + rp + r] >> 4);   // −128·Σx / 16 = −8·Σx
+                    const __m256 xv = _mm256_set1_ps(xs[blk * MR + rp + r]);
+                    const __m256 pw0 = _mm256_mul_ps(xv, w0), pw1 = _mm256_mul_ps(xv, w1);
+                    const __m256 s0 = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(s[r][0], ones), cr));
+                    const __m256 s1 = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(s[r][1], ones), cr));
+                    t[r][0] = fused ? _mm256_fmadd_ps(s0, pw0, t[r][0]) : _mm256_add_ps(t[r][0], _mm256_mul_ps(s0, pw0));
+                    t[r][1] = fused ? _mm256_fmadd_ps(s1, pw1, t[r][1]) : _mm256_add_ps(t[r][1], _mm256_mul_ps(s1, pw1));
+                }
+            }
+            for (int r = 0; r < 2 && rp + r < mv; r++) {
+                float tmp[16];
+                _mm256_storeu_ps(tmp, t[r][0]); _mm256_storeu_ps(tmp + 8, t[r][1]);
+                float *yr = y + (rp + r) * ldy + c * 16;
+                const long cn = nv - c * 16 < 16 ? nv - c * 16 : 16;
+                if (accumulate) { for (long j = 0; j < cn; j++) yr[j] = yr[j] + tmp[j]; }
+                else { for (long j = 0; j < cn; j++) yr[j] = tmp[j]; }
+            }
+        }
+    }
+}
+
+TGT_AVX2 static void tile_avx2_fma(long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, const float *xs,
+                                   const float *ws, float *y, long ldy, long mv, long nv, int acc) {
+    tile_avx2_body(nb, a, b, corr, xs, ws, y, ldy, mv, nv, acc, 1);
+}
+TGT_AVX2 static void tile_avx2_split(long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, const float *xs,
+                                     const float *ws, float *y, long ldy, long mv, long nv, int acc) {
+    tile_avx2_body(nb, a, b, corr, xs, ws, y, ldy, mv, nv, acc, 0);
+}
+
+/// GEMV, 16 MXINT4 weight rows as two halves of 8: acc i of a half holds row i (low 128 bits)
+/// and row 4 + i (high), so three VPHADDD levels leave row i in lane i.
+TGT_AVX2 __attribute__((always_inline)) static inline void
+gemv16_avx2_body(const uint8_t *elements, const uint8_t *scales, long nblk, long j0, const int8_t *xg,
+                 const int32_t *corr, const float *xs, const float *wstab, const long *chunk_end, long nchunks,
+                 float *y, const int fused) {
+    const long rowBytes = nblk * 16;
+    const __m256i m0f = _mm256_set1_epi8(0x0F), x88 = _mm256_set1_epi8((char)0x88), ones = _mm256_set1_epi16(1);
+    const uint8_t *srow = scales + j0 * nblk;
+    float wsb[16] __attribute__((aligned(32)));
+    __m256 yv[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    long blk = 0;
+    for (long ch = 0; ch < nchunks; ch++) {
+        __m256 t[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (; blk < chunk_end[ch]; blk++) {
+            const __m128i xa1 = _mm_loadu_si128((const __m128i *)(xg + blk * 32));
+            const __m128i xb1 = _mm_loadu_si128((const __m128i *)(xg + blk * 32 + 16));
+            const __m256i xa = _mm256_set_m128i(xa1, xa1), xb = _mm256_set_m128i(xb1, xb1);
+            for (int i = 0; i < 16; i++) wsb[i] = wstab[srow[i * nblk + blk]];
+            const __m256 xv = _mm256_set1_ps(xs[blk]);
+            const __m256i cr = _mm256_set1_epi32(corr[blk]);
+            for (int h = 0; h < 2; h++) {
+                __m256i acc[4];
+                for (int i = 0; i < 4; i++) {
+                    const uint8_t *p = elements + (j0 + 8 * h + i) * rowBytes + blk * 16;
+                    __m256i z = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(p + 4 * rowBytes)),
+                                                 _mm_loadu_si128((const __m128i *)p));
+                    z = _mm256_xor_si256(z, x88);
+                    const __m256i P = _mm256_and_si256(z, m0f), Q = _mm256_and_si256(_mm256_srli_epi16(z, 4), m0f);
+                    const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(P, xa), _mm256_maddubs_epi16(Q, xb));
+                    acc[i] = _mm256_madd_epi16(m16, ones);
+                }
+                const __m256i S = _mm256_add_epi32(_mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]),
+                                                                     _mm256_hadd_epi32(acc[2], acc[3])), cr);
+                const __m256 pw = _mm256_mul_ps(xv, _mm256_load_ps(wsb + 8 * h));
+                const __m256 sf = _mm256_cvtepi32_ps(S);
+                t[h] = fused ? _mm256_fmadd_ps(sf, pw, t[h]) : _mm256_add_ps(t[h], _mm256_mul_ps(sf, pw));
+            }
+        }
+        for (int h = 0; h < 2; h++) yv[h] = ch == 0 ? t[h] : _mm256_add_ps(yv[h], t[h]);
+    }
+    _mm256_storeu_ps(y + j0, yv[0]);
+    _mm256_storeu_ps(y + j0 + 8, yv[1]);
+}
+
+TGT_AVX2 static void gemv16_avx2(const uint8_t *e, const uint8_t *s, long nblk, long j0, const int8_t *xg,
+                                 const int32_t *corr, const float *xs, const float *wstab, const long *ce, long nc,
+                                 float *y, int fused) {
+    if (fused) gemv16_avx2_body(e, s, nblk, j0, xg, corr, xs, wstab, ce, nc, y, 1);
+    else gemv16_avx2_body(e, s, nblk, j0, xg, corr, xs, wstab, ce, nc, y, 0);
+}
 #endif
 
 void mxq_ik_tile(int path, long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, const float *xs,
@@ -237,6 +358,11 @@ void mxq_ik_tile(int path, long nb, const int8_t *a, const uint8_t *b, const int
     if (path == MXQ_IK_VNNI) {
         if (fused) tile_vnni_fma(nb, a, b, corr, xs, ws, y, ldy, mv, nv, accumulate);
         else tile_vnni_split(nb, a, b, corr, xs, ws, y, ldy, mv, nv, accumulate);
+        return;
+    }
+    if (path == MXQ_IK_AVX2) {
+        if (fused) tile_avx2_fma(nb, a, b, corr, xs, ws, y, ldy, mv, nv, accumulate);
+        else tile_avx2_split(nb, a, b, corr, xs, ws, y, ldy, mv, nv, accumulate);
         return;
     }
 #endif
@@ -251,6 +377,10 @@ void mxq_ik_gemv16(int path, const uint8_t *elements, const uint8_t *scales, lon
 #if MXQ_IK_X86
     if (path == MXQ_IK_VNNI) {
         gemv16_vnni(elements, scales, nblk, bits, j0, xg, corr, xs, wstab, chunk_end, nchunks, y, fused);
+        return;
+    }
+    if (path == MXQ_IK_AVX2 && bits == 4) {
+        gemv16_avx2(elements, scales, nblk, j0, xg, corr, xs, wstab, chunk_end, nchunks, y, fused);
         return;
     }
 #endif

@@ -27,7 +27,8 @@ stream from memory as in a real forward pass.
   --no-openblas    skip the OpenBLAS comparison (python3 + numpy, run only when present)
   --no-mx          fp32 kernels only
   --no-int         skip the integer MX × MX rows
-  --portable       also time the portable Swift integer path (M ≤ 8, or N ≤ 1536)
+  --portable       also time the other integer paths this CPU runs: the portable Swift
+                   path (M ≤ 8, or N ≤ 1536) and AVX2 (MXINT4 weights) on an AVX-512 build
   --no-rotate      GEMV: time one cache-resident copy of the weights (decode cost
                    without memory traffic) instead of rotating copies > L3
   --cpu-time       time with CPU clocks instead of the wall clock, robust to other jobs
@@ -471,7 +472,9 @@ private func benchInt(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: I
         var xq = x
         xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
         var paths = [build]
-        if portable && build != .portable { paths.append(.portable) }
+        if portable {   // every other path this CPU runs (AVX2 only for MXINT4 weights)
+            paths += IntMXPath.allCases.reversed().filter { $0 != build && $0.isSupported && !($0 == .avx2 && f == .mxint8) }
+        }
         for p in paths {
             var y = [Float](repeating: .nan, count: m * n)
             x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in

@@ -34,16 +34,19 @@ void mxq_ik_pack_a_row(const uint8_t *codes, const uint8_t *scales, long nblk, c
 
 /// Packs weight rows j0..j0+nv−1 (nv ≤ NR) of a packed MXINT4 (bits 4) or MXINT8 (bits 8)
 /// tensor with `nblk` blocks of 32 per row into an NR-row panel over all blocks:
-/// b[(blk·8 + q)·NR·4 + j·4 + e] = w[blk·32 + 4q + e] + 128 (unsigned); ws[blk·NR + j] =
-/// stab[scale byte] (2^(byte−127)·factor). Rows nv..NR−1 are zero weights (byte 128), scale 0.
+/// b[(blk·8 + q)·NR·4 + j·4 + e] = w[blk·32 + 4q + e] + bias (unsigned); ws[blk·NR + j] =
+/// stab[scale byte] (2^(byte−127)·factor). Rows nv..NR−1 are zero weights (byte `bias`), scale 0.
+/// `bias` (the unsigned offset of the packed weights): 128 for the VNNI tile; 8 for the AVX2
+/// tile (bits 4 only: w + 8 ∈ [0, 15]).
 void mxq_ik_pack_b(const uint8_t *elements, const uint8_t *scales, long nblk, int bits, long j0, long nv,
-                   const float *stab, uint8_t *b, float *ws);
+                   const float *stab, int bias, uint8_t *b, float *ws);
 
 /// One MR×NR tile over blocks [0, nb) of packed panels a (from block b0 already applied)
 /// and b: per block S[r][j] = Σ a·b + corr (exact int32: the MXINT block sum),
 /// t[r][j] = t + S·(xs[r]·ws[j]) (fused: one fma; else multiply then add), t from 0,
 /// blocks in order; then y[r·ldy + j] = t (accumulate = 0) or y + t (accumulate = 1) for
-/// r < mv, j < nv. `path` selects VNNI or AVX2 (must be supported).
+/// r < mv, j < nv. `path` selects VNNI (b packed with bias 128) or AVX2 (bits 4, bias 8;
+/// corr is still −128·Σ, the tile divides it by 16); it must be supported.
 void mxq_ik_tile(int path, long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, const float *xs,
                  const float *ws, float *y, long ldy, long mv, long nv, int accumulate, int fused);
 
@@ -57,7 +60,7 @@ void mxq_ik_pack_x_gemv(const uint8_t *codes, const uint8_t *scales, long nblk, 
 /// y[j] for weight rows j in [j0, j0+16) (16 rows, all valid) of a packed MXINT4/8 tensor,
 /// one activation row packed by mxq_ik_pack_x_gemv: per K chunk (block ranges given by
 /// chunk_end, cumulative, nchunks of them) t = Σ_blocks in order t + S·(xs[b]·ws[j][b]) from 0,
-/// y = t for the first chunk, y + t afterwards. wstab: 2^(byte−127)·factor.
+/// y = t for the first chunk, y + t afterwards. wstab: 2^(byte−127)·factor. AVX2: bits 4 only.
 void mxq_ik_gemv16(int path, const uint8_t *elements, const uint8_t *scales, long nblk, int bits, long j0,
                    const int8_t *xg, const int32_t *corr, const float *xs, const float *wstab,
                    const long *chunk_end, long nchunks, float *y, int fused);
