@@ -117,6 +117,20 @@ struct IntOperands {
     }
 }
 
+extension MXRowEncoder {
+    /// Encodes row `row` of `cols` values (MXINT8, block 32): the C quantizer for rule floor
+    /// with ties to even (bit-identical to MXFormats, tested; vectorized), else MXFormats' encoder.
+    @inline(__always)
+    func encodeInt8Row(_ src: UnsafePointer<Float>, cols: Int, row: Int, scales: UnsafeMutablePointer<UInt8>,
+                       packed: UnsafeMutablePointer<UInt8>) {
+        if config.scaleRule == .floor && config.rounding == .even {
+            mxq_ik_quant_row_int8(src, cols, packed, scales)
+        } else {
+            encodeRow(src, cols: cols, row: row, scales: scales, packed: packed)
+        }
+    }
+}
+
 /// A view of packed MXINT weights (block 32): rows × nBlk blocks, `bits` 4 or 8.
 struct IntWeights: @unchecked Sendable {
     let elements: UnsafePointer<UInt8>, scales: UnsafePointer<UInt8>
@@ -159,7 +173,7 @@ func intGemmSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k
                     for r in 0..<MR {
                         let i = p * MR + r
                         if i < m {
-                            enc.encodeRow(x + i * ldx, cols: k, row: i, scales: sc, packed: codes)
+                            enc.encodeInt8Row(x + i * ldx, cols: k, row: i, scales: sc, packed: codes)
                         } else {
                             codes.update(repeating: 0, count: nBlk * 33)
                         }
@@ -217,7 +231,7 @@ func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k
     var codes = [UInt8](repeating: 0, count: nBlk * 32), sc = [UInt8](repeating: 0, count: nBlk)
     intScaleTableX.withUnsafeBufferPointer { stx in
         for i in 0..<m {
-            enc.encodeRow(x + i * ldx, cols: k, row: i, scales: &sc, packed: &codes)
+            enc.encodeInt8Row(x + i * ldx, cols: k, row: i, scales: &sc, packed: &codes)
             mxq_ik_pack_x_gemv(codes, sc, nBlk, stx.baseAddress!, Int32(w.bits), &xg[i * nBlk * 32], &corr[i * nBlk], &xs[i * nBlk])
         }
     }

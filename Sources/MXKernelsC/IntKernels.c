@@ -35,6 +35,48 @@ int mxq_ik_cpu_supports(int path) {
 #endif
 }
 
+// MARK: - MXINT8 row quantization (plain C; clang vectorizes the 32-wide loops)
+
+/// Bit-exact with the MX contract (docs/mx-numerics.md) for rule floor, ties to even:
+/// amax over the block by |bit pattern| (orders finite floats; ≥ 0x7F800000 means NaN/Inf:
+/// scale 0xFF, codes 0); E = floor(log2 amax) = exponent field − 127, at least −127 (zero and
+/// subnormal amax); k = RNE(v·2^(6−E)) saturated to ±127. v·2^(6−E) is exact whenever it is a
+/// normal float (one multiply for E ≥ −121, else v·2^−E exactly then ·64), and a subnormal
+/// product is < 2^−126, whose code is 0 anyway.
+void mxq_ik_quant_row_int8(const float *x, long k, uint8_t *codes, uint8_t *scales) {
+    const long nblk = (k + 31) / 32;
+    for (long b = 0; b < nblk; b++) {
+        float v[32];
+        const long n = k - b * 32 < 32 ? k - b * 32 : 32;
+        for (long i = 0; i < 32; i++) v[i] = i < n ? x[b * 32 + i] : 0.0f;
+        uint32_t m = 0;
+        for (int i = 0; i < 32; i++) {
+            uint32_t u;
+            memcpy(&u, &v[i], 4);
+            u &= 0x7FFFFFFFu;
+            m = u > m ? u : m;
+        }
+        int8_t *c = (int8_t *)codes + b * 32;
+        if (m >= 0x7F800000u) {
+            scales[b] = 0xFF;
+            memset(c, 0, 32);
+            continue;
+        }
+        int e = (int)(m >> 23) - 127;
+        if (e < -127) e = -127;
+        scales[b] = (uint8_t)(e + 127);
+        float s1, s2;
+        if (e >= -121) { uint32_t sb = (uint32_t)(6 - e + 127) << 23; memcpy(&s1, &sb, 4); s2 = 1.0f; }
+        else { uint32_t sb = (uint32_t)(-e + 127) << 23; memcpy(&s1, &sb, 4); s2 = 64.0f; }
+        for (int i = 0; i < 32; i++) {
+            float q = v[i] * s1 * s2;   // (v·s1)·s2, both exact (see above)
+            q = q > 127.0f ? 127.0f : q;
+            q = q < -127.0f ? -127.0f : q;
+            c[i] = (int8_t)__builtin_rintf(q);   // default rounding mode: to nearest, ties to even
+        }
+    }
+}
+
 // MARK: - packing (plain C)
 
 void mxq_ik_pack_a_row(const uint8_t *codes, const uint8_t *scales, long nblk, const float *stab, long r,

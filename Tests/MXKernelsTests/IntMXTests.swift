@@ -3,6 +3,7 @@ import Support
 import MXFormats
 import TestSupport
 @testable import MXKernels
+import MXKernelsC
 
 /// Integer MX × MX (IntKernels.swift): every path this CPU can run (the portable Swift path
 /// always; AVX-512 VNNI when the CPU has it — the C code is compiled for it with target
@@ -100,6 +101,36 @@ final class IntMXTests: XCTestCase {
                     XCTAssertTrue(y[(i * ldy + n)..<(i * ldy + ldy)].allSatisfy { $0 == -1 }, "\(p.name) M=\(mm) row \(i): wrote past N")
                 }
             }
+        }
+    }
+
+    func testCQuantizerEqualsMXFormatsEncoder() {
+        // mxq_ik_quant_row_int8 (the SIMD paths' fused activation quantizer) against
+        // MXFormats' encoder: random rows at many magnitudes, K not a multiple of 32, zero,
+        // subnormal, huge, NaN/Inf blocks, exact ties (k + 0.5 steps) and saturation.
+        let enc = MXRowEncoder(MXConfig(format: .mxint8))
+        var rows: [[Float]] = []
+        for (i, sc) in [Float(1), 1e-3, 1e30, 1e-38, 1e-42, 3e38].enumerated() {
+            rows.append(randomFloats(77, seed: UInt64(40 + i), scale: sc))
+        }
+        rows.append([Float](repeating: 0, count: 64))
+        // amax in [1, 2): E = 0, v·64 = 64 + i/2, an exact tie at every odd i (ties to even k).
+        rows.append((0..<40).map { (1.0 + Float($0) / 128) * (($0 & 2) == 0 ? 1 : -1) })
+        // 1.999·64 = 127.936 rounds to 128 and saturates to 127.
+        rows.append((0..<40).map { 1.999 * (($0 & 1) == 0 ? 1 : -1) })
+        var special = randomFloats(96, seed: 9)
+        special[5] = .nan; special[40] = .infinity; special[70] = -.infinity
+        rows.append(special)
+        for (ri, r) in rows.enumerated() {
+            let k = r.count, nb = (k + 31) / 32
+            var c1 = [UInt8](repeating: 1, count: nb * 32), s1 = [UInt8](repeating: 1, count: nb)
+            var c2 = [UInt8](repeating: 2, count: nb * 32), s2 = [UInt8](repeating: 2, count: nb)
+            r.withUnsafeBufferPointer { rb in
+                enc.encodeRow(rb.baseAddress!, cols: k, row: 0, scales: &s1, packed: &c1)
+                mxq_ik_quant_row_int8(rb.baseAddress!, k, &c2, &s2)
+            }
+            XCTAssertEqual(s2, s1, "row \(ri): scale bytes")
+            XCTAssertEqual(c2, c1, "row \(ri): codes")
         }
     }
 

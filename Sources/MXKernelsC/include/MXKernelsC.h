@@ -25,6 +25,11 @@ int mxq_ik_build_path(void);
 /// target attributes) and the running CPU supports it (tests call every supported path).
 int mxq_ik_cpu_supports(int path);
 
+/// Quantizes one fp32 row of `k` values to MXINT8, block 32, scale rule floor, ties to even:
+/// ceil(k/32) scale bytes and ceil(k/32)·32 two's-complement codes (partial block zero
+/// padded), bit-identical to MXFormats' encoder for that configuration.
+void mxq_ik_quant_row_int8(const float *x, long k, uint8_t *codes, uint8_t *scales);
+
 /// Packs one activation row (MXINT8 codes, two's-complement bytes, `nblk` blocks of 32,
 /// zero padded) as row `r` of an MR-row GEMM panel:
 /// a[(b·8 + q)·MR·4 + r·4 + e] = code[b·32 + 4q + e]; corr[b·MR + r] = −128·Σ_block code;
