@@ -34,7 +34,9 @@ enum EvalCommand: Command {
       --pre NAME       override the tokenizer's pre-tokenizer (smollm or gpt2)
       --json           print one JSON object (ppl, nll, tokens, windows, ctx, seconds,
                        tokens_per_s, dataset, model, threads; with quantization also weights,
-                       acts, block, recipe, calib_*, awq_* with awq, quant_seconds, stage_seconds) instead of a text line
+                       acts, block, recipe, calib_*, awq_* with awq, quant_seconds, stage_seconds;
+                       cpu_seconds and tokens_per_cpu_s: the evaluation's process CPU time and
+                       tokens per (CPU seconds / threads), robust to other jobs) instead of a text line
 
     quantization (module PTQ; without these flags the model runs in fp32):
       --weights FMT    weight format of the 7 linears of every block: mxint8, mxint4, mxfp8 (=e4m3),
@@ -106,9 +108,19 @@ enum EvalCommand: Command {
             tokens = try datasetTokens(dataset, model: modelURL, preTokenizer: pre)
             source = dataset.rawValue
         }
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        let cpu0 = Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
         let result = try evaluate(model: model, tokens: tokens, ctx: ctx, windows: windows, label: "eval \(source)")
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        let cpuSeconds = Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9 - cpu0
         if json {
             var obj = result.jsonObject
+            // Process CPU time of the evaluation (robust to other jobs on a loaded machine);
+            // tokens per CPU second per thread equals tokens_per_s when all threads ran all the time.
+            let th = Double(model.threads ?? Parallel.defaultThreads)
+            obj["cpu_seconds"] = cpuSeconds
+            obj["tokens_per_cpu_s"] = Double(result.windows * result.ctx) / max(cpuSeconds / th, 1e-9)
             for (k, v) in quantInfo ?? [:] { obj[k] = v }
             obj["dataset"] = source
             obj["model"] = modelURL.path
