@@ -241,7 +241,9 @@ func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k
     }
     let ends = chunkEnds(nBlk)
     let fused = buildFused
-    let cpath = Int32(path.rawValue)
+    // MXINT4 weights: the AVX2 GEMV kernel also on VNNI builds — measured faster on Zen 4
+    // (`mxq bench kernels --portable`: 5.3–9.7× vs 3.2–7.1× fp32 GEMV; its zmm ops are double-pumped).
+    let cpath = Int32(path == .vnni && w.bits == 4 ? IntMXPath.avx2.rawValue : path.rawValue)
     if groups > 0 {
         let yp = UncheckedSendable(y)
         xg.withUnsafeBufferPointer { xgb in corr.withUnsafeBufferPointer { cb in xs.withUnsafeBufferPointer { xsb in
