@@ -32,6 +32,9 @@ HAS_FMA := $(if $(filter $(TARGET_CPU),$(FMA_CPUS)),1)
 endif
 endif
 CPUFLAGS := -Xswiftc -target-cpu -Xswiftc $(TARGET_CPU) $(if $(HAS_FMA),-Xswiftc -DMXQ_NATIVE_FMA)
+# The C target (Sources/MXKernelsC: integer MX × MX kernels) picks its path from clang's
+# target features (__AVX512VNNI__ ...), so it is compiled for the same CPU.
+CPUFLAGS += -Xcc -march=$(TARGET_CPU)
 endif
 RELEASE_FLAGS := -c release $(CPUFLAGS) -Xswiftc -enforce-exclusivity=unchecked
 CACHE := $(CURDIR)/.cache

@@ -218,14 +218,23 @@ extension Kernels {
     /// for MXINT × MXINT the block sums are exact integers. M ≤ 8: dequant GEMV on Q(X). The result equals the fake-quant
     /// fp32 computation (`mxFakeQuantize` on X, decoded W) up to fp32 reassociation.
     /// Thread-count invariant.
+    ///
+    /// MXINT8 × MXINT4/MXINT8 at block 32 (`intMXApplies`) runs the integer kernels
+    /// (`intmxgemm`, IntKernels.swift: bit-identical to the block-scaled path for every M)
+    /// unless `integer` is false (benchmarks and tests of the unit-value fp32 path).
     public static func mxmxgemm(m: Int, x: UnsafePointer<Float>, acts: MXConfig, w: MXTensor,
-                                y: UnsafeMutablePointer<Float>, threads: Int? = nil, ldx: Int? = nil, ldy: Int? = nil) {
+                                y: UnsafeMutablePointer<Float>, threads: Int? = nil, ldx: Int? = nil, ldy: Int? = nil,
+                                integer: Bool = true) {
         let n = w.rows, k = w.cols
         precondition(acts.block == w.config.block, "mxmxgemm: activation block \(acts.block) differs from weight block \(w.config.block)")
         let ldx = ldx ?? k, ldy = ldy ?? n
         precondition(m >= 0 && ldx >= k && ldy >= n, "mxmxgemm: bad M or leading dimension")
         if m == 0 || n == 0 { return }
         let t = max(1, threads ?? Parallel.defaultThreads)
+        if integer && intMXApplies(acts: acts, weights: w.config) {
+            intmxgemm(m: m, x: x, acts: acts, w: w, y: y, threads: t, ldx: ldx, ldy: ldy)
+            return
+        }
         let xq: MXTensor
         if ldx == k {
             xq = MXTensor(encoding: UnsafeBufferPointer(start: x, count: m * k), rows: m, cols: k, config: acts, threads: t)

@@ -59,6 +59,12 @@ public final class Linear {
     public func forward(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>,
                         observer: LinearInputObserver? = nil, threads: Int? = nil) {
         if m == 0 { return }
+        if observer == nil, let p = packed, let aq = actQuant, Kernels.intMXApplies(acts: aq, weights: p.config) {
+            // MXINT × MXINT: the integer kernels quantize X while packing it (the same codes as
+            // the fake-quant copy below), so no fp32 copy; equal to it up to fp32 summation order.
+            Kernels.mxmxgemm(m: m, x: x, acts: aq, w: p, y: y, threads: threads)
+            return
+        }
         withMultipliedInput(x, rows: m, threads: threads) {
             multiply($0, rows: m, into: y, observer: observer, threads: threads)
         }

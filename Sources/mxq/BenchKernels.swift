@@ -5,11 +5,16 @@ import MXKernels
 
 /// Help text for `mxq bench kernels` (shown by `mxq bench --help` users via the issue text too).
 let benchKernelsHelp = """
-mxq bench kernels [--json] [--shape MxKxN[,...]] [--reps R] [--no-openblas] [--no-mx] [--no-rotate] [--cpu-time]
+mxq bench kernels [--json] [--shape MxKxN[,...]] [--reps R] [--no-openblas] [--no-mx] [--no-int] [--portable] [--no-rotate] [--cpu-time]
 
 Times the matrix products of the harness on the SmolLM2-135M linear-layer shapes
 (K×N = 576×576, 576×192, 576×1536, 1536×576, 576×49152) at M = 1 and M = 512, and
 M = 2048 for fp32: fp32 GEMM/GEMV, fp32 × packed MX (every format) and MX × MX.
+At M = 1 and M = 2048: integer MX × MX (MXINT8 activations × MXINT4/MXINT8 weights) of
+the build's path (and the portable Swift path with --portable) and the unit-value fp32
+MX × MX, timed alternately with the fp32 GEMM/GEMV in the same repetitions ("gemm fp32"
+row: ratios of that group are to it), after a bit-for-bit check against the block-scaled
+MX × MX and the fake-quant reference.
 Every kernel is verified against the scalar reference (sampled rows) before it is timed.
 GEMV (M ≤ 8) weights rotate through copies larger than the L3 cache, so that they
 stream from memory as in a real forward pass.
@@ -21,6 +26,9 @@ stream from memory as in a real forward pass.
   --reps R         timed repetitions per measurement, best kept (default 5)
   --no-openblas    skip the OpenBLAS comparison (python3 + numpy, run only when present)
   --no-mx          fp32 kernels only
+  --no-int         skip the integer MX × MX rows
+  --portable       also time the other integer paths this CPU runs: the portable Swift
+                   path (M ≤ 8, or N ≤ 1536) and AVX2 (MXINT4 weights) on an AVX-512 build
   --no-rotate      GEMV: time one cache-resident copy of the weights (decode cost
                    without memory traffic) instead of rotating copies > L3
   --cpu-time       time with CPU clocks instead of the wall clock, robust to other jobs
@@ -49,6 +57,8 @@ func runBenchKernels(_ args: inout Args) throws {
     let noOpenBLAS = args.flag("--no-openblas")
     let noMX = args.flag("--no-mx")
     let noRotate = args.flag("--no-rotate")
+    let noInt = args.flag("--no-int")
+    let portable = args.flag("--portable")
     useThreadCPUTime = args.flag("--cpu-time")
     let reps = try args.int("--reps") ?? 5
     guard reps >= 1 else { throw UsageError("bench kernels: --reps must be at least 1, got \(reps)") }
@@ -78,6 +88,8 @@ func runBenchKernels(_ args: inout Args) throws {
         let interesting = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"]
         print("flags: " + interesting.filter { CPUInfo.flags.contains($0) }.joined(separator: " "))
         print("threads: \(T)   gemm tile: \(CPUInfo.gemmTile)   L3: \(l3 >> 20) MiB   load average: \(loadAverage())")
+        print("integer MX × MX path (compile time): \(IntMXPath.build.name)" + (IntMXPath.build == .portable && IntMXPath.vnni.isSupported
+              ? " (this CPU has AVX-512 VNNI: `make build` compiles the C kernels for it)" : ""))
         print("timing: " + (useThreadCPUTime ? (T == 1 ? "thread CPU time" : "process CPU time / \(T)") + " (OpenBLAS column: wall clock)" : "wall clock")
               + (noRotate ? "; GEMV weights cache-resident (--no-rotate)" : ""))
         if CPUInfo.multiplyAdd != "fma" && CPUInfo.flags.contains("fma") {
@@ -107,6 +119,10 @@ func runBenchKernels(_ args: inout Args) throws {
         if !noMX && m <= 512 {
             results += try benchMX(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: rotate, l3: l3, fp32: fp)
         }
+        if !noMX && !noInt && (m <= 8 || m >= 2048) {
+            results += try benchInt(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: rotate, l3: l3,
+                                    portable: portable && (m <= 8 || n <= 1536))
+        }
         progress.advance(detail: "\(m)x\(k)x\(n)")
     }
     progress.finish()
@@ -124,10 +140,10 @@ func runBenchKernels(_ args: inout Args) throws {
         }
         print("]")
     } else {
-        print(pad("kernel", 6) + pad("weights", 12) + pad("acts", 12) + lpad("M", 6) + lpad("K", 6) + lpad("N", 7)
+        print(pad("kernel", 24) + pad("weights", 12) + pad("acts", 12) + lpad("M", 6) + lpad("K", 6) + lpad("N", 7)
               + lpad("ms", 10) + lpad("GFLOP/s", 9) + lpad("W GB/s", 8) + lpad("×fp32", 7) + lpad("OpenBLAS", 10) + lpad("×OB", 6))
         for r in results {
-            var line = pad(r.kernel, 6) + pad(r.weights, 12) + pad(r.acts, 12) + lpad("\(r.m)", 6) + lpad("\(r.k)", 6) + lpad("\(r.n)", 7)
+            var line = pad(r.kernel, 24) + pad(r.weights, 12) + pad(r.acts, 12) + lpad("\(r.m)", 6) + lpad("\(r.k)", 6) + lpad("\(r.n)", 7)
             line += lpad(String(format: "%.3f", r.seconds * 1e3), 10) + lpad(String(format: "%.1f", r.gflops), 9)
             line += lpad(String(format: "%.1f", r.weightGBps), 8)
             line += lpad(r.ratioToFP32.map { String(format: "%.2f", $0) } ?? "", 7)
@@ -431,3 +447,108 @@ private func printPackedSizeCheck() {
 func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
 func lpad(_ s: String, _ w: Int) -> String { s.count >= w ? " " + s : String(repeating: " ", count: w - s.count) + s }
 private func jsonNumber(_ v: Double) -> String { v.isFinite ? String(format: "%.6g", v) : "null" }
+
+// MARK: - integer MX × MX (MXINT8 activations × MXINT4/MXINT8 weights)
+
+/// Times, alternating within every repetition (so machine load hits every side alike):
+/// fp32 (sgemm on the fp32 weights), the integer MX × MX kernel of this build's path, the
+/// unit-value fp32 MX × MX (`mxmxgemm(integer: false)`), and the portable Swift integer path
+/// when the build path is SIMD and `portable` is set. Before timing, every integer path is
+/// checked bit for bit against the unit-value block-scaled product and against the fake-quant
+/// reference (sampled rows, reassociation bound).
+private func benchInt(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,
+                      rotate: Bool, l3: Int, portable: Bool) throws -> [Measurement] {
+    var out: [Measurement] = []
+    let acts = MXConfig(format: .mxint8)
+    let build = IntMXPath.build
+    let small = m <= 8
+    for f in [MXFormat.mxint4, .mxint8] {
+        let wq = MXTensor(encoding: w, rows: n, cols: k, config: MXConfig(format: f), threads: threads)
+        let wd = wq.decoded(threads: threads)
+        var want = [Float](repeating: .nan, count: m * n)
+        x.withUnsafeBufferPointer { xb in want.withUnsafeMutableBufferPointer { yb in
+            Kernels.blockScaledMXMX(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads)
+        } }
+        var xq = x
+        xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
+        var paths = [build]
+        if portable {   // every other path this CPU runs (AVX2 only for MXINT4 weights)
+            paths += IntMXPath.allCases.reversed().filter { $0 != build && $0.isSupported && !($0 == .avx2 && f == .mxint8) }
+        }
+        for p in paths {
+            var y = [Float](repeating: .nan, count: m * n)
+            x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+                Kernels.intmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads, path: p)
+            } }
+            for i in 0..<(m * n) where !(y[i].bitPattern == want[i].bitPattern || (y[i].isNaN && want[i].isNaN)) {
+                throw BenchFailure(description: "bench kernels: integer \(p.name) mxint8x\(f.rawValue) \(m)x\(k)x\(n): Y[\(i / n),\(i % n)] = \(y[i]) but the block-scaled MX × MX gives \(want[i]); kernel is wrong")
+            }
+            try verifyRows(what: "integer \(p.name) mxint8x\(f.rawValue) \(m)x\(k)x\(n)", m: m, n: n, k: k, y: y, x: x) { rows, _, yr in
+                let sample = Array(Set([0, m / 2, m - 1])).sorted()
+                var xs = [Float]()
+                for i in sample { xs += xq[(i * k)..<(i * k + k)] }
+                xs.withUnsafeBufferPointer { xb in wd.withUnsafeBufferPointer {
+                    KernelsReference.sgemm(m: rows, n: n, k: k, x: xb.baseAddress!, w: $0.baseAddress!, y: yr)
+                } }
+            } absBound: { i, j in
+                var s = 0.0
+                for kk in 0..<k { s += abs(Double(xq[i * k + kk]) * Double(wd[j * k + kk])) }
+                return s
+            }
+        }
+        // Weight copies for GEMV rotation (fp32 and MX), as in the fp32 / MX measurements.
+        let mxBytes = wq.scales.count + wq.elements.count, fpBytes = n * k * 4
+        let mxCopies = rotate ? rotationCopies(bytes: mxBytes, l3: l3) : 1
+        let fpCopies = rotate ? rotationCopies(bytes: fpBytes, l3: l3) : 1
+        var ws = [MXTensor](repeating: wq, count: mxCopies)
+        for c in 1..<max(1, mxCopies) {
+            ws[c].scales.withUnsafeMutableBufferPointer { _ in }
+            ws[c].elements.withUnsafeMutableBufferPointer { _ in }
+        }
+        let wcopies = UnsafeMutablePointer<Float>.allocate(capacity: fpCopies * n * k)
+        defer { wcopies.deallocate() }
+        for c in 0..<fpCopies { w.withUnsafeBufferPointer { (wcopies + c * n * k).update(from: $0.baseAddress!, count: n * k) } }
+        var y = [Float](repeating: 0, count: m * n)
+        var sides: [(name: String, copies: Int, body: (Int) -> Void)] = []
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+            let xp = xb.baseAddress!, yp = yb.baseAddress!
+            sides.append(("fp32", fpCopies, { c in Kernels.sgemm(m: m, n: n, k: k, x: xp, w: wcopies + c * n * k, y: yp, threads: threads) }))
+            for p in paths {
+                sides.append(("int:" + p.name, mxCopies, { c in Kernels.intmxgemm(m: m, x: xp, acts: acts, w: ws[c], y: yp, threads: threads, path: p) }))
+            }
+            sides.append(("mxmx-fp32", mxCopies, { c in Kernels.mxmxgemm(m: m, x: xp, acts: acts, w: ws[c], y: yp, threads: threads, integer: false) }))
+        } }
+        let secs = y.withUnsafeMutableBufferPointer { _ in timeAlternating(reps: reps, sides: sides.map { ($0.copies, $0.body) }) }
+        ws = []
+        for (si, s) in sides.enumerated() {
+            let bytes = si == 0 ? fpBytes : mxBytes
+            out.append(Measurement(kernel: (small ? "gemv " : "gemm ") + s.name, weights: si == 0 ? "fp32" : f.rawValue,
+                                   acts: si == 0 ? "fp32" : "mxint8", m: m, k: k, n: n, threads: threads, seconds: secs[si],
+                                   gflops: 2.0 * Double(m * n * k) / secs[si] / 1e9, weightGBps: Double(bytes) / secs[si] / 1e9,
+                                   ratioToFP32: secs[0] / secs[si], openblas: nil))
+        }
+    }
+    return out
+}
+
+/// Best seconds per call of every side, the sides timed in turn within each repetition
+/// (after one warm-up call each); short calls repeat until a sample lasts ≥ 20 ms.
+private func timeAlternating(reps: Int, sides: [(copies: Int, body: (Int) -> Void)]) -> [Double] {
+    var inner = [Int](repeating: 1, count: sides.count)
+    for (i, s) in sides.enumerated() {
+        for c in 0..<min(s.copies, 2) { s.body(c) }
+        let t0 = benchClock()
+        for c in 0..<s.copies { s.body(c) }
+        let one = max(benchClock() - t0, 1e-7)
+        if one < 0.02 { inner[i] = min(1000, Int(0.02 / one) + 1) }
+    }
+    var best = [Double](repeating: .infinity, count: sides.count)
+    for _ in 0..<reps {
+        for (i, s) in sides.enumerated() {
+            let t = benchClock()
+            for _ in 0..<inner[i] { for c in 0..<s.copies { s.body(c) } }
+            best[i] = min(best[i], (benchClock() - t) / Double(inner[i] * s.copies))
+        }
+    }
+    return best
+}

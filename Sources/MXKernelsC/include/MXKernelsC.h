@@ -1,0 +1,73 @@
+// Integer MXINT8 × MXINT4/MXINT8 kernels with x86 integer dot-product instructions
+// (see Sources/MXKernels/IntKernels.swift for the contract and the portable Swift path).
+// C because Swift cannot express per-lane VPDPBUSD / VPMADDUBSW (measured: LLVM forms
+// VPDPBUSD only from a scalar 4-product reduction). No dependencies beyond the compiler.
+#ifndef MXKERNELSC_H
+#define MXKERNELSC_H
+#include <stdint.h>
+
+/// Integer paths. 0: none compiled for this target (the Swift portable path runs),
+/// 1: AVX2 (VPMADDUBSW/VPMADDWD), 2: AVX-512 VNNI (VPDPBUSD).
+#define MXQ_IK_NONE 0
+#define MXQ_IK_AVX2 1
+#define MXQ_IK_VNNI 2
+
+/// GEMM register tile: MR activation rows × NR weight rows.
+#define MXQ_IK_MR 4
+#define MXQ_IK_NR 48
+/// GEMV: weight rows per group.
+#define MXQ_IK_GR 16
+
+/// The path this build selects at compile time from its target features
+/// (__AVX512VNNI__ && __AVX512BW__ → VNNI; else __AVX2__ → AVX2; else none).
+int mxq_ik_build_path(void);
+/// Whether `path`'s code is compiled in (x86-64 only: every path is compiled with function
+/// target attributes) and the running CPU supports it (tests call every supported path).
+int mxq_ik_cpu_supports(int path);
+
+/// Quantizes one fp32 row of `k` values to MXINT8, block 32, scale rule floor, ties to even:
+/// ceil(k/32) scale bytes and ceil(k/32)·32 two's-complement codes (partial block zero
+/// padded), bit-identical to MXFormats' encoder for that configuration.
+void mxq_ik_quant_row_int8(const float *x, long k, uint8_t *codes, uint8_t *scales);
+
+/// Packs one activation row (MXINT8 codes, two's-complement bytes, `nblk` blocks of 32,
+/// zero padded) as row `r` of an MR-row GEMM panel:
+/// a[(b·8 + q)·MR·4 + r·4 + e] = code[b·32 + 4q + e]; corr[b·MR + r] = −128·Σ_block code;
+/// xs[b·MR + r] = stab[scale byte of block b] (stab: 2^(byte−127)·2^−6, NaN for 0xFF).
+void mxq_ik_pack_a_row(const uint8_t *codes, const uint8_t *scales, long nblk, const float *stab, long r,
+                       int8_t *a, int32_t *corr, float *xs);
+
+/// Packs weight rows j0..j0+nv−1 (nv ≤ NR) of a packed MXINT4 (bits 4) or MXINT8 (bits 8)
+/// tensor with `nblk` blocks of 32 per row into an NR-row panel over all blocks:
+/// b[(blk·8 + q)·NR·4 + j·4 + e] = w[blk·32 + 4q + e] + bias (unsigned); ws[blk·NR + j] =
+/// stab[scale byte] (2^(byte−127)·factor). Rows nv..NR−1 are zero weights (byte `bias`), scale 0.
+/// `bias` (the unsigned offset of the packed weights): 128 for the VNNI tile; 8 for the AVX2
+/// tile (bits 4 only: w + 8 ∈ [0, 15]).
+void mxq_ik_pack_b(const uint8_t *elements, const uint8_t *scales, long nblk, int bits, long j0, long nv,
+                   const float *stab, int bias, uint8_t *b, float *ws);
+
+/// One MR×NR tile over blocks [0, nb) of packed panels a (from block b0 already applied)
+/// and b: per block S[r][j] = Σ a·b + corr (exact int32: the MXINT block sum),
+/// t[r][j] = t + S·(xs[r]·ws[j]) (fused: one fma; else multiply then add), t from 0,
+/// blocks in order; then y[r·ldy + j] = t (accumulate = 0) or y + t (accumulate = 1) for
+/// r < mv, j < nv. `path` selects VNNI (b packed with bias 128) or AVX2 (bits 4, bias 8;
+/// corr is still −128·Σ, the tile divides it by 16); it must be supported.
+void mxq_ik_tile(int path, long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, const float *xs,
+                 const float *ws, float *y, long ldy, long mv, long nv, int accumulate, int fused);
+
+/// GEMV operand of one activation row for `mxq_ik_gemv`: per block b, xg[b·32 ..] holds the
+/// 32 codes reordered for the weight format (bits 4: even elements then odd elements;
+/// bits 8: natural order), corr[b] = −(8 for bits 4, 128 for bits 8)·Σ code,
+/// xs[b] = stab[scale byte].
+void mxq_ik_pack_x_gemv(const uint8_t *codes, const uint8_t *scales, long nblk, const float *stab, int bits,
+                        int8_t *xg, int32_t *corr, float *xs);
+
+/// y[j] for weight rows j in [j0, j0+16) (16 rows, all valid) of a packed MXINT4/8 tensor,
+/// one activation row packed by mxq_ik_pack_x_gemv: per K chunk (block ranges given by
+/// chunk_end, cumulative, nchunks of them) t = Σ_blocks in order t + S·(xs[b]·ws[j][b]) from 0,
+/// y = t for the first chunk, y + t afterwards. wstab: 2^(byte−127)·factor. AVX2: bits 4 only.
+void mxq_ik_gemv16(int path, const uint8_t *elements, const uint8_t *scales, long nblk, int bits, long j0,
+                   const int8_t *xg, const int32_t *corr, const float *xs, const float *wstab,
+                   const long *chunk_end, long nchunks, float *y, int fused);
+
+#endif
