@@ -30,6 +30,17 @@ public final class BPETokenizer: Sendable {
     public let ignoreMerges: Bool
     /// Where the tokenizer came from (file path or `<memory>`), for messages.
     public let source: String
+    /// Name of the pre-tokenization in use, for messages: `preTokenizer.rawValue`, or a
+    /// description of the file's own pipeline (`Split(regex)`, `sentencepiece`, ...).
+    public let preTokenizerName: String
+
+    /// A tokenizer.json pre-tokenizer that is not one of `PreTokenizer`'s scanners (then
+    /// `preTokenizer` is unused). Set by the tokenizer.json loader.
+    let pipeline: SplitPipeline?
+    /// Added tokens matched in the text before pre-tokenization (tokenizer.json only).
+    let addedTokens: AddedTokenMatcher?
+    /// A SentencePiece-style model (then the byte-level tables are unused).
+    let sentencePiece: SentencePieceModel?
 
     let tokenToID: [String: Int32]
     /// Raw bytes of each token (for decoding).
@@ -56,9 +67,20 @@ public final class BPETokenizer: Sendable {
     }
 
     /// As above with merges already split into pairs.
-    public init(tokens: [String], mergePairs: [(String, String)], preTokenizer: PreTokenizer,
-                bosTokenID: Int32? = nil, eosTokenID: Int32? = nil,
-                ignoreMerges: Bool = false, source: String = "<memory>") throws {
+    public convenience init(tokens: [String], mergePairs: [(String, String)], preTokenizer: PreTokenizer,
+                            bosTokenID: Int32? = nil, eosTokenID: Int32? = nil,
+                            ignoreMerges: Bool = false, source: String = "<memory>") throws {
+        try self.init(tokens: tokens, mergePairs: mergePairs, preTokenizer: preTokenizer, bosTokenID: bosTokenID,
+                      eosTokenID: eosTokenID, ignoreMerges: ignoreMerges, source: source,
+                      pipeline: nil, addedTokens: [], sentencePiece: nil)
+    }
+
+    /// The general form: `pipeline` replaces `preTokenizer`; `addedTokens` are matched in
+    /// the text first; with `sentencePiece` the model encodes (merges must be empty and the
+    /// vocabulary need not be byte-level).
+    init(tokens: [String], mergePairs: [(String, String)], preTokenizer: PreTokenizer,
+         bosTokenID: Int32?, eosTokenID: Int32?, ignoreMerges: Bool, source: String,
+         pipeline: SplitPipeline?, addedTokens: [AddedToken], sentencePiece: SentencePieceModel?) throws {
         guard !tokens.isEmpty, tokens.count < Int(Int32.max) else {
             throw TokenizerError.invalid(source: source, detail: "vocabulary has \(tokens.count) tokens (expected 1 ..< 2^31)")
         }
@@ -73,6 +95,7 @@ public final class BPETokenizer: Sendable {
 
         var byteToken = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
+            if sentencePiece != nil { break }
             if let id = toID[String(ByteLevel.scalarOfByte[b])] {
                 byteToken[b] = id
             } else if (0x20...0x7E).contains(b) {
@@ -103,8 +126,19 @@ public final class BPETokenizer: Sendable {
         self.eosTokenID = eosTokenID
         self.ignoreMerges = ignoreMerges
         self.source = source
+        self.pipeline = pipeline
+        self.sentencePiece = sentencePiece
+        for a in addedTokens where a.id < 0 || Int(a.id) >= tokens.count {
+            throw TokenizerError.invalid(source: source, detail: "added token id \(a.id) is outside the vocabulary (0..<\(tokens.count))")
+        }
+        self.addedTokens = addedTokens.isEmpty ? nil : AddedTokenMatcher(addedTokens)
+        self.preTokenizerName = sentencePiece?.name ?? pipeline?.name ?? preTokenizer.rawValue
         self.tokenToID = toID
-        self.tokenBytes = tokens.map { ByteLevel.bytes(ofToken: $0) }
+        if let sp = sentencePiece {
+            self.tokenBytes = tokens.indices.map { sp.bytes(ofPiece: $0, tokens[$0]) }
+        } else {
+            self.tokenBytes = tokens.map { ByteLevel.bytes(ofToken: $0) }
+        }
         self.byteToken = byteToken
         self.mergeTable = table
     }
@@ -117,6 +151,8 @@ public final class BPETokenizer: Sendable {
     private init(copying o: BPETokenizer, preTokenizer: PreTokenizer) {
         tokens = o.tokens; self.preTokenizer = preTokenizer; bosTokenID = o.bosTokenID; eosTokenID = o.eosTokenID
         ignoreMerges = o.ignoreMerges; source = o.source; tokenToID = o.tokenToID; tokenBytes = o.tokenBytes
+        pipeline = nil; addedTokens = o.addedTokens; sentencePiece = o.sentencePiece
+        preTokenizerName = o.sentencePiece?.name ?? preTokenizer.rawValue
         byteToken = o.byteToken; mergeTable = o.mergeTable
     }
 
@@ -142,6 +178,22 @@ public final class BPETokenizer: Sendable {
     /// Token ids of `text` (no BOS/EOS). Deterministic; pieces that repeat are
     /// encoded once per call (a per-call cache, so concurrent calls share nothing).
     public func encode(_ text: String) -> [Int32] {
+        guard let added = addedTokens else { return encodeSegment(text) }
+        let bytes = Array(text.utf8)
+        var out: [Int32] = []
+        for seg in added.segments(bytes) {
+            switch seg {
+            case .token(let id): out.append(id)
+            case .text(let r): out += encodeSegment(String(decoding: bytes[r], as: UTF8.self))
+            }
+        }
+        return out
+    }
+
+    /// Ids of a text without added tokens.
+    func encodeSegment(_ text: String) -> [Int32] {
+        if let sp = sentencePiece { return sp.encode(text) }
+        if let pipeline { return encodePipeline(text, pipeline) }
         let scanned = ScannedText(text)
         var out: [Int32] = []
         out.reserveCapacity(scanned.bytes.count / 3 + 16)
@@ -166,8 +218,43 @@ public final class BPETokenizer: Sendable {
         return out
     }
 
+    /// Byte-level BPE of the pieces `pipeline` cuts.
+    private func encodePipeline(_ text: String, _ pipeline: SplitPipeline) -> [Int32] {
+        var vals: [UInt32] = [], masks: [UInt32] = [], off: [Int] = []
+        let bytes = Array(text.utf8)
+        vals.reserveCapacity(bytes.count); masks.reserveCapacity(bytes.count); off.reserveCapacity(bytes.count + 1)
+        var pos = 0
+        for u in text.unicodeScalars {
+            vals.append(u.value); masks.append(ScalarProps.mask(u)); off.append(pos)
+            pos += UTF8.width(u)
+        }
+        off.append(pos)
+        var out: [Int32] = []
+        out.reserveCapacity(bytes.count / 3 + 16)
+        var cache: [[UInt8]: [Int32]] = [:]
+        vals.withUnsafeBufferPointer { s in
+            masks.withUnsafeBufferPointer { m in
+                pipeline.split(s: s, m: m) { lo, hi in
+                    let a = off[lo], b = off[hi]
+                    if b - a == 1 {
+                        let t = byteToken[Int(bytes[a])]
+                        if t >= 0 { out.append(t) }
+                        return
+                    }
+                    let piece = Array(bytes[a..<b])
+                    if let ids = cache[piece] { out.append(contentsOf: ids); return }
+                    let ids = bpe(piece)
+                    cache[piece] = ids
+                    out.append(contentsOf: ids)
+                }
+            }
+        }
+        return out
+    }
+
     /// How many bytes of `text` have no single-byte token (`encode` drops them).
     public func droppedByteCount(in text: String) -> Int {
+        if sentencePiece != nil { return 0 }
         var n = 0
         for b in text.utf8 where byteToken[Int(b)] < 0 { n += 1 }
         return n

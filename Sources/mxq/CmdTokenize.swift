@@ -58,7 +58,7 @@ enum TokenizeCommand: Command {
         if dropped > 0 {
             printErr("tokenize: warning: \(dropped) byte(s) of the text have no token in this vocabulary and were dropped")
         }
-        printErr("tokenize: \(text.utf8.count) bytes -> \(ids.count) tokens (pre-tokenizer \(tok.preTokenizer.rawValue), "
+        printErr("tokenize: \(text.utf8.count) bytes -> \(ids.count) tokens (pre-tokenizer \(tok.preTokenizerName), "
             + "vocabulary \(tok.vocabSize)); load \(String(format: "%.2f", t1 - t0)) s, encode \(String(format: "%.2f", t2 - t1)) s")
         if countOnly {
             print(ids.count)
