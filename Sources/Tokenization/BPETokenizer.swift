@@ -41,6 +41,8 @@ public final class BPETokenizer: Sendable {
     let addedTokens: AddedTokenMatcher?
     /// A SentencePiece-style model (then the byte-level tables are unused).
     let sentencePiece: SentencePieceModel?
+    /// A SentencePiece-style (character-level, byte-fallback) BPE from a tokenizer.json.
+    let charBPE: CharBPE?
 
     let tokenToID: [String: Int32]
     /// Raw bytes of each token (for decoding).
@@ -72,7 +74,7 @@ public final class BPETokenizer: Sendable {
                             ignoreMerges: Bool = false, source: String = "<memory>") throws {
         try self.init(tokens: tokens, mergePairs: mergePairs, preTokenizer: preTokenizer, bosTokenID: bosTokenID,
                       eosTokenID: eosTokenID, ignoreMerges: ignoreMerges, source: source,
-                      pipeline: nil, addedTokens: [], sentencePiece: nil)
+                      pipeline: nil, addedTokens: [], sentencePiece: nil, charBPE: nil)
     }
 
     /// The general form: `pipeline` replaces `preTokenizer`; `addedTokens` are matched in
@@ -80,7 +82,8 @@ public final class BPETokenizer: Sendable {
     /// vocabulary need not be byte-level).
     init(tokens: [String], mergePairs: [(String, String)], preTokenizer: PreTokenizer,
          bosTokenID: Int32?, eosTokenID: Int32?, ignoreMerges: Bool, source: String,
-         pipeline: SplitPipeline?, addedTokens: [AddedToken], sentencePiece: SentencePieceModel?) throws {
+         pipeline: SplitPipeline?, addedTokens: [AddedToken], sentencePiece: SentencePieceModel?,
+         charBPE: CharBPE? = nil) throws {
         guard !tokens.isEmpty, tokens.count < Int(Int32.max) else {
             throw TokenizerError.invalid(source: source, detail: "vocabulary has \(tokens.count) tokens (expected 1 ..< 2^31)")
         }
@@ -95,7 +98,7 @@ public final class BPETokenizer: Sendable {
 
         var byteToken = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
-            if sentencePiece != nil { break }
+            if sentencePiece != nil || charBPE != nil { break }
             if let id = toID[String(ByteLevel.scalarOfByte[b])] {
                 byteToken[b] = id
             } else if (0x20...0x7E).contains(b) {
@@ -128,14 +131,17 @@ public final class BPETokenizer: Sendable {
         self.source = source
         self.pipeline = pipeline
         self.sentencePiece = sentencePiece
+        self.charBPE = charBPE
         for a in addedTokens where a.id < 0 || Int(a.id) >= tokens.count {
             throw TokenizerError.invalid(source: source, detail: "added token id \(a.id) is outside the vocabulary (0..<\(tokens.count))")
         }
         self.addedTokens = addedTokens.isEmpty ? nil : AddedTokenMatcher(addedTokens)
-        self.preTokenizerName = sentencePiece?.name ?? pipeline?.name ?? preTokenizer.rawValue
+        self.preTokenizerName = sentencePiece?.name ?? charBPE?.name ?? pipeline?.name ?? preTokenizer.rawValue
         self.tokenToID = toID
         if let sp = sentencePiece {
             self.tokenBytes = tokens.indices.map { sp.bytes(ofPiece: $0, tokens[$0]) }
+        } else if charBPE != nil {
+            self.tokenBytes = tokens.map { CharBPE.bytes(ofToken: $0) }
         } else {
             self.tokenBytes = tokens.map { ByteLevel.bytes(ofToken: $0) }
         }
@@ -151,8 +157,8 @@ public final class BPETokenizer: Sendable {
     private init(copying o: BPETokenizer, preTokenizer: PreTokenizer) {
         tokens = o.tokens; self.preTokenizer = preTokenizer; bosTokenID = o.bosTokenID; eosTokenID = o.eosTokenID
         ignoreMerges = o.ignoreMerges; source = o.source; tokenToID = o.tokenToID; tokenBytes = o.tokenBytes
-        pipeline = nil; addedTokens = o.addedTokens; sentencePiece = o.sentencePiece
-        preTokenizerName = o.sentencePiece?.name ?? preTokenizer.rawValue
+        pipeline = nil; addedTokens = o.addedTokens; sentencePiece = o.sentencePiece; charBPE = o.charBPE
+        preTokenizerName = o.sentencePiece?.name ?? o.charBPE?.name ?? preTokenizer.rawValue
         byteToken = o.byteToken; mergeTable = o.mergeTable
     }
 
@@ -178,21 +184,22 @@ public final class BPETokenizer: Sendable {
     /// Token ids of `text` (no BOS/EOS). Deterministic; pieces that repeat are
     /// encoded once per call (a per-call cache, so concurrent calls share nothing).
     public func encode(_ text: String) -> [Int32] {
-        guard let added = addedTokens else { return encodeSegment(text) }
+        guard let added = addedTokens else { return encodeSegment(text, isFirst: true) }
         let bytes = Array(text.utf8)
         var out: [Int32] = []
         for seg in added.segments(bytes) {
             switch seg {
             case .token(let id): out.append(id)
-            case .text(let r): out += encodeSegment(String(decoding: bytes[r], as: UTF8.self))
+            case .text(let r): out += encodeSegment(String(decoding: bytes[r], as: UTF8.self), isFirst: r.lowerBound == 0)
             }
         }
         return out
     }
 
-    /// Ids of a text without added tokens.
-    func encodeSegment(_ text: String) -> [Int32] {
+    /// Ids of a text without added tokens; `isFirst`: the segment starts the text.
+    func encodeSegment(_ text: String, isFirst: Bool) -> [Int32] {
         if let sp = sentencePiece { return sp.encode(text) }
+        if let cb = charBPE { return encodeCharBPE(text, cb, isFirst: isFirst) }
         if let pipeline { return encodePipeline(text, pipeline) }
         let scanned = ScannedText(text)
         var out: [Int32] = []
@@ -254,7 +261,7 @@ public final class BPETokenizer: Sendable {
 
     /// How many bytes of `text` have no single-byte token (`encode` drops them).
     public func droppedByteCount(in text: String) -> Int {
-        if sentencePiece != nil { return 0 }
+        if sentencePiece != nil || charBPE != nil { return 0 }
         var n = 0
         for b in text.utf8 where byteToken[Int(b)] < 0 { n += 1 }
         return n
@@ -271,7 +278,7 @@ public final class BPETokenizer: Sendable {
     }
 
     @inline(__always)
-    private func merge(_ l: Int32, _ r: Int32) -> (rank: UInt32, id: Int32)? {
+    func merge(_ l: Int32, _ r: Int32) -> (rank: UInt32, id: Int32)? {
         guard let v = mergeTable[UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))] else { return nil }
         return (UInt32(truncatingIfNeeded: v >> 32), Int32(bitPattern: UInt32(truncatingIfNeeded: v)))
     }
@@ -290,7 +297,12 @@ public final class BPETokenizer: Sendable {
     /// BPE of one piece's bytes: heap over (rank, position), linked list of symbols.
     func bpe(_ piece: [UInt8]) -> [Int32] {
         if ignoreMerges, let whole = tokenToID[ByteLevel.string(ofBytes: piece)] { return [whole] }
-        var ids = initialIDs(piece)
+        return mergeIDs(initialIDs(piece))
+    }
+
+    /// The ranked merges applied to a sequence of ids (heap over (rank, position), linked list).
+    func mergeIDs(_ initial: [Int32]) -> [Int32] {
+        var ids = initial
         let n = ids.count
         if n < 2 { return ids }
         var next = [Int](1...n)          // n = none

@@ -37,10 +37,10 @@ extension BPETokenizer {
         if let d = model["dropout"], !(d is NSNull) {
             throw TokenizerError.invalid(source: src, detail: "model.dropout is set; BPE dropout is not supported")
         }
-        if let n = root["normalizer"], !(n is NSNull) {
-            let t = (n as? [String: Any])?["type"] as? String ?? "?"
-            throw TokenizerError.invalid(source: src, detail: "normalizer '\(t)' is not supported (expected null)")
-        }
+        // SentencePiece-style models (CharBPE.swift): byte fallback, Prepend/Replace normalizers, Metaspace.
+        let normalizers = try BPETokenizer.charBPENormalizers(root["normalizer"], source: src)
+        let metaspace = try BPETokenizer.metaspace(root["pre_tokenizer"], source: src)
+        let charMode = (model["byte_fallback"] as? Bool) == true || !normalizers.isEmpty || metaspace != nil
         guard let vocab = model["vocab"] as? [String: Any] else {
             throw TokenizerError.missingField(field: "model.vocab", expected: "an object of token → id", source: src)
         }
@@ -90,7 +90,25 @@ extension BPETokenizer {
 
         var pre: PreTokenizer = .gpt2
         var pipeline: SplitPipeline? = nil
-        if let o = override {
+        var charBPE: CharBPE? = nil
+        if charMode {
+            if let o = override {
+                throw TokenizerError.invalid(source: src, detail: "--pre \(o) does not apply to a SentencePiece-style (byte_fallback/Metaspace) tokenizer.json")
+            }
+            if let p = root["pre_tokenizer"], !(p is NSNull), metaspace == nil {
+                let t = (p as? [String: Any])?["type"] as? String ?? "?"
+                throw TokenizerError.invalid(source: src, detail: "pre_tokenizer '\(t)' with a SentencePiece-style model is not supported (expected null or Metaspace)")
+            }
+            var unk: Int32? = nil
+            if let u = model["unk_token"] as? String {
+                guard let i = byID.first(where: { $0.value == u })?.key else {
+                    throw TokenizerError.invalid(source: src, detail: "model.unk_token '\(u)' is not in the vocabulary")
+                }
+                unk = Int32(i)
+            }
+            charBPE = CharBPE(normalizers: normalizers, metaspace: metaspace, byteFallback: (model["byte_fallback"] as? Bool) ?? false,
+                              fuseUnk: (model["fuse_unk"] as? Bool) ?? false, unkID: unk, tokens: tokens)
+        } else if let o = override {
             pre = try PreTokenizer(name: o, source: "--pre")
         } else {
             do {
@@ -120,7 +138,8 @@ extension BPETokenizer {
         }
         let ignore = (model["ignore_merges"] as? Bool) ?? false
         try self.init(tokens: tokens, mergePairs: pairs, preTokenizer: pre, bosTokenID: bos, eosTokenID: eos,
-                      ignoreMerges: ignore, source: src, pipeline: pipeline, addedTokens: added, sentencePiece: nil)
+                      ignoreMerges: ignore, source: src, pipeline: pipeline, addedTokens: added, sentencePiece: nil,
+                      charBPE: charBPE)
     }
 
     /// Maps a tokenizer.json `pre_tokenizer` object to a supported `PreTokenizer`.
@@ -265,5 +284,46 @@ extension BPETokenizer {
             }
         }
         return SplitPipeline(steps: steps, name: names.joined(separator: "+"))
+    }
+}
+
+extension BPETokenizer {
+    /// tokenizer.json `normalizer`: null, `Prepend`, `Replace` with a String pattern, or a
+    /// `Sequence` of those; anything else is a `TokenizerError`.
+    static func charBPENormalizers(_ any: Any?, source: String) throws -> [CharBPE.Normalizer] {
+        guard let any, !(any is NSNull) else { return [] }
+        guard let o = any as? [String: Any], let t = o["type"] as? String else {
+            throw TokenizerError.missingField(field: "normalizer", expected: "null or an object with a type", source: source)
+        }
+        func unsupported(_ what: String) -> TokenizerError {
+            .invalid(source: source, detail: "normalizer \(what) is not supported (expected null, Prepend, Replace with a String pattern, or a Sequence of them)")
+        }
+        switch t {
+        case "Sequence":
+            guard let list = o["normalizers"] as? [Any] else { throw unsupported("Sequence without 'normalizers'") }
+            return try list.flatMap { try charBPENormalizers($0, source: source) }
+        case "Prepend":
+            guard let p = o["prepend"] as? String else { throw unsupported("Prepend without 'prepend'") }
+            return [.prepend(p)]
+        case "Replace":
+            guard let pat = (o["pattern"] as? [String: Any])?["String"] as? String, let c = o["content"] as? String else {
+                throw unsupported("Replace without a String pattern and content")
+            }
+            return [.replace(pat, c)]
+        default:
+            throw unsupported("'\(t)'")
+        }
+    }
+
+    /// tokenizer.json `pre_tokenizer` of type `Metaspace` (nil for any other).
+    static func metaspace(_ any: Any?, source: String) throws -> CharBPE.Metaspace? {
+        guard let o = any as? [String: Any], o["type"] as? String == "Metaspace" else { return nil }
+        let r = o["replacement"] as? String ?? "\u{2581}"
+        var scheme = o["prepend_scheme"] as? String ?? ((o["add_prefix_space"] as? Bool ?? true) ? "always" : "never")
+        if !["always", "first", "never"].contains(scheme) {
+            throw TokenizerError.invalid(source: source, detail: "pre_tokenizer Metaspace prepend_scheme '\(scheme)' (expected always, first or never)")
+        }
+        if o["prepend_scheme"] == nil, let a = o["add_prefix_space"] as? Bool { scheme = a ? "always" : "never" }
+        return CharBPE.Metaspace(replacement: r, prependScheme: scheme, split: o["split"] as? Bool ?? true)
     }
 }

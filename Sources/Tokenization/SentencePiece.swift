@@ -18,6 +18,7 @@
 // Control and unknown pieces (`<s>`, `</s>`, `<unk>`) are never matched in the text.
 
 import Foundation
+import ModelIO
 import Support
 
 /// A SentencePiece BPE model, immutable.
@@ -404,5 +405,61 @@ extension BPETokenizer {
     convenience init(sentencePiece sp: SentencePieceModel, source: String) throws {
         try self.init(tokens: sp.pieces, mergePairs: [], preTokenizer: .gpt2, bosTokenID: sp.bosID, eosTokenID: sp.eosID,
                       ignoreMerges: false, source: source, pipeline: nil, addedTokens: [], sentencePiece: sp)
+    }
+}
+
+// MARK: - GGUF `llama` vocabularies
+
+extension SentencePieceModel {
+    /// A SentencePiece vocabulary as llama.cpp's converter stores it in GGUF metadata
+    /// (`tokenizer.ggml.model == "llama"`): `tokens` (pieces, id = index), `scores`
+    /// (float32), `token_type` (SentencePiece piece types 1...6), `add_space_prefix`
+    /// (the normalizer's add_dummy_prefix; default true), `unknown_token_id` (default 0),
+    /// `bos_token_id` / `eos_token_id`. Spaces are escaped to "▁" and runs of spaces are
+    /// kept (Llama-2/Mistral models have remove_extra_whitespaces off, and GGUF does not
+    /// record it); byte fallback applies when all 256 `<0xNN>` pieces are present.
+    init(ggufMetadata md: [String: GGUFValue], source src: String) throws {
+        guard let tokens = md["tokenizer.ggml.tokens"]?.stringArray, !tokens.isEmpty else {
+            throw TokenizerError.missingField(field: "tokenizer.ggml.tokens", expected: "a non-empty array of strings", source: src)
+        }
+        guard let sc = md["tokenizer.ggml.scores"]?.doubleArray, sc.count == tokens.count else {
+            throw TokenizerError.missingField(field: "tokenizer.ggml.scores",
+                                              expected: "an array of \(tokens.count) numbers (one per token)", source: src)
+        }
+        var types: [PieceType] = []
+        if let tt = md["tokenizer.ggml.token_type"] {
+            guard let a = tt.intArray, a.count == tokens.count else {
+                throw TokenizerError.missingField(field: "tokenizer.ggml.token_type",
+                                                  expected: "an array of \(tokens.count) integers (one per token)", source: src)
+            }
+            for (i, t) in a.enumerated() {
+                guard t >= 1, t <= 6, let p = PieceType(rawValue: UInt8(t)) else {
+                    throw TokenizerError.invalid(source: src, detail: "tokenizer.ggml.token_type[\(i)] is \(t) (expected 1...6)")
+                }
+                types.append(p)
+            }
+        } else {
+            types = tokens.map { SentencePieceModel.byteValue($0) != nil ? .byte : .normal }
+        }
+        func id(_ key: String, default d: Int?) throws -> Int32? {
+            guard let v = md[key] else { return d.map(Int32.init) }
+            guard let i = v.int, i >= 0, i < tokens.count else {
+                throw TokenizerError.missingField(field: key, expected: "a token id in 0..<\(tokens.count)", source: src)
+            }
+            return Int32(i)
+        }
+        var addPrefix = true
+        if let v = md["tokenizer.ggml.add_space_prefix"] {
+            guard let b = v.bool else {
+                throw TokenizerError.missingField(field: "tokenizer.ggml.add_space_prefix", expected: "a bool", source: src)
+            }
+            addPrefix = b
+        }
+        let byteCount = types.filter { $0 == .byte }.count
+        try self.init(pieces: tokens, scores: sc.map { Float($0) }, types: types, addDummyPrefix: addPrefix,
+                      removeExtraWhitespaces: false, escapeWhitespaces: true, byteFallback: byteCount >= 256,
+                      unkID: try id("tokenizer.ggml.unknown_token_id", default: 0)!,
+                      bosID: try id("tokenizer.ggml.bos_token_id", default: nil),
+                      eosID: try id("tokenizer.ggml.eos_token_id", default: nil), name: "sentencepiece (gguf llama)", source: src)
     }
 }

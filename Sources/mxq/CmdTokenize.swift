@@ -11,10 +11,18 @@ enum TokenizeCommand: Command {
     usage: mxq tokenize [--model PATH] [--pre NAME] (--dataset wikitext2|ptb | --file F | stdin) [--count]
 
     options:
-      --model PATH      GGUF file, tokenizer.json, or a checkpoint folder with tokenizer.json
+      --model PATH      a GGUF file (vocabulary 'gpt2' = byte-level BPE or 'llama' = SentencePiece),
+                        a tokenizer.json (byte-level BPE with ByteLevel / Digits / Split-regex
+                        pre-tokenizers, e.g. Llama-3, Qwen2; or SentencePiece-style BPE with
+                        byte fallback, e.g. Llama-2, Mistral), a SentencePiece tokenizer.model
+                        (BPE; also *.model.v1 ...), or a checkpoint folder (its tokenizer.json,
+                        else its tokenizer.model)
                         (default: the shipped SmolLM2-135M GGUF; run 'make setup')
-      --pre NAME        override the model's pre-tokenizer: smollm (digits split one by one,
-                        then the GPT-2 pattern) or gpt2 (GPT-2 pattern only)
+      --pre NAME        override a byte-level model's pre-tokenizer: smollm (digits split one by
+                        one, then the GPT-2 pattern) or gpt2 (GPT-2 pattern only)
+    Added/special tokens of a tokenizer.json (e.g. <|begin_of_text|>, <s>) are matched in the
+    text, as Hugging Face tokenizers does by default; SentencePiece models and GGUF files never
+    match them (as sentencepiece and llama.cpp without parse_special).
       --dataset NAME    wikitext2 (vendored joined test text) or ptb (test split, lines
                         stripped and joined with spaces; run 'make setup')
       --file F          a UTF-8 text file, used as is

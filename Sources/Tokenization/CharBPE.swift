@@ -1,0 +1,108 @@
+// SentencePiece-style BPE in a Hugging Face tokenizer.json (Llama-2, Mistral, TinyLlama as
+// converted by `transformers`): a character-level BPE model with ranked merges,
+// `byte_fallback` to `<0xNN>` tokens and `fuse_unk`, after
+//  - normalizers `Prepend("▁")` (only on a non-empty text) and `Replace(" ", "▁")`
+//    (a `Sequence` of them, or one alone), and/or
+//  - a `Metaspace` pre-tokenizer: spaces become the replacement; with prepend_scheme
+//    `always` (or `first` on the first segment of the text, i.e. not after an added
+//    token) the replacement is put in front unless the text already starts with it;
+//    `split: true` starts a new word at every replacement character.
+// Each word: every scalar becomes its token, else (byte_fallback) one `<0xNN>` token per
+// UTF-8 byte (the unknown token if any of them is missing), else the unknown token
+// (consecutive unknowns fused into one with fuse_unk); then the ranked merges apply,
+// lowest rank first, leftmost among equals (as `tokenizers`' BPE model does).
+
+import Support
+
+struct CharBPE: Sendable {
+    enum Normalizer: Sendable { case prepend(String), replace(String, String) }
+    struct Metaspace: Sendable {
+        let replacement: String
+        /// "always", "first" or "never".
+        let prependScheme: String
+        let split: Bool
+    }
+    let normalizers: [Normalizer]
+    let metaspace: Metaspace?
+    let byteFallback: Bool
+    let fuseUnk: Bool
+    let unkID: Int32?
+    /// `<0xNN>` token of each byte, -1 when absent.
+    let byteIDs: [Int32]
+    let name: String
+
+    init(normalizers: [Normalizer], metaspace: Metaspace?, byteFallback: Bool, fuseUnk: Bool, unkID: Int32?,
+         tokens: [String]) {
+        self.normalizers = normalizers; self.metaspace = metaspace
+        self.byteFallback = byteFallback; self.fuseUnk = fuseUnk; self.unkID = unkID
+        var b = [Int32](repeating: -1, count: 256)
+        for (i, t) in tokens.enumerated() {
+            if let v = SentencePieceModel.byteValue(t), b[Int(v)] < 0 { b[Int(v)] = Int32(i) }
+        }
+        byteIDs = b
+        var parts: [String] = normalizers.map {
+            switch $0 { case .prepend: return "Prepend"; case .replace: return "Replace" }
+        }
+        if metaspace != nil { parts.append("Metaspace") }
+        name = "char-bpe(" + (parts.isEmpty ? "none" : parts.joined(separator: "+")) + ")"
+    }
+
+    /// The text bytes a token stands for ("▁" → space, `<0xNN>` → the byte).
+    static func bytes(ofToken t: String) -> [UInt8] {
+        if let v = SentencePieceModel.byteValue(t) { return [v] }
+        return Array(t.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+    }
+
+    /// The words of one text segment after normalization and pre-tokenization.
+    func words(_ text: String, isFirst: Bool) -> [String] {
+        var s = text
+        for n in normalizers {
+            switch n {
+            case .prepend(let p): if !s.isEmpty { s = p + s }
+            case .replace(let a, let b): if !a.isEmpty { s = s.replacingOccurrences(of: a, with: b) }
+            }
+        }
+        guard let m = metaspace else { return s.isEmpty ? [] : [s] }
+        s = s.replacingOccurrences(of: " ", with: m.replacement)
+        if (m.prependScheme == "always" || (m.prependScheme == "first" && isFirst)) && !s.hasPrefix(m.replacement) && !s.isEmpty {
+            s = m.replacement + s
+        }
+        if s.isEmpty { return [] }
+        guard m.split, let r = m.replacement.unicodeScalars.first, m.replacement.unicodeScalars.count == 1 else { return [s] }
+        var out: [String] = []
+        var cur = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            if u == r && !cur.isEmpty { out.append(String(cur)); cur = String.UnicodeScalarView() }
+            cur.append(u)
+        }
+        if !cur.isEmpty { out.append(String(cur)) }
+        return out
+    }
+}
+
+extension BPETokenizer {
+    /// Ids of one segment with the char-level model (see CharBPE).
+    func encodeCharBPE(_ text: String, _ model: CharBPE, isFirst: Bool) -> [Int32] {
+        var out: [Int32] = []
+        for w in model.words(text, isFirst: isFirst) {
+            var ids: [Int32] = []
+            var prevUnk = false
+            for u in w.unicodeScalars {
+                if let id = id(of: String(u)) { ids.append(id); prevUnk = false; continue }
+                if model.byteFallback {
+                    let bs = Array(String(u).utf8)
+                    if bs.allSatisfy({ model.byteIDs[Int($0)] >= 0 }) {
+                        for b in bs { ids.append(model.byteIDs[Int(b)]) }
+                        prevUnk = false
+                        continue
+                    }
+                }
+                guard let unk = model.unkID else { continue }   // no unk token: the scalar is dropped
+                if !(model.fuseUnk && prevUnk) { ids.append(unk) }
+                prevUnk = true
+            }
+            out += mergeIDs(ids)
+        }
+        return out
+    }
+}
