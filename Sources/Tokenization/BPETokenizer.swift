@@ -269,6 +269,19 @@ public final class BPETokenizer: Sendable {
 
     /// The pre-tokenizer's pieces of `text` (for inspection and tests).
     public func preTokenize(_ text: String) -> [String] {
+        if let pipeline {
+            let sc = Array(text.unicodeScalars)
+            let vals = sc.map(\.value), masks = sc.map(ScalarProps.mask)
+            var pieces: [String] = []
+            vals.withUnsafeBufferPointer { s in
+                masks.withUnsafeBufferPointer { m in
+                    pipeline.split(s: s, m: m) { lo, hi in
+                        var v = String.UnicodeScalarView(); v.append(contentsOf: sc[lo..<hi]); pieces.append(String(v))
+                    }
+                }
+            }
+            return pieces
+        }
         let scanned = ScannedText(text)
         var pieces: [String] = []
         preTokenizer.split(scanned) { lo, hi in

@@ -74,7 +74,7 @@ final class RealTokenizerTests: XCTestCase {
             }
             let text = merges.map { $0.l + " " + $0.r }.joined(separator: "\n")
             XCTAssertEqual(merges.count, fx["merges_count"] as? Int)
-            XCTAssertEqual(SHA256.hex(Array(text.utf8)), fx["merges_sha256"] as? String, "merges differ from the converter's")
+            XCTAssertEqual(SHA256.hex(of: Array(text.utf8)), fx["merges_sha256"] as? String, "merges differ from the converter's")
 
             var model = fx["model"] as! [String: Any]
             var vocab: [String: Int] = [:]
