@@ -50,7 +50,26 @@ struct CharBPE: Sendable {
     /// The text bytes a token stands for ("▁" → space, `<0xNN>` → the byte).
     static func bytes(ofToken t: String) -> [UInt8] {
         if let v = SentencePieceModel.byteValue(t) { return [v] }
-        return Array(t.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+        return Array(replacing(t, "\u{2581}", " ").utf8)
+    }
+
+    /// Every occurrence of `a` in `s` replaced by `b`, compared as UTF-8 bytes (so scalar by
+    /// scalar: Foundation's replacingOccurrences compares grapheme clusters and misses a
+    /// space followed by a combining mark).
+    static func replacing(_ s: String, _ a: String, _ b: String) -> String {
+        let src = Array(s.utf8), pa = Array(a.utf8), pb = Array(b.utf8)
+        guard !pa.isEmpty, src.count >= pa.count else { return s }
+        var out: [UInt8] = []
+        out.reserveCapacity(src.count + src.count / 2)
+        var i = 0
+        while i < src.count {
+            if src[i] == pa[0] && i + pa.count <= src.count && src[i..<(i + pa.count)].elementsEqual(pa) {
+                out += pb; i += pa.count
+            } else {
+                out.append(src[i]); i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The words of one text segment after normalization and pre-tokenization.
@@ -59,12 +78,12 @@ struct CharBPE: Sendable {
         for n in normalizers {
             switch n {
             case .prepend(let p): if !s.isEmpty { s = p + s }
-            case .replace(let a, let b): if !a.isEmpty { s = s.replacingOccurrences(of: a, with: b) }
+            case .replace(let a, let b): s = CharBPE.replacing(s, a, b)
             }
         }
         guard let m = metaspace else { return s.isEmpty ? [] : [s] }
-        s = s.replacingOccurrences(of: " ", with: m.replacement)
-        if (m.prependScheme == "always" || (m.prependScheme == "first" && isFirst)) && !s.hasPrefix(m.replacement) && !s.isEmpty {
+        s = CharBPE.replacing(s, " ", m.replacement)
+        if (m.prependScheme == "always" || (m.prependScheme == "first" && isFirst)) && !s.utf8.starts(with: m.replacement.utf8) && !s.isEmpty {
             s = m.replacement + s
         }
         if s.isEmpty { return [] }

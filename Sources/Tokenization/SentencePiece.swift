@@ -99,7 +99,7 @@ struct SentencePieceModel: Sendable {
         switch types[id] {
         case .byte: return SentencePieceModel.byteValue(p).map { [$0] } ?? []
         case .control, .unknown: return []
-        default: return Array(p.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+        default: return Array(CharBPE.replacing(p, "\u{2581}", " ").utf8)
         }
     }
 
@@ -155,18 +155,23 @@ struct SentencePieceModel: Sendable {
             let n = start.count
             var next = [Int](1...n), prev = [Int](-1..<(n - 1))
             var heap = MinHeap()
+            // pairID[l]: the piece that merging l with its current right neighbour makes (-1: none);
+            // every change of l's neighbourhood re-pushes l, so a heap entry is current exactly
+            // when its score is that piece's score.
+            var pairID = [Int32](repeating: -1, count: n)
             // Heap key: (ordered -score) << 32 | left, so the highest score, then leftmost, pops first.
             @inline(__always) func push(_ l: Int, _ r: Int) {
-                guard l >= 0, r < n else { return }
-                guard let id = mergeable.find(tb, start[l], len[l] + len[r]) else { return }
+                guard l >= 0 else { return }
+                guard r < n, let id = mergeable.find(tb, start[l], len[l] + len[r]) else { pairID[l] = -1; return }
+                pairID[l] = id
                 heap.push(UInt64(SentencePieceModel.ordered(-scores[Int(id)])) << 32 | UInt64(l))
             }
             for k in 0..<(n - 1) { push(k, k + 1) }
             while let top = heap.pop() {
                 let l = Int(top & 0xFFFF_FFFF)
                 guard len[l] > 0 else { continue }
-                let r = next[l]
-                guard r < n, let id = mergeable.find(tb, start[l], len[l] + len[r]),
+                let r = next[l], id = pairID[l]
+                guard r < n, id >= 0,
                       UInt32(truncatingIfNeeded: top >> 32) == SentencePieceModel.ordered(-scores[Int(id)]) else { continue }
                 len[l] += len[r]; len[r] = 0
                 let k = next[r]
@@ -204,12 +209,13 @@ struct SentencePieceModel: Sendable {
     }
 }
 
-/// Byte strings → id, keyed by a 64-bit FNV-1a hash with the bytes checked on lookup.
+/// Byte strings → id, keyed by a 64-bit FNV-1a hash with the bytes checked on lookup
+/// (one dictionary probe per lookup; strings whose hash collides with an earlier one go to
+/// an exact overflow table).
 struct ByteTable: Sendable {
-    private var first: [UInt64: Int32] = [:]
-    private var keys: [[UInt8]] = []          // bytes of each stored id, by slot
-    private var slotOf: [UInt64: Int] = [:]
-    /// Entries whose hash collided with a different string (checked by full comparison).
+    private var byHash: [UInt64: Int32] = [:]
+    /// Bytes of each stored id (for the check), by id.
+    private var bytesOf: [[UInt8]] = []
     private var overflow: [[UInt8]: Int32] = [:]
 
     @inline(__always)
@@ -221,23 +227,23 @@ struct ByteTable: Sendable {
 
     mutating func insertIfAbsent(_ b: [UInt8], _ id: Int32) {
         let h = b.withUnsafeBufferPointer { ByteTable.hash($0, 0, b.count) }
-        if let s = slotOf[h] {
-            if keys[s] != b && overflow[b] == nil { overflow[b] = id }
+        if let old = byHash[h] {
+            if bytesOf[Int(old)] != b && overflow[b] == nil { overflow[b] = id }
             return
         }
-        slotOf[h] = keys.count
-        keys.append(b)
-        first[h] = id
+        byHash[h] = id
+        if bytesOf.count <= Int(id) { bytesOf += Array(repeating: [], count: Int(id) + 1 - bytesOf.count) }
+        bytesOf[Int(id)] = b
     }
 
     func find(_ p: UnsafeBufferPointer<UInt8>, _ a: Int, _ n: Int) -> Int32? {
         let h = ByteTable.hash(p, a, n)
-        if let s = slotOf[h] {
-            let k = keys[s]
+        if let id = byHash[h] {
+            let k = bytesOf[Int(id)]
             if k.count == n {
                 var eq = true
                 for i in 0..<n where k[i] != p[a + i] { eq = false; break }
-                if eq { return first[h] }
+                if eq { return id }
             }
         }
         if overflow.isEmpty { return nil }
