@@ -107,7 +107,11 @@ extension BPETokenizer {
             var ids: [Int32] = []
             var prevUnk = false
             for u in w.unicodeScalars {
-                if let id = id(of: String(u)) { ids.append(id); prevUnk = false; continue }
+                // (String keys compare canonically: insist on the very scalar, as tokenizers does)
+                let str = String(u)
+                if let id = id(of: str), tokens[Int(id)].unicodeScalars.elementsEqual(str.unicodeScalars) {
+                    ids.append(id); prevUnk = false; continue
+                }
                 if model.byteFallback {
                     let bs = Array(String(u).utf8)
                     if bs.allSatisfy({ model.byteIDs[Int($0)] >= 0 }) {
