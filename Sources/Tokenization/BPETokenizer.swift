@@ -226,7 +226,8 @@ public final class BPETokenizer: Sendable {
     }
 
     /// Byte-level BPE of the pieces `pipeline` cuts.
-    private func encodePipeline(_ text: String, _ pipeline: SplitPipeline) -> [Int32] {
+    private func encodePipeline(_ raw: String, _ pipeline: SplitPipeline) -> [Int32] {
+        let text = pipeline.normalize(raw)
         var vals: [UInt32] = [], masks: [UInt32] = [], off: [Int] = []
         let bytes = Array(text.utf8)
         vals.reserveCapacity(bytes.count); masks.reserveCapacity(bytes.count); off.reserveCapacity(bytes.count + 1)
@@ -270,7 +271,7 @@ public final class BPETokenizer: Sendable {
     /// The pre-tokenizer's pieces of `text` (for inspection and tests).
     public func preTokenize(_ text: String) -> [String] {
         if let pipeline {
-            let sc = Array(text.unicodeScalars)
+            let sc = Array(pipeline.normalize(text).unicodeScalars)
             let vals = sc.map(\.value), masks = sc.map(ScalarProps.mask)
             var pieces: [String] = []
             vals.withUnsafeBufferPointer { s in

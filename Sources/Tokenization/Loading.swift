@@ -38,7 +38,8 @@ extension BPETokenizer {
             throw TokenizerError.invalid(source: src, detail: "model.dropout is set; BPE dropout is not supported")
         }
         // SentencePiece-style models (CharBPE.swift): byte fallback, Prepend/Replace normalizers, Metaspace.
-        let normalizers = try BPETokenizer.charBPENormalizers(root["normalizer"], source: src)
+        let nfc = (root["normalizer"] as? [String: Any])?["type"] as? String == "NFC"   // Qwen2
+        let normalizers = nfc ? [] : try BPETokenizer.charBPENormalizers(root["normalizer"], source: src)
         let metaspace = try BPETokenizer.metaspace(root["pre_tokenizer"], source: src)
         let charMode = (model["byte_fallback"] as? Bool) == true || !normalizers.isEmpty || metaspace != nil
         guard let vocab = model["vocab"] as? [String: Any] else {
@@ -108,6 +109,14 @@ extension BPETokenizer {
             }
             charBPE = CharBPE(normalizers: normalizers, metaspace: metaspace, byteFallback: (model["byte_fallback"] as? Bool) ?? false,
                               fuseUnk: (model["fuse_unk"] as? Bool) ?? false, unkID: unk, tokens: tokens)
+        } else if nfc {
+            if let o = override {
+                throw TokenizerError.invalid(source: src, detail: "--pre \(o) cannot be combined with the file's NFC normalizer")
+            }
+            guard let p = try BPETokenizer.splitPipeline(root["pre_tokenizer"], source: src, nfc: true) else {
+                throw TokenizerError.invalid(source: src, detail: "normalizer NFC is supported only with Split/Digits/ByteLevel pre-tokenizers")
+            }
+            pipeline = p
         } else if let o = override {
             pre = try PreTokenizer(name: o, source: "--pre")
         } else {
@@ -229,7 +238,7 @@ extension BPETokenizer {
     /// pattern), `Digits` and `ByteLevel` steps, alone or in a `Sequence`; nil when it has
     /// anything else. `ByteLevel` must have `add_prefix_space: false`; with `use_regex: true`
     /// it splits with the GPT-2 pattern, with `use_regex: false` it only maps bytes.
-    static func splitPipeline(_ any: Any?, source: String) throws -> SplitPipeline? {
+    static func splitPipeline(_ any: Any?, source: String, nfc: Bool = false) throws -> SplitPipeline? {
         guard let o = any as? [String: Any], let t = o["type"] as? String else { return nil }
         var list: [[String: Any]]
         if t == "Sequence" {
@@ -283,7 +292,7 @@ extension BPETokenizer {
                 return nil
             }
         }
-        return SplitPipeline(steps: steps, name: names.joined(separator: "+"))
+        return SplitPipeline(steps: steps, name: names.joined(separator: "+"), nfc: nfc)
     }
 }
 

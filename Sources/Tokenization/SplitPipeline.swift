@@ -4,6 +4,7 @@
 // step produced (as Hugging Face `tokenizers` does: a later step never sees across a
 // piece boundary). Also the added-token matcher that cuts text at added/special tokens.
 
+import Foundation
 import Support
 
 /// A sequence of splitting steps over scalar ranges of one text.
@@ -21,13 +22,21 @@ final class SplitPipeline: Sendable {
     let steps: [Step]
     /// Short description for messages, e.g. `Split(regex)+ByteLevel`.
     let name: String
+    /// The file's normalizer is `NFC` (Qwen2): texts are composed before splitting.
+    let nfc: Bool
 
     /// The GPT-2 pattern that `ByteLevel(use_regex: true)` applies.
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
 
-    init(steps: [Step], name: String) {
+    init(steps: [Step], name: String, nfc: Bool = false) {
         self.steps = steps
-        self.name = name
+        self.name = nfc ? "NFC+" + name : name
+        self.nfc = nfc
+    }
+
+    /// The text the steps see (NFC-composed when the file asks for it).
+    func normalize(_ text: String) -> String {
+        nfc ? text.precomposedStringWithCanonicalMapping : text
     }
 
     /// Pieces of the scalars `s` (values) / `m` (property masks), as ranges in order.

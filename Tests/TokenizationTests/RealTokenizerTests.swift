@@ -33,6 +33,27 @@ final class RealTokenizerTests: XCTestCase {
 
     func testMistralV1SentencePieceMatchesSentencepiece() throws { try check("mistral-v1-sentencepiece.json") }
 
+    /// Qwen2's NFC normalizer and Split pattern (every \p{N} alone) on the Llama-3
+    /// vocabulary, against `tokenizers` on the same edited file.
+    func testQwen2StyleNFCAndSplitMatchHFTokenizers() throws {
+        let fx = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("llama3-qwen2-style.json"))) as! [String: Any]
+        let url = Paths.root.appendingPathComponent(fx["file"] as! String)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("\(url.path) is absent; run 'make setup' (installs the tokenizer packages)")
+        }
+        var root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        root["normalizer"] = fx["normalizer"]
+        root["pre_tokenizer"] = fx["pre_tokenizer"]
+        let out = makeTempDir("tokqwen").appendingPathComponent("tokenizer.json")
+        try JSONSerialization.data(withJSONObject: root).write(to: out)
+        let tok = try BPETokenizer.load(model: out)
+        XCTAssertEqual(tok.preTokenizerName, "NFC+Split(Isolated)+ByteLevel")
+        for c in fx["texts"] as! [[String: Any]] {
+            let t = c["text"] as! String
+            XCTAssertEqual(tok.encode(t), (c["ids"] as! [Int]).map { Int32($0) }, "text \(t.debugDescription)")
+        }
+    }
+
     /// The Mistral v1 model as `transformers`' LlamaConverter writes it to tokenizer.json
     /// (vocabulary, merges from `generate_merges`), with the Llama-2 hub normalizers
     /// `Sequence[Prepend, Replace]` and with the newer `Metaspace` pre-tokenizer, against

