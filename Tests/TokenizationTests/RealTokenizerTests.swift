@@ -203,3 +203,29 @@ final class SentencePieceTests: XCTestCase {
         XCTAssertEqual(sp.encode("<s>").count, 4)
     }
 }
+
+/// Damaged SentencePiece files: a typed error (or, when the damage happens to leave a valid
+/// model, a tokenizer), never a trap.
+final class SentencePieceDamageTests: XCTestCase {
+    func testTruncatedAndCorruptedModelsAreTypedErrors() throws {
+        let url = Paths.root.appendingPathComponent(".cache/pip/mistral_common/data/tokenizer.model.v1")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("\(url.path) is absent; run 'make setup' (installs the tokenizer packages)")
+        }
+        let good = [UInt8](try Data(contentsOf: url))
+        let dir = makeTempDir("tokspdamage")
+        var rng = SplitMix64(seed: 14)
+        var variants: [[UInt8]] = [[], Array(good.prefix(1)), Array(good.prefix(7)), Array(good.prefix(good.count / 2)),
+                                   Array(good.dropLast(3)), Array("GGUF not really".utf8)]
+        for _ in 0..<6 {
+            var b = good
+            for _ in 0..<8 { b[Int(rng.next() % UInt64(b.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            variants.append(b)
+        }
+        for (i, v) in variants.enumerated() {
+            let f = dir.appendingPathComponent("tokenizer.model.\(i)")
+            try Data(v).write(to: f)
+            do { _ = try SentencePieceModel(modelFile: f) } catch { XCTAssertTrue(error is TokenizerError, "variant \(i): \(error)") }
+        }
+    }
+}
