@@ -46,6 +46,9 @@ struct SentencePieceModel: Sendable {
     private let byteIDs: [Int32]
     /// User-defined pieces, matched whole when cutting the text into characters.
     private let userDefined: [[UInt8]]
+    /// Scalars that occur in a mergeable piece of two or more scalars (others never merge).
+    private let scalarsInMulti: Set<UInt32>
+    private let asciiInMulti: [Bool]
 
     init(pieces: [String], scores: [Float], types: [PieceType], addDummyPrefix: Bool, removeExtraWhitespaces: Bool,
          escapeWhitespaces: Bool, byteFallback: Bool, unkID: Int32, bosID: Int32?, eosID: Int32?, name: String,
@@ -83,6 +86,12 @@ struct SentencePieceModel: Sendable {
         if byteFallback, let missing = bytes.firstIndex(of: -1) {
             throw TokenizerError.invalid(source: source, detail: "byte_fallback is set but there is no <0x\(String(format: "%02X", missing))> piece")
         }
+        var multi = Set<UInt32>()
+        for (i, p) in pieces.enumerated() where types[i] == .normal || types[i] == .userDefined || types[i] == .unused {
+            if p.unicodeScalars.count >= 2 { for u in p.unicodeScalars { multi.insert(u.value) } }
+        }
+        self.scalarsInMulti = multi
+        self.asciiInMulti = (0..<128).map { multi.contains(UInt32($0)) }
         self.mergeable = merge; self.all = every; self.byteIDs = bytes
         self.userDefined = user.sorted { $0.count > $1.count }
     }
@@ -127,78 +136,127 @@ struct SentencePieceModel: Sendable {
     }
 
     /// Ids of `text` (no BOS/EOS).
+    ///
+    /// A character that occurs in no mergeable piece of two or more characters can never
+    /// merge, so the stretches between such characters (e.g. newlines) merge independently:
+    /// they are encoded one by one (equal stretches once per call), which gives the same
+    /// symbols as one merge loop over the whole text.
     func encode(_ text: String) -> [Int32] {
         let t = normalize(text)
         let n0 = t.count
         if n0 == 0 { return [] }
         return t.withUnsafeBufferPointer { tb -> [Int32] in
-            // Step 2: characters (user-defined pieces whole).
-            var start: [Int] = [], len: [Int] = []
-            start.reserveCapacity(n0); len.reserveCapacity(n0)
-            var i = 0
-            while i < n0 {
-                var l = 0
-                if !userDefined.isEmpty {
-                    for u in userDefined where i + u.count <= n0 {
-                        var eq = true
-                        for k in 0..<u.count where tb[i + k] != u[k] { eq = false; break }
-                        if eq { l = u.count; break }
+            var symStart: [Int] = [], symLen: [Int] = []
+            symStart.reserveCapacity(n0 / 2); symLen.reserveCapacity(n0 / 2)
+            func addChunk(_ a: Int, _ b: Int, cache: inout [[UInt8]: [Int]]) {
+                guard b > a else { return }
+                let key = Array(tb[a..<b])
+                let lens: [Int]
+                if let c = cache[key] { lens = c } else { lens = mergeChunk(tb, a, b); cache[key] = lens }
+                var p = a
+                for l in lens { symStart.append(p); symLen.append(l); p += l }
+            }
+            var cache: [[UInt8]: [Int]] = [:]
+            if userDefined.isEmpty {
+                var i = 0, chunk = 0
+                while i < n0 {
+                    let b0 = tb[i]
+                    let l = min(b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4, n0 - i)
+                    var isolated: Bool
+                    if b0 < 0x80 {
+                        isolated = !asciiInMulti[Int(b0)]
+                    } else {
+                        var v = UInt32(b0 & (l == 2 ? 0x1F : l == 3 ? 0x0F : 0x07))
+                        for k in 1..<l { v = v << 6 | UInt32(tb[i + k] & 0x3F) }
+                        isolated = !scalarsInMulti.contains(v)
                     }
+                    if isolated {
+                        addChunk(chunk, i, cache: &cache)
+                        symStart.append(i); symLen.append(l)
+                        chunk = i + l
+                    }
+                    i += l
                 }
-                if l == 0 {
-                    let b = tb[i]
-                    l = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
-                    l = min(l, n0 - i)
-                }
-                start.append(i); len.append(l); i += l
-            }
-            let n = start.count
-            var next = [Int](1...n), prev = [Int](-1..<(n - 1))
-            var heap = MinHeap()
-            // pairID[l]: the piece that merging l with its current right neighbour makes (-1: none);
-            // every change of l's neighbourhood re-pushes l, so a heap entry is current exactly
-            // when its score is that piece's score.
-            var pairID = [Int32](repeating: -1, count: n)
-            // Heap key: (ordered -score) << 32 | left, so the highest score, then leftmost, pops first.
-            @inline(__always) func push(_ l: Int, _ r: Int) {
-                guard l >= 0 else { return }
-                guard r < n, let id = mergeable.find(tb, start[l], len[l] + len[r]) else { pairID[l] = -1; return }
-                pairID[l] = id
-                heap.push(UInt64(SentencePieceModel.ordered(-scores[Int(id)])) << 32 | UInt64(l))
-            }
-            for k in 0..<(n - 1) { push(k, k + 1) }
-            while let top = heap.pop() {
-                let l = Int(top & 0xFFFF_FFFF)
-                guard len[l] > 0 else { continue }
-                let r = next[l], id = pairID[l]
-                guard r < n, id >= 0,
-                      UInt32(truncatingIfNeeded: top >> 32) == SentencePieceModel.ordered(-scores[Int(id)]) else { continue }
-                len[l] += len[r]; len[r] = 0
-                let k = next[r]
-                next[l] = k
-                if k < n { prev[k] = l }
-                push(prev[l], l)
-                push(l, k)
+                addChunk(chunk, n0, cache: &cache)
+            } else {
+                symStart = []; symLen = []
+                var p = 0
+                for l in mergeChunk(tb, 0, n0) { symStart.append(p); symLen.append(l); p += l }
             }
             // Step 4: ids, byte fallback, fused unknowns.
             var out: [Int32] = []
-            out.reserveCapacity(n)
-            var k = 0
+            out.reserveCapacity(symStart.count)
             var prevUnk = false
-            while k < n {
-                if let id = all.find(tb, start[k], len[k]), types[Int(id)] != .unused {
+            for k in symStart.indices {
+                if let id = all.find(tb, symStart[k], symLen[k]), types[Int(id)] != .unused {
                     out.append(id); prevUnk = false
                 } else if byteFallback {
-                    for b in 0..<len[k] { out.append(byteIDs[Int(tb[start[k] + b])]) }
+                    for b in 0..<symLen[k] { out.append(byteIDs[Int(tb[symStart[k] + b])]) }
                     prevUnk = false
                 } else {
                     if !prevUnk { out.append(unkID) }
                     prevUnk = true
                 }
-                k = next[k]
             }
             return out
         }
+    }
+
+    /// Steps 2-3 on bytes `a..<b` of the normalized text: the byte lengths of the final symbols.
+    private func mergeChunk(_ tb: UnsafeBufferPointer<UInt8>, _ a: Int, _ b: Int) -> [Int] {
+        // Step 2: characters (user-defined pieces whole).
+        var start: [Int] = [], len: [Int] = []
+        start.reserveCapacity(b - a); len.reserveCapacity(b - a)
+        var i = a
+        while i < b {
+            var l = 0
+            if !userDefined.isEmpty {
+                for u in userDefined where i + u.count <= b {
+                    var eq = true
+                    for k in 0..<u.count where tb[i + k] != u[k] { eq = false; break }
+                    if eq { l = u.count; break }
+                }
+            }
+            if l == 0 {
+                let c = tb[i]
+                l = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4
+                l = min(l, b - i)
+            }
+            start.append(i); len.append(l); i += l
+        }
+        let n = start.count
+        if n < 2 { return len }
+        var next = [Int](1...n), prev = [Int](-1..<(n - 1))
+        var heap = MinHeap()
+        // pairID[l]: the piece that merging l with its current right neighbour makes (-1: none);
+        // every change of l's neighbourhood re-pushes l, so a heap entry is current exactly
+        // when its score is that piece's score.
+        var pairID = [Int32](repeating: -1, count: n)
+        // Heap key: (ordered -score) << 32 | left, so the highest score, then leftmost, pops first.
+        @inline(__always) func push(_ l: Int, _ r: Int) {
+            guard l >= 0 else { return }
+            guard r < n, let id = mergeable.find(tb, start[l], len[l] + len[r]) else { pairID[l] = -1; return }
+            pairID[l] = id
+            heap.push(UInt64(SentencePieceModel.ordered(-scores[Int(id)])) << 32 | UInt64(l))
+        }
+        for k in 0..<(n - 1) { push(k, k + 1) }
+        while let top = heap.pop() {
+            let l = Int(top & 0xFFFF_FFFF)
+            guard len[l] > 0 else { continue }
+            let r = next[l], id = pairID[l]
+            guard r < n, id >= 0,
+                  UInt32(truncatingIfNeeded: top >> 32) == SentencePieceModel.ordered(-scores[Int(id)]) else { continue }
+            len[l] += len[r]; len[r] = 0
+            let k = next[r]
+            next[l] = k
+            if k < n { prev[k] = l }
+            push(prev[l], l)
+            push(l, k)
+        }
+        var out: [Int] = []
+        var k = 0
+        while k < n { out.append(len[k]); k = next[k] }
+        return out
     }
 
     /// Maps a float to a UInt32 that sorts the same way.
