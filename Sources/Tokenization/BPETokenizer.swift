@@ -43,6 +43,9 @@ public final class BPETokenizer: Sendable {
     let sentencePiece: SentencePieceModel?
     /// A SentencePiece-style (character-level, byte-fallback) BPE from a tokenizer.json.
     let charBPE: CharBPE?
+    /// With `charBPE`: whether each id occurs in some merge (as left or right); an id that
+    /// does not can never merge, so it separates independent stretches of a word.
+    let inSomeMerge: [Bool]
 
     let tokenToID: [String: Int32]
     /// Raw bytes of each token (for decoding).
@@ -145,6 +148,14 @@ public final class BPETokenizer: Sendable {
         } else {
             self.tokenBytes = tokens.map { ByteLevel.bytes(ofToken: $0) }
         }
+        var inMerge = [Bool](repeating: false, count: charBPE == nil ? 0 : tokens.count)
+        if charBPE != nil {
+            for k in table.keys {
+                inMerge[Int(UInt32(truncatingIfNeeded: k >> 32))] = true
+                inMerge[Int(UInt32(truncatingIfNeeded: k))] = true
+            }
+        }
+        self.inSomeMerge = inMerge
         self.byteToken = byteToken
         self.mergeTable = table
     }
@@ -158,6 +169,7 @@ public final class BPETokenizer: Sendable {
         tokens = o.tokens; self.preTokenizer = preTokenizer; bosTokenID = o.bosTokenID; eosTokenID = o.eosTokenID
         ignoreMerges = o.ignoreMerges; source = o.source; tokenToID = o.tokenToID; tokenBytes = o.tokenBytes
         pipeline = nil; addedTokens = o.addedTokens; sentencePiece = o.sentencePiece; charBPE = o.charBPE
+        inSomeMerge = o.inSomeMerge
         preTokenizerName = o.sentencePiece?.name ?? o.charBPE?.name ?? preTokenizer.rawValue
         byteToken = o.byteToken; mergeTable = o.mergeTable
     }

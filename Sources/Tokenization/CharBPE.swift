@@ -124,7 +124,18 @@ extension BPETokenizer {
                 if !(model.fuseUnk && prevUnk) { ids.append(unk) }
                 prevUnk = true
             }
-            out += mergeIDs(ids)
+            // Stretches between ids that occur in no merge are merged independently (same result).
+            var cache: [[Int32]: [Int32]] = [:]
+            var a = 0
+            for (k, id) in ids.enumerated() where !inSomeMerge[Int(id)] {
+                if k > a {
+                    let run = Array(ids[a..<k])
+                    if let c = cache[run] { out += c } else { let m = mergeIDs(run); cache[run] = m; out += m }
+                }
+                out.append(id)
+                a = k + 1
+            }
+            if a < ids.count { out += mergeIDs(Array(ids[a...])) }
         }
         return out
     }
