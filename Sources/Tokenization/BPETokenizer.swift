@@ -30,6 +30,22 @@ public final class BPETokenizer: Sendable {
     public let ignoreMerges: Bool
     /// Where the tokenizer came from (file path or `<memory>`), for messages.
     public let source: String
+    /// Name of the pre-tokenization in use, for messages: `preTokenizer.rawValue`, or a
+    /// description of the file's own pipeline (`Split(regex)`, `sentencepiece`, ...).
+    public let preTokenizerName: String
+
+    /// A tokenizer.json pre-tokenizer that is not one of `PreTokenizer`'s scanners (then
+    /// `preTokenizer` is unused). Set by the tokenizer.json loader.
+    let pipeline: SplitPipeline?
+    /// Added tokens matched in the text before pre-tokenization (tokenizer.json only).
+    let addedTokens: AddedTokenMatcher?
+    /// A SentencePiece-style model (then the byte-level tables are unused).
+    let sentencePiece: SentencePieceModel?
+    /// A SentencePiece-style (character-level, byte-fallback) BPE from a tokenizer.json.
+    let charBPE: CharBPE?
+    /// With `charBPE`: whether each id occurs in some merge (as left or right); an id that
+    /// does not can never merge, so it separates independent stretches of a word.
+    let inSomeMerge: [Bool]
 
     let tokenToID: [String: Int32]
     /// Raw bytes of each token (for decoding).
@@ -56,9 +72,21 @@ public final class BPETokenizer: Sendable {
     }
 
     /// As above with merges already split into pairs.
-    public init(tokens: [String], mergePairs: [(String, String)], preTokenizer: PreTokenizer,
-                bosTokenID: Int32? = nil, eosTokenID: Int32? = nil,
-                ignoreMerges: Bool = false, source: String = "<memory>") throws {
+    public convenience init(tokens: [String], mergePairs: [(String, String)], preTokenizer: PreTokenizer,
+                            bosTokenID: Int32? = nil, eosTokenID: Int32? = nil,
+                            ignoreMerges: Bool = false, source: String = "<memory>") throws {
+        try self.init(tokens: tokens, mergePairs: mergePairs, preTokenizer: preTokenizer, bosTokenID: bosTokenID,
+                      eosTokenID: eosTokenID, ignoreMerges: ignoreMerges, source: source,
+                      pipeline: nil, addedTokens: [], sentencePiece: nil, charBPE: nil)
+    }
+
+    /// The general form: `pipeline` replaces `preTokenizer`; `addedTokens` are matched in
+    /// the text first; with `sentencePiece` the model encodes (merges must be empty and the
+    /// vocabulary need not be byte-level).
+    init(tokens: [String], mergePairs: [(String, String)], preTokenizer: PreTokenizer,
+         bosTokenID: Int32?, eosTokenID: Int32?, ignoreMerges: Bool, source: String,
+         pipeline: SplitPipeline?, addedTokens: [AddedToken], sentencePiece: SentencePieceModel?,
+         charBPE: CharBPE? = nil) throws {
         guard !tokens.isEmpty, tokens.count < Int(Int32.max) else {
             throw TokenizerError.invalid(source: source, detail: "vocabulary has \(tokens.count) tokens (expected 1 ..< 2^31)")
         }
@@ -73,6 +101,7 @@ public final class BPETokenizer: Sendable {
 
         var byteToken = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
+            if sentencePiece != nil || charBPE != nil { break }
             if let id = toID[String(ByteLevel.scalarOfByte[b])] {
                 byteToken[b] = id
             } else if (0x20...0x7E).contains(b) {
@@ -103,8 +132,30 @@ public final class BPETokenizer: Sendable {
         self.eosTokenID = eosTokenID
         self.ignoreMerges = ignoreMerges
         self.source = source
+        self.pipeline = pipeline
+        self.sentencePiece = sentencePiece
+        self.charBPE = charBPE
+        for a in addedTokens where a.id < 0 || Int(a.id) >= tokens.count {
+            throw TokenizerError.invalid(source: source, detail: "added token id \(a.id) is outside the vocabulary (0..<\(tokens.count))")
+        }
+        self.addedTokens = addedTokens.isEmpty ? nil : AddedTokenMatcher(addedTokens)
+        self.preTokenizerName = sentencePiece?.name ?? charBPE?.name ?? pipeline?.name ?? preTokenizer.rawValue
         self.tokenToID = toID
-        self.tokenBytes = tokens.map { ByteLevel.bytes(ofToken: $0) }
+        if let sp = sentencePiece {
+            self.tokenBytes = tokens.indices.map { sp.bytes(ofPiece: $0, tokens[$0]) }
+        } else if charBPE != nil {
+            self.tokenBytes = tokens.map { CharBPE.bytes(ofToken: $0) }
+        } else {
+            self.tokenBytes = tokens.map { ByteLevel.bytes(ofToken: $0) }
+        }
+        var inMerge = [Bool](repeating: false, count: charBPE == nil ? 0 : tokens.count)
+        if charBPE != nil {
+            for k in table.keys {
+                inMerge[Int(UInt32(truncatingIfNeeded: k >> 32))] = true
+                inMerge[Int(UInt32(truncatingIfNeeded: k))] = true
+            }
+        }
+        self.inSomeMerge = inMerge
         self.byteToken = byteToken
         self.mergeTable = table
     }
@@ -117,6 +168,9 @@ public final class BPETokenizer: Sendable {
     private init(copying o: BPETokenizer, preTokenizer: PreTokenizer) {
         tokens = o.tokens; self.preTokenizer = preTokenizer; bosTokenID = o.bosTokenID; eosTokenID = o.eosTokenID
         ignoreMerges = o.ignoreMerges; source = o.source; tokenToID = o.tokenToID; tokenBytes = o.tokenBytes
+        pipeline = nil; addedTokens = o.addedTokens; sentencePiece = o.sentencePiece; charBPE = o.charBPE
+        inSomeMerge = o.inSomeMerge
+        preTokenizerName = o.sentencePiece?.name ?? o.charBPE?.name ?? preTokenizer.rawValue
         byteToken = o.byteToken; mergeTable = o.mergeTable
     }
 
@@ -142,6 +196,23 @@ public final class BPETokenizer: Sendable {
     /// Token ids of `text` (no BOS/EOS). Deterministic; pieces that repeat are
     /// encoded once per call (a per-call cache, so concurrent calls share nothing).
     public func encode(_ text: String) -> [Int32] {
+        guard let added = addedTokens else { return encodeSegment(text, isFirst: true) }
+        let bytes = Array(text.utf8)
+        var out: [Int32] = []
+        for seg in added.segments(bytes) {
+            switch seg {
+            case .token(let id): out.append(id)
+            case .text(let r): out += encodeSegment(String(decoding: bytes[r], as: UTF8.self), isFirst: r.lowerBound == 0)
+            }
+        }
+        return out
+    }
+
+    /// Ids of a text without added tokens; `isFirst`: the segment starts the text.
+    func encodeSegment(_ text: String, isFirst: Bool) -> [Int32] {
+        if let sp = sentencePiece { return sp.encode(text) }
+        if let cb = charBPE { return encodeCharBPE(text, cb, isFirst: isFirst) }
+        if let pipeline { return encodePipeline(text, pipeline) }
         let scanned = ScannedText(text)
         var out: [Int32] = []
         out.reserveCapacity(scanned.bytes.count / 3 + 16)
@@ -166,8 +237,44 @@ public final class BPETokenizer: Sendable {
         return out
     }
 
+    /// Byte-level BPE of the pieces `pipeline` cuts.
+    private func encodePipeline(_ raw: String, _ pipeline: SplitPipeline) -> [Int32] {
+        let text = pipeline.normalize(raw)
+        var vals: [UInt32] = [], masks: [UInt32] = [], off: [Int] = []
+        let bytes = Array(text.utf8)
+        vals.reserveCapacity(bytes.count); masks.reserveCapacity(bytes.count); off.reserveCapacity(bytes.count + 1)
+        var pos = 0
+        for u in text.unicodeScalars {
+            vals.append(u.value); masks.append(ScalarProps.mask(u)); off.append(pos)
+            pos += UTF8.width(u)
+        }
+        off.append(pos)
+        var out: [Int32] = []
+        out.reserveCapacity(bytes.count / 3 + 16)
+        var cache: [[UInt8]: [Int32]] = [:]
+        vals.withUnsafeBufferPointer { s in
+            masks.withUnsafeBufferPointer { m in
+                pipeline.split(s: s, m: m) { lo, hi in
+                    let a = off[lo], b = off[hi]
+                    if b - a == 1 {
+                        let t = byteToken[Int(bytes[a])]
+                        if t >= 0 { out.append(t) }
+                        return
+                    }
+                    let piece = Array(bytes[a..<b])
+                    if let ids = cache[piece] { out.append(contentsOf: ids); return }
+                    let ids = bpe(piece)
+                    cache[piece] = ids
+                    out.append(contentsOf: ids)
+                }
+            }
+        }
+        return out
+    }
+
     /// How many bytes of `text` have no single-byte token (`encode` drops them).
     public func droppedByteCount(in text: String) -> Int {
+        if sentencePiece != nil || charBPE != nil { return 0 }
         var n = 0
         for b in text.utf8 where byteToken[Int(b)] < 0 { n += 1 }
         return n
@@ -175,6 +282,19 @@ public final class BPETokenizer: Sendable {
 
     /// The pre-tokenizer's pieces of `text` (for inspection and tests).
     public func preTokenize(_ text: String) -> [String] {
+        if let pipeline {
+            let sc = Array(pipeline.normalize(text).unicodeScalars)
+            let vals = sc.map(\.value), masks = sc.map(ScalarProps.mask)
+            var pieces: [String] = []
+            vals.withUnsafeBufferPointer { s in
+                masks.withUnsafeBufferPointer { m in
+                    pipeline.split(s: s, m: m) { lo, hi in
+                        var v = String.UnicodeScalarView(); v.append(contentsOf: sc[lo..<hi]); pieces.append(String(v))
+                    }
+                }
+            }
+            return pieces
+        }
         let scanned = ScannedText(text)
         var pieces: [String] = []
         preTokenizer.split(scanned) { lo, hi in
@@ -184,7 +304,7 @@ public final class BPETokenizer: Sendable {
     }
 
     @inline(__always)
-    private func merge(_ l: Int32, _ r: Int32) -> (rank: UInt32, id: Int32)? {
+    func merge(_ l: Int32, _ r: Int32) -> (rank: UInt32, id: Int32)? {
         guard let v = mergeTable[UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))] else { return nil }
         return (UInt32(truncatingIfNeeded: v >> 32), Int32(bitPattern: UInt32(truncatingIfNeeded: v)))
     }
@@ -203,7 +323,12 @@ public final class BPETokenizer: Sendable {
     /// BPE of one piece's bytes: heap over (rank, position), linked list of symbols.
     func bpe(_ piece: [UInt8]) -> [Int32] {
         if ignoreMerges, let whole = tokenToID[ByteLevel.string(ofBytes: piece)] { return [whole] }
-        var ids = initialIDs(piece)
+        return mergeIDs(initialIDs(piece))
+    }
+
+    /// The ranked merges applied to a sequence of ids (heap over (rank, position), linked list).
+    func mergeIDs(_ initial: [Int32]) -> [Int32] {
+        var ids = initial
         let n = ids.count
         if n < 2 { return ids }
         var next = [Int](1...n)          // n = none

@@ -19,8 +19,15 @@ extension BPETokenizer {
         guard let kind = md["tokenizer.ggml.model"]?.string else {
             throw TokenizerError.missingField(field: "tokenizer.ggml.model", expected: "a string such as 'gpt2'", source: src)
         }
+        if kind == "llama" {   // SentencePiece vocabulary (SentencePiece.swift)
+            if let o = override {
+                throw TokenizerError.invalid(source: src, detail: "--pre \(o) does not apply to a SentencePiece ('llama') vocabulary")
+            }
+            try self.init(sentencePiece: try SentencePieceModel(ggufMetadata: md, source: src), source: src)
+            return
+        }
         guard kind == "gpt2" else {
-            throw TokenizerError.invalid(source: src, detail: "tokenizer.ggml.model is '\(kind)'; mxq reads only byte-level BPE ('gpt2')")
+            throw TokenizerError.invalid(source: src, detail: "tokenizer.ggml.model is '\(kind)'; mxq reads byte-level BPE ('gpt2') and SentencePiece ('llama')")
         }
         guard let tokens = md["tokenizer.ggml.tokens"]?.stringArray else {
             throw TokenizerError.missingField(field: "tokenizer.ggml.tokens", expected: "an array of strings", source: src)

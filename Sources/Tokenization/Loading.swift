@@ -41,10 +41,11 @@ extension BPETokenizer {
         if let d = model["dropout"], !(d is NSNull) {
             throw TokenizerError.invalid(source: src, detail: "model.dropout is set; BPE dropout is not supported")
         }
-        if let n = root["normalizer"], !(n is NSNull) {
-            let t = (n as? [String: Any])?["type"] as? String ?? "?"
-            throw TokenizerError.invalid(source: src, detail: "normalizer '\(t)' is not supported (expected null)")
-        }
+        // SentencePiece-style models (CharBPE.swift): byte fallback, Prepend/Replace normalizers, Metaspace.
+        let nfc = (root["normalizer"] as? [String: Any])?["type"] as? String == "NFC"   // Qwen2
+        let normalizers = nfc ? [] : try BPETokenizer.charBPENormalizers(root["normalizer"], source: src)
+        let metaspace = try BPETokenizer.metaspace(root["pre_tokenizer"], source: src)
+        let charMode = (model["byte_fallback"] as? Bool) == true || !normalizers.isEmpty || metaspace != nil
         guard let vocab = model["vocab"] as? [String: Any] else {
             throw TokenizerError.missingField(field: "model.vocab", expected: "an object of token → id", source: src)
         }
@@ -59,11 +60,17 @@ extension BPETokenizer {
             byID[id] = tok
         }
         for (tok, idAny) in vocab { try put(tok, idAny, field: "model.vocab") }
+        var added: [AddedToken] = []
         for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
             guard let content = entry["content"] as? String else {
                 throw TokenizerError.missingField(field: "added_tokens[].content", expected: "a string", source: src)
             }
             try put(content, entry["id"], field: "added_tokens")
+            if let id = (entry["id"] as? NSNumber)?.intValue {
+                added.append(AddedToken(content: Array(content.utf8), id: Int32(id),
+                                        lstrip: entry["lstrip"] as? Bool ?? false, rstrip: entry["rstrip"] as? Bool ?? false,
+                                        singleWord: entry["single_word"] as? Bool ?? false))
+            }
         }
         guard let maxID = byID.keys.max() else {
             throw TokenizerError.invalid(source: src, detail: "model.vocab is empty")
@@ -92,11 +99,44 @@ extension BPETokenizer {
             }
         }
 
-        let pre: PreTokenizer
-        if let o = override {
+        var pre: PreTokenizer = .gpt2
+        var pipeline: SplitPipeline? = nil
+        var charBPE: CharBPE? = nil
+        if charMode {
+            if let o = override {
+                throw TokenizerError.invalid(source: src, detail: "--pre \(o) does not apply to a SentencePiece-style (byte_fallback/Metaspace) tokenizer.json")
+            }
+            if let p = root["pre_tokenizer"], !(p is NSNull), metaspace == nil {
+                let t = (p as? [String: Any])?["type"] as? String ?? "?"
+                throw TokenizerError.invalid(source: src, detail: "pre_tokenizer '\(t)' with a SentencePiece-style model is not supported (expected null or Metaspace)")
+            }
+            var unk: Int32? = nil
+            if let u = model["unk_token"] as? String {
+                guard let i = byID.first(where: { $0.value == u })?.key else {
+                    throw TokenizerError.invalid(source: src, detail: "model.unk_token '\(u)' is not in the vocabulary")
+                }
+                unk = Int32(i)
+            }
+            charBPE = CharBPE(normalizers: normalizers, metaspace: metaspace, byteFallback: (model["byte_fallback"] as? Bool) ?? false,
+                              fuseUnk: (model["fuse_unk"] as? Bool) ?? false, unkID: unk, tokens: tokens)
+        } else if nfc {
+            if let o = override {
+                throw TokenizerError.invalid(source: src, detail: "--pre \(o) cannot be combined with the file's NFC normalizer")
+            }
+            guard let p = try BPETokenizer.splitPipeline(root["pre_tokenizer"], source: src, nfc: true) else {
+                throw TokenizerError.invalid(source: src, detail: "normalizer NFC is supported only with Split/Digits/ByteLevel pre-tokenizers")
+            }
+            pipeline = p
+        } else if let o = override {
             pre = try PreTokenizer(name: o, source: "--pre")
         } else {
-            pre = try BPETokenizer.classifyHFPreTokenizer(root["pre_tokenizer"], source: src)
+            do {
+                pre = try BPETokenizer.classifyHFPreTokenizer(root["pre_tokenizer"], source: src)
+            } catch let e as TokenizerError {
+                // Not one of the hand-written scanners: a Split/Digits/ByteLevel sequence (SplitPipeline.swift).
+                guard let p = try BPETokenizer.splitPipeline(root["pre_tokenizer"], source: src) else { throw e }
+                pipeline = p
+            }
         }
 
         var bos: Int32? = nil, eos: Int32? = nil
@@ -118,7 +158,8 @@ extension BPETokenizer {
         }
         let ignore = (model["ignore_merges"] as? Bool) ?? false
         try self.init(tokens: tokens, mergePairs: pairs, preTokenizer: pre, bosTokenID: bos, eosTokenID: eos,
-                      ignoreMerges: ignore, source: src)
+                      ignoreMerges: ignore, source: src, pipeline: pipeline, addedTokens: added, sentencePiece: nil,
+                      charBPE: charBPE)
     }
 
     /// Maps a tokenizer.json `pre_tokenizer` object to a supported `PreTokenizer`.
@@ -166,13 +207,20 @@ extension BPETokenizer {
         }
         if isDir.boolValue {
             let j = url.appendingPathComponent("tokenizer.json")
+            let m = url.appendingPathComponent("tokenizer.model")
+            if !FileManager.default.fileExists(atPath: j.path) && FileManager.default.fileExists(atPath: m.path) {
+                return try loadSentencePiece(m, preTokenizer: preTokenizer)
+            }
             guard FileManager.default.fileExists(atPath: j.path) else {
-                throw TokenizerError.invalid(source: url.path, detail: "folder has no tokenizer.json")
+                throw TokenizerError.invalid(source: url.path, detail: "folder has neither tokenizer.json nor tokenizer.model")
             }
             return try BPETokenizer(tokenizerJSON: j, preTokenizer: preTokenizer)
         }
         if url.pathExtension.lowercased() == "json" {
             return try BPETokenizer(tokenizerJSON: url, preTokenizer: preTokenizer)
+        }
+        if isSentencePieceFile(url) {
+            return try loadSentencePiece(url, preTokenizer: preTokenizer)
         }
         return try loadGGUF(url, preTokenizer: preTokenizer)
     }
@@ -207,4 +255,126 @@ func jsonValueCountUpperBound(_ data: Data) -> Int {
         }
     }
     return n
+}
+
+extension BPETokenizer {
+    /// A `tokenizer.model` path (by name: `*.model`, `*.model.v1`, ...) rather than a GGUF
+    /// (which starts with the magic "GGUF").
+    static func isSentencePieceFile(_ url: URL) -> Bool {
+        if let h = FileHandle(forReadingAtPath: url.path) {
+            defer { try? h.close() }
+            if let d = try? h.read(upToCount: 4), d == Data("GGUF".utf8) { return false }
+        }
+        let name = url.lastPathComponent.lowercased()
+        return name.hasSuffix(".model") || name.contains(".model.")
+    }
+
+    static func loadSentencePiece(_ url: URL, preTokenizer: String?) throws -> BPETokenizer {
+        if let p = preTokenizer {
+            throw TokenizerError.invalid(source: url.path, detail: "--pre \(p) does not apply to a SentencePiece model")
+        }
+        return try BPETokenizer(sentencePieceModel: url)
+    }
+
+    /// A `SplitPipeline` for a tokenizer.json pre_tokenizer made of `Split` (Regex or String
+    /// pattern), `Digits` and `ByteLevel` steps, alone or in a `Sequence`; nil when it has
+    /// anything else. `ByteLevel` must have `add_prefix_space: false`; with `use_regex: true`
+    /// it splits with the GPT-2 pattern, with `use_regex: false` it only maps bytes.
+    static func splitPipeline(_ any: Any?, source: String, nfc: Bool = false) throws -> SplitPipeline? {
+        guard let o = any as? [String: Any], let t = o["type"] as? String else { return nil }
+        var list: [[String: Any]]
+        if t == "Sequence" {
+            guard let l = o["pretokenizers"] as? [[String: Any]] else { return nil }
+            list = l
+        } else {
+            list = [o]
+        }
+        var steps: [SplitPipeline.Step] = []
+        var names: [String] = []
+        for (i, step) in list.enumerated() {
+            let field = "pre_tokenizer" + (t == "Sequence" ? ".pretokenizers[\(i)]" : "")
+            switch step["type"] as? String {
+            case "Split":
+                let pat = step["pattern"] as? [String: Any]
+                let regex: Regex
+                if let r = pat?["Regex"] as? String {
+                    regex = try Regex(r, source: "\(source) \(field).pattern.Regex")
+                } else if let s = pat?["String"] as? String, !s.isEmpty {
+                    var esc = ""
+                    for u in s.unicodeScalars {
+                        if u.isASCII && !u.properties.isAlphabetic && !(0x30...0x39).contains(u.value) && u != " " {
+                            esc += "\\"
+                        }
+                        esc.unicodeScalars.append(u)
+                    }
+                    regex = try Regex(esc, source: "\(source) \(field).pattern.String")
+                } else {
+                    throw TokenizerError.missingField(field: "\(field).pattern", expected: "{\"Regex\": ...} or {\"String\": ...}", source: source)
+                }
+                guard let bs = step["behavior"] as? String, let b = SplitPipeline.Behavior(rawValue: bs) else {
+                    throw TokenizerError.missingField(field: "\(field).behavior", expected: "Isolated, Removed, MergedWithPrevious, MergedWithNext or Contiguous", source: source)
+                }
+                steps.append(.init(regex: regex, behavior: b, invert: step["invert"] as? Bool ?? false))
+                names.append("Split(\(b.rawValue))")
+            case "Digits":
+                let ind = step["individual_digits"] as? Bool ?? false
+                steps.append(.init(regex: try Regex(ind ? "\\p{N}" : "\\p{N}+", source: source), behavior: .isolated, invert: false))
+                names.append("Digits")
+            case "ByteLevel":
+                if (step["add_prefix_space"] as? Bool) == true {
+                    throw TokenizerError.invalid(source: source, detail: "\(field) ByteLevel add_prefix_space=true is not supported")
+                }
+                if (step["use_regex"] as? Bool) ?? true {
+                    steps.append(.init(regex: try Regex(SplitPipeline.gpt2Pattern, source: source), behavior: .isolated, invert: false))
+                    names.append("ByteLevel(regex)")
+                } else {
+                    names.append("ByteLevel")
+                }
+            default:
+                return nil
+            }
+        }
+        return SplitPipeline(steps: steps, name: names.joined(separator: "+"), nfc: nfc)
+    }
+}
+
+extension BPETokenizer {
+    /// tokenizer.json `normalizer`: null, `Prepend`, `Replace` with a String pattern, or a
+    /// `Sequence` of those; anything else is a `TokenizerError`.
+    static func charBPENormalizers(_ any: Any?, source: String) throws -> [CharBPE.Normalizer] {
+        guard let any, !(any is NSNull) else { return [] }
+        guard let o = any as? [String: Any], let t = o["type"] as? String else {
+            throw TokenizerError.missingField(field: "normalizer", expected: "null or an object with a type", source: source)
+        }
+        func unsupported(_ what: String) -> TokenizerError {
+            .invalid(source: source, detail: "normalizer \(what) is not supported (expected null, Prepend, Replace with a String pattern, or a Sequence of them)")
+        }
+        switch t {
+        case "Sequence":
+            guard let list = o["normalizers"] as? [Any] else { throw unsupported("Sequence without 'normalizers'") }
+            return try list.flatMap { try charBPENormalizers($0, source: source) }
+        case "Prepend":
+            guard let p = o["prepend"] as? String else { throw unsupported("Prepend without 'prepend'") }
+            return [.prepend(p)]
+        case "Replace":
+            guard let pat = (o["pattern"] as? [String: Any])?["String"] as? String, let c = o["content"] as? String else {
+                throw unsupported("Replace without a String pattern and content")
+            }
+            return [.replace(pat, c)]
+        default:
+            throw unsupported("'\(t)'")
+        }
+    }
+
+    /// tokenizer.json `pre_tokenizer` of type `Metaspace` (nil for any other).
+    static func metaspace(_ any: Any?, source: String) throws -> CharBPE.Metaspace? {
+        guard let o = any as? [String: Any], o["type"] as? String == "Metaspace" else { return nil }
+        let r = o["replacement"] as? String ?? "\u{2581}"
+        var scheme = o["prepend_scheme"] as? String ?? ((o["add_prefix_space"] as? Bool ?? true) ? "always" : "never")
+        if !["always", "first", "never"].contains(scheme) {
+            throw TokenizerError.invalid(source: source, detail: "pre_tokenizer Metaspace prepend_scheme '\(scheme)' (expected always, first or never)")
+        }
+        if o["prepend_scheme"] == nil, let a = o["add_prefix_space"] as? Bool { scheme = a ? "always" : "never" }
+        return CharBPE.Metaspace(replacement: r, prependScheme: scheme, split: o["split"] as? Bool ?? true)
+    }
 }

@@ -11,10 +11,18 @@ enum TokenizeCommand: Command {
     usage: mxq tokenize [--model PATH] [--pre NAME] (--dataset wikitext2|ptb | --file F | stdin) [--count]
 
     options:
-      --model PATH      GGUF file, tokenizer.json, or a checkpoint folder with tokenizer.json
+      --model PATH      a GGUF file (vocabulary 'gpt2' = byte-level BPE or 'llama' = SentencePiece),
+                        a tokenizer.json (byte-level BPE with ByteLevel / Digits / Split-regex
+                        pre-tokenizers, e.g. Llama-3, Qwen2; or SentencePiece-style BPE with
+                        byte fallback, e.g. Llama-2, Mistral), a SentencePiece tokenizer.model
+                        (BPE; also *.model.v1 ...), or a checkpoint folder (its tokenizer.json,
+                        else its tokenizer.model)
                         (default: the shipped SmolLM2-135M GGUF; run 'make setup')
-      --pre NAME        override the model's pre-tokenizer: smollm (digits split one by one,
-                        then the GPT-2 pattern) or gpt2 (GPT-2 pattern only)
+      --pre NAME        override a byte-level model's pre-tokenizer: smollm (digits split one by
+                        one, then the GPT-2 pattern) or gpt2 (GPT-2 pattern only)
+    Added/special tokens of a tokenizer.json (e.g. <|begin_of_text|>, <s>) are matched in the
+    text, as Hugging Face tokenizers does by default; SentencePiece models and GGUF files never
+    match them (as sentencepiece and llama.cpp without parse_special).
       --dataset NAME    wikitext2 (vendored joined test text) or ptb (test split, lines
                         stripped and joined with spaces; run 'make setup')
       --file F          a UTF-8 text file, used as is
@@ -58,7 +66,7 @@ enum TokenizeCommand: Command {
         if dropped > 0 {
             printErr("tokenize: warning: \(dropped) byte(s) of the text have no token in this vocabulary and were dropped")
         }
-        printErr("tokenize: \(text.utf8.count) bytes -> \(ids.count) tokens (pre-tokenizer \(tok.preTokenizer.rawValue), "
+        printErr("tokenize: \(text.utf8.count) bytes -> \(ids.count) tokens (pre-tokenizer \(tok.preTokenizerName), "
             + "vocabulary \(tok.vocabSize)); load \(String(format: "%.2f", t1 - t0)) s, encode \(String(format: "%.2f", t2 - t1)) s")
         if countOnly {
             print(ids.count)

@@ -48,11 +48,28 @@ final class TokenizerJSONTests: XCTestCase {
         XCTAssertEqual(try BPETokenizer.load(model: url, preTokenizer: "gpt2").preTokenizer, .gpt2)
     }
 
+    func testSplitRegexSequence() throws {
+        // Sequence[Split(Llama-3-like digits regex, Isolated), ByteLevel(use_regex: false)]:
+        // "hello 123" → "hello", " ", "123" → ids 259 (hello), 32 (space byte Ġ), 49 50 51.
+        let split: [String: Any] = ["type": "Split", "pattern": ["Regex": "\\p{L}+|\\p{N}{1,3}"], "behavior": "Isolated", "invert": false]
+        let pre: [String: Any] = ["type": "Sequence", "pretokenizers": [split, ["type": "ByteLevel", "add_prefix_space": false, "use_regex": false]]]
+        let t = try BPETokenizer(tokenizerJSON: try write(pre: pre, mergesAsPairs: false))
+        XCTAssertEqual(t.preTokenizerName, "Split(Isolated)+ByteLevel")
+        XCTAssertEqual(t.preTokenize("hello 1234"), ["hello", " ", "123", "4"])
+        // The added token is matched inside the text (HF default).
+        XCTAssertEqual(t.encode("hello<|endoftext|>"), [259, 265])
+    }
+
     func testUnsupportedSettingsAreErrors() throws {
-        let metaspace: [String: Any] = ["type": "Metaspace", "replacement": "▁"]
-        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: try write(pre: metaspace, mergesAsPairs: false))) { e in
+        let whitespace: [String: Any] = ["type": "Sequence", "pretokenizers": [["type": "WhitespaceSplit"], byteLevel]]
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: try write(pre: whitespace, mergesAsPairs: false))) { e in
             guard case .unknownPreTokenizer(let name, _)? = e as? TokenizerError else { return XCTFail("\(e)") }
-            XCTAssertTrue(name.contains("Metaspace"), name)
+            XCTAssertTrue(name.contains("WhitespaceSplit"), name)
+        }
+        // A Split regex the engine does not implement (lookbehind) names the field.
+        let lookbehind: [String: Any] = ["type": "Split", "pattern": ["Regex": "(?<=a)b"], "behavior": "Isolated", "invert": false]
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: try write(pre: lookbehind, mergesAsPairs: false))) { e in
+            XCTAssertTrue("\(e)".contains("pattern.Regex"), "\(e)")
         }
         let prefixed: [String: Any] = ["type": "ByteLevel", "add_prefix_space": true]
         XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: try write(pre: prefixed, mergesAsPairs: false)))
