@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import PTQ
 
 /// `mxq eval`'s flags as what they are: a one-cell manifest. Parsing turns the flags into manifest
 /// JSON and validates it with `Manifest.parse` (the one validator), reporting problems by flag
@@ -119,14 +120,7 @@ public struct EvalInvocation {
     /// `act_order` (`actorder`, `act-order`, `desc_act`) as GPTQ's flag; other arguments are
     /// `key=value` with the manifest's parameter names. `rtn` alone is plain RTN (no stages).
     static func parseRecipeFlag(_ text: String) throws -> [[String: Any]] {
-        var cleaned = text.replacingOccurrences(of: "→", with: ",")
-        cleaned = cleaned.replacingOccurrences(of: "->", with: ",").replacingOccurrences(of: "+", with: ",")
-        var items: [String] = [], cur = "", depth = 0
-        for ch in cleaned {
-            if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 }
-            if ch == "," && depth == 0 { items.append(cur); cur = "" } else { cur.append(ch) }
-        }
-        items.append(cur)
+        let items = PTQ.Recipe.stageItems(text)
         if items.count == 1 && items[0].trimmingCharacters(in: .whitespaces).lowercased() == "rtn" { return [] }
         var stages: [[String: Any]] = []
         for raw in items {

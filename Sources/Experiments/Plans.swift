@@ -72,8 +72,8 @@ struct SensitivityFile: Codable {
     var layers: [LayerSensitivity]
 }
 
-/// Chooses one of `formats` per layer minimizing the summed prediction under `budget` (exact DP,
-/// `Allocation.solve`). Layers are taken in the order they appear in `table`.
+/// Chooses one of `formats` per layer minimizing the summed prediction (negative ones taken as 0)
+/// under `budget` (exact DP, `Allocation.solve`). Layers are taken in the order they appear in `table`.
 public func choosePlan(_ table: [LayerSensitivity], formats: [String], budget: Double, predictor: String) -> PlanInfo? {
     var layers: [String] = []
     var byLayer: [String: [LayerSensitivity]] = [:]
@@ -83,7 +83,10 @@ public func choosePlan(_ table: [LayerSensitivity], formats: [String], budget: D
     }
     let options = layers.map { l in formats.compactMap { f in byLayer[l]!.first { $0.format == f } } }
     let params = layers.map { byLayer[$0]![0].params }
-    let alloc = options.map { $0.map { Allocation.Option(bits: $0.bits, cost: predictor == "proxy" ? $0.proxyDeltaNLL : $0.measuredDeltaNLL) } }
+    // Negative single-layer predictions are measurement noise (quantizing a layer is not expected to
+    // lower the loss); taken at face value the allocator would spend bits chasing that noise, so the
+    // objective clamps them at 0 (the table keeps the raw values).
+    let alloc = options.map { $0.map { Allocation.Option(bits: $0.bits, cost: max(0, predictor == "proxy" ? $0.proxyDeltaNLL : $0.measuredDeltaNLL)) } }
     guard let p = Allocation.solve(params: params, options: alloc, budget: budget) else { return nil }
     let rho = spearman(table.map(\.measuredDeltaNLL), table.map(\.proxyDeltaNLL))
     return PlanInfo(budget: budget, averageBits: p.averageBits, predictor: predictor, predictedDeltaNLL: p.totalCost,

@@ -52,18 +52,23 @@ public struct Recipe: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { stages.map(\.description).joined(separator: ",") }
 
-    /// Parses `smoothquant(alpha=0.5),awq,gptq(act_order)` (also `sq`, `smoothquant(0.6)`,
-    /// `gptq(actorder)`, `→`/`->`/`+` as separators). Checks order rules that do not need the formats.
-    public static func parse(_ text: String) throws -> Recipe {
+    /// The stage items of a recipe text: separators `,` (outside parentheses), `+`, `->`, `→`.
+    public static func stageItems(_ text: String) -> [String] {
         var cleaned = text.replacingOccurrences(of: "→", with: ",")
         cleaned = cleaned.replacingOccurrences(of: "->", with: ",").replacingOccurrences(of: "+", with: ",")
-        // split on commas outside parentheses
         var items: [String] = [], cur = "", depth = 0
         for ch in cleaned {
             if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 }
             if ch == "," && depth == 0 { items.append(cur); cur = "" } else { cur.append(ch) }
         }
         items.append(cur)
+        return items
+    }
+
+    /// Parses `smoothquant(alpha=0.5),awq,gptq(act_order)` (also `sq`, `smoothquant(0.6)`,
+    /// `gptq(actorder)`, `→`/`->`/`+` as separators). Checks order rules that do not need the formats.
+    public static func parse(_ text: String) throws -> Recipe {
+        let items = stageItems(text)
         var stages: [Stage] = []
         for raw in items {
             let item = raw.trimmingCharacters(in: .whitespaces).lowercased()
