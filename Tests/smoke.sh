@@ -3,6 +3,7 @@
 # part of `make test`). Expected values are derived by hand from the MX contract or
 # given by the issues (independent implementations), never produced by mxq itself.
 set -uo pipefail
+shopt -s lastpipe   # `echo … | check_exit …` counts its result in this shell, not in a subshell
 MXQ=${MXQ:-.build/release/mxq}
 pass=0; fail=0
 tmp=$(mktemp -d)
