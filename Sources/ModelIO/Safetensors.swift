@@ -332,8 +332,9 @@ extension LlamaHyperparameters {
         case .mistral:
             window = j["sliding_window"] == nil ? 4096 : present("sliding_window") ? try int("sliding_window") : nil
         case .qwen2:
-            if try bool("use_sliding_window", false), present("sliding_window") {
-                let w = try int("sliding_window")
+            // absent `sliding_window` is Qwen2Config's default 4096; null is none
+            if try bool("use_sliding_window", false), j["sliding_window"] == nil || present("sliding_window") {
+                let w = j["sliding_window"] == nil ? 4096 : try int("sliding_window")
                 let firstSliding = try int("max_window_layers", 28)
                 var sliding = layers > firstSliding
                 if present("layer_types") {

@@ -108,6 +108,9 @@ final class ArchitectureConfigTests: XCTestCase {
         // sliding attention on layers ≥ max_window_layers (1 of 2): the window applies
         let qs = try parse(with(with(qwen25, "use_sliding_window", true), "sliding_window", 256))
         XCTAssertEqual(qs.slidingWindow, 256)
+        XCTAssertEqual(try parse(with(with(qwen25, "use_sliding_window", true), "sliding_window", nil)).slidingWindow, 4096,
+                       "Qwen2Config's default")
+        XCTAssertNil(try parse(with(with(qwen25, "use_sliding_window", true), "sliding_window", NSNull())).slidingWindow)
         // ... but not when every layer is below max_window_layers
         XCTAssertNil(try parse(with(with(qwen25, "use_sliding_window", true), "max_window_layers", 2)).slidingWindow)
         var lt = with(qwen25, "use_sliding_window", true); lt["layer_types"] = ["full_attention", "sliding_attention"]; lt["max_window_layers"] = 28
@@ -234,6 +237,18 @@ final class ArchitectureConfigTests: XCTestCase {
                 default: XCTFail("\(name): \(e)")
                 }
             }
+        }
+        // GGUF: linear RoPE scaling is written and read back (`llama.rope.scaling.*`); llama3 scaling
+        // (llama.cpp's rope_freqs tensor) is refused by the writer and by the reader
+        var lin = try parse(with(llama31, "rope_scaling", ["rope_type": "linear", "factor": 4.0]))
+        lin.contextLength = 256; lin.bosTokenID = nil; lin.rmsEps = 0x1p-16
+        let lp = dir.appendingPathComponent("linear.gguf").path
+        try biasedCheckpoint(lin).writeGGUF(to: lp)
+        XCTAssertEqual(try LlamaCheckpoint.load(path: lp).config, lin)
+        lin.ropeScaling = .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64)
+        XCTAssertThrowsError(try biasedCheckpoint(lin).writeGGUF(to: lp)) { e in
+            guard case let .badMetadata(_, k, _, _)? = e as? ModelIOError else { return XCTFail("\(e)") }
+            XCTAssertEqual(k, "rope_scaling")
         }
         // an unbiased Llama folder with a stray bias tensor is refused naming it
         let plain = biasedCheckpoint(try parse(with(llama31, "rope_scaling", NSNull())))

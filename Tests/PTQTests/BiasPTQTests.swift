@@ -13,9 +13,9 @@ final class BiasPTQTests: XCTestCase {
 
     /// `Tiny.model`'s shapes and activation outliers, with biases (large ones, N(0, 0.5²), so
     /// that an unscaled v bias would change the function visibly).
-    func biasedModel(outputBias: Bool = false) -> LlamaModel {
+    func biasedModel(outputBias: Bool = false, headDim: Int? = nil) -> LlamaModel {
         let cfg = LlamaConfig.tiny(vocabSize: 60, hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4,
-                                   numKVHeads: 2, qkvBias: true, outputBias: outputBias)
+                                   numKVHeads: 2, headDim: headDim, qkvBias: true, outputBias: outputBias)
         var t = LlamaModel.randomTensors(config: cfg, seed: 7)
         for i in 0..<cfg.numLayers {
             for name in ["input_layernorm", "post_attention_layernorm"] {
@@ -30,9 +30,10 @@ final class BiasPTQTests: XCTestCase {
     /// SmoothQuant's fold of the o_proj scales into v_proj's rows divides v_proj's bias by the
     /// same scales: the fp32 block computes the same function (logits unchanged), and the bias
     /// really was rescaled (so the test would fail if it were left alone: checked by undoing it).
+    /// Also with head_dim ≠ hidden/heads (4 heads of 32 over hidden 64: o_proj reads 128 channels).
     func testSmoothQuantWithVBiasKeepsFP32Logits() throws {
-        for outputBias in [false, true] {
-            let model = biasedModel(outputBias: outputBias)
+        for (outputBias, headDim) in [(false, nil), (true, nil), (false, 32)] as [(Bool, Int?)] {
+            let model = biasedModel(outputBias: outputBias, headDim: headDim)
             let before = model.logits(Tiny.tokens)
             let vb0 = model.blocks.map { $0.vProj.bias! }, qb0 = model.blocks.map { $0.qProj.bias! }
             let ob0 = model.blocks.map { $0.oProj.bias }, ow0 = model.blocks.map { $0.oProj.weight }
