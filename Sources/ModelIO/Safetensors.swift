@@ -369,7 +369,9 @@ extension LlamaHyperparameters {
         let c = LlamaHyperparameters(
             vocab: try int("vocab_size"), hidden: hidden, intermediate: try int("intermediate_size"),
             layers: layers, heads: heads,
-            kvHeads: try int("num_key_value_heads", architecture == .llama ? heads : nil),
+            // explicit null means `heads` in every Hugging Face config class; absent means heads for
+            // Llama only (Mistral's default is 8, Qwen2's 32: required here instead)
+            kvHeads: try int("num_key_value_heads", architecture == .llama || j["num_key_value_heads"] is NSNull ? heads : nil),
             headDim: try int("head_dim", heads > 0 ? hidden / heads : 0), rmsEps: try num("rms_norm_eps", 1e-6),
             ropeTheta: theta, tiedEmbeddings: try bool("tie_word_embeddings", false),
             contextLength: try int("max_position_embeddings", 2048),

@@ -120,6 +120,7 @@ final class ArchitectureConfigTests: XCTestCase {
         XCTAssertEqual(m.architecture, .mistral); XCTAssertEqual(m.slidingWindow, 4096)
         XCTAssertNil(try parse(with(mistral, "sliding_window", NSNull())).slidingWindow)
         XCTAssertEqual(try parse(with(mistral, "sliding_window", nil)).slidingWindow, 4096, "Hugging Face's default")
+        XCTAssertEqual(try parse(with(mistral, "num_key_value_heads", NSNull())).kvHeads, 4, "null: as many as heads")
         XCTAssertThrowsError(try m.checkSequenceLength(4097, what: "eval.ctx", path: "cfg.json")) { e in
             guard case let .badMetadata(_, k, _, f)? = e as? ModelIOError else { return XCTFail("\(e)") }
             XCTAssertEqual(k, "sliding_window"); XCTAssertEqual(f, "4096")
@@ -151,6 +152,7 @@ final class ArchitectureConfigTests: XCTestCase {
         expectBad(badTypes, key: "layer_types")
         expectBad(with(with(qwen25, "use_sliding_window", true), "sliding_window", 0), key: "sliding_window")
         expectBad(with(qwen25, "num_key_value_heads", nil), key: "num_key_value_heads")
+        expectBad(with(mistral, "num_key_value_heads", nil), key: "num_key_value_heads")
         expectBad(with(llama31, "bos_token_id", 40), key: "bos_token_id")
         expectBad(with(llama31, "bos_token_id", "<s>"), key: "bos_token_id")
         for t in ["dynamic", "yarn", "longrope", "ntk", "su"] {
@@ -197,7 +199,9 @@ final class ArchitectureConfigTests: XCTestCase {
     /// both writers; a missing or mis-shaped bias is a typed error naming it.
     func testBiasedCheckpointsRoundTrip() throws {
         let dir = makeTempDir("mio-arch"); defer { try? FileManager.default.removeItem(at: dir) }
-        for (name, cfg) in [("qwen2", try parse(qwen25)), ("llama-bias", try parse(with(llama31, "attention_bias", true)))] {
+        // the biased Llama also has head_dim 32 ≠ hidden/heads = 16 (GGUF key_length)
+        for (name, cfg) in [("qwen2", try parse(qwen25)),
+                            ("llama-bias", try parse(with(with(llama31, "attention_bias", true), "head_dim", 32)))] {
             var c = cfg
             // GGUF stores eps as float32 and has no bos/llama3 scaling: exact values for the comparison
             c.ropeScaling = .none; c.contextLength = 256; c.bosTokenID = nil; c.rmsEps = 0x1p-16
@@ -219,6 +223,8 @@ final class ArchitectureConfigTests: XCTestCase {
             } else {
                 XCTAssertEqual(g.ropeLayout, .interleaved)
                 XCTAssertEqual(g.tensors[qb]!.data, RopeLayout.permuteHalvesToInterleaved(ck.tensors[qb]!.data, heads: 4, cols: 1))
+                XCTAssertEqual(g.config.headDim, 32)
+                XCTAssertEqual(g.tensors["model.layers.1.self_attn.o_proj.weight"]?.shape, [64, 128])
             }
             // a bias missing from the HF folder / of the wrong shape
             var w = SafetensorsWriter()
@@ -233,7 +239,7 @@ final class ArchitectureConfigTests: XCTestCase {
                 switch e as? ModelIOError {
                 case let .missingTensor(_, t)?: XCTAssertEqual(t, "model.layers.1.self_attn.k_proj.bias"); XCTAssertEqual(name, "qwen2")
                 case let .shapeMismatch(_, t, f, x)?:
-                    XCTAssertEqual(t, "model.layers.0.self_attn.v_proj.bias"); XCTAssertEqual(f, [31]); XCTAssertEqual(x, [32])
+                    XCTAssertEqual(t, "model.layers.0.self_attn.v_proj.bias"); XCTAssertEqual(f, [63]); XCTAssertEqual(x, [64])
                 default: XCTFail("\(name): \(e)")
                 }
             }
