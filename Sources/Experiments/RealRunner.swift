@@ -55,6 +55,12 @@ public final class RealRunner: CellRunner {
         for cal in Set(m.cells.filter { !$0.recipe.isFP32 }.map { m.calibration(of: $0) }) where cal.len > context {
             throw UsageError("manifest calibration.len: \(cal.len) tokens per calibration sequence exceed the model's context length \(context) (positions past it were never trained)")
         }
+        // Sliding-window attention (Mistral, Qwen2 with use_sliding_window) is not implemented:
+        // sequences longer than the window are refused (ModelIOError naming `sliding_window`).
+        try checkpoint.config.checkSequenceLength(m.ctx, what: "eval.ctx", path: modelURL.path)
+        for cal in Set(m.cells.filter { !$0.recipe.isFP32 }.map { m.calibration(of: $0) }) {
+            try checkpoint.config.checkSequenceLength(cal.len, what: "calibration.len", path: modelURL.path)
+        }
         var ev: [(String, URL, [Int32])] = []
         for d in m.datasets {
             let url: URL, toks: [Int32]

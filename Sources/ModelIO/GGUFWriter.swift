@@ -165,21 +165,36 @@ extension LlamaCheckpoint {
     /// tokenizer) is appended from `extraMetadata`.
     public func writeGGUF(to path: String, type: GGMLType = .f32,
                           extraMetadata: [(String, GGUFValue)] = []) throws {
-        let ck = converted(to: .interleaved)
+        // llama.cpp: Llama/Mistral as `llama` (q/k rows permuted), Qwen2 as `qwen2` (rows as in HF).
         let c = config
+        let a = c.architecture == .qwen2 ? "qwen2" : "llama"
+        let ck = converted(to: c.architecture == .qwen2 ? .halves : .interleaved)
         var w = GGUFWriter()
-        w.set("general.architecture", .string("llama"))
-        w.set("llama.vocab_size", .uint32(UInt32(c.vocab)))
-        w.set("llama.context_length", .uint32(UInt32(c.contextLength)))
-        w.set("llama.embedding_length", .uint32(UInt32(c.hidden)))
-        w.set("llama.feed_forward_length", .uint32(UInt32(c.intermediate)))
-        w.set("llama.block_count", .uint32(UInt32(c.layers)))
-        w.set("llama.attention.head_count", .uint32(UInt32(c.heads)))
-        w.set("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeads)))
-        w.set("llama.attention.key_length", .uint32(UInt32(c.headDim)))
-        w.set("llama.rope.dimension_count", .uint32(UInt32(c.headDim)))
-        w.set("llama.rope.freq_base", .float32(Float(c.ropeTheta)))
-        w.set("llama.attention.layer_norm_rms_epsilon", .float32(Float(c.rmsEps)))
+        w.set("general.architecture", .string(a))
+        w.set("\(a).vocab_size", .uint32(UInt32(c.vocab)))
+        w.set("\(a).context_length", .uint32(UInt32(c.contextLength)))
+        w.set("\(a).embedding_length", .uint32(UInt32(c.hidden)))
+        w.set("\(a).feed_forward_length", .uint32(UInt32(c.intermediate)))
+        w.set("\(a).block_count", .uint32(UInt32(c.layers)))
+        w.set("\(a).attention.head_count", .uint32(UInt32(c.heads)))
+        w.set("\(a).attention.head_count_kv", .uint32(UInt32(c.kvHeads)))
+        w.set("\(a).attention.key_length", .uint32(UInt32(c.headDim)))
+        w.set("\(a).rope.dimension_count", .uint32(UInt32(c.headDim)))
+        w.set("\(a).rope.freq_base", .float32(Float(c.ropeTheta)))
+        w.set("\(a).attention.layer_norm_rms_epsilon", .float32(Float(c.rmsEps)))
+        switch c.ropeScaling {
+        case .none: break
+        case .linear(let f):
+            w.set("\(a).rope.scaling.type", .string("linear"))
+            w.set("\(a).rope.scaling.factor", .float32(Float(f)))
+        case .llama3:
+            throw ModelIOError.badMetadata(path: path, key: "rope_scaling", expected: "none or linear for a GGUF file (llama3 scaling needs llama.cpp's rope_freqs tensor, not written here)",
+                                           found: "llama3")
+        }
+        if c.slidingWindow != nil {
+            throw ModelIOError.badMetadata(path: path, key: "sliding_window", expected: "null for a GGUF file (not written here)",
+                                           found: "\(c.slidingWindow!)")
+        }
         for (k, v) in extraMetadata { w.set(k, v) }
         for (name, _) in c.expectedTensors() {
             guard let t = ck.tensors[name] else { throw ModelIOError.missingTensor(path: sourcePath, tensor: name) }

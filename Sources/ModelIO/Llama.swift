@@ -20,12 +20,42 @@ public struct LlamaHyperparameters: Equatable, Sendable {
     public var tiedEmbeddings: Bool
     /// Trained context length.
     public var contextLength: Int
+    /// Which Hugging Face architecture the checkpoint declares (same maths; decides config defaults
+    /// and the names written by `hfConfigJSON`).
+    public var architecture: LlamaArchitecture
+    /// RoPE frequency scaling (`rope_scaling` in config.json).
+    public var ropeScaling: RopeScaling
+    /// q/k/v projections have biases (`self_attn.{q,k,v}_proj.bias`): Qwen2, Llama with `attention_bias`.
+    public var qkvBias: Bool
+    /// o projection has a bias (`self_attn.o_proj.bias`): Llama with `attention_bias`.
+    public var outputBias: Bool
+    /// Sliding-window attention span when some layer uses it (Mistral `sliding_window`, Qwen2 with
+    /// `use_sliding_window`), else nil. The runtime attends to the whole window, so evaluation and
+    /// calibration sequences must not be longer than this (see `checkSequenceLength`).
+    public var slidingWindow: Int?
+    /// `bos_token_id` of config.json (nil when absent or null). mxq adds no BOS by itself.
+    public var bosTokenID: Int?
 
     public init(vocab: Int, hidden: Int, intermediate: Int, layers: Int, heads: Int, kvHeads: Int,
-                headDim: Int, rmsEps: Double, ropeTheta: Double, tiedEmbeddings: Bool, contextLength: Int) {
+                headDim: Int, rmsEps: Double, ropeTheta: Double, tiedEmbeddings: Bool, contextLength: Int,
+                architecture: LlamaArchitecture = .llama, ropeScaling: RopeScaling = .none,
+                qkvBias: Bool = false, outputBias: Bool = false, slidingWindow: Int? = nil, bosTokenID: Int? = nil) {
         self.vocab = vocab; self.hidden = hidden; self.intermediate = intermediate; self.layers = layers
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.rmsEps = rmsEps
         self.ropeTheta = ropeTheta; self.tiedEmbeddings = tiedEmbeddings; self.contextLength = contextLength
+        self.architecture = architecture; self.ropeScaling = ropeScaling; self.qkvBias = qkvBias
+        self.outputBias = outputBias; self.slidingWindow = slidingWindow; self.bosTokenID = bosTokenID
+    }
+
+    /// Throws when a sequence of `length` tokens (an evaluation window or a calibration sequence,
+    /// named by `what`) is longer than the sliding attention window: full causal attention over it
+    /// would not be the model's function. The error names the config field `sliding_window`.
+    public func checkSequenceLength(_ length: Int, what: String, path: String) throws {
+        if let w = slidingWindow, length > w {
+            throw ModelIOError.badMetadata(path: path, key: "sliding_window",
+                                           expected: "at least the \(what) of \(length) tokens (sliding-window attention is not implemented: sequences longer than the window are refused)",
+                                           found: "\(w)")
+        }
     }
 
     /// Every weight the model needs, by Hugging Face name, with its row-major shape
@@ -45,7 +75,7 @@ public struct LlamaHyperparameters: Equatable, Sendable {
     /// The weights of one decoder layer: name after `model.layers.N.`, row-major shape.
     var layerTensors: [(suffix: String, shape: [Int])] {
         let q = heads * headDim, kv = kvHeads * headDim
-        return [("input_layernorm.weight", [hidden]),
+        var t: [(String, [Int])] = [("input_layernorm.weight", [hidden]),
                 ("self_attn.q_proj.weight", [q, hidden]),
                 ("self_attn.k_proj.weight", [kv, hidden]),
                 ("self_attn.v_proj.weight", [kv, hidden]),
@@ -54,10 +84,15 @@ public struct LlamaHyperparameters: Equatable, Sendable {
                 ("mlp.gate_proj.weight", [intermediate, hidden]),
                 ("mlp.up_proj.weight", [intermediate, hidden]),
                 ("mlp.down_proj.weight", [hidden, intermediate])]
+        if qkvBias { t += [("self_attn.q_proj.bias", [q]), ("self_attn.k_proj.bias", [kv]), ("self_attn.v_proj.bias", [kv])] }
+        if outputBias { t.append(("self_attn.o_proj.bias", [hidden])) }
+        return t.map { (suffix: $0.0, shape: $0.1) }
     }
 
     /// How many weights `expectedTensors()` lists (computed, not enumerated).
-    public var expectedTensorCount: Int { 2 + 9 * layers + (tiedEmbeddings ? 0 : 1) }
+    public var expectedTensorCount: Int {
+        2 + (9 + (qkvBias ? 3 : 0) + (outputBias ? 1 : 0)) * layers + (tiedEmbeddings ? 0 : 1)
+    }
 
     /// The row-major shape of weight `name` (Hugging Face name), or nil when the model has no
     /// such weight (unknown name, layer index >= `layers`, `lm_head` of a tied model).
@@ -122,6 +157,74 @@ public struct LlamaHyperparameters: Equatable, Sendable {
         if !(rmsEps > 0 && rmsEps < 1) { throw bad("rmsEps", "a small positive number", rmsEps) }
         if !(ropeTheta > 1 && ropeTheta.isFinite) { throw bad("ropeTheta", "a finite number > 1", ropeTheta) }
         if contextLength <= 0 || contextLength > 1 << 24 { throw bad("contextLength", "a positive length up to 2^24", contextLength) }
+        if let w = slidingWindow, w <= 0 { throw bad("sliding_window", "a positive number of tokens", w) }
+        try ropeScaling.validate(path: path)
+    }
+}
+
+/// The Hugging Face architectures mxq runs (one decoder: RMSNorm, RoPE, GQA attention, SwiGLU).
+public enum LlamaArchitecture: String, Sendable, Hashable, CaseIterable {
+    case llama, mistral, qwen2
+
+    /// The `architectures` entry of config.json.
+    public var hfClassName: String {
+        switch self {
+        case .llama: return "LlamaForCausalLM"
+        case .mistral: return "MistralForCausalLM"
+        case .qwen2: return "Qwen2ForCausalLM"
+        }
+    }
+}
+
+/// RoPE frequency scaling (`rope_scaling` of a Hugging Face config).
+public enum RopeScaling: Sendable, Hashable {
+    /// Plain RoPE: inverse frequency θ^(−2i/d).
+    case none
+    /// Position interpolation: every inverse frequency divided by `factor`.
+    case linear(factor: Double)
+    /// Llama 3.1: low frequencies (wavelength above original/lowFreqFactor) divided by `factor`,
+    /// high ones (wavelength below original/highFreqFactor) unchanged, a linear blend between.
+    case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalContext: Int)
+
+    /// Inverse frequencies of the `headDim/2` rotation pairs, in Double (pair i rotates by
+    /// position · result[i] radians).
+    public func inverseFrequencies(headDim: Int, theta: Double) -> [Double] {
+        let half = headDim / 2
+        var f = (0..<half).map { Foundation.pow(theta, -Double(2 * $0) / Double(headDim)) }
+        switch self {
+        case .none: break
+        case .linear(let factor):
+            for i in 0..<half { f[i] /= factor }
+        case let .llama3(factor, low, high, orig):
+            let o = Double(orig)
+            for i in 0..<half {
+                let wavelen = 2 * Double.pi / f[i]
+                if wavelen > o / low {
+                    f[i] /= factor
+                } else if wavelen >= o / high {
+                    let smooth = (o / wavelen - low) / (high - low)
+                    f[i] = (1 - smooth) * f[i] / factor + smooth * f[i]
+                }
+            }
+        }
+        return f
+    }
+
+    /// Checks the parameters are usable (finite, positive, high > low); errors name the field.
+    public func validate(path: String) throws {
+        func bad(_ k: String, _ e: String, _ v: Any) -> ModelIOError {
+            .badMetadata(path: path, key: "rope_scaling." + k, expected: e, found: "\(v)")
+        }
+        switch self {
+        case .none: break
+        case .linear(let f):
+            if !(f > 0 && f.isFinite) { throw bad("factor", "a positive number", f) }
+        case let .llama3(f, low, high, orig):
+            if !(f > 0 && f.isFinite) { throw bad("factor", "a positive number", f) }
+            if !(low > 0 && low.isFinite) { throw bad("low_freq_factor", "a positive number", low) }
+            if !(high > low && high.isFinite) { throw bad("high_freq_factor", "a number greater than low_freq_factor (\(low))", high) }
+            if orig <= 0 || orig > 1 << 24 { throw bad("original_max_position_embeddings", "a positive length up to 2^24", orig) }
+        }
     }
 }
 
@@ -174,6 +277,8 @@ public enum LlamaTensorNames {
         ("ffn_gate.weight", "mlp.gate_proj.weight"), ("ffn_up.weight", "mlp.up_proj.weight"),
         ("ffn_down.weight", "mlp.down_proj.weight"), ("attn_norm.weight", "input_layernorm.weight"),
         ("ffn_norm.weight", "post_attention_layernorm.weight"),
+        ("attn_q.bias", "self_attn.q_proj.bias"), ("attn_k.bias", "self_attn.k_proj.bias"),
+        ("attn_v.bias", "self_attn.v_proj.bias"), ("attn_output.bias", "self_attn.o_proj.bias"),
     ]
     static let globalMap: [(String, String)] = [
         ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"),
@@ -266,12 +371,17 @@ public struct LlamaCheckpoint: Sendable {
         c.ropeLayout = layout
         for i in 0..<config.layers {
             for (proj, h) in [("q_proj", config.heads), ("k_proj", config.kvHeads)] {
-                let name = "model.layers.\(i).self_attn.\(proj).weight"
-                guard let t = tensors[name], t.shape.count == 2 else { continue }
-                let p = layout == .interleaved
-                    ? RopeLayout.permuteHalvesToInterleaved(t.data, heads: h, cols: t.shape[1])
-                    : RopeLayout.permuteInterleavedToHalves(t.data, heads: h, cols: t.shape[1])
-                c.tensors[name] = Tensor(shape: t.shape, data: p)
+                // the weight's rows and, when present, the bias (one value per row) move together
+                for kind in ["weight", "bias"] {
+                    let name = "model.layers.\(i).self_attn.\(proj).\(kind)"
+                    guard let t = tensors[name], t.shape.count == (kind == "weight" ? 2 : 1) else { continue }
+                    let cols = kind == "weight" ? t.shape[1] : 1
+                    guard cols > 0, t.data.count % (h * cols) == 0, (t.data.count / (h * cols)) % 2 == 0 else { continue }
+                    let p = layout == .interleaved
+                        ? RopeLayout.permuteHalvesToInterleaved(t.data, heads: h, cols: cols)
+                        : RopeLayout.permuteInterleavedToHalves(t.data, heads: h, cols: cols)
+                    c.tensors[name] = Tensor(shape: t.shape, data: p)
+                }
             }
         }
         return c
@@ -287,7 +397,7 @@ public struct LlamaCheckpoint: Sendable {
         var list: [(name: String, shape: [Int], file: String)] = []
         for info in f.tensors {
             guard let hf = LlamaTensorNames.hfName(forGGUF: info.name) else {
-                throw ModelIOError.malformed(path: path, detail: "unexpected tensor '\(info.name)' (not part of a plain Llama model)")
+                throw ModelIOError.malformed(path: path, detail: "unexpected tensor '\(info.name)' (not part of a Llama/Qwen2 model)")
             }
             list.append((hf, info.shape, path))
         }
@@ -299,17 +409,24 @@ public struct LlamaCheckpoint: Sendable {
             tensors[hf] = Tensor(shape: info.shape, data: data)
             progress.advance()
         }
-        return LlamaCheckpoint(config: config, ropeLayout: .interleaved, sourcePath: path, tensors: tensors)
+        // llama.cpp permutes q/k rows for `llama` (its "normal" RoPE on adjacent pairs) but not for
+        // `qwen2` (NEOX RoPE: pairs d/2 apart, the Hugging Face order).
+        let layout: RopeLayout = config.architecture == .qwen2 ? .halves : .interleaved
+        return LlamaCheckpoint(config: config, ropeLayout: layout, sourcePath: path, tensors: tensors)
     }
 
-    /// Hyperparameters from a GGUF file's `llama.*` metadata.
+    /// Hyperparameters from a GGUF file's metadata: `general.architecture` `llama` (keys `llama.*`)
+    /// or `qwen2` (keys `qwen2.*`, q/k/v biases required). Biases of a `llama` file are taken
+    /// from the tensors present in block 0 (`attn_{q,k,v}.bias` together, `attn_output.bias`);
+    /// every block must then have the same ones.
     public static func hyperparameters(_ f: GGUFFile) throws -> LlamaHyperparameters {
         let p = f.path
-        let arch = f["general.architecture"]?.string
-        guard arch == "llama" else {
-            throw ModelIOError.badMetadata(path: p, key: "general.architecture", expected: "\"llama\"",
+        let archName = f["general.architecture"]?.string
+        guard let arch = archName.flatMap({ LlamaArchitecture(rawValue: $0) }), arch != .mistral else {
+            throw ModelIOError.badMetadata(path: p, key: "general.architecture", expected: "\"llama\" or \"qwen2\"",
                                            found: f["general.architecture"]?.description ?? "missing")
         }
+        let a = arch.rawValue
         func int(_ k: String) throws -> Int {
             guard let v = f[k] else { throw ModelIOError.missingMetadata(path: p, key: k) }
             guard let i = v.int else { throw ModelIOError.badMetadata(path: p, key: k, expected: "an integer", found: v.description) }
@@ -320,31 +437,42 @@ public struct LlamaCheckpoint: Sendable {
             guard let d = v.double else { throw ModelIOError.badMetadata(path: p, key: k, expected: "a number", found: v.description) }
             return d
         }
-        if let s = f["llama.rope.scaling.type"], s.string != "none" {
-            throw ModelIOError.badMetadata(path: p, key: "llama.rope.scaling.type", expected: "none (RoPE scaling is not supported)", found: s.description)
+        var scaling = RopeScaling.none
+        if let s = f["\(a).rope.scaling.type"], s.string != "none" {
+            guard s.string == "linear" else {
+                throw ModelIOError.badMetadata(path: p, key: "\(a).rope.scaling.type", expected: "none or linear (other RoPE scalings are not supported)", found: s.description)
+            }
+            scaling = .linear(factor: try num("\(a).rope.scaling.factor"))
         }
         if f.hasTensor("rope_freqs.weight") {
             throw ModelIOError.malformed(path: p, detail: "tensor 'rope_freqs.weight' (RoPE frequency scaling) is not supported")
         }
-        let hidden = try int("llama.embedding_length")
-        let heads = try int("llama.attention.head_count")
-        let kvHeads = f["llama.attention.head_count_kv"] == nil ? heads : try int("llama.attention.head_count_kv")
-        let headDim = f["llama.attention.key_length"] == nil ? (heads > 0 ? hidden / heads : 0) : try int("llama.attention.key_length")
-        if f["llama.rope.dimension_count"] != nil, try int("llama.rope.dimension_count") != headDim {
-            throw ModelIOError.badMetadata(path: p, key: "llama.rope.dimension_count", expected: "the head dim \(headDim) (partial RoPE is not supported)",
-                                           found: f["llama.rope.dimension_count"]!.description)
+        let hidden = try int("\(a).embedding_length")
+        let heads = try int("\(a).attention.head_count")
+        let kvHeads = f["\(a).attention.head_count_kv"] == nil ? heads : try int("\(a).attention.head_count_kv")
+        let headDim = f["\(a).attention.key_length"] == nil ? (heads > 0 ? hidden / heads : 0) : try int("\(a).attention.key_length")
+        if f["\(a).attention.value_length"] != nil, try int("\(a).attention.value_length") != headDim {
+            throw ModelIOError.badMetadata(path: p, key: "\(a).attention.value_length", expected: "the key length \(headDim)",
+                                           found: f["\(a).attention.value_length"]!.description)
+        }
+        if f["\(a).rope.dimension_count"] != nil, try int("\(a).rope.dimension_count") != headDim {
+            throw ModelIOError.badMetadata(path: p, key: "\(a).rope.dimension_count", expected: "the head dim \(headDim) (partial RoPE is not supported)",
+                                           found: f["\(a).rope.dimension_count"]!.description)
         }
         var vocab: Int
-        if f["llama.vocab_size"] != nil { vocab = try int("llama.vocab_size") }
+        if f["\(a).vocab_size"] != nil { vocab = try int("\(a).vocab_size") }
         else if let toks = f["tokenizer.ggml.tokens"]?.array { vocab = toks.count }
         else { vocab = try f.tensorInfo("token_embd.weight").shape.first ?? 0 }
         let c = LlamaHyperparameters(
-            vocab: vocab, hidden: hidden, intermediate: try int("llama.feed_forward_length"),
-            layers: try int("llama.block_count"), heads: heads, kvHeads: kvHeads, headDim: headDim,
-            rmsEps: try num("llama.attention.layer_norm_rms_epsilon"),
-            ropeTheta: f["llama.rope.freq_base"] == nil ? 10_000 : try num("llama.rope.freq_base"),
+            vocab: vocab, hidden: hidden, intermediate: try int("\(a).feed_forward_length"),
+            layers: try int("\(a).block_count"), heads: heads, kvHeads: kvHeads, headDim: headDim,
+            rmsEps: try num("\(a).attention.layer_norm_rms_epsilon"),
+            ropeTheta: f["\(a).rope.freq_base"] == nil ? 10_000 : try num("\(a).rope.freq_base"),
             tiedEmbeddings: !f.hasTensor("output.weight"),
-            contextLength: f["llama.context_length"] == nil ? 2048 : try int("llama.context_length"))
+            contextLength: f["\(a).context_length"] == nil ? 2048 : try int("\(a).context_length"),
+            architecture: arch, ropeScaling: scaling,
+            qkvBias: arch == .qwen2 || f.hasTensor("blk.0.attn_q.bias"),
+            outputBias: arch == .llama && f.hasTensor("blk.0.attn_output.bias"))
         try c.validate(path: p)
         return c
     }

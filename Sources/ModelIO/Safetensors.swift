@@ -233,10 +233,16 @@ func writeBytes(_ bytes: [UInt8], to path: String) throws {
 }
 
 extension LlamaHyperparameters {
-    /// Parses a Hugging Face Llama `config.json`. Required: hidden_size, intermediate_size,
-    /// num_hidden_layers, num_attention_heads, vocab_size. Defaults: num_key_value_heads =
-    /// heads, head_dim = hidden/heads, rms_norm_eps 1e-6, rope_theta 10000,
-    /// tie_word_embeddings false, max_position_embeddings 2048. `rope_scaling` must be null.
+    /// Parses a Hugging Face `config.json` of a Llama, Mistral or Qwen2 model. Required:
+    /// hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size (and
+    /// num_key_value_heads for Mistral/Qwen2, whose Hugging Face defaults are not `heads`).
+    /// Defaults: num_key_value_heads = heads (Llama), head_dim = hidden/heads, rms_norm_eps 1e-6,
+    /// rope_theta 10000, tie_word_embeddings false, max_position_embeddings 2048.
+    /// Every field that changes the maths is honoured or refused with an error naming it
+    /// (`LlamaHyperparameters.hfConfigFields` lists them): `architectures`, `model_type`,
+    /// `rope_scaling` (null, linear, llama3) or transformers 5's `rope_parameters`,
+    /// `partial_rotary_factor`, `hidden_act` (silu), `attention_bias`, `mlp_bias`,
+    /// `sliding_window`/`use_sliding_window`/`max_window_layers`/`layer_types`, `bos_token_id`.
     public static func fromHFConfig(path: String) throws -> LlamaHyperparameters {
         let data: Data
         do { data = try readRegularFile(path, maxBytes: 16 << 20, what: "config.json") } catch let e as FileReadError {
@@ -250,53 +256,206 @@ extension LlamaHyperparameters {
 
     public static func fromHFConfig(_ j: [String: Any], path: String) throws -> LlamaHyperparameters {
         func present(_ k: String) -> Bool { j[k] != nil && !(j[k] is NSNull) }
+        func bad(_ k: String, _ expected: String) -> ModelIOError {
+            .badMetadata(path: path, key: k, expected: expected, found: jsonDescription(j[k]))
+        }
         func int(_ k: String, _ def: Int? = nil) throws -> Int {
             guard present(k) else {
                 if let d = def { return d }
                 throw ModelIOError.missingMetadata(path: path, key: k)
             }
-            guard let i = jsonInt(j[k]) else {
-                throw ModelIOError.badMetadata(path: path, key: k, expected: "an integer", found: "\(j[k]!)")
-            }
+            guard let i = jsonInt(j[k]) else { throw bad(k, "an integer") }
             return i
         }
         func num(_ k: String, _ def: Double) throws -> Double {
             guard present(k) else { return def }
-            guard let n = j[k] as? NSNumber, !isJSONBool(j[k]) else {
-                throw ModelIOError.badMetadata(path: path, key: k, expected: "a number", found: "\(j[k]!)")
-            }
+            guard let n = j[k] as? NSNumber, !isJSONBool(j[k]) else { throw bad(k, "a number") }
             return n.doubleValue
         }
-        if present("model_type"), let t = j["model_type"] as? String, !["llama", "mistral"].contains(t) {
-            throw ModelIOError.badMetadata(path: path, key: "model_type", expected: "\"llama\" or \"mistral\"", found: "\"\(t)\"")
+        func bool(_ k: String, _ def: Bool) throws -> Bool {
+            guard present(k) else { return def }
+            guard let b = jsonBool(j[k]) else { throw bad(k, "true or false") }
+            return b
         }
-        if present("rope_scaling") {
-            throw ModelIOError.badMetadata(path: path, key: "rope_scaling", expected: "null (RoPE scaling is not supported)", found: "\(j["rope_scaling"]!)")
-        }
-        var tied = false
-        if present("tie_word_embeddings") {
-            guard let b = jsonBool(j["tie_word_embeddings"]) else {
-                throw ModelIOError.badMetadata(path: path, key: "tie_word_embeddings", expected: "true or false", found: "\(j["tie_word_embeddings"]!)")
+        // Architecture: `model_type` and `architectures` must agree when both are given.
+        let allowed = LlamaArchitecture.allCases
+        var arch: LlamaArchitecture? = nil
+        if present("model_type") {
+            guard let t = j["model_type"] as? String, let a = LlamaArchitecture(rawValue: t) else {
+                throw bad("model_type", "\"llama\", \"mistral\" or \"qwen2\"")
             }
-            tied = b
+            arch = a
         }
+        if present("architectures") {
+            let classes = allowed.map(\.hfClassName)
+            guard let list = j["architectures"] as? [Any], list.count == 1, let name = list[0] as? String,
+                  let a = allowed.first(where: { $0.hfClassName == name }) else {
+                throw bad("architectures", "one of " + classes.map { "[\"\($0)\"]" }.joined(separator: ", "))
+            }
+            if let m = arch, m != a {
+                throw bad("architectures", "[\"\(m.hfClassName)\"] (model_type is \"\(m.rawValue)\")")
+            }
+            arch = a
+        }
+        let architecture = arch ?? .llama
+        if present("hidden_act"), (j["hidden_act"] as? String) != "silu" {
+            throw bad("hidden_act", "\"silu\" (the SwiGLU MLP of these models)")
+        }
+        if present("partial_rotary_factor"), try num("partial_rotary_factor", 1) != 1 {
+            throw bad("partial_rotary_factor", "1 (partial RoPE is not supported)")
+        }
+        // Biases: Llama `attention_bias` puts one on q/k/v/o; Qwen2 always has q/k/v biases and
+        // no `attention_bias` field; Mistral has none. MLP biases are not supported.
+        var qkvBias = false, outputBias = false
+        switch architecture {
+        case .llama:
+            qkvBias = try bool("attention_bias", false); outputBias = qkvBias
+        case .qwen2:
+            qkvBias = true
+            if try !bool("attention_bias", true) {
+                throw bad("attention_bias", "absent or true (Qwen2 checkpoints always have q/k/v biases)")
+            }
+        case .mistral:
+            if try bool("attention_bias", false) { throw bad("attention_bias", "absent or false (Mistral has no attention biases)") }
+        }
+        if try bool("mlp_bias", false) { throw bad("mlp_bias", "absent or false (MLP biases are not supported)") }
         let hidden = try int("hidden_size"), heads = try int("num_attention_heads")
+        let layers = try int("num_hidden_layers")
+        // Sliding-window attention: Mistral on every layer unless `sliding_window` is null (absent
+        // means Hugging Face's default 4096); Qwen2 only with `use_sliding_window`, on the layers
+        // from `max_window_layers` on (or those `layer_types` marks); Llama has none.
+        var window: Int? = nil
+        switch architecture {
+        case .llama:
+            if present("sliding_window") { throw bad("sliding_window", "absent or null (LlamaForCausalLM has no sliding-window attention)") }
+            if try bool("use_sliding_window", false) { throw bad("use_sliding_window", "absent or false (LlamaForCausalLM has no sliding-window attention)") }
+        case .mistral:
+            window = j["sliding_window"] == nil ? 4096 : present("sliding_window") ? try int("sliding_window") : nil
+        case .qwen2:
+            // absent `sliding_window` is Qwen2Config's default 4096; null is none
+            if try bool("use_sliding_window", false), j["sliding_window"] == nil || present("sliding_window") {
+                let w = j["sliding_window"] == nil ? 4096 : try int("sliding_window")
+                let firstSliding = try int("max_window_layers", 28)
+                var sliding = layers > firstSliding
+                if present("layer_types") {
+                    guard let types = j["layer_types"] as? [Any], types.count == layers,
+                          types.allSatisfy({ ["full_attention", "sliding_attention"].contains($0 as? String ?? "") }) else {
+                        throw bad("layer_types", "\(layers) entries \"full_attention\" or \"sliding_attention\"")
+                    }
+                    sliding = types.contains { ($0 as? String) == "sliding_attention" }
+                }
+                if sliding { window = w }
+            }
+        }
+        // RoPE: `rope_theta` + `rope_scaling`, or transformers 5's `rope_parameters` holding both.
+        var theta = try num("rope_theta", 10_000)
+        var scaling = RopeScaling.none
+        if present("rope_scaling") && present("rope_parameters") {
+            throw bad("rope_parameters", "absent when rope_scaling is given (two RoPE descriptions)")
+        }
+        for key in ["rope_scaling", "rope_parameters"] where present(key) {
+            guard let r = j[key] as? [String: Any] else { throw bad(key, "null or an object") }
+            let parsed = try ropeScaling(r, field: key, path: path)
+            scaling = parsed.scaling
+            if let t = parsed.theta {
+                if present("rope_theta") && t != theta { throw bad("rope_theta", "the rope_parameters.rope_theta \(t)") }
+                theta = t
+            }
+        }
+        var bos: Int? = nil
+        if present("bos_token_id") {
+            bos = try int("bos_token_id")
+        }
         let c = LlamaHyperparameters(
             vocab: try int("vocab_size"), hidden: hidden, intermediate: try int("intermediate_size"),
-            layers: try int("num_hidden_layers"), heads: heads, kvHeads: try int("num_key_value_heads", heads),
+            layers: layers, heads: heads,
+            // explicit null means `heads` in every Hugging Face config class; absent means heads for
+            // Llama only (Mistral's default is 8, Qwen2's 32: required here instead)
+            kvHeads: try int("num_key_value_heads", architecture == .llama || j["num_key_value_heads"] is NSNull ? heads : nil),
             headDim: try int("head_dim", heads > 0 ? hidden / heads : 0), rmsEps: try num("rms_norm_eps", 1e-6),
-            ropeTheta: try num("rope_theta", 10_000), tiedEmbeddings: tied,
-            contextLength: try int("max_position_embeddings", 2048))
+            ropeTheta: theta, tiedEmbeddings: try bool("tie_word_embeddings", false),
+            contextLength: try int("max_position_embeddings", 2048),
+            architecture: architecture, ropeScaling: scaling, qkvBias: qkvBias, outputBias: outputBias,
+            slidingWindow: window, bosTokenID: bos)
         try c.validate(path: path)
+        if let b = bos, b < 0 || b >= c.vocab { throw bad("bos_token_id", "a token id in 0..<\(c.vocab)") }
         return c
+    }
+
+    /// `rope_scaling` (or `rope_parameters`) object: `rope_type` (or its old name `type`) null-equivalent
+    /// "default", "linear" with `factor`, or "llama3" with `factor`, `low_freq_factor`,
+    /// `high_freq_factor`, `original_max_position_embeddings`. Any other type or key is refused,
+    /// named `FIELD.KEY`. `rope_parameters` may also hold `rope_theta` (returned) and
+    /// `partial_rotary_factor` (must be 1).
+    static func ropeScaling(_ r: [String: Any], field: String, path: String) throws -> (scaling: RopeScaling, theta: Double?) {
+        func bad(_ k: String, _ expected: String) -> ModelIOError {
+            .badMetadata(path: path, key: field + "." + k, expected: expected, found: jsonDescription(r[k]))
+        }
+        func num(_ k: String) throws -> Double {
+            guard r[k] != nil, !(r[k] is NSNull) else { throw ModelIOError.missingMetadata(path: path, key: field + "." + k) }
+            guard let n = r[k] as? NSNumber, !isJSONBool(r[k]), n.doubleValue.isFinite else { throw bad(k, "a number") }
+            return n.doubleValue
+        }
+        let typeKey = r["rope_type"] != nil ? "rope_type" : "type"
+        if r["rope_type"] != nil, r["type"] != nil, (r["rope_type"] as? String) != (r["type"] as? String) {
+            throw bad("type", "the same as rope_type")
+        }
+        guard r[typeKey] != nil else { throw ModelIOError.missingMetadata(path: path, key: field + ".rope_type") }
+        guard let type = r[typeKey] as? String, ["default", "linear", "llama3"].contains(type) else {
+            throw bad(typeKey, "\"default\", \"linear\" or \"llama3\" (other RoPE scalings such as dynamic, yarn, longrope are not supported)")
+        }
+        var known: Set<String> = ["rope_type", "type"]
+        if field == "rope_parameters" { known.formUnion(["rope_theta", "partial_rotary_factor"]) }
+        var theta: Double? = nil
+        if field == "rope_parameters" {
+            if r["rope_theta"] != nil { theta = try num("rope_theta") }
+            if r["partial_rotary_factor"] != nil, try num("partial_rotary_factor") != 1 {
+                throw bad("partial_rotary_factor", "1 (partial RoPE is not supported)")
+            }
+        }
+        let scaling: RopeScaling
+        switch type {
+        case "linear":
+            known.insert("factor")
+            scaling = .linear(factor: try num("factor"))
+        case "llama3":
+            known.formUnion(["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"])
+            let o = try num("original_max_position_embeddings")
+            guard o == o.rounded(), abs(o) < 1e9 else { throw bad("original_max_position_embeddings", "an integer") }
+            scaling = .llama3(factor: try num("factor"), lowFreqFactor: try num("low_freq_factor"),
+                              highFreqFactor: try num("high_freq_factor"), originalContext: Int(o))
+        default:
+            scaling = .none
+        }
+        if let extra = r.keys.sorted().first(where: { !known.contains($0) }) {
+            throw bad(extra, "absent (not a parameter of rope_type \"\(type)\")")
+        }
+        try scaling.validate(path: path)
+        return (scaling, theta)
     }
 
     /// A Hugging Face `config.json` object for these hyperparameters.
     public func hfConfigJSON() -> String {
-        """
+        var extra = ""
+        switch architecture {
+        case .llama: extra += "  \"attention_bias\": \(qkvBias),\n  \"mlp_bias\": false,\n"
+        case .mistral: extra += "  \"sliding_window\": \(slidingWindow.map(String.init) ?? "null"),\n"
+        case .qwen2:
+            extra += "  \"use_sliding_window\": \(slidingWindow != nil),\n  \"sliding_window\": \(slidingWindow.map(String.init) ?? "null"),\n"
+            if slidingWindow != nil { extra += "  \"max_window_layers\": 0,\n" }
+        }
+        if let b = bosTokenID { extra += "  \"bos_token_id\": \(b),\n" }
+        let rope: String
+        switch ropeScaling {
+        case .none: rope = "null"
+        case .linear(let f): rope = "{\"rope_type\": \"linear\", \"factor\": \(f)}"
+        case let .llama3(f, lo, hi, o):
+            rope = "{\"rope_type\": \"llama3\", \"factor\": \(f), \"low_freq_factor\": \(lo), \"high_freq_factor\": \(hi), \"original_max_position_embeddings\": \(o)}"
+        }
+        return """
         {
-          "architectures": ["LlamaForCausalLM"],
-          "model_type": "llama",
+          "architectures": ["\(architecture.hfClassName)"],
+          "model_type": "\(architecture.rawValue)",
           "vocab_size": \(vocab),
           "hidden_size": \(hidden),
           "intermediate_size": \(intermediate),
@@ -309,11 +468,22 @@ extension LlamaHyperparameters {
           "tie_word_embeddings": \(tiedEmbeddings),
           "max_position_embeddings": \(contextLength),
           "hidden_act": "silu",
-          "rope_scaling": null
+        \(extra)  "rope_scaling": \(rope)
         }
 
         """
     }
+}
+
+/// A JSON value as found in a file, for error messages ("missing" when absent).
+func jsonDescription(_ x: Any?) -> String {
+    guard let x = x else { return "missing" }
+    if x is NSNull { return "null" }
+    if let s = x as? String { return "\"" + s + "\"" }
+    if isJSONBool(x) { return jsonBool(x)! ? "true" : "false" }
+    if let d = try? JSONSerialization.data(withJSONObject: x, options: [.sortedKeys, .fragmentsAllowed]),
+       let s = String(data: d, encoding: .utf8) { return s }
+    return "\(x)"
 }
 
 extension LlamaCheckpoint {

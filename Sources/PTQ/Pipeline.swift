@@ -657,7 +657,8 @@ struct PipelineState {
     }
 
     /// Multiplies the group's weight columns by s and divides the producer by s (RMSNorm weight,
-    /// v_proj rows, up_proj rows), so the fp32 block computes the same function.
+    /// v_proj rows, up_proj rows — and the producer's bias entries, which stay fp32), so the
+    /// fp32 block computes the same function.
     func applyScales(_ s: [Float], group g: InputGroup, block blk: LlamaBlock,
                      colScale: inout [[Float]], rowScale: inout [[Float]]) {
         let lins = blk.linears
@@ -680,25 +681,31 @@ struct PipelineState {
             let hd = c.headDim, per = c.numHeads / c.numKVHeads
             let v = blk.vProj
             var w = v.weight
+            var b = v.bias
             let k = v.inFeatures
             for kv in 0..<c.numKVHeads {
                 for d in 0..<hd {
                     let sc = s[(kv * per) * hd + d]
                     let r = kv * hd + d
                     for j in 0..<k { w[r * k + j] /= sc }
+                    if b != nil { b![r] /= sc }
                     rowScale[2][r] *= sc
                 }
             }
             v.weight = w
+            v.bias = b
         case .mlpAct:
             let up = blk.upProj
             var w = up.weight
+            var b = up.bias
             let k = up.inFeatures
             for r in 0..<up.outFeatures {
                 for j in 0..<k { w[r * k + j] /= s[r] }
+                if b != nil { b![r] /= s[r] }
                 rowScale[5][r] *= s[r]
             }
             up.weight = w
+            up.bias = b
         }
     }
 

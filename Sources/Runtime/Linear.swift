@@ -9,8 +9,10 @@ import MXKernels
 /// activation quantization, if any), and M. The buffer is only valid during the call.
 public typealias LinearInputObserver = (Linear, UnsafeBufferPointer<Float>, Int) -> Void
 
-/// Y[M, N] = X[M, K] · Wᵀ with W[N, K] row-major (one row per output feature, as
-/// GGUF/safetensors/PyTorch store it). No bias (Llama has none).
+/// Y[M, N] = X[M, K] · Wᵀ (+ b) with W[N, K] row-major (one row per output feature, as
+/// GGUF/safetensors/PyTorch store it) and an optional fp32 bias b[N] (Qwen2's q/k/v, Llama with
+/// `attention_bias`), added after the product whatever the product is (fp32, fake-quant, packed,
+/// MX × MX): quantization never touches the bias.
 ///
 /// Hooks:
 /// - `weight` may be replaced (e.g. by fake-quantized weights) with an array of the same size.
@@ -43,6 +45,12 @@ public final class Linear {
     }
     /// Dynamic per-token MX quantization of the input (nil: fp32 input).
     public var actQuant: MXConfig?
+    /// fp32 bias b[N] added to every output row after the product (nil: none).
+    public var bias: [Float]? {
+        didSet {
+            if let b = bias { precondition(b.count == outFeatures, "\(name): bias must have \(outFeatures) values, got \(b.count)") }
+        }
+    }
 
     public init(name: String, outFeatures: Int, inFeatures: Int, weight: [Float]) {
         precondition(outFeatures > 0 && inFeatures > 0)
@@ -63,10 +71,27 @@ public final class Linear {
             // MXINT × MXINT: the integer kernels quantize X while packing it (the same codes as
             // the fake-quant copy below), so no fp32 copy; equal to it up to fp32 summation order.
             Kernels.mxmxgemm(m: m, x: x, acts: aq, w: p, y: y, threads: threads)
+            addBias(y, rows: m, threads: threads)
             return
         }
         withMultipliedInput(x, rows: m, threads: threads) {
             multiply($0, rows: m, into: y, observer: observer, threads: threads)
+        }
+        addBias(y, rows: m, threads: threads)
+    }
+
+    /// y[r, n] += bias[n] for r in 0..<m (nothing without a bias).
+    private func addBias(_ y: UnsafeMutablePointer<Float>, rows m: Int, threads: Int?) {
+        guard let b = bias else { return }
+        let n = outFeatures
+        b.withUnsafeBufferPointer { bp in
+            let B = UncheckedSendable(bp.baseAddress!), Y = UncheckedSendable(y)
+            Parallel.forRanges(m, threads: threads, minChunk: max(1, 16384 / n)) { range in
+                for r in range {
+                    let row = Y.value + r * n
+                    for j in 0..<n { row[j] += B.value[j] }
+                }
+            }
         }
     }
 

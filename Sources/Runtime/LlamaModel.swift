@@ -23,14 +23,22 @@ public struct LlamaConfig: Sendable, Hashable {
     public var ropeLayout: RopeLayout
     /// True when the LM head reuses the token embedding matrix.
     public var tiedEmbeddings: Bool
+    /// RoPE frequency scaling (Llama 3.1 `llama3`, `linear`, or none).
+    public var ropeScaling: RopeScaling
+    /// q/k/v projections carry fp32 biases (`self_attn.{q,k,v}_proj.bias`, e.g. Qwen2).
+    public var qkvBias: Bool
+    /// o projection carries an fp32 bias (`self_attn.o_proj.bias`, Llama with attention_bias).
+    public var outputBias: Bool
 
     public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int,
                 numKVHeads: Int, headDim: Int, rmsNormEps: Float, ropeTheta: Double,
-                ropeLayout: RopeLayout, tiedEmbeddings: Bool) {
+                ropeLayout: RopeLayout, tiedEmbeddings: Bool, ropeScaling: RopeScaling = .none,
+                qkvBias: Bool = false, outputBias: Bool = false) {
         self.vocabSize = vocabSize; self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
         self.numLayers = numLayers; self.numHeads = numHeads; self.numKVHeads = numKVHeads
         self.headDim = headDim; self.rmsNormEps = rmsNormEps; self.ropeTheta = ropeTheta
         self.ropeLayout = ropeLayout; self.tiedEmbeddings = tiedEmbeddings
+        self.ropeScaling = ropeScaling; self.qkvBias = qkvBias; self.outputBias = outputBias
     }
 
     /// Checks that the shapes fit together; throws `RuntimeError.badConfig` naming the field.
@@ -46,6 +54,7 @@ public struct LlamaConfig: Sendable, Hashable {
         try need(headDim > 0 && headDim % 2 == 0, "head_dim must be positive and even, got \(headDim)")
         try need(rmsNormEps > 0 && rmsNormEps.isFinite, "rms_norm_eps must be positive, got \(rmsNormEps)")
         try need(ropeTheta > 0 && ropeTheta.isFinite, "rope_theta must be positive, got \(ropeTheta)")
+        do { try ropeScaling.validate(path: "config") } catch { throw RuntimeError.badConfig("\(error)") }
     }
 }
 
@@ -151,8 +160,17 @@ public final class LlamaModel {
             }
             return t
         }
-        func lin(_ hf: String, _ hook: String, _ n: Int, _ k: Int) throws -> Linear {
-            Linear(name: hook, outFeatures: n, inFeatures: k, weight: try get(hf, n, k))
+        /// A linear from `<hf>.weight` [n, k], with the fp32 bias `<hf>.bias` [n] when `bias`.
+        func lin(_ hf: String, _ hook: String, _ n: Int, _ k: Int, bias: Bool = false) throws -> Linear {
+            let l = Linear(name: hook, outFeatures: n, inFeatures: k, weight: try get(hf + ".weight", n, k))
+            if bias {
+                let b = try get(hf + ".bias", n, nil)
+                if let bad = b.firstIndex(where: { !$0.isFinite }) {
+                    throw RuntimeError.badInput("tensor '\(hf).bias': non-finite value \(b[bad]) at index \(bad)")
+                }
+                l.bias = b
+            }
+            return l
         }
         embedding = try get("model.embed_tokens.weight", config.vocabSize, h)
         var bl: [LlamaBlock] = []
@@ -160,21 +178,21 @@ public final class LlamaModel {
             let p = "model.layers.\(i).", hp = "layers.\(i)."
             bl.append(LlamaBlock(
                 inputNorm: try get(p + "input_layernorm.weight", h, nil),
-                qProj: try lin(p + "self_attn.q_proj.weight", hp + "self_attn.q_proj", qd, h),
-                kProj: try lin(p + "self_attn.k_proj.weight", hp + "self_attn.k_proj", kvd, h),
-                vProj: try lin(p + "self_attn.v_proj.weight", hp + "self_attn.v_proj", kvd, h),
-                oProj: try lin(p + "self_attn.o_proj.weight", hp + "self_attn.o_proj", h, qd),
+                qProj: try lin(p + "self_attn.q_proj", hp + "self_attn.q_proj", qd, h, bias: config.qkvBias),
+                kProj: try lin(p + "self_attn.k_proj", hp + "self_attn.k_proj", kvd, h, bias: config.qkvBias),
+                vProj: try lin(p + "self_attn.v_proj", hp + "self_attn.v_proj", kvd, h, bias: config.qkvBias),
+                oProj: try lin(p + "self_attn.o_proj", hp + "self_attn.o_proj", h, qd, bias: config.outputBias),
                 postAttentionNorm: try get(p + "post_attention_layernorm.weight", h, nil),
-                gateProj: try lin(p + "mlp.gate_proj.weight", hp + "mlp.gate_proj", f, h),
-                upProj: try lin(p + "mlp.up_proj.weight", hp + "mlp.up_proj", f, h),
-                downProj: try lin(p + "mlp.down_proj.weight", hp + "mlp.down_proj", h, f)))
+                gateProj: try lin(p + "mlp.gate_proj", hp + "mlp.gate_proj", f, h),
+                upProj: try lin(p + "mlp.up_proj", hp + "mlp.up_proj", f, h),
+                downProj: try lin(p + "mlp.down_proj", hp + "mlp.down_proj", h, f)))
         }
         blocks = bl
         finalNorm = try get("model.norm.weight", h, nil)
         if config.tiedEmbeddings {
             lmHead = Linear(name: "lm_head", outFeatures: config.vocabSize, inFeatures: h, weight: embedding)
         } else {
-            lmHead = try lin("lm_head.weight", "lm_head", config.vocabSize, h)
+            lmHead = try lin("lm_head", "lm_head", config.vocabSize, h)
         }
         linears = bl.flatMap { $0.linears } + [lmHead]
         byName = Dictionary(uniqueKeysWithValues: linears.map { ($0.name, $0) })
@@ -394,7 +412,8 @@ public final class LlamaModel {
 
     private func ropeFor(_ seqLen: Int) -> RopeTables {
         if let r = ropeCache, r.positions >= seqLen { return r }
-        let r = RopeTables(headDim: config.headDim, positions: max(seqLen, 1), theta: config.ropeTheta)
+        let r = RopeTables(headDim: config.headDim, positions: max(seqLen, 1),
+                           inverseFrequencies: config.ropeScaling.inverseFrequencies(headDim: config.headDim, theta: config.ropeTheta))
         ropeCache = r
         return r
     }

@@ -10,7 +10,8 @@ extension LlamaConfig {
         self.init(vocabSize: h.vocab, hiddenSize: h.hidden, intermediateSize: h.intermediate, numLayers: h.layers,
                   numHeads: h.heads, numKVHeads: h.kvHeads, headDim: h.headDim, rmsNormEps: Float(h.rmsEps),
                   ropeTheta: h.ropeTheta, ropeLayout: ropeLayout,
-                  tiedEmbeddings: h.tiedEmbeddings)
+                  tiedEmbeddings: h.tiedEmbeddings, ropeScaling: h.ropeScaling,
+                  qkvBias: h.qkvBias, outputBias: h.outputBias)
     }
 }
 

@@ -71,7 +71,8 @@ func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, into y: 
 // MARK: - RoPE
 
 /// Precomputed cos/sin for positions 0..<maxPositions and pair index i in 0..<headDim/2:
-/// angle = pos · theta^(-2i/headDim), computed in Double and rounded to Float.
+/// angle = pos · invFreq[i] (theta^(-2i/headDim) unless RoPE scaling changes it, see
+/// `RopeScaling.inverseFrequencies`), computed in Double and rounded to Float.
 struct RopeTables {
     let headDim: Int
     let positions: Int
@@ -79,14 +80,20 @@ struct RopeTables {
     let sin: [Float]
 
     init(headDim: Int, positions: Int, theta: Double) {
+        self.init(headDim: headDim, positions: positions,
+                  inverseFrequencies: RopeScaling.none.inverseFrequencies(headDim: headDim, theta: theta))
+    }
+
+    init(headDim: Int, positions: Int, inverseFrequencies inv: [Double]) {
         precondition(headDim % 2 == 0 && headDim > 0, "RoPE head dimension must be even")
         let half = headDim / 2
+        precondition(inv.count == half, "RoPE: one inverse frequency per pair")
         self.headDim = headDim
         self.positions = positions
         var c = [Float](repeating: 0, count: positions * half)
         var s = [Float](repeating: 0, count: positions * half)
         for i in 0..<half {
-            let invFreq = Foundation.pow(theta, -Double(2 * i) / Double(headDim))
+            let invFreq = inv[i]
             for p in 0..<positions {
                 let a = Double(p) * invFreq
                 c[p * half + i] = Float(Foundation.cos(a))

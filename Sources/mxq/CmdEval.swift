@@ -32,7 +32,8 @@ enum EvalCommand: Command {
 
     options:
       --model PATH     GGUF file or Hugging Face checkpoint folder (config.json, *.safetensors,
-                       tokenizer.json); default: the shipped SmolLM2-135M GGUF ('make setup')
+                       tokenizer.json) of a Llama, Mistral or Qwen2 model (README: "Models");
+                       default: the shipped SmolLM2-135M GGUF ('make setup')
       --dataset NAME   wikitext2 (vendored test text) or ptb (test split; 'make setup'), or several
                        joined by ',' (one result line each)
       --tokens-file F  evaluate these token ids instead (whitespace-separated integers, e.g. the

@@ -231,7 +231,7 @@ final class DamageTests: XCTestCase {
 
     func testWrongArchitectureAndMissingMetadata() throws {
         var w = GGUFWriter()
-        w.set("general.architecture", .string("qwen2"))
+        w.set("general.architecture", .string("gemma"))
         let p = write(w.serialized(), "arch.gguf")
         expectError(p, { _ = try LlamaCheckpoint.load(path: p) }) {
             if case let .badMetadata(_, k, _, _) = $0 { return k == "general.architecture" }; return false

@@ -175,11 +175,11 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(try LlamaHyperparameters.fromHFConfig(withHeadDim, path: "m").headDim, 32)
         var m = minimal; m["vocab_size"] = nil
         expectBad(m, key: "vocab_size")
-        var s: [String: Any] = minimal; s["rope_scaling"] = ["type": "linear", "factor": 2.0]
-        expectBad(s, key: "rope_scaling")
+        var s: [String: Any] = minimal; s["rope_scaling"] = ["type": "dynamic", "factor": 2.0]
+        expectBad(s, key: "rope_scaling.type")
         var t: [String: Any] = minimal; t["hidden_size"] = "576"
         expectBad(t, key: "hidden_size")
-        var q: [String: Any] = minimal; q["model_type"] = "qwen2"
+        var q: [String: Any] = minimal; q["model_type"] = "gemma"
         expectBad(q, key: "model_type")
         var k: [String: Any] = minimal; k["num_key_value_heads"] = 3
         expectBad(k, key: "kvHeads")

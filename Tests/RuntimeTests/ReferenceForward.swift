@@ -9,6 +9,31 @@ struct ReferenceLlama {
 
     func w(_ name: String) -> [Double] { t[name]!.map(Double.init) }
 
+    /// W·x + b with the bias `<proj>.bias` when the tensors have one (HF nn.Linear(bias=True)).
+    func affine(_ proj: String, _ x: [Double], rows: Int) -> [Double] {
+        var y = matvec(w(proj + ".weight"), x, rows: rows)
+        if let b = t[proj + ".bias"] { for i in 0..<rows { y[i] += Double(b[i]) } }
+        return y
+    }
+
+    /// Inverse frequency of rotation pair i (of d/2), written from the Hugging Face definitions:
+    /// default θ^(−2i/d); linear: divided by the factor; llama3: by wavelength 2π/f, long
+    /// wavelengths (> orig/low) divided by the factor, short ones (< orig/high) kept, and in between
+    /// s = (orig/wavelength − low)/(high − low) blends f/factor (weight 1−s) with f (weight s).
+    func inverseFrequency(_ i: Int, d: Int) -> Double {
+        let f = 1 / pow(c.ropeTheta, Double(2 * i) / Double(d))
+        switch c.ropeScaling {
+        case .none: return f
+        case .linear(let factor): return f / factor
+        case let .llama3(factor, low, high, orig):
+            let wl = 2 * Double.pi / f
+            if wl < Double(orig) / high { return f }
+            if wl > Double(orig) / low { return f / factor }
+            let s = (Double(orig) / wl - low) / (high - low)
+            return (1 - s) * (f / factor) + s * f
+        }
+    }
+
     /// y[n] = Σ_k W[n,k] x[k]
     func matvec(_ W: [Double], _ x: [Double], rows: Int) -> [Double] {
         let k = x.count
@@ -30,7 +55,7 @@ struct ReferenceLlama {
         let d = x.count, half = d / 2
         var y = x
         for i in 0..<half {
-            let freq = 1 / pow(c.ropeTheta, Double(2 * i) / Double(d))
+            let freq = inverseFrequency(i, d: d)
             let a = Double(pos) * freq
             y[i] = x[i] * cos(a) - x[i + half] * sin(a)
             y[i + half] = x[i + half] * cos(a) + x[i] * sin(a)
@@ -45,14 +70,12 @@ struct ReferenceLlama {
         var x: [[Double]] = tokens.map { id in Array(E[(Int(id) * h)..<(Int(id) * h + h)]) }
         for l in 0..<c.numLayers {
             let p = "model.layers.\(l)."
-            let Wq = w(p + "self_attn.q_proj.weight"), Wk = w(p + "self_attn.k_proj.weight")
-            let Wv = w(p + "self_attn.v_proj.weight"), Wo = w(p + "self_attn.o_proj.weight")
             var q: [[Double]] = [], k: [[Double]] = [], v: [[Double]] = []
             for t in 0..<T {
                 let xn = rmsNorm(x[t], w(p + "input_layernorm.weight"))
-                q.append(matvec(Wq, xn, rows: c.numHeads * d))
-                k.append(matvec(Wk, xn, rows: c.numKVHeads * d))
-                v.append(matvec(Wv, xn, rows: c.numKVHeads * d))
+                q.append(affine(p + "self_attn.q_proj", xn, rows: c.numHeads * d))
+                k.append(affine(p + "self_attn.k_proj", xn, rows: c.numKVHeads * d))
+                v.append(affine(p + "self_attn.v_proj", xn, rows: c.numKVHeads * d))
             }
             var attnOut = [[Double]](repeating: [Double](repeating: 0, count: c.numHeads * d), count: T)
             for head in 0..<c.numHeads {
@@ -77,7 +100,7 @@ struct ReferenceLlama {
                 }
             }
             for t in 0..<T {
-                let o = matvec(Wo, attnOut[t], rows: h)
+                let o = affine(p + "self_attn.o_proj", attnOut[t], rows: h)
                 for i in 0..<h { x[t][i] += o[i] }
                 let xn = rmsNorm(x[t], w(p + "post_attention_layernorm.weight"))
                 let g = matvec(w(p + "mlp.gate_proj.weight"), xn, rows: c.intermediateSize)
