@@ -13,7 +13,8 @@
 #     `--resume` (only index 1 is queued again; it skips its finished cell) and checks that
 #     the merged summary.csv and layers.csv equal an unsharded local run (timing columns aside);
 #   - requeues a running task (`scontrol requeue`, what preemption does; fake runner, to be
-#     quick): it restarts under the same job id, resumes, and the afterok merge then runs.
+#     quick): it restarts under the same job id, resumes, its log keeps both attempts, and the
+#     afterok merge then runs.
 # The cluster is torn down on every exit (daemons stopped, job processes of this cluster
 # ended, temporary folder removed). Prints the time of the install, the cluster start and
 # the array. Needs the release binary (MXQ) and `make setup`.
@@ -239,28 +240,54 @@ wait_jobs 60 "$j"
   bad "sbatch without a build" "$(job_states "$j"; cat "$T/bare-0.out")"
 
 # ---- requeue (preemption): same job id, the task resumes; fake runner, 2 s per cell --------
+# The lines of slurmctld.log and slurmd.log that name the jobs $1… ("A_i" for an array task,
+# and its own job id): what a failure here shows, since a failed launch leaves no job output.
+cluster_log() {
+  local ids=() a f alt
+  for a in "$@"; do [ -n "$a" ] && ids+=("$a"); done
+  alt=$(IFS='|'; echo "${ids[*]}")
+  for f in slurmctld.log slurmd.log; do
+    echo "--- $f (jobs ${ids[*]})"
+    grep -E "(JobId=|[Jj]ob |\[|\()($alt)([^0-9_]|$)" "$T/$f" 2>/dev/null | grep -v pmix | tail -10
+  done
+}
 MXQ_QUIET=1 "$MXQ" sweep "$MANIFEST" --out "$T/fake-local" --fake-runner 0 > /dev/null 2>&1
 out=$(MXQ="$MXQ" MXQ_RESULTS="$T/fake-rq" MXQ_SWEEP_ARGS="--fake-runner 2" bash experiments/slurm-array.sh --submit 2 "$MANIFEST" --cpus-per-task=1 --mem=500M --time=5 2>&1)
 fj=$(sed -n 's/^array job \([0-9]*\) .*/\1/p' <<<"$out"); fm=$(sed -n 's/^merge job \([0-9]*\) .*/\1/p' <<<"$out")
 FR=$T/fake-rq/slurm-ci/slurm-$fj
+FLOG=$T/fake-rq/slurm-ci/slurm-logs/${fj}_0.out
 t=$(now); requeued=0
 while [ "$(since "$t" | cut -d. -f1)" -lt 60 ]; do
   [ -f "$FR/shard-0-of-2/cells/0000.json" ] && { scontrol requeue "${fj}_0" && requeued=1; break; }
   sleep 0.2
 done
-# Slurm holds a requeued job back for two minutes (BeginTime); release it once it is pending.
+fj0=$(scontrol show job "${fj}_0" 2>/dev/null | sed -n 's/^JobId=\([0-9]*\) .*/\1/p')   # task 0's own job id (once it ran)
+# Slurm holds a requeued job back for about two minutes (BeginTime): slurmd revoked the job
+# id's credential when it killed the old run, at one-second resolution, and refuses a launch
+# whose credential is from that same second ("Job credential revoked": the restart fails
+# with exit 1 before the script runs). Release it early, but only once the old run is gone
+# (PENDING: no longer COMPLETING, the node reported its end) and the clock has passed that second.
+released=0
 for i in $(seq 100); do
-  grep -q 'JobState=PENDING' <(scontrol show job "${fj}_0") && { scontrol update JobId="${fj}_0" StartTime=now; break; }
+  if grep -q 'JobState=PENDING' <(scontrol show job "${fj}_0"); then
+    s0=$(date +%s)
+    while [ "$(date +%s)" -le "$s0" ]; do sleep 0.1; done
+    scontrol update JobId="${fj}_0" StartTime=now && released=1
+    break
+  fi
   sleep 0.2
 done
-wait_jobs 90 "$fj" "$fm" || bad "requeued array and its merge ended within 90 s" "$(squeue)"
+wait_jobs 90 "$fj" "$fm" || bad "requeued array and its merge ended within 90 s" "$(squeue; cluster_log "${fj}_0" "$fj0" "$fm")"
+# --open-mode=append (the task script's): the log keeps the killed attempt's output.
 grep -q 'Restarts=1' <(scontrol show job "${fj}_0") && [ "$(job_states "$fj")" = "$(printf '0:COMPLETED\n1:COMPLETED')" ] &&
-  [ $requeued = 1 ] && grep -q "1 cell(s) already finished in $FR/shard-0-of-2, 2 to run" "$T/fake-rq/slurm-ci/slurm-logs/${fj}_0.out" &&
-  ok "scontrol requeue mid-cell: task 0 restarted under the same job id and resumed its shard (1 cell kept, 2 run)" ||
-  bad "requeue resumes" "$(scontrol show job "${fj}_0" | grep -E 'JobState|Restarts'; cat "$T/fake-rq/slurm-ci/slurm-logs/${fj}_0.out" 2>&1 | grep -v 'fake stage')"
+  [ $requeued = 1 ] && [ $released = 1 ] && grep -q "1 cell(s) already finished in $FR/shard-0-of-2, 2 to run" "$FLOG" &&
+  grep -q "^mxq task 0 of 2 (job $fj0, restart 0)" "$FLOG" && grep -q "^mxq task 0 of 2 (job $fj0, restart 1)" "$FLOG" &&
+  ok "scontrol requeue mid-cell: task 0 restarted under the same job id and resumed its shard (1 cell kept, 2 run); its log kept both attempts" ||
+  bad "requeue resumes" "$(scontrol show job "${fj}_0" | grep -E 'JobState|Restarts'; echo "requeued=$requeued released=$released; ${fj}_0.out:"
+                         grep -v 'fake stage' "$FLOG" 2>&1 | tail -12; cluster_log "${fj}_0" "$fj0")"
 [ "$(job_states "$fm")" = "-:COMPLETED" ] && [ "$(csv_drop "$FR/merged/summary.csv" quantize_s eval_s wall_s)" = "$(csv_drop "$T/fake-local/summary.csv" quantize_s eval_s wall_s)" ] &&
   ok "after the requeue the afterok merge job ran; merged summary.csv equals an unsharded run" ||
-  bad "merge after requeue" "$(job_states "$fm"; cat "$T/fake-rq/slurm-ci/slurm-logs/merge-$fm.out" 2>&1)"
+  bad "merge after requeue" "$(job_states "$fm"; cat "$T/fake-rq/slurm-ci/slurm-logs/merge-$fm.out" 2>&1; cluster_log "$fm")"
 
 # ---- the reference: the unsharded local run started at the beginning ----------------------
 wait "$ref_pid" && ok "local unsharded run of $MANIFEST (done $(since "$t_ref") s after the start)" || bad "local unsharded run" "$(tail "$T/local.out")"

@@ -18,8 +18,10 @@
 #   bash experiments/slurm-array.sh --resume results/w4a8-mxint-full/slurm-<jobid> [SBATCH_OPTION...]
 #
 # A task requeued by Slurm itself (`sbatch --requeue`, `scontrol requeue`) keeps its job id
-# and resumes the same way. The script also works as a plain array job (merge by hand, or
-# with experiments/slurm-merge.sh):
+# and resumes the same way; its log keeps the output of every attempt (--open-mode=append:
+# Slurm would otherwise truncate it when the task restarts), each starting with a
+# "mxq task i of n (job J, restart R)" line. The script also works as a plain array job
+# (merge by hand, or with experiments/slurm-merge.sh):
 #
 #   sbatch --array=0-7 experiments/slurm-array.sh experiments/w4a8-mxint-full.json
 #
@@ -36,6 +38,7 @@
 #SBATCH --mem=8G
 #SBATCH --time=04:00:00
 #SBATCH --output=slurm-%A_%a.out
+#SBATCH --open-mode=append
 set -euo pipefail
 
 die() { echo "slurm-array.sh: error: $*" >&2; exit 2; }
