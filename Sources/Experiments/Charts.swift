@@ -1,4 +1,5 @@
 import Foundation
+import PTQ
 import Support
 
 // Hand-written inline SVG charts of report.html (no scripts, fonts or network). Element
