@@ -27,6 +27,10 @@ final class SplitPipeline: Sendable {
 
     /// The GPT-2 pattern that `ByteLevel(use_regex: true)` applies.
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+    /// The `Split` pattern of Llama-3's tokenizer.json (digit groups of up to three).
+    static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    /// The `Split` pattern of Qwen2's tokenizer.json (every digit alone).
+    static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     init(steps: [Step], name: String, nfc: Bool = false) {
         self.steps = steps

