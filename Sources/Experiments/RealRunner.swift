@@ -73,7 +73,7 @@ public final class RealRunner: CellRunner {
             } else {
                 let ds = try EvalDataset(parsing: d)
                 url = ds.url
-                toks = tokenizer.encode(try ds.text())
+                toks = try tokenizer.encode(try ds.text())
             }
             let vocab = checkpoint.config.vocab
             if let bad = toks.firstIndex(where: { Int($0) >= vocab }) {
@@ -121,7 +121,7 @@ public final class RealRunner: CellRunner {
             throw UsageError("calibration dataset \(url.path): \(why)")
         }
         let src: CalibrationSource = dataset == "ptb-train" ? .ptbTrain : .file(url)
-        let t = tokenizer.encode(try src.text())
+        let t = try tokenizer.encode(try src.text())
         let vocab = checkpoint.config.vocab
         if let bad = t.firstIndex(where: { Int($0) >= vocab }) {
             throw UsageError("calibration dataset \(dataset): token id \(t[bad]) at position \(bad) is outside the model's vocabulary (\(vocab) tokens)")

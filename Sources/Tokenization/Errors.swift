@@ -9,6 +9,9 @@ public enum TokenizerError: UserFacingError, Equatable {
     case missingField(field: String, expected: String, source: String)
     /// The vocabulary, merges or settings are malformed or unsupported.
     case invalid(source: String, detail: String)
+    /// A `Split` regex needed more than its step budget (`steps`) on an input of `scalars`
+    /// scalars: catastrophic backtracking (e.g. nested quantifiers), stopped instead of hanging.
+    case regexStepBudget(pattern: String, source: String, steps: Int, scalars: Int)
 
     /// One line (names and values from the file are escaped, see `oneLine`).
     public var description: String { oneLine(message) }
@@ -23,6 +26,9 @@ public enum TokenizerError: UserFacingError, Equatable {
             return "\(source): missing or malformed '\(field)' (expected \(expected))"
         case let .invalid(source, detail):
             return "\(source): \(detail)"
+        case let .regexStepBudget(pattern, source, steps, scalars):
+            return "\(source): regex '\(pattern)' needed more than \(steps) steps on a text of \(scalars) characters "
+                + "(a budget no real tokenizer pattern approaches): it backtracks catastrophically (nested quantifiers?)"
         }
     }
 }
