@@ -3,7 +3,8 @@ import Support
 /// Errors from building a tokenizer or reading evaluation texts. `source` names the
 /// file (or `<memory>`) the bad input came from.
 public enum TokenizerError: UserFacingError, Equatable {
-    /// `tokenizer.ggml.pre` / the tokenizer.json pre-tokenizer is not one mxq implements.
+    /// The tokenizer.json pre-tokenizer or a `--pre` name is not one mxq implements (an unknown
+    /// GGUF `tokenizer.ggml.pre` is `invalid`, naming the key and the names mxq reads).
     case unknownPreTokenizer(name: String, source: String)
     /// A required field is absent or has the wrong type.
     case missingField(field: String, expected: String, source: String)
