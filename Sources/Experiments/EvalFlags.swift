@@ -19,7 +19,7 @@ public struct EvalInvocation {
     /// each becomes (used to name flags in errors).
     static let flagForPath: [(prefix: String, flag: String)] = [
         ("model", "--model"), ("pre_tokenizer", "--pre"), ("cache", "--no-cache"), ("layers.heldout", "--heldout-file"),
-        ("eval.datasets", "--dataset/--tokens-file"), ("eval.windows", "--windows"), ("eval.ctx", "--ctx"),
+        ("eval.datasets", "--dataset/--tokens-file"), ("eval.windows", "--windows"), ("eval.ctx", "--ctx"), ("eval.bos", "--bos"),
         ("calibration.dataset", "--calib-file"), ("calibration.n", "--calib-samples"), ("calibration.len", "--calib-len"),
         ("calibration.seed", "--calib-seed"),
         ("cells[0].weights", "--weights"), ("cells[0].acts", "--acts"), ("cells[0].block", "--block"),
@@ -36,6 +36,7 @@ public struct EvalInvocation {
         let dataset = try args.option("--dataset"), tokensFile = try args.option("--tokens-file")
         let windows = try args.int("--windows"), ctx = try args.int("--ctx")
         let pre = try args.option("--pre")
+        let bos = args.flag("--bos")
         let json = args.flag("--json"), printCell = args.flag("--print-cell")
         let weights = try args.option("--weights"), acts = try args.option("--acts")
         let block = try args.int("--block"), rule = try args.option("--scale-rule")
@@ -65,6 +66,7 @@ public struct EvalInvocation {
         ev["datasets"] = dataset.map { $0.split(separator: ",").map { String($0) } } ?? [Manifest.tokensPrefix + abs(tokensFile!)]
         if let w = windows { ev["windows"] = w }
         ev["ctx"] = ctx ?? 2048
+        if bos { ev["bos"] = true }
         top["eval"] = ev
 
         let quantGiven = [weights, acts, rule, rounding, recipeText, recipeName, override, sqAlpha, file, layers].contains { $0 != nil }
@@ -199,6 +201,7 @@ public func evalCommandLine(_ m: Manifest, cell c: Cell) -> String {
     else { a += ["--tokens-file", Manifest.resolvePath(String(files[0].dropFirst(Manifest.tokensPrefix.count))).path] }
     if let w = m.windows { a += ["--windows", String(w)] }
     a += ["--ctx", String(m.ctx)]
+    if m.bos { a.append("--bos") }
     if !m.cache { a.append("--no-cache") }
     if m.heldout == "none" { a.append("--no-heldout") } else if m.heldout != "calibration" { a += ["--heldout-file", Manifest.resolvePath(m.heldout).path] }
     if !c.recipe.isFP32 {

@@ -184,6 +184,10 @@ public struct Manifest: Sendable {
     public var windows: Int?
     /// Context length (tokens per window).
     public var ctx: Int
+    /// `eval.bos` (`mxq eval --bos`): every evaluation window is [BOS] + ctx − 1 text tokens
+    /// (all of them predicted) and every calibration and held-out sequence [BOS] + len − 1 text
+    /// tokens; false (the default, left out of the resolved manifest): no BOS anywhere.
+    public var bos: Bool = false
     /// Calibration source: `ptb-train` or a path to a UTF-8 text file.
     public var calibrationDataset: String
     public var calibrationSamples: Int
@@ -213,7 +217,7 @@ public struct Manifest: Sendable {
     static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "layers", "plan", "eval", "calibration", "grid", "cells"]
     static let layersKeys = ["heldout"]
     static let planKeys = ["predictor", "probe_tokens"]
-    static let evalKeys = ["datasets", "windows", "ctx"]
+    static let evalKeys = ["datasets", "windows", "ctx", "bos"]
     static let calibKeys = ["dataset", "n", "len", "seed"]
     static let cellCalibKeys = ["dataset", "n", "len"]
     static let gridKeys = ["weights", "acts", "blocks", "scale_rules", "roundings", "recipes", "seeds", "calibrations",
@@ -317,6 +321,7 @@ public struct Manifest: Sendable {
                 } else { m.windows = c.integer(w, "eval.windows", in: 1...1_000_000, what: "a positive integer or \"all\"") }
             }
             if let x = c.integer(ev["ctx"], "eval.ctx", in: 2...32768) { m.ctx = x }
+            if let b = c.bool(ev["bos"], "eval.bos") { m.bos = b }
         }
 
         // calibration
@@ -704,6 +709,7 @@ public struct Manifest: Sendable {
             "calibration": ["dataset": calibrationDataset, "n": calibrationSamples, "len": calibrationLength],
             "cells": cells.map(\.json),
         ]
+        if bos { top["eval"] = ["datasets": datasets, "windows": windows.map { $0 as Any } ?? "all", "ctx": ctx, "bos": true] }
         if !description.isEmpty { top["description"] = description }
         if let p = preTokenizer { top["pre_tokenizer"] = p }
         if !cache { top["cache"] = false }

@@ -21,6 +21,8 @@ public final class RealRunner: CellRunner {
     let modelURL: URL
     /// Token streams of the evaluation datasets, in manifest order.
     let evalTokens: [(dataset: String, url: URL, tokens: [Int32])]
+    /// The BOS id that starts every evaluation window and calibration sequence (`eval.bos`), else nil.
+    public let bos: Int32?
     /// Fill the output-error columns of the layer records with calibration data also for plain
     /// RTN (which needs no calibration otherwise). Sweeps always do; `mxq eval` only with `--layers`.
     public var recordsForRTN = true
@@ -48,6 +50,7 @@ public final class RealRunner: CellRunner {
         let t0 = monotonicSeconds()
         checkpoint = try LlamaCheckpoint.load(path: modelURL.path)
         tokenizer = try BPETokenizer.load(model: modelURL, preTokenizer: m.preTokenizer)
+        bos = m.bos ? try Self.bosID(tokenizer: tokenizer, checkpoint: checkpoint, path: modelURL.path) : nil
         let context = checkpoint.config.contextLength
         if m.ctx > context {
             throw UsageError("manifest eval.ctx: \(m.ctx) exceeds the model's context length \(context)")
@@ -70,23 +73,38 @@ public final class RealRunner: CellRunner {
             } else {
                 let ds = try EvalDataset(parsing: d)
                 url = ds.url
-                toks = tokenizer.encode(try ds.text())
+                toks = try tokenizer.encode(try ds.text())
             }
             let vocab = checkpoint.config.vocab
             if let bad = toks.firstIndex(where: { Int($0) >= vocab }) {
                 throw UsageError("\(d): token id \(toks[bad]) at position \(bad) is outside the model's vocabulary (\(vocab) tokens)")
             }
-            let avail = perplexityWindowCount(tokenCount: toks.count, ctx: m.ctx)
+            let avail = perplexityWindowCount(tokenCount: toks.count, ctx: m.ctx, bos: m.bos)
+            let span = m.bos ? m.ctx - 1 : m.ctx   // text tokens per window
             if avail < 1 {
-                throw UsageError("\(d): \(toks.count) tokens, fewer than one window of eval.ctx \(m.ctx)")
+                throw UsageError("\(d): \(toks.count) tokens, fewer than one window of eval.ctx \(m.ctx)\(m.bos ? " (BOS + \(span) text tokens)" : "")")
             }
             if let w = m.windows, w > avail {
-                throw UsageError("manifest eval.windows: \(w) windows of ctx \(m.ctx) need \(w * m.ctx) tokens, but \(d) has \(toks.count) tokens (\(avail) windows); use at most \(avail) or \"all\"")
+                throw UsageError("manifest eval.windows: \(w) windows of ctx \(m.ctx) need \(w * span) text tokens\(m.bos ? " (each window: BOS + \(span))" : ""), but \(d) has \(toks.count) tokens (\(avail) windows); use at most \(avail) or \"all\"")
             }
             ev.append((d, url, toks))
         }
         evalTokens = ev
         printErr("mxq: model \(modelURL.lastPathComponent) and \(m.datasets.joined(separator: ", ")) loaded and tokenized in \(formatDuration(monotonicSeconds() - t0))")
+    }
+
+    /// The BOS id of a model for `eval.bos`: the tokenizer's (GGUF `tokenizer.ggml.bos_token_id`,
+    /// `tokenizer_config.json`'s `bos_token`, a `tokenizer.model`'s `bos_id`), else `config.json`'s
+    /// `bos_token_id`; a model with neither is refused.
+    static func bosID(tokenizer: BPETokenizer, checkpoint: LlamaCheckpoint, path: String) throws -> Int32 {
+        if let b = tokenizer.bosTokenID {
+            guard Int(b) < checkpoint.config.vocab else {
+                throw UsageError("eval.bos (--bos): the tokenizer's BOS id \(b) is outside the model's vocabulary (\(checkpoint.config.vocab) tokens) in \(path)")
+            }
+            return b
+        }
+        if let b = checkpoint.config.bosTokenID, b >= 0, b < checkpoint.config.vocab { return Int32(b) }
+        throw UsageError("eval.bos (--bos): the model \(path) has no BOS token id (none of tokenizer.ggml.bos_token_id in a GGUF, bos_token in tokenizer_config.json, the tokenizer.model's bos_id, bos_token_id in config.json); evaluate without BOS")
     }
 
     /// The file of a calibration dataset name (`ptb-train` or a path).
@@ -103,7 +121,7 @@ public final class RealRunner: CellRunner {
             throw UsageError("calibration dataset \(url.path): \(why)")
         }
         let src: CalibrationSource = dataset == "ptb-train" ? .ptbTrain : .file(url)
-        let t = tokenizer.encode(try src.text())
+        let t = try tokenizer.encode(try src.text())
         let vocab = checkpoint.config.vocab
         if let bad = t.firstIndex(where: { Int($0) >= vocab }) {
             throw UsageError("calibration dataset \(dataset): token id \(t[bad]) at position \(bad) is outside the model's vocabulary (\(vocab) tokens)")
@@ -140,12 +158,12 @@ public final class RealRunner: CellRunner {
 
     func evaluate(_ model: LlamaModel, progress: SweepProgress) throws -> [DatasetResult] {
         // share of the evaluation done, weighted by windows over all datasets
-        let counts = evalTokens.map { e in min(manifest.windows ?? Int.max, perplexityWindowCount(tokenCount: e.tokens.count, ctx: manifest.ctx)) }
+        let counts = evalTokens.map { e in min(manifest.windows ?? Int.max, perplexityWindowCount(tokenCount: e.tokens.count, ctx: manifest.ctx, bos: bos != nil)) }
         let total = max(1, counts.reduce(0, +))
         var before = 0
         return try evalTokens.enumerated().map { (k, e) in
             defer { before += counts[k] }
-            let r = try evaluatePerplexity(model: model, tokens: e.tokens, ctx: manifest.ctx, windows: manifest.windows) { done, n, nll in
+            let r = try evaluatePerplexity(model: model, tokens: e.tokens, ctx: manifest.ctx, windows: manifest.windows, bos: bos) { done, n, nll in
                 progress.stage("eval \(e.dataset) \(done)/\(n), running PPL \(String(format: "%.4f", Foundation.exp(nll)))")
                 progress.evaluationFraction(Double(before + done) / Double(total))
             }
@@ -236,7 +254,7 @@ public final class RealRunner: CellRunner {
         let key = "\(spec.dataset)|\(spec.n)|\(spec.len)|\(cell.seed)"
         if let c = calibrationSets[key] { return c }
         let c = try CalibrationSet(tokens: try calibrationTokens(spec.dataset), samples: spec.n, length: spec.len,
-                                   seed: UInt64(cell.seed), sourceName: spec.dataset)
+                                   seed: UInt64(cell.seed), sourceName: spec.dataset, bos: bos)
         calibrationSets[key] = c
         return c
     }
@@ -268,11 +286,11 @@ public final class RealRunner: CellRunner {
             return nil
         case "calibration":
             return try CalibrationSet.heldOut(tokens: try calibrationTokens(spec.dataset), samples: samples, length: spec.len,
-                                              seed: UInt64(cell.seed), disjointFrom: cal, sourceName: spec.dataset)
+                                              seed: UInt64(cell.seed), disjointFrom: cal, sourceName: spec.dataset, bos: bos)
         case let path:
             let same = Manifest.resolvePath(path).standardized == Self.calibrationURL(spec.dataset).standardized
             return try CalibrationSet.heldOut(tokens: try calibrationTokens(path), samples: samples, length: spec.len,
-                                              seed: UInt64(cell.seed), disjointFrom: same ? cal : nil, sourceName: path)
+                                              seed: UInt64(cell.seed), disjointFrom: same ? cal : nil, sourceName: path, bos: bos)
         }
     }
 }

@@ -63,8 +63,9 @@ func header(_ dir: URL, _ t: CSVTable) -> String {
                                    file: "manifest.resolved.json", defaultName: dir.lastPathComponent, checkFiles: false) {
         let done = Set(t.column("cell_id").map { i in t.rows.map { $0[i] } } ?? [])
         s += "- manifest: `\(m.name)`" + (m.description.isEmpty ? "" : " — \(m.description)") + "\n"
-        s += "- model: `\(m.model)`; eval: \(m.datasets.joined(separator: ", ")), windows \(m.windows.map(String.init) ?? "all") × ctx \(m.ctx); "
-        s += "calibration: \(m.calibrationDataset), \(m.calibrationSamples) × \(m.calibrationLength) tokens\n"
+        s += "- model: `\(m.model)`; eval: \(m.datasets.joined(separator: ", ")), windows \(m.windows.map(String.init) ?? "all") × ctx \(m.ctx)"
+            + (m.bos ? " (each window BOS + ctx − 1 text tokens)" : "") + "; "
+        s += "calibration: \(m.calibrationDataset), \(m.calibrationSamples) × \(m.calibrationLength) tokens" + (m.bos ? " (BOS first)" : "") + "\n"
         let missing = m.cells.filter { !done.contains($0.id) }.count
         s += "- cells finished: \(m.cells.count - missing) of \(m.cells.count)" + (missing > 0 ? " (**incomplete**)" : "") + "\n"
     }

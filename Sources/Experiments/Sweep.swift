@@ -494,7 +494,7 @@ struct BaselineFile: Codable {
 /// The `--dry-run` listing: cells, shard membership and estimated time.
 public func dryRunListing(_ m: Manifest, shard: Shard?, cost: CostModel = CostModel()) -> String {
     var s = "manifest \(m.name): \(m.cells.count) cell(s) × \(m.datasets.count) dataset(s) (\(m.datasets.joined(separator: ", "))), "
-    s += "windows \(m.windows.map(String.init) ?? "all") × ctx \(m.ctx); calibration \(m.calibrationDataset) \(m.calibrationSamples)×\(m.calibrationLength)\n"
+    s += "windows \(m.windows.map(String.init) ?? "all") × ctx \(m.ctx)\(m.bos ? " with BOS" : ""); calibration \(m.calibrationDataset) \(m.calibrationSamples)×\(m.calibrationLength)\n"
     s += "model \(m.model); manifest sha256 \(m.sha256)\n"
     if let sh = shard { s += "shard \(sh): runs cells with index ≡ \(sh.index) mod \(sh.count)\n" }
     var total = cost.baselineSeconds(m)

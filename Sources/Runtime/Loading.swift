@@ -31,5 +31,5 @@ extension LlamaModel {
 /// `model` (GGUF metadata or the folder's tokenizer.json); `preTokenizer` overrides its pre-tokenizer.
 public func datasetTokens(_ dataset: EvalDataset, model: URL, preTokenizer: String? = nil) throws -> [Int32] {
     let tok = try BPETokenizer.load(model: model, preTokenizer: preTokenizer)
-    return tok.encode(try dataset.text())
+    return try tok.encode(try dataset.text())
 }

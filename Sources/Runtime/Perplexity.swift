@@ -32,21 +32,31 @@ public struct PerplexityResult: Sendable, Codable, Equatable {
     }
 }
 
-/// Number of complete `ctx`-token windows in `tokenCount` tokens.
-public func perplexityWindowCount(tokenCount: Int, ctx: Int) -> Int { ctx > 0 ? tokenCount / ctx : 0 }
+/// Number of complete windows in `tokenCount` text tokens: without BOS a window holds `ctx`
+/// text tokens, with BOS `ctx - 1` (the BOS takes the first position).
+public func perplexityWindowCount(tokenCount: Int, ctx: Int, bos: Bool = false) -> Int {
+    let span = bos ? ctx - 1 : ctx
+    return span > 0 ? tokenCount / span : 0
+}
 
-/// Perplexity of `model` on `tokens` (the whole text tokenized without BOS): cut into
-/// non-overlapping windows of `ctx` tokens, drop the incomplete tail, use the first
-/// `windows` windows (all when nil). Each window predicts its positions 1..<ctx from the
-/// prefix; PPL = exp(mean NLL over all those predictions). The NLL sum is accumulated in
-/// Double in a fixed order, so the result does not depend on the thread count.
-/// `progress(windowsDone, windowsTotal, meanNLLSoFar)` is called after each window.
-public func evaluatePerplexity(model: LlamaModel, tokens: [Int32], ctx: Int, windows: Int? = nil,
+/// Perplexity of `model` on `tokens` (the whole text tokenized without BOS), over
+/// non-overlapping windows of `ctx` positions; the incomplete tail is dropped and the first
+/// `windows` windows are used (all when nil).
+/// - Without `bos`: window w is text tokens [w·ctx, (w+1)·ctx); it predicts its positions
+///   1..<ctx from the prefix (the first token of each window is context only).
+/// - With `bos`: window w is [bos] + text tokens [w·(ctx−1), (w+1)·(ctx−1)); every text
+///   token is predicted (the first from the BOS alone), so the windows tile the text and
+///   no text token goes unpredicted.
+/// Either way each window scores ctx − 1 tokens; PPL = exp(mean NLL over all of them). The
+/// NLL sum is accumulated in Double in a fixed order, so the result does not depend on the
+/// thread count. `progress(windowsDone, windowsTotal, meanNLLSoFar)` is called after each window.
+public func evaluatePerplexity(model: LlamaModel, tokens: [Int32], ctx: Int, windows: Int? = nil, bos: Int32? = nil,
                                progress: ((Int, Int, Double) -> Void)? = nil) throws -> PerplexityResult {
     guard ctx >= 2 else { throw RuntimeError.badInput("ctx must be at least 2, got \(ctx)") }
-    let available = perplexityWindowCount(tokenCount: tokens.count, ctx: ctx)
+    let span = bos == nil ? ctx : ctx - 1   // text tokens per window
+    let available = perplexityWindowCount(tokenCount: tokens.count, ctx: ctx, bos: bos != nil)
     guard available >= 1 else {
-        throw RuntimeError.badInput("the text has \(tokens.count) tokens, fewer than one window of ctx=\(ctx)")
+        throw RuntimeError.badInput("the text has \(tokens.count) tokens, fewer than one window of ctx=\(ctx)\(bos == nil ? "" : " (BOS + \(span) text tokens)")")
     }
     var n = available
     if let w = windows {
@@ -57,14 +67,18 @@ public func evaluatePerplexity(model: LlamaModel, tokens: [Int32], ctx: Int, win
         n = w
     }
     let vocab = model.config.vocabSize
-    if let bad = tokens[0..<(n * ctx)].first(where: { $0 < 0 || Int($0) >= vocab }) {
+    if let b = bos, b < 0 || Int(b) >= vocab {
+        throw RuntimeError.badInput("BOS token id \(b) is outside the model's vocabulary 0..<\(vocab)")
+    }
+    if let bad = tokens[0..<(n * span)].first(where: { $0 < 0 || Int($0) >= vocab }) {
         throw RuntimeError.badInput("token id \(bad) is outside the model's vocabulary 0..<\(vocab) (tokenizer and model do not match)")
     }
     let start = monotonicSeconds()
     var total = 0.0
     var perWindow: [Double] = []
     for w in 0..<n {
-        let win = Array(tokens[(w * ctx)..<((w + 1) * ctx)])
+        let text = tokens[(w * span)..<((w + 1) * span)]
+        let win = bos.map { [$0] + Array(text) } ?? Array(text)
         let hidden = model.hiddenStates(win)
         let nll = model.tokenNLL(hidden: hidden, tokens: win)
         var s = 0.0

@@ -195,24 +195,26 @@ public final class BPETokenizer: Sendable {
 
     /// Token ids of `text` (no BOS/EOS). Deterministic; pieces that repeat are
     /// encoded once per call (a per-call cache, so concurrent calls share nothing).
-    public func encode(_ text: String) -> [Int32] {
-        guard let added = addedTokens else { return encodeSegment(text, isFirst: true) }
+    /// Throws `TokenizerError.regexStepBudget` when a tokenizer.json `Split` pattern backtracks
+    /// catastrophically on `text` (never for the hand-written scanners or SentencePiece).
+    public func encode(_ text: String) throws -> [Int32] {
+        guard let added = addedTokens else { return try encodeSegment(text, isFirst: true) }
         let bytes = Array(text.utf8)
         var out: [Int32] = []
         for seg in added.segments(bytes) {
             switch seg {
             case .token(let id): out.append(id)
-            case .text(let r): out += encodeSegment(String(decoding: bytes[r], as: UTF8.self), isFirst: r.lowerBound == 0)
+            case .text(let r): out += try encodeSegment(String(decoding: bytes[r], as: UTF8.self), isFirst: r.lowerBound == 0)
             }
         }
         return out
     }
 
     /// Ids of a text without added tokens; `isFirst`: the segment starts the text.
-    func encodeSegment(_ text: String, isFirst: Bool) -> [Int32] {
+    func encodeSegment(_ text: String, isFirst: Bool) throws -> [Int32] {
         if let sp = sentencePiece { return sp.encode(text) }
         if let cb = charBPE { return encodeCharBPE(text, cb, isFirst: isFirst) }
-        if let pipeline { return encodePipeline(text, pipeline) }
+        if let pipeline { return try encodePipeline(text, pipeline) }
         let scanned = ScannedText(text)
         var out: [Int32] = []
         out.reserveCapacity(scanned.bytes.count / 3 + 16)
@@ -238,7 +240,7 @@ public final class BPETokenizer: Sendable {
     }
 
     /// Byte-level BPE of the pieces `pipeline` cuts.
-    private func encodePipeline(_ raw: String, _ pipeline: SplitPipeline) -> [Int32] {
+    private func encodePipeline(_ raw: String, _ pipeline: SplitPipeline) throws -> [Int32] {
         let text = pipeline.normalize(raw)
         var vals: [UInt32] = [], masks: [UInt32] = [], off: [Int] = []
         let bytes = Array(text.utf8)
@@ -252,9 +254,9 @@ public final class BPETokenizer: Sendable {
         var out: [Int32] = []
         out.reserveCapacity(bytes.count / 3 + 16)
         var cache: [[UInt8]: [Int32]] = [:]
-        vals.withUnsafeBufferPointer { s in
-            masks.withUnsafeBufferPointer { m in
-                pipeline.split(s: s, m: m) { lo, hi in
+        try vals.withUnsafeBufferPointer { s in
+            try masks.withUnsafeBufferPointer { m in
+                try pipeline.split(s: s, m: m) { lo, hi in
                     let a = off[lo], b = off[hi]
                     if b - a == 1 {
                         let t = byteToken[Int(bytes[a])]
@@ -281,14 +283,14 @@ public final class BPETokenizer: Sendable {
     }
 
     /// The pre-tokenizer's pieces of `text` (for inspection and tests).
-    public func preTokenize(_ text: String) -> [String] {
+    public func preTokenize(_ text: String) throws -> [String] {
         if let pipeline {
             let sc = Array(pipeline.normalize(text).unicodeScalars)
             let vals = sc.map(\.value), masks = sc.map(ScalarProps.mask)
             var pieces: [String] = []
-            vals.withUnsafeBufferPointer { s in
-                masks.withUnsafeBufferPointer { m in
-                    pipeline.split(s: s, m: m) { lo, hi in
+            try vals.withUnsafeBufferPointer { s in
+                try masks.withUnsafeBufferPointer { m in
+                    try pipeline.split(s: s, m: m) { lo, hi in
                         var v = String.UnicodeScalarView(); v.append(contentsOf: sc[lo..<hi]); pieces.append(String(v))
                     }
                 }

@@ -17,6 +17,17 @@
 // mappings (so (?i:'s) also matches "'S" and "'ſ", as Unicode case folding does).
 // A quantifier `*`/`+`/`{n,}` over a sub-pattern that can match empty is refused
 // (it could loop forever).
+//
+// Step budget: a backtracking engine takes exponential time on a hostile pattern such as
+// `(a+)+b` (and quadratic time on some others), so one search over an input of n scalars
+// (`forEachMatch`, all its match attempts and lookaheads together) may execute at most
+// `stepsPerScalar · (n + 1)` instructions; beyond that it stops with
+// `TokenizerError.regexStepBudget` naming the pattern. `stepsPerScalar` is 32 × the program
+// size (at least 2048; 2560 for Llama-3's pattern): a search that visits each (instruction,
+// position) pair about once stays far below it. Measured on WikiText-2 test with the Llama-3,
+// Qwen2 and GPT-2 patterns: about 7 steps per scalar, at most ~20 on any single line
+// (`RegexBudgetTests`). Exponential backtracking hits the budget within milliseconds on short
+// inputs; a pattern that is only quadratic on a long input runs up to the budget first.
 
 import Support
 
@@ -157,6 +168,10 @@ public struct Regex: Sendable {
     let programs: [Program]     // [0] is the main program; the others are lookaheads
     let classes: [RegexClass]
     public let pattern: String
+    /// Where the pattern came from (file and field), for errors.
+    public let source: String
+    /// Instructions one search may execute per input scalar (see the step budget above).
+    public let stepsPerScalar: Int
 
     indirect enum Node {
         case set(Int)
@@ -180,6 +195,14 @@ public struct Regex: Sendable {
         self.programs = progs
         self.classes = p.classes.map { var c = $0; c.finish(); return c }
         self.pattern = pattern
+        self.source = source
+        self.stepsPerScalar = max(2048, 32 * progs.reduce(0) { $0 + $1.code.count })
+    }
+
+    /// The step budget of one search over `scalars` scalars.
+    func stepBudget(scalars: Int) -> Int {
+        let (p, o) = stepsPerScalar.multipliedReportingOverflow(by: scalars + 1)
+        return o ? Int.max : p
     }
 
     static func nullable(_ n: Node) -> Bool {
@@ -482,15 +505,19 @@ public struct Regex: Sendable {
     // MARK: Matching
 
     /// End of the match of program `prog` starting at `start`, within `lo..<hi`, or nil.
-    /// `s` holds scalar values and `m` their property masks (`ScalarProps.mask`).
+    /// `s` holds scalar values and `m` their property masks (`ScalarProps.mask`). Every executed
+    /// instruction costs one step of `budget`; when it goes below zero the attempt stops (nil)
+    /// and the caller must report the budget as exhausted.
     func matchAt(_ prog: Int, _ start: Int, lo: Int, hi: Int, s: UnsafeBufferPointer<UInt32>,
-                 m: UnsafeBufferPointer<UInt32>, stack: inout [Int]) -> Int? {
+                 m: UnsafeBufferPointer<UInt32>, stack: inout [Int], budget: inout Int) -> Int? {
         let base = stack.count
         defer { stack.removeSubrange(base...) }
         return programs[prog].code.withUnsafeBufferPointer { code -> Int? in
             classes.withUnsafeBufferPointer { cls -> Int? in
                 var pc = 0, pos = start
                 while true {
+                    budget -= 1
+                    if budget < 0 { return nil }
                     var ok = true
                     switch code[pc] {
                     case .cls(let c):
@@ -502,7 +529,8 @@ public struct Regex: Sendable {
                     case .bol: if pos == lo { pc += 1 } else { ok = false }
                     case .eol: if pos == hi { pc += 1 } else { ok = false }
                     case .look(let sub, let neg):
-                        let r = matchAt(sub, pos, lo: lo, hi: hi, s: s, m: m, stack: &stack) != nil
+                        let r = matchAt(sub, pos, lo: lo, hi: hi, s: s, m: m, stack: &stack, budget: &budget) != nil
+                        if budget < 0 { return nil }
                         if r != neg { pc += 1 } else { ok = false }
                     }
                     if !ok {
@@ -516,33 +544,49 @@ public struct Regex: Sendable {
 
     /// Calls `emit(a, b)` for each leftmost-first match in `lo..<hi`, scanning left to right
     /// (Oniguruma `search` semantics as used by `find_iter`); empty matches are skipped.
+    /// Throws `TokenizerError.regexStepBudget` when the search needs more than
+    /// `stepBudget(scalars: hi - lo)` steps; returns the steps it used.
+    @discardableResult
     func forEachMatch(lo: Int, hi: Int, s: UnsafeBufferPointer<UInt32>, m: UnsafeBufferPointer<UInt32>,
-                      stack: inout [Int], emit: (Int, Int) -> Void) {
+                      stack: inout [Int], emit: (Int, Int) -> Void) throws -> Int {
+        let limit = stepBudget(scalars: hi - lo)
+        var budget = limit
         var p = lo
         while p < hi {
-            if let e = matchAt(0, p, lo: lo, hi: hi, s: s, m: m, stack: &stack), e > p {
+            let e = matchAt(0, p, lo: lo, hi: hi, s: s, m: m, stack: &stack, budget: &budget)
+            if budget < 0 {
+                throw TokenizerError.regexStepBudget(pattern: pattern, source: source, steps: limit, scalars: hi - lo)
+            }
+            if let e, e > p {
                 emit(p, e); p = e
             } else {
                 p += 1
             }
         }
+        return limit - budget
     }
 
     /// Matches of the whole pattern in `text`, as strings (for tests and inspection).
-    public func matches(in text: String) -> [String] {
+    public func matches(in text: String) throws -> [String] {
+        try matchesAndSteps(in: text).matches
+    }
+
+    /// Matches of the whole pattern in `text` and the steps the search took (its budget is
+    /// `stepBudget(scalars:)` of the text's scalar count).
+    func matchesAndSteps(in text: String) throws -> (matches: [String], steps: Int) {
         let sc = Array(text.unicodeScalars)
         let vals = sc.map(\.value), masks = sc.map(ScalarProps.mask)
         var out: [String] = []
         var stack: [Int] = []
-        vals.withUnsafeBufferPointer { s in
-            masks.withUnsafeBufferPointer { m in
-                forEachMatch(lo: 0, hi: sc.count, s: s, m: m, stack: &stack) { a, b in
+        let steps = try vals.withUnsafeBufferPointer { s in
+            try masks.withUnsafeBufferPointer { m in
+                try forEachMatch(lo: 0, hi: sc.count, s: s, m: m, stack: &stack) { a, b in
                     var str = String.UnicodeScalarView()
                     str.append(contentsOf: sc[a..<b])
                     out.append(String(str))
                 }
             }
         }
-        return out
+        return (out, steps)
     }
 }

@@ -27,6 +27,10 @@ final class SplitPipeline: Sendable {
 
     /// The GPT-2 pattern that `ByteLevel(use_regex: true)` applies.
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+    /// The `Split` pattern of Llama-3's tokenizer.json (digit groups of up to three).
+    static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    /// The `Split` pattern of Qwen2's tokenizer.json (every digit alone).
+    static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     init(steps: [Step], name: String, nfc: Bool = false) {
         self.steps = steps
@@ -39,8 +43,9 @@ final class SplitPipeline: Sendable {
         nfc ? text.precomposedStringWithCanonicalMapping : text
     }
 
-    /// Pieces of the scalars `s` (values) / `m` (property masks), as ranges in order.
-    func split(s: UnsafeBufferPointer<UInt32>, m: UnsafeBufferPointer<UInt32>, emit: (Int, Int) -> Void) {
+    /// Pieces of the scalars `s` (values) / `m` (property masks), as ranges in order. Throws
+    /// `TokenizerError.regexStepBudget` when a step's regex exceeds its step budget.
+    func split(s: UnsafeBufferPointer<UInt32>, m: UnsafeBufferPointer<UInt32>, emit: (Int, Int) -> Void) throws {
         var pieces: [(Int, Int)] = s.isEmpty ? [] : [(0, s.count)]
         var stack: [Int] = []
         for step in steps {
@@ -50,7 +55,7 @@ final class SplitPipeline: Sendable {
                 // Matches (or, inverted, the gaps) are the delimiters.
                 var spans: [(Int, Int, Bool)] = []   // (a, b, isDelimiter), tiling lo..<hi
                 var p = lo
-                step.regex.forEachMatch(lo: lo, hi: hi, s: s, m: m, stack: &stack) { a, b in
+                try step.regex.forEachMatch(lo: lo, hi: hi, s: s, m: m, stack: &stack) { a, b in
                     if a > p { spans.append((p, a, step.invert)) }
                     spans.append((a, b, !step.invert))
                     p = b

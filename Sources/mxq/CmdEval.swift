@@ -12,7 +12,7 @@ enum EvalCommand: Command {
     mxq eval — perplexity of a model on WikiText-2 or Penn Treebank
 
     usage: mxq eval [--model PATH] (--dataset wikitext2|ptb | --tokens-file F) [--windows N] [--ctx N]
-                    [--pre NAME] [--json]
+                    [--bos] [--pre NAME] [--json]
                     [--weights FMT|none] [--acts FMT|none] [--block N] [--scale-rule floor|ceil]
                     [--rounding even|away|stochastic] [--recipe STAGES] [--override PAT=W[,A][;...]]
                     [--lm-head] [--calib-samples N] [--calib-len L] [--calib-seed S] [--calib-file F]
@@ -27,7 +27,9 @@ enum EvalCommand: Command {
 
     The whole test text is tokenized without BOS and cut into non-overlapping windows of
     --ctx tokens (the incomplete tail is dropped); each window predicts its tokens 2..ctx
-    from the prefix, and PPL = exp(mean NLL over all predicted tokens). Weights are
+    from the prefix, and PPL = exp(mean NLL over all predicted tokens). With --bos each window
+    is instead the model's BOS followed by the next ctx-1 text tokens, all of them predicted
+    (windows still tile the text; calibration sequences also start with BOS). Weights are
     dequantized to fp32.
 
     options:
@@ -40,6 +42,9 @@ enum EvalCommand: Command {
                        output of 'mxq tokenize'), to compare with other implementations
       --windows N      evaluate only the first N windows (default: all)
       --ctx N          window length in tokens (default 2048)
+      --bos            start every window (and calibration sequence) with the model's BOS token
+                       (tokenizer's bos id, else config.json bos_token_id; an error if there is
+                       none); manifest: "eval": {"bos": true}. Default: no BOS
       --pre NAME       override the tokenizer's pre-tokenizer (smollm or gpt2)
       --json           print one JSON object per dataset (ppl, nll, window_nll, tokens, windows, ctx,
                        seconds, tokens_per_s, dataset, model, threads, cell_id; with quantization also
@@ -112,6 +117,7 @@ enum EvalCommand: Command {
                     "model": (try? RealRunner.modelURL(inv.manifest).path) ?? inv.manifest.model,
                     "threads": Parallel.defaultThreads, "cell_id": rec.id, "window_nll": e.windowNLL ?? [],
                 ]
+                if inv.manifest.bos { obj["bos"] = true }
                 if !cell.recipe.isFP32 {
                     let cal = inv.manifest.calibration(of: cell)
                     obj["weights"] = rec.weights; obj["acts"] = rec.acts; obj["block"] = rec.block

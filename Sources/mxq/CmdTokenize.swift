@@ -60,7 +60,7 @@ enum TokenizeCommand: Command {
         let t0 = monotonicSeconds()
         let tok = try BPETokenizer.load(model: modelURL, preTokenizer: pre)
         let t1 = monotonicSeconds()
-        let ids = tok.encode(text)
+        let ids = try tok.encode(text)
         let t2 = monotonicSeconds()
         let dropped = tok.droppedByteCount(in: text)
         if dropped > 0 {

@@ -143,6 +143,73 @@ final class RealRunnerTests: XCTestCase {
         return (dir, tokens, calib)
     }
 
+    /// `--bos` ⇄ `eval.bos`: absent at its default (manifests keep their SHA-256), carried by
+    /// --print-cell and --print-eval, validated as a boolean.
+    func testBOSFlagIsAManifestKeyAndBack() throws {
+        let base = ["--dataset", "wikitext2", "--windows", "2", "--ctx", "128", "--weights", "mxint4", "--recipe", "gptq"]
+        let plain = try evalManifest(base), withBOS = try evalManifest(base + ["--bos"])
+        XCTAssertFalse(plain.bos)
+        XCTAssertTrue(withBOS.bos)
+        XCTAssertEqual(plain.cells, withBOS.cells)          // cell ids unchanged; the manifest differs
+        XCTAssertNotEqual(plain.sha256, withBOS.sha256)
+        XCTAssertFalse(String(decoding: plain.resolvedJSON(), as: UTF8.self).contains("bos"))
+        XCTAssertTrue(String(decoding: withBOS.resolvedJSON(), as: UTF8.self).contains("\"bos\" : true"))
+        let back = try Manifest.parse(withBOS.resolvedJSON(), file: "printed", defaultName: "x")
+        XCTAssertTrue(back.bos)
+        XCTAssertEqual(back.sha256, withBOS.sha256)
+        let line = evalCommandLine(withBOS, cell: withBOS.cells[0])
+        XCTAssertTrue(line.contains(" --bos"), line)
+        XCTAssertFalse(evalCommandLine(plain, cell: plain.cells[0]).contains("--bos"))
+        let words = line.split(separator: " ").dropFirst(2).map { w -> String in
+            var s = String(w)
+            if s.hasPrefix("'") && s.hasSuffix("'") { s = String(s.dropFirst().dropLast()) }
+            return s
+        }
+        XCTAssertEqual(try evalManifest(words).sha256, withBOS.sha256)
+        // an explicit false is the default: same identity as leaving it out
+        func manifest(_ eval: String) throws -> Manifest {
+            try Manifest.parse(Data(#"{"name": "b", "eval": {"datasets": ["wikitext2"], \#(eval)}, "grid": {"weights": ["mxint4"], "acts": ["none"], "recipes": ["rtn"]}}"#.utf8),
+                               file: "m.json", defaultName: "b")
+        }
+        XCTAssertEqual(try manifest(#""ctx": 2048, "bos": false"#).sha256, try manifest(#""ctx": 2048"#).sha256)
+        XCTAssertThrowsError(try manifest(#""bos": 1"#)) { XCTAssertTrue("\($0)".contains("eval.bos"), "\($0)") }
+    }
+
+    /// `--bos` runs: a model without a BOS id is refused naming eval.bos; with `bos_token` in
+    /// tokenizer_config.json every window is [BOS] + ctx − 1 tokens of the token file (the same
+    /// NLLs as `evaluatePerplexity(bos:)` on the loaded model) and calibration starts with it too.
+    func testBOSRunUsesTheTokenizersBOS() throws {
+        let (model, tokens, calib) = try Self.tinyModelFolder()
+        let base = ["--model", model.path, "--tokens-file", tokens.path, "--windows", "3", "--ctx", "64", "--no-cache"]
+        var a = Args(command: "eval", base + ["--bos"])
+        let noBOS = try EvalInvocation.parse(&a)
+        XCTAssertThrowsError(try noBOS.run()) { e in
+            XCTAssertTrue(e is UserFacingError)
+            XCTAssertTrue("\(e)".contains("eval.bos (--bos)"), "\(e)")
+        }
+        // the byte-level vocabulary's "A" (id 65) as BOS
+        try #"{"bos_token": "A"}"#.write(to: model.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        var b = Args(command: "eval", base + ["--bos"])
+        let rec = try EvalInvocation.parse(&b).run()
+        let ids = try readTokenFile(tokens)
+        let m = try LlamaModel.load(path: model.path)
+        let want = try evaluatePerplexity(model: m, tokens: ids, ctx: 64, windows: 3, bos: 65)
+        XCTAssertEqual(rec.evals[0].windowNLL, want.windowNLL)
+        XCTAssertEqual(rec.evals[0].tokens, 3 * 63)
+        // 200 tokens: 3 BOS windows of 63 text tokens fit (a 4th would not), as 3 plain windows of 64 do
+        var c = Args(command: "eval", base + ["--windows", "4", "--bos"])
+        XCTAssertThrowsError(try EvalInvocation.parse(&c).run()) { XCTAssertTrue("\($0)".contains("3 windows"), "\($0)") }
+        // calibration with BOS: a quantized cell runs
+        var d = Args(command: "eval", base + ["--bos", "--weights", "mxint4", "--recipe", "gptq", "--calib-file", calib.path,
+                                              "--calib-samples", "2", "--calib-len", "32"])
+        let q = try EvalInvocation.parse(&d)
+        let runner = try RealRunner(manifest: q.manifest)
+        XCTAssertEqual(runner.bos, 65)
+        let set = try runner.calibrationSet(q.manifest.cells[0])
+        XCTAssertTrue(set.sequences.allSatisfy { $0.count == 32 && $0[0] == 65 })
+        XCTAssertTrue(set.identity.hasSuffix("-bos65"))
+    }
+
     /// The same cell (SQ + AWQ + GPTQ, overrides, stochastic rounding) through `mxq eval`'s flags and
     /// through a one-cell sweep gives bit-identical NLLs and layer records.
     func testEvalFlagsAndOneCellSweepGiveIdenticalResults() throws {

@@ -48,6 +48,28 @@ final class HeldoutTests: XCTestCase {
         XCTAssertThrowsError(try CalibrationSet.heldOut(tokens: Array(stream.prefix(70)), samples: 1, length: 30, seed: 1, disjointFrom: full, sourceName: "t"))
     }
 
+    /// With a BOS id every calibration and held-out sequence is [BOS] + len − 1 consecutive text
+    /// tokens; the held-out windows stay disjoint from the calibration windows' text tokens, and
+    /// the set's identity (Hessian cache key) differs from the set without BOS.
+    func testBOSCalibrationAndHeldoutSequences() throws {
+        let stream = (0..<400).map { Int32(100 + $0) }
+        let bos: Int32 = 7
+        let cal = try CalibrationSet(tokens: stream, samples: 6, length: 30, seed: 3, bos: bos)
+        let plain = try CalibrationSet(tokens: stream, samples: 6, length: 30, seed: 3)
+        XCTAssertNotEqual(cal.identity, plain.identity)
+        XCTAssertEqual(cal.length, 30)
+        for (s, seq) in zip(cal.starts, cal.sequences) {
+            XCTAssertEqual(seq, [bos] + Array(stream[s..<(s + 29)]))
+        }
+        let h = try CalibrationSet.heldOut(tokens: stream, samples: 4, length: 30, seed: 3, disjointFrom: cal, sourceName: "t", bos: bos)
+        for (s, seq) in zip(h.starts, h.sequences) { XCTAssertEqual(seq, [bos] + Array(stream[s..<(s + 29)])) }
+        for s in h.starts { for c in cal.starts { XCTAssertTrue(s + 29 <= c || c + 29 <= s, "\(s) overlaps \(c)") } }
+        // as without BOS, the text must be longer than a sequence's text tokens (GPTQ's randint bound)
+        XCTAssertThrowsError(try CalibrationSet(tokens: Array(stream.prefix(29)), samples: 1, length: 30, seed: 0, bos: bos))
+        XCTAssertEqual(try CalibrationSet(tokens: Array(stream.prefix(30)), samples: 1, length: 30, seed: 0, bos: bos).sequences[0],
+                       [bos] + Array(stream.prefix(29)))
+    }
+
     func testGPTQRecordsDampLossAndTraceShare() throws {
         // hand-derived: k = 200 → the top 1% is ceil(2) = 2 channels; diagonal [100, 3, 1 × 198]
         var h = [Double](repeating: 0, count: 200 * 200)

@@ -37,6 +37,42 @@ final class PerplexityTests: XCTestCase {
         }
     }
 
+    /// With a BOS every window is [BOS] + ctx − 1 text tokens and all text tokens are predicted:
+    /// expectations from the scalar reference forward on exactly those windows.
+    func testBOSWindowsTileTheTextAndPredictEveryTextToken() throws {
+        let cfg = LlamaConfig.tiny(numLayers: 1)
+        let t = LlamaModel.randomTensors(config: cfg, seed: 31)
+        let model = try LlamaModel(config: cfg, tensor: { t[$0] })
+        let ctx = 7, bos: Int32 = 3
+        let tokens = randomTokens(3 * (ctx - 1) + 4, vocab: cfg.vocabSize, seed: 2)   // 3 windows, tail of 4
+        XCTAssertEqual(perplexityWindowCount(tokenCount: tokens.count, ctx: ctx, bos: true), 3)
+        XCTAssertEqual(perplexityWindowCount(tokenCount: tokens.count, ctx: ctx), 3)
+        let ref = ReferenceLlama(c: cfg, t: t)
+        let r = try evaluatePerplexity(model: model, tokens: tokens, ctx: ctx, bos: bos)
+        XCTAssertEqual(r.windows, 3)
+        XCTAssertEqual(r.tokens, 3 * (ctx - 1))
+        var sum = 0.0
+        for w in 0..<3 {
+            let win = [bos] + Array(tokens[(w * (ctx - 1))..<((w + 1) * (ctx - 1))])
+            let nll = ref.nll(win)
+            XCTAssertEqual(nll.count, ctx - 1)
+            XCTAssertEqual(r.windowNLL[w], nll.reduce(0, +) / Double(ctx - 1), accuracy: 1e-5)
+            sum += nll.reduce(0, +)
+        }
+        XCTAssertEqual(r.nll, sum / Double(3 * (ctx - 1)), accuracy: 1e-5)
+        let plain = try evaluatePerplexity(model: model, tokens: tokens, ctx: ctx)
+        XCTAssertNotEqual(plain.windowNLL, r.windowNLL)
+        // 6 text tokens make one BOS window of ctx 7, not a plain one; 5 make none
+        XCTAssertEqual(try evaluatePerplexity(model: model, tokens: Array(tokens.prefix(6)), ctx: ctx, bos: bos).windows, 1)
+        XCTAssertThrowsError(try evaluatePerplexity(model: model, tokens: Array(tokens.prefix(6)), ctx: ctx))
+        XCTAssertThrowsError(try evaluatePerplexity(model: model, tokens: Array(tokens.prefix(5)), ctx: ctx, bos: bos)) {
+            XCTAssertTrue("\($0)".contains("BOS + 6 text tokens"), "\($0)")
+        }
+        XCTAssertThrowsError(try evaluatePerplexity(model: model, tokens: tokens, ctx: ctx, bos: Int32(cfg.vocabSize))) {
+            XCTAssertTrue("\($0)".contains("BOS token id"), "\($0)")
+        }
+    }
+
     func testPerplexityIdenticalForAnyThreadCount() throws {
         let cfg = LlamaConfig.tiny(hiddenSize: 48, numLayers: 1)
         let model = LlamaModel.random(config: cfg, seed: 5)

@@ -56,19 +56,22 @@ final class GGUFTokenizerTests: XCTestCase {
         XCTAssertEqual(t.vocabSize, 265)
         XCTAssertEqual(t.bosTokenID, 1)
         XCTAssertEqual(t.eosTokenID, 2)
-        XCTAssertEqual(t.encode("hello world 12"), [259, 264, 32, 49, 50])
+        XCTAssertEqual(try t.encode("hello world 12"), [259, 264, 32, 49, 50])
         let g = try BPETokenizer(gguf: try GGUFFile(path: url.path), preTokenizer: "gpt2")
         XCTAssertEqual(g.preTokenizer, .gpt2)
-        XCTAssertEqual(g.encode("x 12"), t.with(preTokenizer: .gpt2).encode("x 12"))
-        XCTAssertEqual(g.encode("x 12"), [120, 32, 49, 50])   // no merges with digits: Ġ 1 2 stay bytes, one piece
-        XCTAssertEqual(t.encode("x 12"), [120, 32, 49, 50])
+        XCTAssertEqual(try g.encode("x 12"), try t.with(preTokenizer: .gpt2).encode("x 12"))
+        XCTAssertEqual(try g.encode("x 12"), [120, 32, 49, 50])   // no merges with digits: Ġ 1 2 stay bytes, one piece
+        XCTAssertEqual(try t.encode("x 12"), [120, 32, 49, 50])
     }
 
     func testBadMetadataIsAnError() throws {
-        // Unknown pre-tokenizer name: typed error naming it, never a fallback.
-        XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "llama-bpe")))) { e in
-            guard case .unknownPreTokenizer(let name, _)? = e as? TokenizerError else { return XCTFail("\(e)") }
-            XCTAssertEqual(name, "llama-bpe")
+        // Unknown pre-tokenizer names (llama.cpp's `default` regex set included): a typed error
+        // naming the key and the name, never a fallback.
+        for name in ["deepseek-llm", "default", "falcon", "LLAMA-BPE"] {
+            XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: name)))) { e in
+                guard case .invalid(_, let detail)? = e as? TokenizerError else { return XCTFail("\(e)") }
+                XCTAssertTrue(detail.contains("tokenizer.ggml.pre is '\(name)'"), detail)
+            }
         }
         // No pre-tokenizer in the file: an error, unless --pre chooses one.
         let noPre = try write(kvs(pre: nil))
@@ -77,10 +80,46 @@ final class GGUFTokenizerTests: XCTestCase {
             XCTAssertEqual(field, "tokenizer.ggml.pre")
         }
         XCTAssertEqual(try BPETokenizer.load(model: noPre, preTokenizer: "gpt2").encode("hello"), [259])
+        // Known names: the scanners, and the Llama-3 / Qwen2 Split patterns (same ids as their
+        // tokenizer.json: RealTokenizerTests.testGGUFByteLevelVocabulariesMatchHFTokenizers).
+        for (name, shown) in [("gpt-2", "gpt2"), ("starcoder", "smollm"), ("llama-bpe", "llama-bpe: Split(Isolated)+ByteLevel"),
+                              ("llama3", "llama3: Split(Isolated)+ByteLevel"), ("qwen2", "NFC+qwen2: Split(Isolated)+ByteLevel")] {
+            let t = try BPETokenizer.load(model: try write(kvs(pre: name)))
+            XCTAssertEqual(t.preTokenizerName, shown)
+            XCTAssertEqual(try t.encode("hello"), [259])
+        }
+        XCTAssertTrue(try BPETokenizer.load(model: try write(kvs(pre: "llama-bpe"))).ignoreMerges)
+        XCTAssertFalse(try BPETokenizer.load(model: try write(kvs(pre: "qwen2"))).ignoreMerges)
+        // digits: Llama-3 groups up to three, Qwen2 isolates each (no merges here, so pieces show as byte runs)
+        XCTAssertEqual(try BPETokenizer.load(model: try write(kvs(pre: "llama-bpe"))).encode("1234"), [49, 50, 51, 52])
         // SentencePiece vocabulary, missing merges, a bad merge.
         XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "gpt2", model: "llama"))))
         XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "gpt2", merges: nil))))
         XCTAssertThrowsError(try BPETokenizer.load(model: try write(kvs(pre: "gpt2", merges: ["h e", "he"]))))
+    }
+
+    /// A SentencePiece (`llama`) vocabulary takes `tokenizer.ggml.pre` absent or `default` (what
+    /// llama.cpp's converter writes); a byte-level name contradicts it and is refused naming the key.
+    func testSentencePieceVocabularyPreTokenizerKey() throws {
+        func file(pre: String?) throws -> URL {
+            var w = GGUFWriter()
+            w.set("general.architecture", .string("llama"))
+            w.set("tokenizer.ggml.model", .string("llama"))
+            let pieces = ["<unk>", "<s>", "</s>", "\u{2581}", "a", "\u{2581}a"]
+            w.set("tokenizer.ggml.tokens", .array(.string, pieces.map { .string($0) }))
+            w.set("tokenizer.ggml.scores", .array(.float32, [0, 0, 0, -1, -2, -3].map { .float32($0) }))
+            w.set("tokenizer.ggml.token_type", .array(.int32, [2, 3, 3, 1, 1, 1].map { .int32($0) }))
+            if let pre { w.set("tokenizer.ggml.pre", .string(pre)) }
+            let url = makeTempDir("tokgguf").appendingPathComponent("sp.gguf")
+            try w.write(to: url.path)
+            return url
+        }
+        XCTAssertEqual(try BPETokenizer.load(model: try file(pre: nil)).encode("a"), [5])
+        XCTAssertEqual(try BPETokenizer.load(model: try file(pre: "default")).encode("a"), [5])
+        XCTAssertThrowsError(try BPETokenizer.load(model: try file(pre: "llama-bpe"))) { e in
+            guard case .invalid(_, let detail)? = e as? TokenizerError else { return XCTFail("\(e)") }
+            XCTAssertTrue(detail.contains("tokenizer.ggml.pre is 'llama-bpe'"), detail)
+        }
     }
 }
 
@@ -104,7 +143,7 @@ final class SmolLM2TokenizerTests: XCTestCase {
         let t = try smol()
         XCTAssertEqual(t.preTokenizer, .smollm)
         XCTAssertEqual(t.vocabSize, 49152)
-        let ids = t.encode(text)
+        let ids = try t.encode(text)
         XCTAssertEqual(ids.count, 304_978)
         XCTAssertEqual(t.droppedByteCount(in: text), 0)
         XCTAssertEqual(t.decode(ids), text)
@@ -115,15 +154,15 @@ final class SmolLM2TokenizerTests: XCTestCase {
         let t = try smol()
         if FileManager.default.fileExists(atPath: EvalDataset.ptb.url.path) {
             let ptb = try EvalDataset.ptb.text()
-            XCTAssertEqual(t.decode(t.encode(ptb)), ptb)
+            XCTAssertEqual(try t.decode(t.encode(ptb)), ptb)
         }
         var rng = RandomText(seed: 99)
         for _ in 0..<300 {
             let s = rng.string(maxScalars: 50, anyScalar: true)
-            if t.droppedByteCount(in: s) == 0 { XCTAssertEqual(t.decode(t.encode(s)), s) }
+            if t.droppedByteCount(in: s) == 0 { XCTAssertEqual(try t.decode(t.encode(s)), s) }
         }
         // Hand-checkable facts of this vocabulary: a single digit is one token whose string is the digit.
-        XCTAssertEqual(t.encode("7"), [t.id(of: "7")!])
-        XCTAssertEqual(t.encode(" 42"), [t.id(of: "Ġ")!, t.id(of: "4")!, t.id(of: "2")!])
+        XCTAssertEqual(try t.encode("7"), [t.id(of: "7")!])
+        XCTAssertEqual(try t.encode(" 42"), [t.id(of: "Ġ")!, t.id(of: "4")!, t.id(of: "2")!])
     }
 }

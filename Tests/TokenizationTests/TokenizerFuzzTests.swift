@@ -34,8 +34,8 @@ final class TokenizerFuzzTests: XCTestCase {
     }
 
     /// Loads, encodes a sample and checks the ids are inside the vocabulary.
-    static func exercise(_ t: BPETokenizer) {
-        let ids = t.encode(sample)
+    static func exercise(_ t: BPETokenizer) throws {
+        let ids = try t.encode(sample)
         for id in ids { precondition(id >= 0 && Int(id) < t.vocabSize, "id \(id) outside the vocabulary") }
         _ = t.decode(ids)
     }
@@ -51,7 +51,7 @@ final class TokenizerFuzzTests: XCTestCase {
         let t0 = monotonicSeconds()
         let tally = runFuzz(format: "tokenizer.json", count: ms.count, describe: { ms[$0].description }) { i in
             writeFuzzFile(ms[i].apply(to: base, tokens: toks), to: url.path)
-            Self.exercise(try BPETokenizer(tokenizerJSON: url))
+            try Self.exercise(try BPETokenizer(tokenizerJSON: url))
         }
         print("tokenizer.json fuzz: \(ms.count) mutants over \(toks.count) tokens of a \(base.count)-byte file in \(String(format: "%.1f", monotonicSeconds() - t0)) s: \(tally)")
         XCTAssertTrue(tally.failures.isEmpty, tally.failures.prefix(20).joined(separator: "\n"))
@@ -75,14 +75,14 @@ final class TokenizerFuzzTests: XCTestCase {
         let base = tokenizerGGUF()
         let p = dir.appendingPathComponent("t.gguf").path
         FileManager.default.createFile(atPath: p, contents: Data(base))
-        Self.exercise(try BPETokenizer(gguf: try GGUFFile(path: p)))
+        try Self.exercise(try BPETokenizer(gguf: try GGUFFile(path: p)))
         let fields = ggufFields(base)
         let ms = binaryMutants(of: base, fields: fields, count: Self.mutantsPerFormat, seed: 0x746f_6b67)
         let hwm0 = peakRSSBytes()
         let t0 = monotonicSeconds()
         let tally = runFuzz(format: "gguf-tokenizer", count: ms.count, describe: { ms[$0].description }) { i in
             writeFuzzFile(ms[i].apply(to: base), to: p)
-            Self.exercise(try BPETokenizer(gguf: try GGUFFile(path: p)))
+            try Self.exercise(try BPETokenizer(gguf: try GGUFFile(path: p)))
         }
         print("GGUF tokenizer fuzz: \(ms.count) mutants over \(fields.count) fields in \(String(format: "%.1f", monotonicSeconds() - t0)) s: \(tally)")
         XCTAssertTrue(tally.failures.isEmpty, tally.failures.prefix(20).joined(separator: "\n"))
