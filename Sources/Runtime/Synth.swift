@@ -1,0 +1,72 @@
+// Random-weight checkpoint folders of real model shapes (`mxq synth`), written tensor by tensor.
+import Foundation
+import Support
+import ModelIO
+
+/// What `synthesizeCheckpoint` wrote.
+public struct SynthResult: Sendable {
+    public var files: [String]
+    /// Bytes of tensor data.
+    public var tensorBytes: Int64
+    public var parameters: Int
+    public var seconds: Double
+}
+
+/// Values per independent random sub-stream of a synthetic tensor (a divisor of
+/// `HFCheckpointWriter.chunkElements`, so chunks never split a sub-stream).
+public let synthSubstreamElements = 1 << 16
+
+/// Fills `out` with the values `offset ..< offset + out.count` of the synthetic tensor `spec`:
+/// `spec.offset + spec.scale · N(0, 1)` as `LlamaModel.randomTensorSpecs` scales them, value `e`
+/// drawn from the sub-stream `SplitMix64(seed).fork(spec.stream).fork(e / 65536)` (sequentially
+/// within it), so any chunking and any thread count give the same tensor. `offset` must be a
+/// multiple of `synthSubstreamElements`.
+public func fillSyntheticTensor(_ spec: LlamaModel.RandomTensorSpec, seed: UInt64, offset: Int,
+                                out: UnsafeMutableBufferPointer<Float>, threads: Int? = nil) {
+    precondition(offset % synthSubstreamElements == 0, "fillSyntheticTensor: offset must be a multiple of \(synthSubstreamElements)")
+    precondition(offset + out.count <= spec.count, "fillSyntheticTensor: range past the tensor")
+    let subs = (out.count + synthSubstreamElements - 1) / synthSubstreamElements
+    let base = SplitMix64(seed: seed).fork(spec.stream)
+    let firstSub = offset / synthSubstreamElements
+    let p = UncheckedSendable(out.baseAddress!), n = out.count
+    Parallel.forEach(subs, threads: threads) { s in
+        var g = base.fork(UInt64(firstSub + s))
+        let lo = s * synthSubstreamElements, hi = min(n, lo + synthSubstreamElements)
+        for i in lo..<hi { p.value[i] = spec.offset + spec.scale * g.nextGaussian() }
+    }
+}
+
+/// Writes a Hugging Face checkpoint folder with random weights for `config` (HF names, q/k rows in
+/// halves layout, drawn by `fillSyntheticTensor`), `config.json` with `extraConfig`, and a
+/// synthetic byte-level `tokenizer.json` covering the vocabulary (`syntheticTokenizerJSON`, with
+/// `specialTokens` at their ids) plus `tokenizer_config.json`. Refuses before writing anything
+/// when the disk lacks room (`CheckpointWriteError.noRoom`; `availableBytes` replaces the measured
+/// free space, for tests). Memory stays at a few MB whatever the model size.
+@discardableResult
+public func synthesizeCheckpoint(config h: LlamaHyperparameters, dtype: SafetensorsWriter.DType, to dir: String, seed: UInt64,
+                                 extraConfig: [String: Any] = [:], specialTokens: [(id: Int, content: String)] = [],
+                                 shardBytes: Int = HFCheckpointWriter.defaultShardBytes, availableBytes: Int64? = nil,
+                                 showProgress: Bool = false) throws -> SynthResult {
+    let t0 = monotonicSeconds()
+    try h.validate(path: dir)
+    let writer = HFCheckpointWriter(config: h, dtype: dtype, shardBytes: shardBytes)
+    let tok = syntheticTokenizerJSON(vocab: h.vocab, special: specialTokens)
+    try writer.checkRoom(dir: dir, extraBytes: Int64(tok.utf8.count), available: availableBytes)
+    let specs = Dictionary(uniqueKeysWithValues: LlamaModel.randomTensorSpecs(config: LlamaConfig(h, ropeLayout: .halves)).map { ($0.name, $0) })
+    let progress = showProgress ? ProgressReporter("synth", total: h.expectedTensorCount) : nil
+    var files = try writer.write(to: dir, extraConfig: extraConfig, progress: progress) { name, shape, off, out in
+        guard let s = specs[name], s.count == shape.reduce(1, *) else {
+            preconditionFailure("synth: no random spec for \(name) \(shape)")
+        }
+        fillSyntheticTensor(s, seed: seed, offset: off, out: out)
+    }
+    progress?.finish()
+    try writeFile(tok, to: (dir as NSString).appendingPathComponent("tokenizer.json"))
+    let bos = specialTokens.first { $0.id == h.bosTokenID }?.content
+    let eosID = extraConfig["eos_token_id"] as? Int
+    let eos = specialTokens.first { $0.id == eosID }?.content
+    try writeFile(tokenizerConfigJSON(bos: bos, eos: eos), to: (dir as NSString).appendingPathComponent("tokenizer_config.json"))
+    files += ["tokenizer.json", "tokenizer_config.json"]
+    let params = h.expectedTensors().reduce(0) { $0 + $1.shape.reduce(1, *) }
+    return SynthResult(files: files, tensorBytes: writer.tensorBytes, parameters: params, seconds: monotonicSeconds() - t0)
+}
