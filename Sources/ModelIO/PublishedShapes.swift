@@ -145,3 +145,41 @@ public func tokenizerConfigJSON(bos: String?, eos: String?) -> String {
     if let e = eos { parts.append("\"eos_token\": " + jsonString(e)) }
     return "{\n  " + parts.joined(separator: ",\n  ") + "\n}\n"
 }
+
+/// A Hugging Face `tokenizer.json` equivalent to a GGUF byte-level BPE vocabulary
+/// (`tokenizer.ggml.model` `gpt2`): the tokens with their ids, the merges in rank order, the
+/// pre-tokenizer of `tokenizer.ggml.pre` (`gpt2`/`gpt-2`: `ByteLevel`; `smollm`/`starcoder`:
+/// `Sequence[Digits(individual_digits), ByteLevel]`, as SmolLM's own tokenizer.json), control
+/// (type 3) and user-defined (type 4) tokens as added tokens, plus the BOS/EOS token strings.
+/// Nil (with the reason) for other vocabularies (SentencePiece `llama`, other pre-tokenizers).
+public func ggufByteLevelTokenizerJSON(_ f: GGUFFile) -> (json: String?, bos: String?, eos: String?, reason: String) {
+    guard f["tokenizer.ggml.model"]?.string == "gpt2" else {
+        return (nil, nil, nil, "tokenizer.ggml.model is \(f["tokenizer.ggml.model"]?.string.map { "'\($0)'" } ?? "missing"), not byte-level BPE ('gpt2')")
+    }
+    guard let tokens = f["tokenizer.ggml.tokens"]?.stringArray, let merges = f["tokenizer.ggml.merges"]?.stringArray else {
+        return (nil, nil, nil, "tokenizer.ggml.tokens or tokenizer.ggml.merges missing")
+    }
+    let pre: String
+    switch f["tokenizer.ggml.pre"]?.string ?? "" {
+    case "gpt2", "gpt-2":
+        pre = "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}"
+    case "smollm", "starcoder":
+        pre = "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\",\"individual_digits\":true},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}]}"
+    case let other:
+        return (nil, nil, nil, "tokenizer.ggml.pre '\(other)' has no tokenizer.json equivalent here (gpt2 and smollm are written)")
+    }
+    let types = f["tokenizer.ggml.token_type"]?.array?.map { $0.int ?? 1 } ?? []
+    var added: [String] = []
+    for (i, t) in tokens.enumerated() where i < types.count && (types[i] == 3 || types[i] == 4) {
+        added.append("{\"id\":\(i),\"content\":\(jsonString(t)),\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":\(types[i] == 3)}")
+    }
+    let vocab = tokens.enumerated().map { jsonString($0.element) + ":\($0.offset)" }.joined(separator: ",")
+    let json = "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[" + added.joined(separator: ",") +
+        "],\"normalizer\":null,\"pre_tokenizer\":" + pre + ",\"post_processor\":null," +
+        "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true}," +
+        "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null," +
+        "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":{" + vocab + "},\"merges\":[" +
+        merges.map(jsonString).joined(separator: ",") + "]}}\n"
+    func tok(_ key: String) -> String? { f[key]?.int.flatMap { $0 >= 0 && $0 < tokens.count ? tokens[$0] : nil } }
+    return (json, tok("tokenizer.ggml.bos_token_id"), tok("tokenizer.ggml.eos_token_id"), "")
+}

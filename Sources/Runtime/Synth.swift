@@ -70,3 +70,39 @@ public func synthesizeCheckpoint(config h: LlamaHyperparameters, dtype: Safetens
     let params = h.expectedTensors().reduce(0) { $0 + $1.shape.reduce(1, *) }
     return SynthResult(files: files, tensorBytes: writer.tensorBytes, parameters: params, seconds: monotonicSeconds() - t0)
 }
+
+extension LlamaModel {
+    /// The model's current weight `name` (Hugging Face name, see `LlamaHyperparameters.expectedTensors`)
+    /// as row-major fp32 in Hugging Face's halves RoPE layout: when the model runs `.interleaved`
+    /// (GGUF `llama` weights) the q/k rows and their biases are permuted back
+    /// (`RopeLayout.permuteInterleavedToHalves`). Whatever PTQ left in the model is returned:
+    /// fake-quantized linear weights, norms with SmoothQuant scales folded in, scaled biases.
+    /// `lm_head.weight` is the LM head's weight (also for a tied model). Nil for an unknown name.
+    public func hfTensor(_ name: String) -> [Float]? {
+        switch name {
+        case "model.embed_tokens.weight": return embedding
+        case "model.norm.weight": return finalNorm
+        case "lm_head.weight": return lmHead.weight
+        default: break
+        }
+        let pre = "model.layers."
+        guard name.hasPrefix(pre) else { return nil }
+        let rest = name.dropFirst(pre.count).split(separator: ".", maxSplits: 1)
+        guard rest.count == 2, let i = Int(rest[0]), i >= 0, i < blocks.count else { return nil }
+        let b = blocks[i]
+        let lin: [String: Linear] = ["self_attn.q_proj": b.qProj, "self_attn.k_proj": b.kProj, "self_attn.v_proj": b.vProj,
+                                     "self_attn.o_proj": b.oProj, "mlp.gate_proj": b.gateProj, "mlp.up_proj": b.upProj,
+                                     "mlp.down_proj": b.downProj]
+        let field = String(rest[1])
+        if field == "input_layernorm.weight" { return b.inputNorm }
+        if field == "post_attention_layernorm.weight" { return b.postAttentionNorm }
+        guard let dot = field.lastIndex(of: "."), let l = lin[String(field[..<dot])] else { return nil }
+        let kind = field[field.index(after: dot)...]
+        guard let v = kind == "weight" ? l.weight : kind == "bias" ? l.bias : nil else { return nil }
+        let heads = l === b.qProj ? config.numHeads : l === b.kProj ? config.numKVHeads : 0
+        if heads > 0 && config.ropeLayout == .interleaved {
+            return RopeLayout.permuteInterleavedToHalves(v, heads: heads, cols: kind == "weight" ? l.inFeatures : 1)
+        }
+        return v
+    }
+}
