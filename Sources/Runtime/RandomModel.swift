@@ -25,6 +25,9 @@ extension LlamaModel {
     /// stream `SplitMix64(seed).fork(stream)`.
     public struct RandomTensorSpec: Sendable {
         public let name: String, count: Int, stream: UInt64, scale: Float, offset: Float
+        public init(name: String, count: Int, stream: UInt64, scale: Float, offset: Float) {
+            self.name = name; self.count = count; self.stream = stream; self.scale = scale; self.offset = offset
+        }
     }
 
     /// The tensors of a random model for `config`, in drawing order (stream numbers): linear
