@@ -36,8 +36,20 @@ public func fillSyntheticTensor(_ spec: LlamaModel.RandomTensorSpec, seed: UInt6
     }
 }
 
+/// The tensors of a synthetic checkpoint: `LlamaModel.randomTensorSpecs` (linear weights N(0, 1/K),
+/// norm weights 1 + N(0, 0.1²), biases N(0, 0.5²)) except the token embedding, N(0, 1/hidden)
+/// instead of N(0, 1): about the 0.02 standard deviation of trained Llama-family embeddings at
+/// widths 2048–4096, and what keeps a tied LM head's logits O(1) (with N(0, 1) rows a tied
+/// 2048-wide model gives logits near ±2048 and an infinite perplexity).
+public func synthTensorSpecs(config h: LlamaHyperparameters) -> [LlamaModel.RandomTensorSpec] {
+    LlamaModel.randomTensorSpecs(config: LlamaConfig(h, ropeLayout: .halves)).map { s in
+        s.name != "model.embed_tokens.weight" ? s
+            : LlamaModel.RandomTensorSpec(name: s.name, count: s.count, stream: s.stream, scale: 1 / Float(h.hidden).squareRoot(), offset: 0)
+    }
+}
+
 /// Writes a Hugging Face checkpoint folder with random weights for `config` (HF names, q/k rows in
-/// halves layout, drawn by `fillSyntheticTensor`), `config.json` with `extraConfig`, and a
+/// halves layout, `synthTensorSpecs` drawn by `fillSyntheticTensor`), `config.json` with `extraConfig`, and a
 /// synthetic byte-level `tokenizer.json` covering the vocabulary (`syntheticTokenizerJSON`, with
 /// `specialTokens` at their ids) plus `tokenizer_config.json`. Refuses before writing anything
 /// when the disk lacks room (`CheckpointWriteError.noRoom`; `availableBytes` replaces the measured
@@ -52,7 +64,7 @@ public func synthesizeCheckpoint(config h: LlamaHyperparameters, dtype: Safetens
     let writer = HFCheckpointWriter(config: h, dtype: dtype, shardBytes: shardBytes)
     let tok = syntheticTokenizerJSON(vocab: h.vocab, special: specialTokens)
     try writer.checkRoom(dir: dir, extraBytes: Int64(tok.utf8.count), available: availableBytes)
-    let specs = Dictionary(uniqueKeysWithValues: LlamaModel.randomTensorSpecs(config: LlamaConfig(h, ropeLayout: .halves)).map { ($0.name, $0) })
+    let specs = Dictionary(uniqueKeysWithValues: synthTensorSpecs(config: h).map { ($0.name, $0) })
     let progress = showProgress ? ProgressReporter("synth", total: h.expectedTensorCount) : nil
     var files = try writer.write(to: dir, extraConfig: extraConfig, progress: progress) { name, shape, off, out in
         guard let s = specs[name], s.count == shape.reduce(1, *) else {

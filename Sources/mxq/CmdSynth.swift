@@ -17,8 +17,8 @@ enum SynthCommand: Command {
     shards with model.safetensors.index.json, and a synthetic byte-level tokenizer.json covering the
     vocabulary (256 byte tokens, meaningless merges, the BOS/EOS tokens at their ids) with
     tokenizer_config.json. For speed and memory benchmarks and tests: the weights are random
-    (seeded; linear weights N(0, 1/in_features), embeddings N(0, 1), norm weights 1 + N(0, 0.01),
-    biases N(0, 0.25)), the model computes nothing meaningful.
+    (seeded; linear weights N(0, 1/in_features), embeddings N(0, 1/hidden) (std ≈ 0.02 as in trained
+    models), norm weights 1 + N(0, 0.01), biases N(0, 0.25)), the model computes nothing meaningful.
 
     Weights are generated and written tensor by tensor in 4 MB chunks (memory stays small whatever
     the size); a write the disk has no room for is refused before anything is written.

@@ -76,13 +76,13 @@ final class SynthExportTests: XCTestCase {
             let bytes = st.entries.reduce(0) { $0 + 4 * $1.shape.reduce(1, *) }
             XCTAssertTrue(bytes <= 20_000 || st.entries.count == 1, f)
         }
-        // scales (RandomModel's): linear N(0, 1/K), embeddings N(0, 1), norms 1 + N(0, 0.1²), biases N(0, 0.5²)
+        // scales (RandomModel's, embeddings N(0, 1/hidden)): linear N(0, 1/K), norms 1 + N(0, 0.1²), biases N(0, 0.5²)
         func stats(_ v: [Float]) -> (mean: Double, sd: Double) {
             let m = v.reduce(0.0) { $0 + Double($1) } / Double(v.count)
             return (m, (v.reduce(0.0) { $0 + (Double($1) - m) * (Double($1) - m) } / Double(v.count)).squareRoot())
         }
         let emb = stats(a.tensors["model.embed_tokens.weight"]!.data)
-        XCTAssertEqual(emb.sd, 1, accuracy: 0.05)
+        XCTAssertEqual(emb.sd, 1 / Double(48).squareRoot(), accuracy: 0.05 / Double(48).squareRoot())
         let down = stats(a.tensors["model.layers.1.mlp.down_proj.weight"]!.data)
         XCTAssertEqual(down.sd, 1 / Double(80).squareRoot(), accuracy: 0.1 / Double(80).squareRoot())
         let norm = stats(a.tensors["model.layers.0.input_layernorm.weight"]!.data)
