@@ -60,6 +60,10 @@ public struct ExportInvocation {
     /// mxq_export.json). Refuses activation formats from overrides too, before quantizing.
     public func run(gitCommit: String = Environment.gitCommit()) throws -> Summary {
         let t0 = monotonicSeconds()
+        let src = try RealRunner.modelURL(manifest).resolvingSymlinksInPath().standardizedFileURL
+        if URL(fileURLWithPath: out).resolvingSymlinksInPath().standardizedFileURL.path == src.path {
+            throw UsageError("export: --out \(out) is the source model's folder; write the export to another folder")
+        }
         let runner = try RealRunner(manifest: manifest, evaluate: false)
         runner.recordsForRTN = false
         let cell = manifest.cells[0]
@@ -93,7 +97,7 @@ public struct ExportInvocation {
         var tokenizerFiles: [(name: String, text: String?, copyFrom: URL?)] = []
         var tokenizerNote = ""
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: source.path, isDirectory: &isDir)
+        _ = FileManager.default.fileExists(atPath: source.path, isDirectory: &isDir)
         if isDir.boolValue {
             // fields of the source config.json that do not change the maths
             if let d = try? Data(contentsOf: source.appendingPathComponent("config.json")),

@@ -18,8 +18,8 @@ public let synthSubstreamElements = 1 << 16
 
 /// Fills `out` with the values `offset ..< offset + out.count` of the synthetic tensor `spec`:
 /// `spec.offset + spec.scale · N(0, 1)` as `LlamaModel.randomTensorSpecs` scales them, value `e`
-/// drawn from the sub-stream `SplitMix64(seed).fork(spec.stream).fork(e / 65536)` (sequentially
-/// within it), so any chunking and any thread count give the same tensor. `offset` must be a
+/// drawn from the sub-stream `SplitMix64(seed).fork(spec.stream).fork(e / 65536)` (Box–Muller
+/// pairs, sequentially within it), so any chunking and any thread count give the same tensor. `offset` must be a
 /// multiple of `synthSubstreamElements`.
 public func fillSyntheticTensor(_ spec: LlamaModel.RandomTensorSpec, seed: UInt64, offset: Int,
                                 out: UnsafeMutableBufferPointer<Float>, threads: Int? = nil) {
@@ -32,7 +32,16 @@ public func fillSyntheticTensor(_ spec: LlamaModel.RandomTensorSpec, seed: UInt6
     Parallel.forEach(subs, threads: threads) { s in
         var g = base.fork(UInt64(firstSub + s))
         let lo = s * synthSubstreamElements, hi = min(n, lo + synthSubstreamElements)
-        for i in lo..<hi { p.value[i] = spec.offset + spec.scale * g.nextGaussian() }
+        // Box–Muller pairs (both outputs: half the logarithms and draws of nextGaussian)
+        var i = lo
+        while i < hi {
+            let u1 = max(Double(g.next() >> 11) * (1.0 / 9_007_199_254_740_992.0), 1e-300)
+            let u2 = Double(g.next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+            let r = (-2 * Foundation.log(u1)).squareRoot(), t = 2 * Double.pi * u2
+            p.value[i] = spec.offset + spec.scale * Float(r * Foundation.cos(t))
+            if i + 1 < hi { p.value[i + 1] = spec.offset + spec.scale * Float(r * Foundation.sin(t)) }
+            i += 2
+        }
     }
 }
 

@@ -255,6 +255,8 @@ final class SynthExportTests: XCTestCase {
         XCTAssertTrue(message(["--dataset", "wikitext2"]).contains("evaluation option"))
         XCTAssertTrue(message(["--weights", "mxint4", "--packed"]).contains("--packed"))
         XCTAssertTrue(message(["--dtype", "f16"]).contains("bf16 or f32"))
+        do { _ = try export(["--model", folder.path, "--out", folder.path]); XCTFail("export into its source folder") }
+        catch { XCTAssertTrue("\(error)".contains("source model's folder"), "\(error)") }
 
         _ = try export(["--model", folder.path, "--out", out.path, "--weights", "mxint8", "--lm-head", "--calib-file", calib.path,
                         "--calib-len", "32", "--calib-samples", "2", "--no-cache"])
