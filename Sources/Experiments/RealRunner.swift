@@ -44,7 +44,9 @@ public final class RealRunner: CellRunner {
     /// Loads everything a sweep needs and checks the manifest against the real data
     /// (enough tokens for `eval.windows` × `eval.ctx`, ctx and calibration lengths within the
     /// model's context, token ids within its vocabulary). Creates no files.
-    public init(manifest m: Manifest) throws {
+    /// With `evaluate` false (`mxq export`: quantize, never evaluate) the evaluation datasets are
+    /// neither read nor checked (nor is `eval.ctx`); `runCell` and `baseline` must not be called.
+    public init(manifest m: Manifest, evaluate: Bool = true) throws {
         manifest = m
         modelURL = try Self.modelURL(m)
         let t0 = monotonicSeconds()
@@ -52,7 +54,7 @@ public final class RealRunner: CellRunner {
         tokenizer = try BPETokenizer.load(model: modelURL, preTokenizer: m.preTokenizer)
         bos = m.bos ? try Self.bosID(tokenizer: tokenizer, checkpoint: checkpoint, path: modelURL.path) : nil
         let context = checkpoint.config.contextLength
-        if m.ctx > context {
+        if evaluate && m.ctx > context {
             throw UsageError("manifest eval.ctx: \(m.ctx) exceeds the model's context length \(context)")
         }
         for cal in Set(m.cells.filter { !$0.recipe.isFP32 }.map { m.calibration(of: $0) }) where cal.len > context {
@@ -60,12 +62,12 @@ public final class RealRunner: CellRunner {
         }
         // Sliding-window attention (Mistral, Qwen2 with use_sliding_window) is not implemented:
         // sequences longer than the window are refused (ModelIOError naming `sliding_window`).
-        try checkpoint.config.checkSequenceLength(m.ctx, what: "eval.ctx", path: modelURL.path)
+        if evaluate { try checkpoint.config.checkSequenceLength(m.ctx, what: "eval.ctx", path: modelURL.path) }
         for cal in Set(m.cells.filter { !$0.recipe.isFP32 }.map { m.calibration(of: $0) }) {
             try checkpoint.config.checkSequenceLength(cal.len, what: "calibration.len", path: modelURL.path)
         }
         var ev: [(String, URL, [Int32])] = []
-        for d in m.datasets {
+        for d in m.datasets where evaluate {
             let url: URL, toks: [Int32]
             if d.hasPrefix(Manifest.tokensPrefix) {
                 url = Manifest.resolvePath(String(d.dropFirst(Manifest.tokensPrefix.count)))
@@ -90,7 +92,25 @@ public final class RealRunner: CellRunner {
             ev.append((d, url, toks))
         }
         evalTokens = ev
-        printErr("mxq: model \(modelURL.lastPathComponent) and \(m.datasets.joined(separator: ", ")) loaded and tokenized in \(formatDuration(monotonicSeconds() - t0))")
+        printErr("mxq: model \(modelURL.lastPathComponent)" + (evaluate ? " and \(m.datasets.joined(separator: ", ")) loaded and tokenized" : " loaded") +
+                 " in \(formatDuration(monotonicSeconds() - t0))")
+    }
+
+    /// The loaded checkpoint's hyperparameters.
+    public var modelConfig: LlamaHyperparameters { checkpoint.config }
+    /// The model file or folder.
+    public var modelPath: URL { modelURL }
+
+    /// The model a cell evaluates, without evaluating it (`mxq export`): a fresh fp32 model from the
+    /// checkpoint, quantized by PTQ exactly as `runCell` quantizes it (same plan, calibration,
+    /// Hessian cache), with fake-quantized fp32 weights (never packed). The report is nil for fp32.
+    /// Cells with a bit budget (mixed-precision plans) are refused.
+    public func quantizedModel(_ cell: Cell, progress: SweepProgress) throws -> (model: LlamaModel, report: PTQReport?) {
+        let model = try freshModel()
+        if cell.recipe.isFP32 { return (model, nil) }
+        if cell.budget != nil { throw UsageError("cells with a bit budget (mixed-precision plans) cannot be exported") }
+        let (report, _) = try quantizeModel(model, cell: cell, progress: progress)
+        return (model, report)
     }
 
     /// The BOS id of a model for `eval.bos`: the tokenizer's (GGUF `tokenizer.ggml.bos_token_id`,

@@ -21,44 +21,61 @@ extension LlamaConfig {
 }
 
 extension LlamaModel {
-    /// Hugging Face–named random tensors for `config` (deterministic in `seed`): linear
-    /// weights N(0, 1/K), embeddings N(0, 1), norm weights 1 + N(0, 0.1²), biases (when the
-    /// config has them) N(0, 0.5²), drawn after every other tensor so a model without biases
-    /// gets the same weights as before they existed.
-    public static func randomTensors(config c: LlamaConfig, seed: UInt64) -> [String: [Float]] {
-        var t: [String: [Float]] = [:]
-        var stream: UInt64 = 0
-        func gauss(_ n: Int, _ scale: Float, _ offset: Float = 0) -> [Float] {
-            var g = SplitMix64(seed: seed).fork(stream)
-            stream += 1
-            return (0..<n).map { _ in offset + scale * g.nextGaussian() }
+    /// How `randomTensors` draws one tensor: `count` values `offset + scale · N(0, 1)` from the
+    /// stream `SplitMix64(seed).fork(stream)`.
+    public struct RandomTensorSpec: Sendable {
+        public let name: String, count: Int, stream: UInt64, scale: Float, offset: Float
+        public init(name: String, count: Int, stream: UInt64, scale: Float, offset: Float) {
+            self.name = name; self.count = count; self.stream = stream; self.scale = scale; self.offset = offset
+        }
+    }
+
+    /// The tensors of a random model for `config`, in drawing order (stream numbers): linear
+    /// weights N(0, 1/K), embeddings N(0, 1), norm weights 1 + N(0, 0.1²), biases (when the config
+    /// has them) N(0, 0.5²), drawn after every other tensor so a model without biases gets the
+    /// same weights as before they existed.
+    public static func randomTensorSpecs(config c: LlamaConfig) -> [RandomTensorSpec] {
+        var out: [RandomTensorSpec] = []
+        func gauss(_ name: String, _ n: Int, _ scale: Float, _ offset: Float = 0) {
+            out.append(RandomTensorSpec(name: name, count: n, stream: UInt64(out.count), scale: scale, offset: offset))
         }
         let h = c.hiddenSize, f = c.intermediateSize
         let qd = c.numHeads * c.headDim, kvd = c.numKVHeads * c.headDim
-        func lin(_ n: Int, _ k: Int) -> [Float] { gauss(n * k, 1 / Float(k).squareRoot()) }
-        t["model.embed_tokens.weight"] = gauss(c.vocabSize * h, 1)
+        func lin(_ name: String, _ n: Int, _ k: Int) { gauss(name, n * k, 1 / Float(k).squareRoot()) }
+        gauss("model.embed_tokens.weight", c.vocabSize * h, 1)
         for i in 0..<c.numLayers {
             let p = "model.layers.\(i)."
-            t[p + "input_layernorm.weight"] = gauss(h, 0.1, 1)
-            t[p + "self_attn.q_proj.weight"] = lin(qd, h)
-            t[p + "self_attn.k_proj.weight"] = lin(kvd, h)
-            t[p + "self_attn.v_proj.weight"] = lin(kvd, h)
-            t[p + "self_attn.o_proj.weight"] = lin(h, qd)
-            t[p + "post_attention_layernorm.weight"] = gauss(h, 0.1, 1)
-            t[p + "mlp.gate_proj.weight"] = lin(f, h)
-            t[p + "mlp.up_proj.weight"] = lin(f, h)
-            t[p + "mlp.down_proj.weight"] = lin(h, f)
+            gauss(p + "input_layernorm.weight", h, 0.1, 1)
+            lin(p + "self_attn.q_proj.weight", qd, h)
+            lin(p + "self_attn.k_proj.weight", kvd, h)
+            lin(p + "self_attn.v_proj.weight", kvd, h)
+            lin(p + "self_attn.o_proj.weight", h, qd)
+            gauss(p + "post_attention_layernorm.weight", h, 0.1, 1)
+            lin(p + "mlp.gate_proj.weight", f, h)
+            lin(p + "mlp.up_proj.weight", f, h)
+            lin(p + "mlp.down_proj.weight", h, f)
         }
-        t["model.norm.weight"] = gauss(h, 0.1, 1)
-        if !c.tiedEmbeddings { t["lm_head.weight"] = lin(c.vocabSize, h) }
+        gauss("model.norm.weight", h, 0.1, 1)
+        if !c.tiedEmbeddings { lin("lm_head.weight", c.vocabSize, h) }
         for i in 0..<c.numLayers {
             let p = "model.layers.\(i).self_attn."
             if c.qkvBias {
-                t[p + "q_proj.bias"] = gauss(qd, 0.5)
-                t[p + "k_proj.bias"] = gauss(kvd, 0.5)
-                t[p + "v_proj.bias"] = gauss(kvd, 0.5)
+                gauss(p + "q_proj.bias", qd, 0.5)
+                gauss(p + "k_proj.bias", kvd, 0.5)
+                gauss(p + "v_proj.bias", kvd, 0.5)
             }
-            if c.outputBias { t[p + "o_proj.bias"] = gauss(h, 0.5) }
+            if c.outputBias { gauss(p + "o_proj.bias", h, 0.5) }
+        }
+        return out
+    }
+
+    /// Hugging Face–named random tensors for `config` (deterministic in `seed`; see
+    /// `randomTensorSpecs` for the distributions), each drawn sequentially from its stream.
+    public static func randomTensors(config c: LlamaConfig, seed: UInt64) -> [String: [Float]] {
+        var t: [String: [Float]] = [:]
+        for s in randomTensorSpecs(config: c) {
+            var g = SplitMix64(seed: seed).fork(s.stream)
+            t[s.name] = (0..<s.count).map { _ in s.offset + s.scale * g.nextGaussian() }
         }
         return t
     }

@@ -7,6 +7,7 @@ let commands: [CommandSpec] = [
     CommandSpec(TokenizeCommand.self), CommandSpec(EvalCommand.self),
     CommandSpec(SweepCommand.self), CommandSpec(ReportCommand.self), CommandSpec(LayersCommand.self),
     CommandSpec(MergeCommand.self), CommandSpec(CompareCommand.self), CommandSpec(PlanCommand.self),
+    CommandSpec(SynthCommand.self), CommandSpec(ExportCommand.self),
 ]
 
 func usage() -> String {
