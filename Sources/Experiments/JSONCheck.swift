@@ -109,3 +109,16 @@ final class JSONChecker {
         return i
     }
 }
+
+/// A JSON object tree with every non-finite Double (in values, arrays and nested objects)
+/// replaced by the string `"inf"`, `"-inf"` or `"nan"` — the convention of the sweep's cell
+/// records — so `JSONSerialization` can write it (it refuses non-finite numbers).
+public func jsonSafe(_ v: Any) -> Any {
+    switch v {
+    case let d as Double where !d.isFinite: return d.isNaN ? "nan" : (d > 0 ? "inf" : "-inf")
+    case let a as [Double]: return a.map { jsonSafe($0) }
+    case let a as [Any]: return a.map(jsonSafe)
+    case let o as [String: Any]: return o.mapValues(jsonSafe)
+    default: return v
+    }
+}

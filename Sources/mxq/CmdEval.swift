@@ -135,7 +135,8 @@ enum EvalCommand: Command {
                         }
                     }
                 }
-                let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
+                // An overflowing PPL (NLL > 709) or a NaN is written as "inf"/"nan", as in the sweep's records.
+                let d = try JSONSerialization.data(withJSONObject: jsonSafe(obj), options: [.sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: d, as: UTF8.self))
             } else {
                 print("\(e.dataset): " + String(format: "PPL %.4f (NLL %.6f over %d tokens, %d windows of %d) in %.1f s, %.1f tokens/s",
