@@ -130,19 +130,10 @@ public struct HFCheckpointWriter {
             }
             do {
                 // header: offsets follow from the shapes alone
-                var parts = ["\"__metadata__\":{\"format\":\"pt\"}"]
-                var off = 0
-                for t in group {
-                    let b = t.shape.reduce(1, *) * bytesPerValue
-                    parts.append(jsonString(t.name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[" +
-                                 t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(off),\(off + b)]}")
-                    off += b
-                    weightMap.append((t.name, fname))
-                }
-                var header = Array(("{" + parts.joined(separator: ",") + "}").utf8)
-                while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
-                var len = UInt64(header.count).littleEndian
-                try withUnsafeBytes(of: &len) { try put($0.baseAddress!, 8) }
+                let header = safetensorsHeader(metadata: ["format": "pt"], tensors: group.map {
+                    ($0.name, dtype.rawValue, $0.shape, $0.shape.reduce(1, *) * bytesPerValue)
+                })
+                for t in group { weightMap.append((t.name, fname)) }
                 try header.withUnsafeBytes { try put($0.baseAddress!, $0.count) }
                 for t in group {
                     let count = t.shape.reduce(1, *)

@@ -159,27 +159,36 @@ public struct SafetensorsWriter {
 
     /// The file's bytes. The header is padded with spaces to a multiple of 8.
     public func serialized() -> [UInt8] {
-        var parts: [String] = []
-        if !metadata.isEmpty {
-            parts.append(jsonString("__metadata__") + ":{" + metadata.keys.sorted().map { jsonString($0) + ":" + jsonString(metadata[$0]!) }.joined(separator: ",") + "}")
-        }
-        var off = 0
-        for it in items {
-            parts.append(jsonString(it.name) + ":{\"dtype\":" + jsonString(it.dtype) + ",\"shape\":[" +
-                         it.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(off),\(off + it.bytes.count)]}")
-            off += it.bytes.count
-        }
-        var header = Array(("{" + parts.joined(separator: ",") + "}").utf8)
-        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
-        var out: [UInt8] = []
-        out.reserveCapacity(8 + header.count + off)
-        appendLE(&out, UInt64(header.count))
-        out += header
+        var out = safetensorsHeader(metadata: metadata, tensors: items.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) })
+        out.reserveCapacity(out.count + items.reduce(0) { $0 + $1.bytes.count })
         for it in items { out += it.bytes }
         return out
     }
 
     public func write(to path: String) throws { try writeBytes(serialized(), to: path) }
+}
+
+/// The start of a safetensors file: the header's byte length (UInt64, little-endian), then the
+/// JSON header — `__metadata__` first (keys sorted; left out when empty), then the tensors in the
+/// given order with consecutive `data_offsets` from their byte counts — padded with spaces to a
+/// multiple of 8 bytes. The tensors' data follows in the same order.
+func safetensorsHeader(metadata: [String: String], tensors: [(name: String, dtype: String, shape: [Int], bytes: Int)]) -> [UInt8] {
+    var parts: [String] = []
+    if !metadata.isEmpty {
+        parts.append(jsonString("__metadata__") + ":{" + metadata.keys.sorted().map { jsonString($0) + ":" + jsonString(metadata[$0]!) }.joined(separator: ",") + "}")
+    }
+    var off = 0
+    for t in tensors {
+        parts.append(jsonString(t.name) + ":{\"dtype\":" + jsonString(t.dtype) + ",\"shape\":[" +
+                     t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(off),\(off + t.bytes)]}")
+        off += t.bytes
+    }
+    var header = Array(("{" + parts.joined(separator: ",") + "}").utf8)
+    while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+    var out: [UInt8] = []
+    out.reserveCapacity(8 + header.count)
+    appendLE(&out, UInt64(header.count))
+    return out + header
 }
 
 /// Whether a JSONSerialization value is a JSON true/false (on Linux `is Bool` also holds
