@@ -10,13 +10,21 @@ public struct PlanInfo: Codable, Sendable, Equatable {
     /// over the block linears (the LM head and embeddings are not part of the budget).
     public var budget: Double
     public var averageBits: Double
-    /// `measured` or `proxy`, and the summed prediction of the chosen formats (ΔNLL, nats/token).
+    /// `measured` (single-layer ΔNLL), `kl` (single-layer KL to fp32) or `proxy` (linearity-theorem
+    /// proxy of the KL), and the summed prediction of the chosen formats (nats/token: a predicted
+    /// increase of the mean NLL).
     public var predictor: String
     public var predictedDeltaNLL: Double
     /// False when the allocator had to coarsen its integer grid (still within budget).
     public var exact: Bool
     /// Spearman rank correlation of measured ΔNLL and the proxy over all (layer, format) pairs.
     public var rankCorrelation: Double
+    /// The chosen formats' summed prediction under every predictor (`measured`, `kl`, `proxy`),
+    /// and the Spearman correlations between predictors (`kl~proxy`, `measured~kl`,
+    /// `measured~proxy` over all pairs; `…/within` averaged over the formats, each format's layers
+    /// ranked separately). Nil in records written before they existed.
+    public var predictions: [String: Double]? = nil
+    public var correlations: [String: Double]? = nil
     /// Chosen format per layer, in model order (`layers.0.self_attn.q_proj=mxint4`, …).
     public var overrides: [String]
 }
@@ -40,7 +48,7 @@ extension RealRunner {
         var o = SensitivityOptions(formats: formats, act: plan.defaults.act, recipe: plan.recipe, ptq: ptq)
         o.seed = UInt64(cell.seed)
         o.showProgress = showPTQProgress
-        let keyText = ["sensitivity-v1", try provenance().modelSHA256, cal.identity, probe.identity,
+        let keyText = ["sensitivity-v2", try provenance().modelSHA256, cal.identity, probe.identity,
                        formats.map { "\($0)" }.joined(separator: ","), "\(o.act.map { "\($0)" } ?? "fp32")",
                        plan.recipe.description, "\(ptqOptions.awq)", "\(ptqOptions.gptq)", "\(ptqOptions.smoothAlpha.sorted { $0.key.rawValue < $1.key.rawValue })",
                        "noise=\(o.noiseRelMSE)", "seed=\(o.seed)"].joined(separator: "|")
@@ -86,19 +94,44 @@ public func choosePlan(_ table: [LayerSensitivity], formats: [String], budget: D
     // Negative single-layer predictions are measurement noise (quantizing a layer is not expected to
     // lower the loss); taken at face value the allocator would spend bits chasing that noise, so the
     // objective clamps them at 0 (the table keeps the raw values).
-    let alloc = options.map { $0.map { Allocation.Option(bits: $0.bits, cost: max(0, predictor == "proxy" ? $0.proxyDeltaNLL : $0.measuredDeltaNLL)) } }
+    let alloc = options.map { $0.map { Allocation.Option(bits: $0.bits, cost: max(0, $0.prediction(predictor))) } }
     guard let p = Allocation.solve(params: params, options: alloc, budget: budget) else { return nil }
-    let rho = spearman(table.map(\.measuredDeltaNLL), table.map(\.proxyDeltaNLL))
-    return PlanInfo(budget: budget, averageBits: p.averageBits, predictor: predictor, predictedDeltaNLL: p.totalCost,
-                    exact: p.exact, rankCorrelation: rho,
-                    overrides: layers.indices.map { "\(layers[$0])=\(options[$0][p.choice[$0]].format)" })
+    var sums: [String: Double] = [:]
+    for pr in LayerSensitivity.predictors {
+        sums[pr] = layers.indices.reduce(0.0) { $0 + max(0, options[$1][p.choice[$1]].prediction(pr)) }
+    }
+    let corr = predictorCorrelations(table)
+    var info = PlanInfo(budget: budget, averageBits: p.averageBits, predictor: predictor, predictedDeltaNLL: p.totalCost,
+                        exact: p.exact, rankCorrelation: corr["measured~proxy"] ?? .nan,
+                        overrides: layers.indices.map { "\(layers[$0])=\(options[$0][p.choice[$0]].format)" })
+    info.predictions = sums
+    info.correlations = corr
+    return info
+}
+
+/// Spearman correlations between the predictors of `table`: over all (layer, format) pairs
+/// (`a~b`) and within each format, averaged over the formats (`a~b/within`; format differences
+/// make the pooled figure high on their own).
+public func predictorCorrelations(_ table: [LayerSensitivity]) -> [String: Double] {
+    var out: [String: Double] = [:]
+    let pairs = [("kl", "proxy"), ("measured", "kl"), ("measured", "proxy")]
+    let formats = Array(Set(table.map(\.format))).sorted()
+    for (a, b) in pairs {
+        out["\(a)~\(b)"] = spearman(table.map { $0.prediction(a) }, table.map { $0.prediction(b) })
+        let within = formats.map { f -> Double in
+            let rows = table.filter { $0.format == f }
+            return spearman(rows.map { $0.prediction(a) }, rows.map { $0.prediction(b) })
+        }.filter(\.isFinite)
+        out["\(a)~\(b)/within"] = within.isEmpty ? .nan : within.reduce(0, +) / Double(within.count)
+    }
+    return out
 }
 
 /// `sensitivity.csv`: one row per layer and candidate format.
 public func sensitivityCSV(_ table: [LayerSensitivity]) -> CSVTable {
-    CSVTable(header: ["layer", "params", "format", "bits", "weight_rel_mse", "measured_delta_nll", "proxy_delta_nll"],
+    CSVTable(header: ["layer", "params", "format", "bits", "weight_rel_mse", "measured_delta_nll", "measured_kl", "proxy_kl"],
              rows: table.map { [$0.layer, String($0.params), $0.format, csvNumber($0.bits), csvNumber($0.weightRelMSE),
-                                csvNumber($0.measuredDeltaNLL), csvNumber($0.proxyDeltaNLL)] })
+                                csvNumber($0.measuredDeltaNLL), csvNumber($0.measuredKL), csvNumber($0.proxyKL)] })
 }
 
 /// Markdown table of a plan's formats: rows decoder blocks, columns q/k/v/o/gate/up/down.
@@ -114,7 +147,15 @@ public func planMarkdown(_ info: PlanInfo) -> String {
     }
     var s = "Plan at \(fmtNumber(info.budget)) bits: average \(String(format: "%.4f", info.averageBits)) bits per weight (incl. scales), "
     s += "predicted ΔNLL \(String(format: "%.5f", info.predictedDeltaNLL)) nats/token (\(info.predictor)\(info.exact ? ", exact optimum" : ", coarsened grid")); "
-    s += "measured vs proxy rank correlation \(String(format: "%.3f", info.rankCorrelation)).\n\n"
+    if let pr = info.predictions {
+        s += "summed predictions of the chosen formats: " + LayerSensitivity.predictors.map { "\($0) \(String(format: "%.5f", pr[$0] ?? .nan))" }.joined(separator: ", ") + "; "
+    }
+    if let c = info.correlations {
+        s += "Spearman rank correlations (all pairs / within a format): " + ["kl~proxy", "measured~kl", "measured~proxy"].map {
+            "\($0) \(String(format: "%.3f", c[$0] ?? .nan)) / \(String(format: "%.3f", c[$0 + "/within"] ?? .nan))" }.joined(separator: ", ") + ".\n\n"
+    } else {
+        s += "measured vs proxy rank correlation \(String(format: "%.3f", info.rankCorrelation)).\n\n"
+    }
     s += "Layers per format: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n\n"
     s += "| block | " + kinds.joined(separator: " | ") + " |\n|---|" + kinds.map { _ in "---" }.joined(separator: "|") + "|\n"
     for b in grid.keys.sorted() {

@@ -17,13 +17,26 @@ public struct LayerSensitivity: Codable, Sendable, Equatable {
     /// Increase of the mean NLL per probe token (nats) when only this layer is quantized
     /// (weights and, when given, its input activations), the rest of the model fp32.
     public var measuredDeltaNLL: Double
-    /// The linearity-theorem proxy: `alpha · weightRelMSE`, `alpha` measured once per layer as the
-    /// NLL increase per unit of relative weight MSE from Gaussian weight noise.
-    public var proxyDeltaNLL: Double
-    public init(layer: String, params: Int, format: String, bits: Double, weightRelMSE: Double, measuredDeltaNLL: Double, proxyDeltaNLL: Double) {
+    /// Mean KL(fp32 ‖ quantized) of the next-token distributions per probe token (nats), same
+    /// single-layer model: the NLL increase expected on text drawn from the fp32 model. Unlike
+    /// `measuredDeltaNLL` it has no first-order term of random sign, so it is never negative
+    /// (up to rounding) and is far less noisy on a small probe.
+    public var measuredKL: Double
+    /// The linearity-theorem proxy of `measuredKL`: `alpha · weightRelMSE`, `alpha` measured once
+    /// per layer as the KL per unit of relative weight MSE caused by Gaussian weight noise.
+    public var proxyKL: Double
+    public init(layer: String, params: Int, format: String, bits: Double, weightRelMSE: Double, measuredDeltaNLL: Double,
+                measuredKL: Double, proxyKL: Double) {
         self.layer = layer; self.params = params; self.format = format; self.bits = bits; self.weightRelMSE = weightRelMSE
-        self.measuredDeltaNLL = measuredDeltaNLL; self.proxyDeltaNLL = proxyDeltaNLL
+        self.measuredDeltaNLL = measuredDeltaNLL; self.measuredKL = measuredKL; self.proxyKL = proxyKL
     }
+
+    /// The prediction `predictor` (`measured`: ΔNLL, `kl`, `proxy`) of this row.
+    public func prediction(_ predictor: String) -> Double {
+        switch predictor { case "proxy": return proxyKL; case "kl": return measuredKL; default: return measuredDeltaNLL }
+    }
+    /// The allocation predictors, in the order tables show them.
+    public static let predictors = ["measured", "kl", "proxy"]
 }
 
 /// Settings of a sensitivity measurement.
@@ -39,92 +52,144 @@ public struct SensitivityOptions: Sendable {
     /// Relative weight MSE of the Gaussian noise that calibrates the proxy's per-layer weight.
     public var noiseRelMSE: Double = 1e-2
     public var seed: UInt64 = 0
+    /// Model copies measuring layers at once, each on `threads / workers` threads (nil: one per
+    /// thread of `Parallel.defaultThreads`). Results do not depend on it.
+    public var workers: Int? = nil
     public var showProgress = true
     public init(formats: [MXConfig], act: MXConfig?, recipe: Recipe, ptq: PTQOptions) {
         self.formats = formats; self.act = act; self.recipe = recipe; self.ptq = ptq
     }
 }
 
-/// Measures, for every block linear and every candidate format, the NLL increase on `probe` when
-/// that layer alone is quantized, and the linearity-theorem proxy (Malinovskii et al., "Pushing the
-/// Limits of Large Language Model Quantization via the Linearity Theorem", 2024).
+/// Measures, for every block linear and every candidate format, the NLL increase and the KL to
+/// the fp32 model on `probe` when that layer alone is quantized, and the linearity-theorem proxy
+/// (Malinovskii et al., "Pushing the Limits of Large Language Model Quantization via the
+/// Linearity Theorem", 2024).
 ///
 /// Work is shared: the recipe runs once per format on a fresh model (`makeModel`) with
-/// `calibration`, giving every layer's quantized weight mapped back to the original basis; the fp32
-/// hidden states entering every block are computed once for the probe sequences, so measuring a
-/// layer of block b runs only blocks b… (half a forward pass on average) — one partial pass per
-/// layer and format, plus one per layer for the proxy's noise calibration. Deterministic.
+/// `calibration` (plain RTN needs no calibration pass), giving every layer's quantized weight
+/// mapped back to the original basis; the fp32 hidden states entering every block and the fp32
+/// next-token distributions are computed once for the probe sequences, so measuring a layer of
+/// block b runs only blocks b… and the LM head: one partial pass per layer and format, plus one
+/// per layer for the proxy's noise. Layers are spread over `workers` model copies (single-threaded
+/// each: small GEMMs scale better that way than one pass on all threads). Deterministic: the
+/// noise of a layer is seeded by the layer's index, and a pass does not depend on the worker.
 public func measureSensitivity(makeModel: () throws -> LlamaModel, calibration: CalibrationSet, probe: CalibrationSet,
                                options o: SensitivityOptions) throws -> [LayerSensitivity] {
     precondition(!o.formats.isEmpty)
+    let calibrated = o.recipe.effectiveStages.contains { $0 != .rtn }
     // 1. the quantized weight of every layer under every format
     var effective: [[String: [Float]]] = []
     for (fi, f) in o.formats.enumerated() {
         let m = try makeModel()
         var p = o.ptq
         p.keepEffectiveWeights = true
-        p.showProgress = o.showProgress
+        p.showProgress = o.showProgress && calibrated
         let plan = QuantPlan(defaults: QuantSpec(weight: f, act: o.act), recipe: o.recipe)
         if o.showProgress { printErr("sensitivity: quantizing with \(f.format.rawValue) (\(fi + 1)/\(o.formats.count))") }
-        effective.append(try quantize(model: m, plan: plan, calibration: calibration, options: p).effectiveWeights)
+        if calibrated {
+            effective.append(try quantize(model: m, plan: plan, calibration: calibration, options: p).effectiveWeights)
+        } else {
+            // RTN only: no equivalence scales, so the quantized weights are the effective ones.
+            _ = try quantize(model: m, plan: plan, calibration: nil, options: p)
+            var e: [String: [Float]] = [:]
+            for b in m.blocks { for lin in b.linears where plan.spec(for: lin.name).weight != nil { e[lin.name] = lin.weight } }
+            effective.append(e)
+        }
     }
-    // 2. fp32 hidden states entering every block, and the fp32 NLL, on the probe sequences
-    let model = try makeModel()
+    // 2. fp32 hidden states entering every block, and the fp32 next-token distributions, on the probe
+    let threads = max(1, Parallel.defaultThreads)
+    let nWorkers = max(1, min(o.workers ?? threads, threads))
+    let models = try (0..<nWorkers).map { _ in try makeModel() }
+    let model = models[0]
     let L = probe.length, nb = model.blocks.count
-    var inputs: [[[Float]]] = []      // [block][sequence] → [L·hidden]
+    var blockInputs: [[[Float]]] = []      // [block][sequence] → [L·hidden]
     var h = probe.sequences.map { model.embed($0) }
     for b in 0..<nb {
-        inputs.append(h)
+        blockInputs.append(h)
         for s in h.indices { model.forwardBlock(b, hidden: &h[s], seqLen: L) }
     }
+    let inputs = blockInputs
+    let reference = h.indices.map { model.nextTokenReference(hidden: h[$0], seqLen: L) }
     let tokens = Double(probe.sequences.count * (L - 1))
-    func nll(from block: Int) -> Double {
-        var total = 0.0
+    for m in models { m.threads = max(1, threads / nWorkers) }
+    /// Mean NLL and KL per probe token with `m`'s current weights, running blocks `block`….
+    @Sendable func score(_ m: LlamaModel, from block: Int) -> (nll: Double, kl: Double) {
+        var nll = 0.0, kl = 0.0
         for (s, seq) in probe.sequences.enumerated() {
             var x = inputs[block][s]
-            for b in block..<nb { model.forwardBlock(b, hidden: &x, seqLen: L) }
-            total += model.tokenNLL(hidden: x, tokens: seq).reduce(0, +)
+            for b in block..<nb { m.forwardBlock(b, hidden: &x, seqLen: L) }
+            let r = m.tokenNLLAndKL(hidden: x, tokens: seq, reference: reference[s])
+            nll += r.nll.reduce(0, +); kl += r.kl.reduce(0, +)
         }
-        return total / tokens
+        return (nll / tokens, kl / tokens)
     }
-    let base = nll(from: 0)
+    let base = score(model, from: 0).nll
     // 3. per layer: the proxy's weight (noise), then every format
-    var out: [LayerSensitivity] = []
-    let total = nb * 7
-    let progress = o.showProgress ? ProgressReporter("sensitivity", total: total) : nil
-    var g = SplitMix64(seed: o.seed ^ 0x53454E53)
-    for b in 0..<nb {
-        for lin in model.blocks[b].linears {
+    let layers = (0..<nb).flatMap { b in model.blocks[b].linears.indices.map { (block: b, index: $0) } }
+    // Work of a layer ∝ blocks still to run + the LM head (in block-equivalents), for the ETA.
+    let blockParams = model.blocks[0].linears.reduce(0) { $0 + $1.weight.count }
+    let headUnits = max(1, model.lmHead.weight.count / max(1, blockParams))
+    func units(_ b: Int) -> Int { nb - b + headUnits }
+    let progress = o.showProgress ? ProgressReporter("sensitivity", total: layers.reduce(0) { $0 + units($1.block) }) : nil
+    let queue = WorkQueue(count: layers.count)
+    let shared = UncheckedSendable((models, effective))
+    let out = UncheckedSendable(UnsafeMutablePointer<[LayerSensitivity]>.allocate(capacity: layers.count))
+    out.value.initialize(repeating: [], count: layers.count)
+    defer { out.value.deinitialize(count: layers.count); out.value.deallocate() }
+    DispatchQueue.concurrentPerform(iterations: nWorkers) { w in
+        let m = shared.value.0[w], eff = shared.value.1
+        while true {
+            guard let i = queue.take() else { return }
+            let (b, li) = layers[i]
+            let lin = m.blocks[b].linears[li]
             let w0 = lin.weight
             let norm2 = w0.reduce(0.0) { $0 + Double($1) * Double($1) }
-            // Gaussian noise of relative MSE noiseRelMSE (Box–Muller from SplitMix64)
+            // Gaussian noise of relative MSE noiseRelMSE (Box–Muller from SplitMix64, seeded per layer)
+            var g = SplitMix64(seed: o.seed ^ 0x53454E53 ^ (UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15))
             let sigma = (o.noiseRelMSE * norm2 / Double(w0.count)).squareRoot()
             var noisy = w0
-            for i in noisy.indices {
+            for j in noisy.indices {
                 let u1 = max(Double(g.next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(g.next() >> 11) / Double(1 << 53)
-                noisy[i] += Float(sigma * (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+                noisy[j] += Float(sigma * (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
             }
             let tNoise = relMSE(noisy, w0, norm2)
             lin.weight = noisy
-            let alpha = (nll(from: b) - base) / tNoise
+            let alpha = tNoise > 0 ? score(m, from: b).kl / tNoise : 0
             lin.weight = w0
+            var rows: [LayerSensitivity] = []
             for (fi, f) in o.formats.enumerated() {
-                guard let wq = effective[fi][lin.name] else { continue }
+                guard let wq = eff[fi][lin.name] else { continue }
                 let t = relMSE(wq, w0, norm2)
                 lin.weight = wq
                 lin.actQuant = o.act
-                let d = nll(from: b) - base
+                let r = score(m, from: b)
                 lin.weight = w0
                 lin.actQuant = nil
-                out.append(LayerSensitivity(layer: lin.name, params: w0.count, format: f.format.rawValue,
-                                            bits: f.format.storageBitsPerElement(block: f.block), weightRelMSE: t,
-                                            measuredDeltaNLL: d, proxyDeltaNLL: alpha * t))
+                rows.append(LayerSensitivity(layer: lin.name, params: w0.count, format: f.format.rawValue,
+                                             bits: f.format.storageBitsPerElement(block: f.block), weightRelMSE: t,
+                                             measuredDeltaNLL: r.nll - base, measuredKL: r.kl, proxyKL: alpha * t))
             }
-            progress?.advance(detail: lin.name)
+            out.value[i] = rows
+            progress?.advance(units(b), detail: lin.name)
         }
     }
     progress?.finish()
-    return out
+    return (0..<layers.count).flatMap { out.value[$0] }
+}
+
+/// Hands out 0..<count once each to concurrent workers.
+private final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+    init(count: Int) { self.count = count }
+    func take() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
+    }
 }
 
 private func relMSE(_ a: [Float], _ ref: [Float], _ norm2: Double) -> Double {

@@ -363,12 +363,63 @@ public final class LlamaModel {
     /// element t (0 ≤ t < T-1) is -log p(tokens[t+1] | tokens[0...t]) (natural log), computed
     /// with a stable log-softmax in chunks of rows. The LM head sees rows 0..<T-1 only.
     public func tokenNLL(hidden: [Float], tokens: [Int32]) -> [Double] {
-        let T = tokens.count, h = config.hiddenSize, V = config.vocabSize
-        precondition(hidden.count == T * h)
-        if T < 2 { return [] }
-        let rows = T - 1
+        scoreNextTokens(hidden: hidden, tokens: tokens, reference: nil).nll
+    }
+
+    /// The next-token distributions of one sequence, kept as the reference of `tokenNLLAndKL`:
+    /// for rows t < T-1, the logits ([rows · vocab] row-major), the probabilities
+    /// p = exp(logit − logZ) (same layout) and logZ per row. Memory: 8 · rows · vocab bytes.
+    public struct NextTokenReference: Sendable {
+        public let rows: Int, vocab: Int
+        public var logits: [Float]
+        public var probs: [Float]
+        public var logZ: [Double]
+    }
+
+    /// The reference distributions of `tokens` from the last layer's hidden states [T · hidden].
+    public func nextTokenReference(hidden: [Float], seqLen T: Int) -> NextTokenReference {
+        let V = config.vocabSize, rows = max(0, T - 1)
+        precondition(hidden.count == T * config.hiddenSize)
+        var logits = [Float](repeating: 0, count: rows * V), probs = logits
+        var logZ = [Double](repeating: 0, count: rows)
+        logits.withUnsafeMutableBufferPointer { lgp in
+        probs.withUnsafeMutableBufferPointer { pp in
+        logZ.withUnsafeMutableBufferPointer { zp in
+            let lg = UncheckedSendable(lgp.baseAddress!), pr = UncheckedSendable(pp.baseAddress!), z = UncheckedSendable(zp.baseAddress!)
+            forEachLogitChunk(hidden: hidden, rows: rows) { r0, c, lp in
+                let lps = UncheckedSendable(lp)
+                Parallel.forRanges(c, threads: threads) { range in
+                    for r in range {
+                        let row = lps.value + r * V, t = r0 + r
+                        let m = rowMax(row, V)
+                        let lz = Foundation.log(Double(sumExpShift(row, V, shift: m))) + Double(m)
+                        z.value[t] = lz
+                        (lg.value + t * V).update(from: row, count: V)
+                        let pRow = pr.value + t * V
+                        for v in 0..<V { pRow[v] = Float(Foundation.exp(Double(row[v]) - lz)) }
+                    }
+                }
+            }
+        }}}
+        return NextTokenReference(rows: rows, vocab: V, logits: logits, probs: probs, logZ: logZ)
+    }
+
+    /// `tokenNLL` (bit-identical) and, per row t < T-1, KL(reference ‖ this model) =
+    /// Σ_v p_v (log p_v − log q_v) in nats, q this model's next-token distribution and p the
+    /// reference's (`nextTokenReference` of the same tokens, usually the unquantized model).
+    public func tokenNLLAndKL(hidden: [Float], tokens: [Int32], reference: NextTokenReference) -> (nll: [Double], kl: [Double]) {
+        precondition(reference.rows == max(0, tokens.count - 1) && reference.vocab == config.vocabSize,
+                     "reference distributions must be of the same tokens and vocabulary")
+        let r = scoreNextTokens(hidden: hidden, tokens: tokens, reference: reference)
+        return (r.nll, r.kl)
+    }
+
+    /// Runs the final norm and the LM head over rows 0..<rows of `hidden` in chunks of
+    /// `nllChunkRows`; `body(firstRow, rowCount, logits [rowCount · vocab])` sees each chunk.
+    private func forEachLogitChunk(hidden: [Float], rows: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let h = config.hiddenSize, V = config.vocabSize
+        if rows == 0 { return }
         let chunk = max(1, min(nllChunkRows, rows))
-        var nll = [Double](repeating: 0, count: rows)
         // Scratch kept between calls (the logits chunk is ~100 MB for SmolLM2: re-mapping it for
         // every window costs page faults).
         if nllNormed.count < chunk * h { nllNormed = [Float](repeating: 0, count: chunk * h) }
@@ -380,7 +431,6 @@ public final class LlamaModel {
         finalNorm.withUnsafeBufferPointer { w in
         normed.withUnsafeMutableBufferPointer { np in
         logit.withUnsafeMutableBufferPointer { lp in
-        nll.withUnsafeMutableBufferPointer { outp in
             var r0 = 0
             while r0 < rows {
                 let c = min(chunk, rows - r0)
@@ -388,24 +438,46 @@ public final class LlamaModel {
                         eps: config.rmsNormEps, threads: threads)
                 lmHead.forward(np.baseAddress!, rows: c, into: lp.baseAddress!, observer: inputObserver,
                                threads: threads)
-                let lps = UncheckedSendable(lp.baseAddress!), ops = UncheckedSendable(outp.baseAddress!)
-                let base = r0
-                tokens.withUnsafeBufferPointer { tp in
-                    let tps = UncheckedSendable(tp.baseAddress!)
-                    Parallel.forRanges(c, threads: threads) { range in
-                        for r in range {
-                            let row = lps.value + r * V
-                            let target = Int(tps.value[base + r + 1])
-                            let m = rowMax(row, V)
-                            let s = sumExpShift(row, V, shift: m)
-                            ops.value[base + r] = Foundation.log(Double(s)) + Double(m) - Double(row[target])
+                body(r0, c, lp.baseAddress!)
+                r0 += c
+            }
+        }}}}
+    }
+
+    private func scoreNextTokens(hidden: [Float], tokens: [Int32], reference: NextTokenReference?) -> (nll: [Double], kl: [Double]) {
+        let T = tokens.count, V = config.vocabSize
+        precondition(hidden.count == T * config.hiddenSize)
+        if T < 2 { return ([], []) }
+        let rows = T - 1
+        var nll = [Double](repeating: 0, count: rows)
+        var kl = [Double](repeating: 0, count: reference == nil ? 0 : rows)
+        nll.withUnsafeMutableBufferPointer { outp in
+        kl.withUnsafeMutableBufferPointer { klp in
+        tokens.withUnsafeBufferPointer { tp in
+            let ops = UncheckedSendable(outp.baseAddress!), kls = UncheckedSendable(klp.baseAddress)
+            let tps = UncheckedSendable(tp.baseAddress!)
+            forEachLogitChunk(hidden: hidden, rows: rows) { base, c, lp in
+                let lps = UncheckedSendable(lp)
+                Parallel.forRanges(c, threads: threads) { range in
+                    for r in range {
+                        let row = lps.value + r * V
+                        let target = Int(tps.value[base + r + 1])
+                        let m = rowMax(row, V)
+                        let s = sumExpShift(row, V, shift: m)
+                        ops.value[base + r] = Foundation.log(Double(s)) + Double(m) - Double(row[target])
+                        if let ref = reference, let k = kls.value {
+                            let t = base + r
+                            k[t] = ref.probs.withUnsafeBufferPointer { pp in
+                                ref.logits.withUnsafeBufferPointer { rl in
+                                    klRow(pp.baseAddress! + t * V, rl.baseAddress! + t * V, row, V)
+                                }
+                            }
                         }
                     }
                 }
-                r0 += c
             }
-        }}}}}
-        return nll
+        }}}
+        return (nll, kl)
     }
 
     // MARK: internals

@@ -8,7 +8,7 @@ enum PlanCommand: Command {
     static let help = """
     mxq plan — mixed precision under a bit budget
 
-    usage: mxq plan --budget BITS[,BITS...] --formats F1,F2[,...] [--predictor measured|proxy]
+    usage: mxq plan --budget BITS[,BITS...] --formats F1,F2[,...] [--predictor measured|kl|proxy]
                     [--probe-tokens N] [--out DIR] [the experiment flags of mxq eval: --model, --acts,
                     --block, --scale-rule, --rounding, --recipe, --calib-*, --dataset, --windows, --ctx, ...]
 
@@ -45,7 +45,7 @@ enum PlanCommand: Command {
         try evalArgs.finish()
         args = Args(command: "plan", [])
         var m = inv.manifest
-        if !["measured", "proxy"].contains(predictor) { throw UsageError("plan: --predictor must be measured or proxy, got '\(predictor)'") }
+        if !["measured", "kl", "proxy"].contains(predictor) { throw UsageError("plan: --predictor must be measured, kl or proxy, got '\(predictor)'") }
         m.planPredictor = predictor
         if let p = probe {
             guard p >= 16 else { throw UsageError("plan: --probe-tokens must be at least 16, got \(p)") }

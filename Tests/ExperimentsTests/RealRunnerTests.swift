@@ -265,7 +265,7 @@ final class PlanManifestTests: XCTestCase {
     /// layer whose measured ΔNLL drops more gets MXINT8.
     func testChoosePlan() {
         func row(_ l: String, _ f: String, _ bits: Double, _ d: Double) -> LayerSensitivity {
-            LayerSensitivity(layer: l, params: 100, format: f, bits: bits, weightRelMSE: 0, measuredDeltaNLL: d, proxyDeltaNLL: d / 2)
+            LayerSensitivity(layer: l, params: 100, format: f, bits: bits, weightRelMSE: 0, measuredDeltaNLL: d, measuredKL: d / 3, proxyKL: d / 2)
         }
         let t = [row("layers.0.mlp.up_proj", "mxint4", 4.25, 0.30), row("layers.0.mlp.up_proj", "mxint8", 8.25, 0.01),
                  row("layers.0.mlp.down_proj", "mxint4", 4.25, 0.10), row("layers.0.mlp.down_proj", "mxint8", 8.25, 0.02)]
@@ -274,6 +274,10 @@ final class PlanManifestTests: XCTestCase {
         XCTAssertEqual(p?.predictedDeltaNLL ?? 0, 0.11, accuracy: 1e-12)
         XCTAssertEqual(p?.averageBits, 6.25)
         XCTAssertEqual(p?.rankCorrelation ?? 0, 1, accuracy: 1e-12)
+        // every predictor's sum over the chosen formats: 0.01 + 0.10 measured, a third of it as KL, half as proxy
+        XCTAssertEqual(p?.predictions?["kl"] ?? 0, 0.11 / 3, accuracy: 1e-12)
+        XCTAssertEqual(p?.predictions?["proxy"] ?? 0, 0.055, accuracy: 1e-12)
+        XCTAssertEqual(choosePlan(t, formats: ["mxint4", "mxint8"], budget: 6.25, predictor: "kl")?.predictedDeltaNLL ?? 0, 0.11 / 3, accuracy: 1e-12)
         XCTAssertNil(choosePlan(t, formats: ["mxint4", "mxint8"], budget: 4, predictor: "measured"))
     }
 }

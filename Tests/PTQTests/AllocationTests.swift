@@ -74,7 +74,21 @@ final class AllocationTests: XCTestCase {
             let i4 = s.first { $0.layer == l && $0.format == "mxint4" }!, i8 = s.first { $0.layer == l && $0.format == "mxint8" }!
             XCTAssertLessThan(i8.weightRelMSE, i4.weightRelMSE)
             XCTAssertEqual(i4.bits, 4.25); XCTAssertEqual(i8.bits, 8.25)
-            XCTAssertTrue(i4.measuredDeltaNLL.isFinite && i4.proxyDeltaNLL.isFinite)
+            XCTAssertTrue(i4.measuredDeltaNLL.isFinite && i4.proxyKL.isFinite)
+            // KL is second order in the perturbation: never below rounding, and smaller for the finer format
+            XCTAssertGreaterThan(i4.measuredKL, 0)
+            XCTAssertGreaterThan(i8.measuredKL, -1e-9)
+            XCTAssertLessThan(i8.measuredKL, i4.measuredKL)
+            XCTAssertGreaterThan(i4.proxyKL, i8.proxyKL)
         }
+        // the same table from one worker and from two
+        o.workers = 1
+        let one = try measureSensitivity(makeModel: { Tiny.model() }, calibration: Tiny.calibration(samples: 2, length: 24),
+                                         probe: Tiny.calibration(samples: 2, length: 24, seed: 5), options: o)
+        o.workers = 2
+        let two = try measureSensitivity(makeModel: { Tiny.model() }, calibration: Tiny.calibration(samples: 2, length: 24),
+                                         probe: Tiny.calibration(samples: 2, length: 24, seed: 5), options: o)
+        XCTAssertEqual(one, two)
+        XCTAssertEqual(one, s)
     }
 }

@@ -132,6 +132,45 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// KL(reference ‖ model) per row against the float64 reference forward of two random models
+    /// (softmaxes and the KL sum in Double); the NLL half is tokenNLL bit for bit; a model against
+    /// its own reference has KL ≈ 0; chunking does not change anything.
+    func testTokenNLLAndKLMatchReference() {
+        let cfg = LlamaConfig.tiny()
+        let tp = LlamaModel.randomTensors(config: cfg, seed: 21), tq = LlamaModel.randomTensors(config: cfg, seed: 22)
+        let mp = try! LlamaModel(config: cfg, tensor: { tp[$0] }), mq = try! LlamaModel(config: cfg, tensor: { tq[$0] })
+        let tokens = randomTokens(13, vocab: cfg.vocabSize, seed: 3)
+        func logSoftmax(_ z: [Double]) -> [Double] {
+            let m = z.max()!, lz = Foundation.log(z.reduce(0) { $0 + Foundation.exp($1 - m) }) + m
+            return z.map { $0 - lz }
+        }
+        let lp = ReferenceLlama(c: cfg, t: tp).logits(tokens).map(logSoftmax), lq = ReferenceLlama(c: cfg, t: tq).logits(tokens).map(logSoftmax)
+        let ref = mp.nextTokenReference(hidden: mp.hiddenStates(tokens), seqLen: tokens.count)
+        XCTAssertEqual(ref.rows, tokens.count - 1)
+        let hq = mq.hiddenStates(tokens), V = cfg.vocabSize
+        let logitsP = mp.logits(tokens), logitsQ = mq.logits(hidden: hq, seqLen: tokens.count)
+        XCTAssertEqual(ref.logits, Array(logitsP[0..<(ref.rows * V)]))
+        for chunk in [1, 5, 100] {
+            mq.nllChunkRows = chunk
+            let r = mq.tokenNLLAndKL(hidden: hq, tokens: tokens, reference: ref)
+            XCTAssertEqual(r.nll, mq.tokenNLL(hidden: hq, tokens: tokens))
+            XCTAssertEqual(r.kl.count, tokens.count - 1)
+            for t in 0..<r.kl.count {
+                // float64 forward: as close as the float32 forward's logits allow
+                let want = zip(lp[t], lq[t]).reduce(0.0) { $0 + Foundation.exp($1.0) * ($1.0 - $1.1) }
+                XCTAssertGreaterThan(want, 1e-5)
+                XCTAssertEqual(r.kl[t], want, accuracy: 2e-5)
+                // the same float32 logits, KL summed in Double: the KL arithmetic itself
+                let fp = logSoftmax(Array(logitsP[(t * V)..<((t + 1) * V)]).map(Double.init))
+                let fq = logSoftmax(Array(logitsQ[(t * V)..<((t + 1) * V)]).map(Double.init))
+                let exact = zip(fp, fq).reduce(0.0) { $0 + Foundation.exp($1.0) * ($1.0 - $1.1) }
+                XCTAssertEqual(r.kl[t], exact, accuracy: 1e-7 + 1e-5 * exact)
+            }
+        }
+        let own = mp.tokenNLLAndKL(hidden: mp.hiddenStates(tokens), tokens: tokens, reference: ref)
+        for k in own.kl { XCTAssertEqual(k, 0, accuracy: 1e-6) }
+    }
+
     func testObserverSeesEveryLinearInForwardOrder() {
         let cfg = LlamaConfig.tiny()
         let model = LlamaModel.random(config: cfg, seed: 4)
@@ -205,6 +244,31 @@ final class ForwardTests: XCTestCase {
         bad.numKVHeads = 2
         XCTAssertThrowsError(try LlamaModel(config: bad, tensor: { t[$0] })) { e in
             XCTAssertTrue("\(e)".contains("num_key_value_heads"), "\(e)")
+        }
+    }
+}
+
+/// `klRow` against a float64 KL of the same float rows: random logit rows (vocabulary sizes that are
+/// not multiples of 16 or of the 1024-element run), perturbations from tiny (Taylor branch) to large.
+final class KLRowTests: XCTestCase {
+    func testKLRowMatchesFloat64() {
+        var g = SplitMix64(seed: 11)
+        for n in [1, 15, 50, 1000, 3001] {
+            for scale: Float in [1e-4, 1e-2, 0.3, 3] {
+                let a = (0..<n).map { _ in g.nextGaussian() * 2 }
+                // a common shift of all logits (softmax-invariant) plus the perturbation
+                let b = zip(a, (0..<n).map { _ in g.nextGaussian() }).map { $0 + 7 + scale * $1 }
+                let m = Double(a.max()!), lz = Foundation.log(a.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) }) + m
+                let p = a.map { Float(Foundation.exp(Double($0) - lz)) }
+                let mb = Double(b.max()!), lzb = Foundation.log(b.reduce(0.0) { $0 + Foundation.exp(Double($1) - mb) }) + mb
+                let want = (0..<n).reduce(0.0) { acc, v in
+                    let la = Double(a[v]) - lz, lb = Double(b[v]) - lzb
+                    return acc + Foundation.exp(la) * (la - lb)
+                }
+                let got = p.withUnsafeBufferPointer { pp in a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                    klRow(pp.baseAddress!, ap.baseAddress!, bp.baseAddress!, n) } } }
+                XCTAssertEqual(got, want, accuracy: 1e-10 + 1e-4 * abs(want), "n \(n) scale \(scale)")
+            }
         }
     }
 }
