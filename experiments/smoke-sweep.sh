@@ -18,6 +18,8 @@ for r in rows:
     assert float(r["weight_bits"]) == (32 if r["recipe"] == "fp32" else 4.25)
     assert abs(float(r["delta_ppl"]) - (float(r["ppl"]) - float(r["fp32_ppl"]))) < 1e-9
     assert len(r["model_sha256"]) == 64 and len(r["manifest_sha256"]) == 64
+    # W4A8 MXINT block 32: every quantized linear on the packed integer kernels (eval.path auto)
+    assert r["path"] == ("fp32" if r["recipe"] == "fp32" else "packed-int"), r["path"]
 assert all(float(r["delta_ppl"]) == 0 for r in rows if r["recipe"] == "fp32")
 layers = list(csv.DictReader(open(d + "/layers.csv")))
 per = {}
