@@ -31,6 +31,7 @@ PY
 then ok "sweep summary/layers tables"; else bad "sweep summary/layers tables"; fi
 check_exit "report" 0 "$MXQ" report "$tmp/sweep"
 contains "report table" "| fp32 |"
+contains "report names the evaluation paths" '- evaluation path: `fp32` (1 cell), `packed-int` (2 cells)'
 check_exit "report --first-windows 2" 0 "$MXQ" report "$tmp/sweep" --first-windows 2
 # the smoke sweep has exactly 2 windows per dataset: cutting to 2 must give the same tables
 [ "$(grep '^|' "$tmp/sweep/report.md")" = "$(grep '^|' "$tmp/sweep/report-first-2.md")" ] && ok "first-2-window tables equal the full ones" || bad "first-2-window tables equal the full ones" "$(diff <(grep '^|' "$tmp/sweep/report.md") <(grep '^|' "$tmp/sweep/report-first-2.md"))"
