@@ -92,17 +92,22 @@ else bad "tokenize folder: 'Hello world' ids (want 22557 1526 13)" "$(cat "$tmp/
 # vocabulary-uniform 49152 and far from a broken model's hundreds).
 check_exit "eval fp32 1 window" 0 "$MXQ" eval --dataset wikitext2 --windows 1 --json
 jcheck "eval fp32 json" 'd["tokens"] == 2047 and d["windows"] == 1 and 5 < d["ppl"] < 40'
-check_exit "eval W4A8 RTN 1 window" 0 "$MXQ" eval --dataset wikitext2 --windows 1 --weights mxint4 --acts mxint8 --json
-jcheck "eval W4A8 json" 'd["tokens"] == 2047 and 5 < d["ppl"] < 80'
+check_exit "eval W4A8 RTN --fake-quant 1 window" 0 "$MXQ" eval --dataset wikitext2 --windows 1 --weights mxint4 --acts mxint8 --fake-quant --json
+jcheck "eval W4A8 fake-quant json" 'd["tokens"] == 2047 and 5 < d["ppl"] < 80 and d["path"] == "fake-quant"'
 cp "$tmp/out" "$tmp/w4a8.json"
-# Integer MX × MX (this release build's SIMD path; unit tests run the debug build): W4A8
-# through packed weights gives the fake-quant perplexity (fp32 summation order only), and
-# `bench kernels` checks every integer path bit for bit against the unit-value
-# block-scaled MX × MX (and the fake-quant reference) before timing — it fails otherwise.
-check_exit "eval W4A8 RTN --packed 1 window" 0 "$MXQ" eval --dataset wikitext2 --windows 1 --weights mxint4 --acts mxint8 --packed --json
-jcheck "eval W4A8 --packed PPL = fake-quant PPL (1e-5 relative)" "abs(d['ppl'] / json.load(open('$tmp/w4a8.json'))['ppl'] - 1) <= 1e-5"
+# Integer MX × MX (this release build's SIMD path; unit tests run the debug build): W4A8 runs
+# through packed weights by default (eval.path auto) and gives the fake-quant perplexity (fp32
+# summation order only), and `bench kernels` checks every integer path bit for bit against the
+# unit-value block-scaled MX × MX (and the fake-quant reference) before timing — it fails otherwise.
+check_exit "eval W4A8 RTN 1 window (packed integer kernels by default)" 0 "$MXQ" eval --dataset wikitext2 --windows 1 --weights mxint4 --acts mxint8 --json
+jcheck "eval W4A8 packed-int PPL = fake-quant PPL (1e-5 relative)" "d['path'] == 'packed-int' and abs(d['ppl'] / json.load(open('$tmp/w4a8.json'))['ppl'] - 1) <= 1e-5"
 check_exit "bench kernels: integer MX × MX paths bitwise" 0 "$MXQ" bench kernels --shape 1x100x53,5x576x50,2048x100x97 --reps 1 --no-openblas --no-rotate --portable
 contains "bench kernels names the integer path" "integer MX × MX path (compile time):"
+# mxq bench eval on a short window (≈ 12 s): fails unless packed PPL = fake-quant PPL to 1e-5 and
+# the once-per-input-point activation quantization gives the per-linear NLL bit for bit.
+check_exit "bench eval --ctx 256 --reps 1" 0 "$MXQ" bench eval --ctx 256 --reps 1
+contains "bench eval names the integer path" "integer MX × MX path (compile time):"
+contains "bench eval: packed runs the integer kernels" "packed → packed-int"
 check_exit "eval missing model is exit 2" 2 "$MXQ" eval --model /nonexistent.gguf --dataset wikitext2 --windows 1
 # AWQ search sizes are validated before the model loads (exit 2, usage error).
 check_exit "eval --awq-search-tokens 0 is exit 2" 2 "$MXQ" eval --dataset wikitext2 --weights mxint4 --recipe awq --awq-search-tokens 0

@@ -18,6 +18,8 @@ for r in rows:
     assert float(r["weight_bits"]) == (32 if r["recipe"] == "fp32" else 4.25)
     assert abs(float(r["delta_ppl"]) - (float(r["ppl"]) - float(r["fp32_ppl"]))) < 1e-9
     assert len(r["model_sha256"]) == 64 and len(r["manifest_sha256"]) == 64
+    # W4A8 MXINT block 32: every quantized linear on the packed integer kernels (eval.path auto)
+    assert r["path"] == ("fp32" if r["recipe"] == "fp32" else "packed-int"), r["path"]
 assert all(float(r["delta_ppl"]) == 0 for r in rows if r["recipe"] == "fp32")
 layers = list(csv.DictReader(open(d + "/layers.csv")))
 per = {}
@@ -29,6 +31,7 @@ PY
 then ok "sweep summary/layers tables"; else bad "sweep summary/layers tables"; fi
 check_exit "report" 0 "$MXQ" report "$tmp/sweep"
 contains "report table" "| fp32 |"
+contains "report names the evaluation paths" '- evaluation path: `fp32` (1 cell), `packed-int` (2 cells)'
 check_exit "report --first-windows 2" 0 "$MXQ" report "$tmp/sweep" --first-windows 2
 # the smoke sweep has exactly 2 windows per dataset: cutting to 2 must give the same tables
 [ "$(grep '^|' "$tmp/sweep/report.md")" = "$(grep '^|' "$tmp/sweep/report-first-2.md")" ] && ok "first-2-window tables equal the full ones" || bad "first-2-window tables equal the full ones" "$(diff <(grep '^|' "$tmp/sweep/report.md") <(grep '^|' "$tmp/sweep/report-first-2.md"))"

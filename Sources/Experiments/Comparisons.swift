@@ -52,6 +52,8 @@ let nonConfigColumns: Set<String> = [
     "cell_index", "cell_id", "recipe", "stages", "seed", "dataset", "windows", "ctx", "tokens", "nll", "ppl", "fp32_ppl",
     "delta_ppl", "quantize_s", "eval_s", "wall_s", "model_sha256", "data_sha256", "calib_sha256", "manifest_sha256",
     "git_commit", "ppl_lo", "ppl_hi", "delta_lo", "delta_hi", "n_windows", "weight_bits",
+    // how the evaluation ran, not what was evaluated (packed and fake-quant agree to ~1e-7)
+    "path",
 ]
 
 /// One summary row (cell × dataset) with what the aggregation needs.

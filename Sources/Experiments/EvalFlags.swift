@@ -19,7 +19,7 @@ public struct EvalInvocation {
     /// each becomes (used to name flags in errors).
     static let flagForPath: [(prefix: String, flag: String)] = [
         ("model", "--model"), ("pre_tokenizer", "--pre"), ("cache", "--no-cache"), ("layers.heldout", "--heldout-file"),
-        ("eval.datasets", "--dataset/--tokens-file"), ("eval.windows", "--windows"), ("eval.ctx", "--ctx"), ("eval.bos", "--bos"),
+        ("eval.datasets", "--dataset/--tokens-file"), ("eval.windows", "--windows"), ("eval.ctx", "--ctx"), ("eval.bos", "--bos"), ("eval.path", "--fake-quant"),
         ("calibration.dataset", "--calib-file"), ("calibration.n", "--calib-samples"), ("calibration.len", "--calib-len"),
         ("calibration.seed", "--calib-seed"),
         ("cells[0].weights", "--weights"), ("cells[0].acts", "--acts"), ("cells[0].block", "--block"),
@@ -50,6 +50,7 @@ public struct EvalInvocation {
         let layers = try args.option("--layers")
         let heldoutFile = try args.option("--heldout-file"), noHeldout = args.flag("--no-heldout")
         let packed = args.flag("--packed"), noCache = args.flag("--no-cache")
+        let fakeQuant = args.flag("--fake-quant")
         let notTrueSequential = args.flag("--no-true-sequential")
 
         if (dataset == nil) == (tokensFile == nil) {
@@ -67,6 +68,7 @@ public struct EvalInvocation {
         if let w = windows { ev["windows"] = w }
         ev["ctx"] = ctx ?? 2048
         if bos { ev["bos"] = true }
+        if fakeQuant { ev["path"] = "fake-quant" }
         top["eval"] = ev
 
         let quantGiven = [weights, acts, rule, rounding, recipeText, recipeName, override, sqAlpha, file, layers].contains { $0 != nil }
@@ -202,6 +204,7 @@ public func evalCommandLine(_ m: Manifest, cell c: Cell) -> String {
     if let w = m.windows { a += ["--windows", String(w)] }
     a += ["--ctx", String(m.ctx)]
     if m.bos { a.append("--bos") }
+    if m.evalPath == "fake-quant" { a.append("--fake-quant") }
     if !m.cache { a.append("--no-cache") }
     if m.heldout == "none" { a.append("--no-heldout") } else if m.heldout != "calibration" { a += ["--heldout-file", Manifest.resolvePath(m.heldout).path] }
     if !c.recipe.isFP32 {

@@ -45,7 +45,9 @@ public final class FakeRunner: CellRunner {
             if secondsPerCell > 0 { usleep(useconds_t(secondsPerCell / Double(steps) * 1e6)) }
         }
         if cell.recipe.isFP32 {
-            return CellResult(evals: try baseline(progress: progress), layers: [], quantizeSeconds: 0)
+            var r = CellResult(evals: try baseline(progress: progress), layers: [], quantizeSeconds: 0)
+            r.path = "fake-runner"
+            return r
         }
         let bits = cell.weightBitsPerElement
         let evals = manifest.datasets.map { d in
@@ -62,6 +64,7 @@ public final class FakeRunner: CellRunner {
             }
         }
         var r = CellResult(evals: evals, layers: layers, quantizeSeconds: 0)
+        r.path = "fake-runner"   // nothing was evaluated
         if let b = cell.budget {   // a fake plan: every layer the first format, average just under the budget
             r.plan = PlanInfo(budget: b, averageBits: b - 0.125, predictor: manifest.planPredictor,
                               predictedDeltaNLL: 0.01 * Self.unit(cell.id), exact: true, rankCorrelation: 0.5,

@@ -188,6 +188,13 @@ public struct Manifest: Sendable {
     /// (all of them predicted) and every calibration and held-out sequence [BOS] + len − 1 text
     /// tokens; false (the default, left out of the resolved manifest): no BOS anywhere.
     public var bos: Bool = false
+    /// `eval.path`: how quantized cells are evaluated. `auto` (the default, left out of the resolved
+    /// manifest, so manifests written before it keep their SHA-256): every quantized linear whose
+    /// formats the integer MX kernels run (MXINT8 activations × MXINT4/MXINT8 weights, block 32) is
+    /// multiplied through its packed weights on them, every other one through fp32 fake-quant
+    /// weights; `fake-quant` (`mxq eval --fake-quant`): every linear through fp32 fake-quant
+    /// weights. Cells with `packed: true` pack every quantized linear (they need `auto`).
+    public var evalPath: String = "auto"
     /// Calibration source: `ptb-train` or a path to a UTF-8 text file.
     public var calibrationDataset: String
     public var calibrationSamples: Int
@@ -217,7 +224,9 @@ public struct Manifest: Sendable {
     static let topKeys = ["name", "description", "model", "pre_tokenizer", "cache", "layers", "plan", "eval", "calibration", "grid", "cells"]
     static let layersKeys = ["heldout"]
     static let planKeys = ["predictor", "probe_tokens"]
-    static let evalKeys = ["datasets", "windows", "ctx", "bos"]
+    static let evalKeys = ["datasets", "windows", "ctx", "bos", "path"]
+    /// Values of `eval.path` (the first is the default).
+    public static let evalPaths = ["auto", "fake-quant"]
     static let calibKeys = ["dataset", "n", "len", "seed"]
     static let cellCalibKeys = ["dataset", "n", "len"]
     static let gridKeys = ["weights", "acts", "blocks", "scale_rules", "roundings", "recipes", "seeds", "calibrations",
@@ -322,6 +331,7 @@ public struct Manifest: Sendable {
             }
             if let x = c.integer(ev["ctx"], "eval.ctx", in: 2...32768) { m.ctx = x }
             if let b = c.bool(ev["bos"], "eval.bos") { m.bos = b }
+            if let p = parseChoice(ev["path"], "eval.path", c, evalPaths) { m.evalPath = p }
         }
 
         // calibration
@@ -355,6 +365,9 @@ public struct Manifest: Sendable {
                 seen[cell.id] = i
                 m.cells.append(cell)
             }
+        }
+        if m.evalPath == "fake-quant", let pc = m.cells.first(where: \.packed) {
+            c.fail("eval.path", "got \"fake-quant\", but cell \"\(pc.id)\" has \(hasGrid ? "grid.packed" : "packed") true (packed cells run through packed weights); allowed: \"auto\" with packed cells, or leave packed out")
         }
         if !c.issues.isEmpty { throw ManifestError(file: file, issues: c.issues) }
         if m.cells.isEmpty { throw ManifestError(file: file, issues: [ManifestIssue(path: hasGrid ? "grid" : "cells", message: "no cells to run (every grid combination was skipped: \(m.skipped.joined(separator: "; ")))")]) }
@@ -709,7 +722,12 @@ public struct Manifest: Sendable {
             "calibration": ["dataset": calibrationDataset, "n": calibrationSamples, "len": calibrationLength],
             "cells": cells.map(\.json),
         ]
-        if bos { top["eval"] = ["datasets": datasets, "windows": windows.map { $0 as Any } ?? "all", "ctx": ctx, "bos": true] }
+        if bos || evalPath != "auto" {
+            var ev: [String: Any] = ["datasets": datasets, "windows": windows.map { $0 as Any } ?? "all", "ctx": ctx]
+            if bos { ev["bos"] = true }
+            if evalPath != "auto" { ev["path"] = evalPath }
+            top["eval"] = ev
+        }
         if !description.isEmpty { top["description"] = description }
         if let p = preTokenizer { top["pre_tokenizer"] = p }
         if !cache { top["cache"] = false }

@@ -202,7 +202,9 @@ public final class RealRunner: CellRunner {
 
     public func runCell(_ cell: Cell, progress: SweepProgress) throws -> CellResult {
         if cell.recipe.isFP32 {
-            return CellResult(evals: try baseline(progress: progress), layers: [], quantizeSeconds: 0)
+            var r = CellResult(evals: try baseline(progress: progress), layers: [], quantizeSeconds: 0)
+            r.path = "fp32"
+            return r
         }
         let t0 = monotonicSeconds()
         var run = cell
@@ -222,9 +224,12 @@ public final class RealRunner: CellRunner {
         if cell.packed {
             let bad = try packWeights(model: model, plan: plan)
             if bad > 0 { progress.note("warning: \(bad) weight values changed when packed (re-encoding with natural block scales)") }
+        } else if manifest.evalPath == "auto" {
+            packWeightsForIntegerKernels(model: model, plan: plan)
         }
         let qs = monotonicSeconds() - t0
         var r = CellResult(evals: try evaluate(model, progress: progress), layers: report.records, quantizeSeconds: qs)
+        r.path = evaluationPath(model: model, plan: plan)
         r.stageSeconds = report.stageSeconds
         r.cachedHessians = report.cachedHessians
         r.calibrationSHA256 = try calibrationSHA256(manifest.calibration(of: cell).dataset)

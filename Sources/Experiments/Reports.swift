@@ -79,6 +79,14 @@ func header(_ dir: URL, _ t: CSVTable) -> String {
         let commits = Array(Set(t.rows.map { $0[i] })).sorted()
         s += "- git commit: " + commits.map { "`\($0)`" }.joined(separator: ", ") + "\n"
     }
+    if let i = t.column(SummaryCSV.pathColumn), let c = t.column("cell_id") {
+        // which products the evaluations ran, with the number of cells each (tables written before
+        // the column existed have none: their cells ran fake-quant)
+        var cells: [String: Set<String>] = [:]
+        for r in t.rows { cells[r[i], default: []].insert(r[c]) }
+        s += "- evaluation path: " + cells.keys.sorted().map { "`\($0)` (\(cells[$0]!.count) cell\(cells[$0]!.count == 1 ? "" : "s"))" }
+            .joined(separator: ", ") + "\n"
+    }
     return s
 }
 

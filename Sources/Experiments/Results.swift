@@ -51,6 +51,9 @@ public struct CellResult: Sendable {
     /// A plan cell's chosen plan and the sensitivity table it came from.
     public var plan: PlanInfo? = nil
     public var sensitivity: [LayerSensitivity]? = nil
+    /// Which products ran in evaluation (`fp32`, `packed-int`, `packed`, `fake-quant`, or
+    /// several joined by "+": `PTQ.evaluationPath`); nil when nothing real ran (fake runner).
+    public var path: String? = nil
     public init(evals: [DatasetResult], layers: [LayerRecord], quantizeSeconds: Double) {
         self.evals = evals; self.layers = layers; self.quantizeSeconds = quantizeSeconds
     }
@@ -102,6 +105,20 @@ public struct CellRecord: Codable, Sendable, Equatable {
     public var stageSeconds: [String: Double]? = nil
     /// A plan cell's plan (predicted ΔNLL, chosen formats); `weightBits` is then its average.
     public var plan: PlanInfo? = nil
+    /// Which products the evaluation ran (`CellResult.path`); absent in records written before
+    /// it was kept (see `evaluationPath`).
+    public var path: String? = nil
+
+    /// `path`, or for records without it what the code of their time ran: `fp32` for the fp32
+    /// cell, `packed` for cells with `packed: true` (id segment `_packed`), else `fake-quant`.
+    public var evaluationPath: String {
+        if let p = path { return p }
+        if recipe == "fp32" { return "fp32" }
+        // id: <recipe>_W…_A…_b…_<rule>_<rounding>_s<seed>[_r…][_o…][_lmhead][_packed][_cal-…]
+        let parts = id.split(separator: "_")
+        let beforeCal = parts.prefix { !$0.hasPrefix("cal-") }
+        return beforeCal.contains("packed") ? "packed" : "fake-quant"
+    }
 }
 
 // MARK: - CSV
@@ -183,9 +200,13 @@ public enum SummaryCSV {
         "model_sha256", "data_sha256", "calib_sha256", "manifest_sha256", "git_commit",
         // appended later (older files lack them; readers treat them as optional):
         "ppl_lo", "ppl_hi", "delta_lo", "delta_hi", "n_windows",
+        "path",
     ]
-    /// The interval columns, appended last: files written before they existed lack them.
+    /// The interval columns, appended after the provenance: files written before they existed lack them.
     public static let ciColumns = ["ppl_lo", "ppl_hi", "delta_lo", "delta_hi", "n_windows"]
+    /// Appended last: which products the evaluation ran (`CellRecord.evaluationPath`); files
+    /// written before it lack it.
+    public static let pathColumn = "path"
 
     /// Rows of one record (one per dataset). `reference` holds the fp32 evaluations (with their
     /// per-window NLLs) by dataset: the paired ΔPPL interval needs them; without per-window NLLs
@@ -205,6 +226,7 @@ public enum SummaryCSV {
                 r.provenance.modelSHA256, r.provenance.dataSHA256[e.dataset] ?? "", r.provenance.calibrationSHA256,
                 r.manifestSHA256, r.gitCommit,
                 csvNumber(pci?.lo), csvNumber(pci?.hi), csvNumber(dci?.lo), csvNumber(dci?.hi), w.isEmpty ? "" : String(w.count),
+                r.evaluationPath,
             ]
         }
     }

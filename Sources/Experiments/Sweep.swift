@@ -438,6 +438,7 @@ public func makeRecord(manifest: Manifest, index i: Int, result res: CellResult,
         manifestSHA256: manifest.sha256, gitCommit: gitCommit)
     if !cell.recipe.isFP32 { rec.cachedHessians = res.cachedHessians; rec.stageSeconds = res.stageSeconds }
     if let p = res.plan { rec.plan = p; rec.weightBits = p.averageBits; rec.weights = "plan" }
+    rec.path = res.path
     return rec
 }
 

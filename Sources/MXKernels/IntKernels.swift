@@ -107,6 +107,57 @@ extension Kernels {
     }
 }
 
+/// An input X [M, K] quantized to MXINT8 (block 32) and packed once for several integer
+/// products that read it (q/k/v share one input, gate/up another): `intmxgemm(packed:w:…)`
+/// then skips the quantization and packing `intmxgemm(x:…)` does per call, with bit-identical
+/// results (the same bytes feed the same tiles). Only the SIMD GEMM packs this way
+/// (`IntMXPackedActs.applies`); the buffer is returned to the scratch pool on deinit.
+public final class IntMXPackedActs: @unchecked Sendable {
+    public let m: Int, k: Int
+    public let acts: MXConfig
+    public let path: IntMXPath
+    let packedA: IntPackedA
+
+    /// Whether one packing serves `intmxgemm` of M rows with weights in `weights`: the integer
+    /// kernels apply (`intMXApplies`), M > 8 (GEMM) and `path` runs a SIMD GEMM for them
+    /// (VNNI; AVX2 for MXINT4 weights).
+    public static func applies(m: Int, acts: MXConfig, weights: MXConfig, path: IntMXPath = .build) -> Bool {
+        Kernels.intMXApplies(acts: acts, weights: weights) && m > 8
+            && (path == .vnni || (path == .avx2 && weights.format == .mxint4)) && path.isSupported
+    }
+
+    /// Quantizes and packs X (row-major, row stride `ldx`, default K) for `path`'s GEMM.
+    public init(m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int? = nil, acts: MXConfig, threads: Int? = nil,
+                path: IntMXPath = .build) {
+        precondition(acts.format == .mxint8 && acts.block == 32 && m > 8 && k > 0 && (ldx ?? k) >= k,
+                     "IntMXPackedActs: needs MXINT8 block 32 activations, M > 8")
+        self.m = m; self.k = k; self.acts = acts; self.path = path
+        packedA = IntPackedA(m: m, nBlk: (k + 31) / 32)
+        packedA.pack(x: x, ldx: ldx ?? k, k: k, enc: MXRowEncoder(acts), threads: max(1, threads ?? Parallel.defaultThreads))
+    }
+
+    deinit { packedA.release() }
+}
+
+extension Kernels {
+    /// `intmxgemm` on activations packed once (`IntMXPackedActs`): Y[M,N] = Q(X) · decode(W)ᵀ,
+    /// bit-identical to `intmxgemm(m:x:acts:w:…)` with the same X and path. Overwrites Y.
+    public static func intmxgemm(packed xa: IntMXPackedActs, w: MXTensor, y: UnsafeMutablePointer<Float>,
+                                 threads: Int? = nil, ldy: Int? = nil) {
+        precondition(IntMXPackedActs.applies(m: xa.m, acts: xa.acts, weights: w.config, path: xa.path) && w.cols == xa.k,
+                     "intmxgemm(packed:): weights \(w.config.format) [\(w.rows), \(w.cols)] do not fit the packed activations [\(xa.m), \(xa.k)]")
+        let n = w.rows, ldy = ldy ?? n
+        precondition(ldy >= n, "intmxgemm(packed:): bad leading dimension")
+        if n == 0 { return }
+        let t = max(1, threads ?? Parallel.defaultThreads)
+        let bits = w.config.format == .mxint4 ? 4 : 8
+        w.scales.withUnsafeBufferPointer { sb in w.elements.withUnsafeBufferPointer { eb in
+            let wv = IntWeights(elements: eb.baseAddress!, scales: sb.baseAddress!, rows: n, nBlk: w.blocksPerRow, bits: bits)
+            intGemmSIMD(xa.path, a: xa.packedA, w: wv, y: y, ldy: ldy, threads: t)
+        } }
+    }
+}
+
 /// Scale tables: E8M0 byte → 2^(byte−127) · unit factor, exactly as `unpackUnits` forms them
 /// (`e8m0Table[byte] * factor`, NaN for 0xFF).
 let intScaleTableX: [Float] = e8m0Table.map { $0 * 0x1p-6 }
@@ -156,37 +207,73 @@ func chunkEnds(_ nBlk: Int) -> [Int] { mxKBlocks(blocks: nBlk, block: 32).map { 
 /// chunk, for each X panel, one MR×NR tile that writes (first chunk) or adds into Y.
 func intGemmSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, w: IntWeights,
                  y: UnsafeMutablePointer<Float>, ldy: Int, threads T: Int) {
-    let MR = Int(MXQ_IK_MR), NR = Int(MXQ_IK_NR)
-    let nBlk = w.nBlk, n = w.rows
-    let mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR
-    let aPanel = nBlk * 32 * MR, sPanel = nBlk * MR
-    let aBytes = mPanels * aPanel, cBytes = mPanels * sPanel * 4
-    let buf = Scratch.take(bytes: aBytes + 2 * cBytes + 64)
-    defer { Scratch.give(buf) }
-    let aBase = buf.0.bindMemory(to: Int8.self, capacity: aBytes)
-    let corrBase = (buf.0 + aBytes).bindMemory(to: Int32.self, capacity: mPanels * sPanel)
-    let xsBase = (buf.0 + aBytes + cBytes).bindMemory(to: Float.self, capacity: mPanels * sPanel)
-    let ptrs = UncheckedSendable((aBase, corrBase, xsBase))
-    intScaleTableX.withUnsafeBufferPointer { stx in
-        let stxp = UncheckedSendable(stx.baseAddress!)
-        Parallel.forRanges(mPanels, threads: T, minChunk: 4) { range in
-            let (a, corr, xs) = ptrs.value
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nBlk * 33) { tb in
-                let codes = tb.baseAddress!, sc = codes + nBlk * 32
-                for p in range {
-                    for r in 0..<MR {
-                        let i = p * MR + r
-                        if i < m {
-                            enc.encodeInt8Row(x + i * ldx, cols: k, row: i, scales: sc, packed: codes)
-                        } else {
-                            codes.update(repeating: 0, count: nBlk * 33)
+    let a = IntPackedA(m: m, nBlk: w.nBlk)
+    defer { a.release() }
+    a.pack(x: x, ldx: ldx, k: k, enc: enc, threads: T)
+    intGemmSIMD(path, a: a, w: w, y: y, ldy: ldy, threads: T)
+}
+
+/// X [M, K] as the SIMD GEMM reads it: MXINT8 codes in MR-row panels (4-byte groups of each
+/// row interleaved), per block and row the correction −128·Σcodes and the scale 2^E·2⁻⁶,
+/// in one scratch buffer (`release` returns it).
+struct IntPackedA: @unchecked Sendable {
+    let m: Int, nBlk: Int, mPanels: Int
+    let a: UnsafeMutablePointer<Int8>, corr: UnsafeMutablePointer<Int32>, xs: UnsafeMutablePointer<Float>
+    private let buf: (UnsafeMutableRawPointer, Int)
+    var aPanel: Int { nBlk * 32 * Int(MXQ_IK_MR) }
+    var sPanel: Int { nBlk * Int(MXQ_IK_MR) }
+
+    init(m: Int, nBlk: Int) {
+        let MR = Int(MXQ_IK_MR)
+        self.m = m; self.nBlk = nBlk
+        mPanels = (m + MR - 1) / MR
+        let aBytes = mPanels * nBlk * 32 * MR, cBytes = mPanels * nBlk * MR * 4
+        buf = Scratch.take(bytes: aBytes + 2 * cBytes + 64)
+        a = buf.0.bindMemory(to: Int8.self, capacity: aBytes)
+        corr = (buf.0 + aBytes).bindMemory(to: Int32.self, capacity: mPanels * nBlk * MR)
+        xs = (buf.0 + aBytes + cBytes).bindMemory(to: Float.self, capacity: mPanels * nBlk * MR)
+    }
+
+    func release() { Scratch.give(buf) }
+
+    /// Quantizes rows of X (row stride `ldx`, K columns) with `enc` and packs them (parallel over panels).
+    func pack(x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, threads T: Int) {
+        let MR = Int(MXQ_IK_MR)
+        let nBlk = self.nBlk, m = self.m, aPanel = self.aPanel, sPanel = self.sPanel
+        let ptrs = UncheckedSendable((a, corr, xs))
+        intScaleTableX.withUnsafeBufferPointer { stx in
+            let stxp = UncheckedSendable(stx.baseAddress!)
+            Parallel.forRanges(mPanels, threads: T, minChunk: 4) { range in
+                let (a, corr, xs) = ptrs.value
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nBlk * 33) { tb in
+                    let codes = tb.baseAddress!, sc = codes + nBlk * 32
+                    for p in range {
+                        for r in 0..<MR {
+                            let i = p * MR + r
+                            if i < m {
+                                enc.encodeInt8Row(x + i * ldx, cols: k, row: i, scales: sc, packed: codes)
+                            } else {
+                                codes.update(repeating: 0, count: nBlk * 33)
+                            }
+                            mxq_ik_pack_a_row(codes, sc, nBlk, stxp.value, r, a + p * aPanel, corr + p * sPanel, xs + p * sPanel)
                         }
-                        mxq_ik_pack_a_row(codes, sc, nBlk, stxp.value, r, a + p * aPanel, corr + p * sPanel, xs + p * sPanel)
                     }
                 }
             }
         }
     }
+}
+
+/// The SIMD GEMM's weight loop on packed activations `pa`: tasks over NR-row weight panels
+/// (pack the panel, int8 + bias, all K), then per K chunk and X panel one MR×NR tile that
+/// writes (first chunk) or adds into Y.
+func intGemmSIMD(_ path: IntMXPath, a pa: IntPackedA, w: IntWeights, y: UnsafeMutablePointer<Float>, ldy: Int, threads T: Int) {
+    let MR = Int(MXQ_IK_MR), NR = Int(MXQ_IK_NR)
+    let nBlk = w.nBlk, n = w.rows, m = pa.m, mPanels = pa.mPanels
+    precondition(pa.nBlk == nBlk, "intGemmSIMD: activations have \(pa.nBlk) blocks per row, weights \(nBlk)")
+    let nPanels = (n + NR - 1) / NR
+    let aPanel = pa.aPanel, sPanel = pa.sPanel
+    let ptrs = UncheckedSendable((pa.a, pa.corr, pa.xs))
     let ends = chunkEnds(nBlk)
     let cpath = Int32(path.rawValue), bias: Int32 = path == .avx2 ? 8 : 128
     let counter = TaskCounter(nPanels)

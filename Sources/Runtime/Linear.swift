@@ -80,6 +80,28 @@ public final class Linear {
         addBias(y, rows: m, threads: threads)
     }
 
+    /// Several layers reading the same input X[M, K] (q/k/v; gate/up), in order: the same as
+    /// calling `forward` on each (`ys[i]` room for M·N of layer i), except that when every layer
+    /// runs the integer MX GEMM with one activation format (`IntMXPackedActs.applies`; no
+    /// observer), X is quantized and packed once for all of them instead of once per layer —
+    /// the same bytes, so bit-identical outputs. `shareInput: false` always calls `forward`.
+    public static func forward(_ layers: [Linear], _ x: UnsafePointer<Float>, rows m: Int,
+                               into ys: [UnsafeMutablePointer<Float>], observer: LinearInputObserver? = nil,
+                               threads: Int? = nil, shareInput: Bool = true) {
+        precondition(layers.count == ys.count && !layers.isEmpty, "Linear.forward: one output per layer")
+        if shareInput, observer == nil, layers.count > 1, let aq = layers[0].actQuant,
+           layers.allSatisfy({ l in l.inFeatures == layers[0].inFeatures && l.actQuant == aq
+                                && l.packed.map { IntMXPackedActs.applies(m: m, acts: aq, weights: $0.config) } == true }) {
+            let xa = IntMXPackedActs(m: m, k: layers[0].inFeatures, x: x, acts: aq, threads: threads)
+            for (l, y) in zip(layers, ys) {
+                Kernels.intmxgemm(packed: xa, w: l.packed!, y: y, threads: threads)
+                l.addBias(y, rows: m, threads: threads)
+            }
+            return
+        }
+        for (l, y) in zip(layers, ys) { l.forward(x, rows: m, into: y, observer: observer, threads: threads) }
+    }
+
     /// y[r, n] += bias[n] for r in 0..<m (nothing without a bias).
     private func addBias(_ y: UnsafeMutablePointer<Float>, rows m: Int, threads: Int?) {
         guard let b = bias else { return }

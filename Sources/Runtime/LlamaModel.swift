@@ -132,6 +132,10 @@ public final class LlamaModel {
     public var inputObserver: LinearInputObserver?
     /// Threads for the forward pass (nil: `Parallel.defaultThreads`). Results do not depend on it.
     public var threads: Int?
+    /// Linears that read one input (q/k/v, gate/up) and all run the integer MX GEMM quantize and
+    /// pack it once (`Linear.forward(_:…)`; bit-identical either way). False: once per linear
+    /// (for `mxq bench eval`'s measurement of the saving).
+    public var shareActivationQuantization = true
     /// Query rows per attention work item (tests use small values to exercise the blocking).
     public var attentionRowBlock = 128 {
         didSet { precondition(attentionRowBlock >= 1); workspace = nil }
@@ -542,9 +546,8 @@ public final class LlamaModel {
         let nh = cfg.numHeads, nkv = cfg.numKVHeads
         let qd = nh * hd, kvd = nkv * hd
         let th = threads
-        b.qProj.forward(ws.xn, rows: T, into: ws.q, observer: obs, threads: th)
-        b.kProj.forward(ws.xn, rows: T, into: ws.k, observer: obs, threads: th)
-        b.vProj.forward(ws.xn, rows: T, into: ws.v, observer: obs, threads: th)
+        Linear.forward([b.qProj, b.kProj, b.vProj], ws.xn, rows: T, into: [ws.q, ws.k, ws.v], observer: obs, threads: th,
+                       shareInput: shareActivationQuantization)
 
         // RoPE on q and k, and re-layout to head-major [head][T][hd]; q pre-scaled by 1/sqrt(hd).
         let scale = Float(1.0 / Double(hd).squareRoot())
@@ -611,8 +614,8 @@ public final class LlamaModel {
         let f = config.intermediateSize
         let th = threads
         let S = UncheckedSendable(ws)
-        b.gateProj.forward(ws.xn, rows: T, into: ws.gate, observer: obs, threads: th)
-        b.upProj.forward(ws.xn, rows: T, into: ws.up, observer: obs, threads: th)
+        Linear.forward([b.gateProj, b.upProj], ws.xn, rows: T, into: [ws.gate, ws.up], observer: obs, threads: th,
+                       shareInput: shareActivationQuantization)
         Parallel.forRanges(T, threads: th, minChunk: 16) { range in
             let ws = S.value
             swiGLU(ws.gate + range.lowerBound * f, ws.up + range.lowerBound * f, n: range.count * f)

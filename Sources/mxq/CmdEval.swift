@@ -18,7 +18,7 @@ enum EvalCommand: Command {
                     [--lm-head] [--calib-samples N] [--calib-len L] [--calib-seed S] [--calib-file F]
                     [--awq-search-tokens N] [--awq-clip-tokens N] [--no-true-sequential]
                     [--rounding-seed S] [--recipe-name NAME] [--sq-alpha K=A,...]
-                    [--layers FILE.csv] [--packed] [--no-cache] [--print-cell]
+                    [--layers FILE.csv] [--packed | --fake-quant] [--no-cache] [--print-cell]
 
     The flags describe one experiment cell, exactly as a manifest cell does: they are turned into
     a one-cell manifest, validated and run by the same code as 'mxq sweep' (same numbers, same
@@ -29,8 +29,13 @@ enum EvalCommand: Command {
     --ctx tokens (the incomplete tail is dropped); each window predicts its tokens 2..ctx
     from the prefix, and PPL = exp(mean NLL over all predicted tokens). With --bos each window
     is instead the model's BOS followed by the next ctx-1 text tokens, all of them predicted
-    (windows still tile the text; calibration sequences also start with BOS). Weights are
-    dequantized to fp32.
+    (windows still tile the text; calibration sequences also start with BOS).
+
+    Quantized linears run where they can on the integer MX kernels: MXINT8 activations ×
+    MXINT4/MXINT8 weights (block 32) are multiplied through packed weights (exact int32 block
+    sums; equal to fake-quant up to fp32 summation order), every other linear through fp32
+    fake-quant weights (weights dequantized to fp32, inputs quantized-dequantized). The result
+    line (JSON: "path") names what ran: packed-int, packed, fake-quant, or several joined by '+'.
 
     options:
       --model PATH     GGUF file or Hugging Face checkpoint folder (config.json, *.safetensors,
@@ -47,7 +52,7 @@ enum EvalCommand: Command {
                        none); manifest: "eval": {"bos": true}. Default: no BOS
       --pre NAME       override the tokenizer's pre-tokenizer (smollm or gpt2)
       --json           print one JSON object per dataset (ppl, nll, window_nll, tokens, windows, ctx,
-                       seconds, tokens_per_s, dataset, model, threads, cell_id; with quantization also
+                       seconds, tokens_per_s, dataset, model, threads, cell_id, path; with quantization also
                        weights, acts, block, recipe, stages, calib_*, awq_* with awq, quant_seconds,
                        stage_seconds, hessian_cache_hits) instead of a text line
 
@@ -86,7 +91,11 @@ enum EvalCommand: Command {
                        layers.csv (weight SQNR, output SQNR/MSE vs fp32 on calibration inputs,
                        saturated/flushed shares, scale exponents). With plain RTN, calibration data is
                        then loaded to fill the output columns (a sweep always does).
-      --packed         evaluate through packed MX weights (MXTensor) instead of fp32 fake-quant weights
+      --packed         evaluate every quantized linear through packed MX weights (MXTensor): the
+                       integer kernels where they apply, the dequantizing MX kernels elsewhere (cell
+                       id suffix _packed)
+      --fake-quant     evaluate every quantized linear through fp32 fake-quant weights, also where
+                       the integer kernels apply (manifest: "eval": {"path": "fake-quant"})
       --no-true-sequential  GPTQ: build every Hessian of a block from the block as it was before GPTQ
                        (one extra pass per block). Default (true-sequential, as GPTQ's --true-sequential):
                        o_proj's Hessian comes from the attention of the already quantized q/k/v,
@@ -116,6 +125,7 @@ enum EvalCommand: Command {
                     "seconds": e.seconds, "tokens_per_s": tps, "dataset": e.dataset,
                     "model": (try? RealRunner.modelURL(inv.manifest).path) ?? inv.manifest.model,
                     "threads": Parallel.defaultThreads, "cell_id": rec.id, "window_nll": e.windowNLL ?? [],
+                    "path": rec.evaluationPath,
                 ]
                 if inv.manifest.bos { obj["bos"] = true }
                 if !cell.recipe.isFP32 {
@@ -140,7 +150,8 @@ enum EvalCommand: Command {
                 print(String(decoding: d, as: UTF8.self))
             } else {
                 print("\(e.dataset): " + String(format: "PPL %.4f (NLL %.6f over %d tokens, %d windows of %d) in %.1f s, %.1f tokens/s",
-                                                 e.ppl, e.nll, e.tokens, e.windows, inv.manifest.ctx, e.seconds, tps))
+                                                 e.ppl, e.nll, e.tokens, e.windows, inv.manifest.ctx, e.seconds, tps)
+                      + " [\(rec.evaluationPath)]")
             }
         }
     }

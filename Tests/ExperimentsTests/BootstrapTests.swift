@@ -154,13 +154,14 @@ final class BootstrapTests: XCTestCase {
     }
 
     func testSummaryIntervalColumns() {
-        // the existing columns keep their order; the interval columns come last
+        // the existing columns keep their order; the interval columns and then `path` come last
         XCTAssertEqual(Array(SummaryCSV.header.prefix(31)), [
             "cell_index", "cell_id", "model", "recipe", "stages", "weights", "acts", "block", "scale_rule", "rounding", "seed",
             "calib_dataset", "calib_n", "calib_len", "dataset", "windows", "ctx", "tokens", "nll", "ppl", "fp32_ppl",
             "delta_ppl", "weight_bits", "quantize_s", "eval_s", "wall_s",
             "model_sha256", "data_sha256", "calib_sha256", "manifest_sha256", "git_commit"])
-        XCTAssertEqual(Array(SummaryCSV.header.suffix(5)), SummaryCSV.ciColumns)
+        XCTAssertEqual(Array(SummaryCSV.header.suffix(6).prefix(5)), SummaryCSV.ciColumns)   // then `path`
+        XCTAssertEqual(SummaryCSV.header.last, "path")
         let fpW = [Double](repeating: 2.5, count: 6)
         let fp = record(0, recipe: "fp32", windows: fpW)
         let q = record(1, recipe: "rtn", windows: fpW.map { $0 + 0.5 })

@@ -115,6 +115,7 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(try untimed(full.appendingPathComponent("summary.csv")), try untimed(merged.appendingPathComponent("summary.csv")))
         let rep = try run(["report", merged.path])
         XCTAssertTrue(rep.out.contains("cells finished: 5 of 5"), rep.out)
+        XCTAssertTrue(rep.out.contains("- evaluation path: `fake-runner` (5 cells)"), rep.out)   // the summary's path column
         XCTAssertTrue(FileManager.default.fileExists(atPath: merged.appendingPathComponent("report.md").path))
         let lay = try run(["layers", merged.path, "--cell", "sq+gptq_Wmxint4_Amxint8_b32_floor_even_s0"])
         XCTAssertTrue(lay.out.contains("| 1 | layers."), lay.out)

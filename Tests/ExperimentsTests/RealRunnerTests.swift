@@ -210,6 +210,90 @@ final class RealRunnerTests: XCTestCase {
         XCTAssertTrue(set.identity.hasSuffix("-bos65"))
     }
 
+    /// `--fake-quant` ⇄ `eval.path`: "auto" (the default) is left out of the resolved manifest (old
+    /// manifests keep their SHA-256 and cell ids), "fake-quant" is carried by --print-cell and
+    /// --print-eval; bad values and the contradiction with packed cells name the key (or the flag).
+    func testEvalPathFlagIsAManifestKeyAndBack() throws {
+        let base = ["--dataset", "wikitext2", "--windows", "2", "--ctx", "128", "--weights", "mxint4", "--acts", "mxint8"]
+        let plain = try evalManifest(base), fake = try evalManifest(base + ["--fake-quant"])
+        XCTAssertEqual(plain.evalPath, "auto")
+        XCTAssertEqual(fake.evalPath, "fake-quant")
+        XCTAssertEqual(plain.cells, fake.cells)
+        XCTAssertEqual(plain.cells[0].id, "rtn_Wmxint4_Amxint8_b32_floor_even_s0")
+        XCTAssertNotEqual(plain.sha256, fake.sha256)
+        XCTAssertFalse(String(decoding: plain.resolvedJSON(), as: UTF8.self).contains("path"))
+        XCTAssertTrue(String(decoding: fake.resolvedJSON(), as: UTF8.self).contains("\"path\" : \"fake-quant\""))
+        XCTAssertEqual(try Manifest.parse(fake.resolvedJSON(), file: "printed", defaultName: "x").sha256, fake.sha256)
+        XCTAssertTrue(evalCommandLine(fake, cell: fake.cells[0]).contains(" --fake-quant"))
+        XCTAssertFalse(evalCommandLine(plain, cell: plain.cells[0]).contains("--fake-quant"))
+        func manifest(_ eval: String, grid: String = "") throws -> Manifest {
+            try Manifest.parse(Data(#"{"name": "p", "eval": {"datasets": ["wikitext2"]\#(eval)}, "grid": {"weights": ["mxint4"], "acts": ["mxint8"], "recipes": ["rtn"]\#(grid)}}"#.utf8),
+                               file: "m.json", defaultName: "p")
+        }
+        // the manifest of a committed results folder: same SHA-256 with an explicit "auto" as without
+        XCTAssertEqual(try manifest(#", "path": "auto""#).sha256, try manifest("").sha256)
+        XCTAssertThrowsError(try manifest(#", "path": "packed""#)) { XCTAssertTrue("\($0)".contains(#"eval.path: got "packed"; allowed: "auto", "fake-quant""#), "\($0)") }
+        XCTAssertThrowsError(try manifest(#", "path": true"#)) { XCTAssertTrue("\($0)".contains("eval.path"), "\($0)") }
+        XCTAssertThrowsError(try manifest(#", "path": "fake-quant""#, grid: #", "packed": true"#)) { e in
+            XCTAssertTrue("\(e)".contains("eval.path") && "\(e)".contains("grid.packed"), "\(e)")
+        }
+        XCTAssertNoThrow(try manifest(#", "path": "auto""#, grid: #", "packed": true"#))
+        XCTAssertThrowsError(try evalManifest(base + ["--fake-quant", "--packed"])) { XCTAssertTrue("\($0)".contains("--fake-quant:"), "\($0)") }
+    }
+
+    /// A quantized cell runs on the packed integer kernels by default where its formats allow it:
+    /// the same perplexity as fake-quant to 1e-5 relative, bit-identical for any thread count, and
+    /// every record names what ran (`path`).
+    func testPackedIntegerEvaluationIsTheDefault() throws {
+        let (model, tokens, _) = try Self.tinyModelFolder()
+        let base = ["--model", model.path, "--tokens-file", tokens.path, "--windows", "3", "--ctx", "64", "--no-cache",
+                    "--calib-len", "32", "--weights", "mxint4", "--acts", "mxint8"]
+        func run(_ extra: [String]) throws -> CellRecord {
+            var a = Args(command: "eval", base + extra)
+            return try EvalInvocation.parse(&a).run()
+        }
+        let saved = Parallel.defaultThreads
+        defer { Parallel.defaultThreads = saved }
+        Parallel.defaultThreads = 1
+        let packed1 = try run([])
+        Parallel.defaultThreads = 3
+        let packed = try run([]), fake = try run(["--fake-quant"])
+        XCTAssertEqual(packed.path, "packed-int")
+        XCTAssertEqual(fake.path, "fake-quant")
+        XCTAssertEqual(packed.id, fake.id)
+        XCTAssertEqual(packed.evals[0].windowNLL, packed1.evals[0].windowNLL)   // any thread count, bitwise
+        XCTAssertEqual(packed.evals[0].ppl / fake.evals[0].ppl, 1, accuracy: 1e-5)
+        print("RealRunnerTests: tiny model W4A8 packed-int vs fake-quant PPL: \(packed.evals[0].ppl) vs \(fake.evals[0].ppl)")
+        // the path column lists what ran among the quantized linears
+        XCTAssertEqual(try run(["--lm-head"]).path, "packed-int")
+        XCTAssertEqual(try run(["--override", "*.down_proj=mxfp4"]).path, "packed-int+fake-quant")
+        XCTAssertEqual(try run(["--override", "*.down_proj=mxfp4", "--packed"]).path, "packed-int+packed")
+        XCTAssertEqual(try run(["--acts", "none"]).path, "fake-quant")
+        XCTAssertEqual(try run(["--block", "16"]).path, "fake-quant")
+        var f = Args(command: "eval", ["--model", model.path, "--tokens-file", tokens.path, "--windows", "1", "--ctx", "64"])
+        XCTAssertEqual(try EvalInvocation.parse(&f).run().path, "fp32")
+    }
+
+    /// Records without `path` (written before it existed) load and read as what their code ran.
+    func testRecordsWithoutPathReadAsFakeQuant() throws {
+        func rec(_ id: String, recipe: String) throws -> CellRecord {
+            let json = #"{"index": 1, "id": "\#(id)", "model": "m", "recipe": "\#(recipe)", "stages": "rtn", "weights": "mxint4", "acts": "mxint8", "block": 32, "scaleRule": "floor", "rounding": "even", "seed": 0, "calibDataset": "ptb-train", "calibN": 1, "calibLen": 2, "ctx": 64, "evals": [{"dataset": "wikitext2", "ppl": 20, "nll": 2.99, "tokens": 63, "windows": 1, "seconds": 1}], "fp32PPL": {}, "layers": [], "quantizeSeconds": 0, "wallSeconds": 0, "weightBits": 4.25, "provenance": {"modelSHA256": "a", "calibrationSHA256": "b", "dataSHA256": {}}, "manifestSHA256": "c", "gitCommit": "d"}"#
+            return try JSONDecoder().decode(CellRecord.self, from: Data(json.utf8))
+        }
+        XCTAssertNil(try rec("rtn_Wmxint4_Amxint8_b32_floor_even_s0", recipe: "rtn").path)
+        XCTAssertEqual(try rec("rtn_Wmxint4_Amxint8_b32_floor_even_s0", recipe: "rtn").evaluationPath, "fake-quant")
+        XCTAssertEqual(try rec("fp32", recipe: "fp32").evaluationPath, "fp32")
+        XCTAssertEqual(try rec("rtn_Wmxint4_Amxint8_b32_floor_even_s0_lmhead_packed_cal-x-1x2", recipe: "rtn").evaluationPath, "packed")
+        XCTAssertEqual(try rec("rtn_Wmxint4_Amxint8_b32_floor_even_s0_cal-my_packed-1x2", recipe: "rtn").evaluationPath, "fake-quant")
+        var r = try rec("rtn_Wmxint4_Amxint8_b32_floor_even_s0", recipe: "rtn")
+        XCTAssertEqual(SummaryCSV.header.last, SummaryCSV.pathColumn)
+        XCTAssertEqual(SummaryCSV.table([r]).rows.map { $0.last! }, ["fake-quant"])
+        r.path = "packed-int"
+        XCTAssertEqual(SummaryCSV.table([r]).rows.map { $0.last! }, ["packed-int"])
+        // a new record round-trips its path
+        XCTAssertEqual(try JSONDecoder().decode(CellRecord.self, from: try JSONEncoder().encode(r)).path, "packed-int")
+    }
+
     /// The same cell (SQ + AWQ + GPTQ, overrides, stochastic rounding) through `mxq eval`'s flags and
     /// through a one-cell sweep gives bit-identical NLLs and layer records.
     func testEvalFlagsAndOneCellSweepGiveIdenticalResults() throws {

@@ -141,4 +141,34 @@ final class IntMXTests: XCTestCase {
         XCTAssertFalse(Kernels.intMXApplies(acts: MXConfig(format: .mxint8), weights: MXConfig(format: .mxfp4_e2m1)))
         XCTAssertFalse(Kernels.intMXApplies(acts: MXConfig(format: .mxint8, block: 16), weights: MXConfig(format: .mxint4, block: 16)))
     }
+
+    /// Activations packed once (`IntMXPackedActs`) and used by several products give the bytes
+    /// of `intmxgemm(x:)` per product: bit-identical outputs, any thread count, both weight formats.
+    func testPackedActivationsSharedByProductsAreBitIdentical() {
+        let acts = MXConfig(format: .mxint8)
+        let simd = paths.filter { $0 != .portable }
+        print("IntMXTests: shared activation packing tested on \(simd.map(\.name))")
+        for p in simd {
+            for (si, (m, k)) in [(9, 64), (30, 100), (17, 700)].enumerated() {
+                let x = randomFloats(m * k, seed: UInt64(9100 + si))
+                let ws = [(MXFormat.mxint4, 49), (.mxint4, 16), (.mxint8, 33)].enumerated().map { (j, fn) in
+                    MXTensor(encoding: randomFloats(fn.1 * k, seed: UInt64(9200 + 10 * si + j), scale: 0.2), rows: fn.1, cols: k,
+                             config: MXConfig(format: fn.0))
+                }
+                for t in [1, 3] {
+                    let xa = x.withUnsafeBufferPointer { IntMXPackedActs(m: m, k: k, x: $0.baseAddress!, acts: acts, threads: t, path: p) }
+                    for w in ws where IntMXPackedActs.applies(m: m, acts: acts, weights: w.config, path: p) {
+                        var got = [Float](repeating: .nan, count: m * w.rows)
+                        got.withUnsafeMutableBufferPointer { Kernels.intmxgemm(packed: xa, w: w, y: $0.baseAddress!, threads: t) }
+                        XCTAssertTrue(same(got, run(p, x, m: m, acts: acts, w: w, threads: t)), "\(p.name) \(w.config.format) \(m)x\(k)x\(w.rows) threads \(t)")
+                    }
+                }
+            }
+        }
+        // GEMV sizes, the portable path and MXINT8 weights on AVX2 never share a packing
+        XCTAssertFalse(IntMXPackedActs.applies(m: 8, acts: acts, weights: MXConfig(format: .mxint4), path: .vnni))
+        XCTAssertFalse(IntMXPackedActs.applies(m: 64, acts: acts, weights: MXConfig(format: .mxint4), path: .portable))
+        XCTAssertFalse(IntMXPackedActs.applies(m: 64, acts: acts, weights: MXConfig(format: .mxint8), path: .avx2))
+        XCTAssertFalse(IntMXPackedActs.applies(m: 64, acts: acts, weights: MXConfig(format: .mxfp4_e2m1), path: .vnni))
+    }
 }

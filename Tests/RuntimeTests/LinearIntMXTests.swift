@@ -36,4 +36,44 @@ final class LinearIntMXTests: XCTestCase {
         _ = lin.forward(x, rows: m, observer: { _, b, _ in seen = Array(b) })
         XCTAssertEqual(seen, xq)
     }
+
+    /// Layers reading one input (q/k/v): the grouped forward (input quantized and packed once
+    /// when the build's integer GEMM runs them all) equals one `forward` per layer bit for bit,
+    /// with a bias, mixed MXINT4/MXINT8 weights, and a layer that cannot share (MXFP4 weights).
+    func testGroupedForwardEqualsSeparateForwards() {
+        let (m, k) = (19, 96)
+        var g = SplitMix64(seed: 33)
+        let x = (0..<(m * k)).map { _ in g.nextGaussian() }
+        func layer(_ name: String, _ n: Int, _ f: MXFormat) -> Linear {
+            let w = (0..<(n * k)).map { _ in g.nextGaussian() * 0.1 }
+            let p = MXTensor(encoding: w, rows: n, cols: k, config: MXConfig(format: f))
+            let l = Linear(name: name, outFeatures: n, inFeatures: k, weight: p.decoded())
+            l.packed = p
+            l.actQuant = MXConfig(format: .mxint8)
+            return l
+        }
+        let q = layer("q", 40, .mxint4), kk = layer("k", 16, .mxint8), v = layer("v", 16, .mxint4)
+        kk.bias = (0..<16).map { Float($0) * 0.25 - 1 }
+        let fp4 = layer("fp4", 24, .mxfp4_e2m1)
+        for group in [[q, kk, v], [q, fp4]] {
+            for t in [1, 2] {
+                let want = group.map { l in x.withUnsafeBufferPointer { xb in
+                    var y = [Float](repeating: .nan, count: m * l.outFeatures)
+                    y.withUnsafeMutableBufferPointer { l.forward(xb.baseAddress!, rows: m, into: $0.baseAddress!, threads: t) }
+                    return y
+                } }
+                let ptrs = group.map { l -> UnsafeMutablePointer<Float> in
+                    let p = UnsafeMutablePointer<Float>.allocate(capacity: m * l.outFeatures)
+                    p.initialize(repeating: .nan, count: m * l.outFeatures)
+                    return p
+                }
+                defer { for p in ptrs { p.deallocate() } }
+                x.withUnsafeBufferPointer { Linear.forward(group, $0.baseAddress!, rows: m, into: ptrs, threads: t) }
+                let got = zip(group, ptrs).map { l, p in Array(UnsafeBufferPointer(start: p, count: m * l.outFeatures)) }
+                for (a, b) in zip(got, want) {
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(group.map(\.name)) threads \(t)")
+                }
+            }
+        }
+    }
 }
