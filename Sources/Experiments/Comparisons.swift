@@ -103,7 +103,10 @@ func observations(_ data: ReportData) throws -> [Observation] {
     return try t.rows.map { r in
         guard let p = Double(r[cP]) else { throw UsageError("\(file): cell \(r[cID]) \(r[cD]): ppl '\(r[cP])' is not a number") }
         guard let seed = Int(r[cSeed]) else { throw UsageError("\(file): cell \(r[cID]): seed '\(r[cSeed])' is not an integer") }
-        return Observation(cellID: r[cID], recipe: r[cRecipe], dataset: r[cD], config: keyCols.map { r[$0] }.joined(separator: "\u{1f}"),
+        // Plan cells (`weights` "plan") at different budgets are different configurations, not seeds
+        // of one: their average bits join the key.
+        let planBits = r[cW] == "plan" ? "\u{1f}plan-bits=" + r[cBits] : ""
+        return Observation(cellID: r[cID], recipe: r[cRecipe], dataset: r[cD], config: keyCols.map { r[$0] }.joined(separator: "\u{1f}") + planBits,
                            label: label(r), seed: seed, ppl: p, fp32: Double(r[cF]),
                            pplCI: interval(r, cLo, cHi), deltaCI: interval(r, cDLo, cDHi),
                            windows: data.windowNLL[r[cID]]?[r[cD]])

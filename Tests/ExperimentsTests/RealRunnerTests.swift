@@ -382,6 +382,9 @@ final class PlanReportTests: XCTestCase {
         XCTAssertEqual(plans.map { $0[t.column("weight_bits")!] }, ["4.875", "5.875"])
         let md = try accuracyMarkdown(dir)
         XCTAssertTrue(md.contains("Mixed-precision plans: predicted vs measured"), md)
+        // plans at different budgets are separate columns, never aggregated as seeds of one "plan"
+        XCTAssertTrue(md.contains("W plan · A mxint8 · b32 (4.88 b/w)") && md.contains("W plan · A mxint8 · b32 (5.88 b/w)"), md)
+        XCTAssertFalse(md.contains("seeds"), md)
         try writeHTMLReport(dir)
         let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(html.contains("class=\"mxq-chart bits-chart\""))
