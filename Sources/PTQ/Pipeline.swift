@@ -201,7 +201,7 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     var state = PipelineState(model: model, plan: plan, options: options, stages: stages)
     if let cal = calibration {
         try state.runSequential(cal, heldout: heldout)
-        model.releaseScratch()      // the staged GPTQ pass's per-sequence buffers
+        model.releaseScratch()      // the forward workspaces and LM-head scratch
     } else {
         state.runRTNOnly()
     }

@@ -149,8 +149,6 @@ public final class LlamaModel {
     private var ropeCache: RopeTables?
     private var nllNormed: [Float] = [], nllLogits: [Float] = []
     private var workspace: Workspace?
-    /// Per-sequence buffers of `forwardBlockStaged`, kept between calls (fresh pages cost page faults).
-    private var stagedStash: [[Float]] = []
 
     /// Builds a model from Hugging Face–named tensors (`model.embed_tokens.weight`,
     /// `model.layers.{i}.self_attn.q_proj.weight`, …, `model.norm.weight`, `lm_head.weight`
@@ -283,9 +281,10 @@ public final class LlamaModel {
     /// `.attentionOutput`, gate/up at `.mlpInput`, down at `.mlpActivation`): later sweeps use
     /// the changed layers. On return `hidden[s]` is exactly what `forwardBlock` gives with the
     /// final layers. Memory: one [seqLen · heads·hd] buffer per sequence (the attention output, which
-    /// is hidden-size wide in Llama/Mistral/Qwen2 shapes), kept for the next call until
-    /// `releaseScratch()`; silu(gate)·up (intermediate-size wide) is not kept but computed twice,
-    /// in sweep 4 for the observer and after it for down's product (gate/up do not change between).
+    /// is hidden-size wide in Llama/Mistral/Qwen2 shapes) from sweep 2 to the end of sweep 3 (freed
+    /// before `after(.mlpInput)`); silu(gate)·up (intermediate-size wide) is not kept but computed
+    /// twice, in sweep 4 for the observer and after it for down's product (gate/up do not change
+    /// between).
     public func forwardBlockStaged(_ i: Int, hidden: inout [[Float]], seqLen T: Int,
                                    after: (BlockInputPoint) throws -> Void) rethrows {
         precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
@@ -300,12 +299,7 @@ public final class LlamaModel {
         let h = config.hiddenSize, qd = config.numHeads * config.headDim
         let th = threads, obs = inputObserver
         let need = T * qd
-        var stash = stagedStash
-        stagedStash = []
-        if stash.count != hidden.count || stash.contains(where: { $0.count < need }) {
-            stash = [[Float]](repeating: [Float](repeating: 0, count: need), count: hidden.count)
-        }
-        defer { stagedStash = stash }
+        var stash = [[Float]](repeating: [Float](repeating: 0, count: need), count: hidden.count)
         // 1: q/k/v read RMSNorm(hidden)
         for s in hidden.indices {
             hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.inputNorm, T) }
@@ -329,6 +323,9 @@ public final class LlamaModel {
             }
             if let o = obs { for l in [b.gateProj, b.upProj] { l.observe(ws.xn, rows: T, observer: o, threads: th) } }
         }
+        // the attention outputs are not needed any more: free them before the callbacks of the MLP
+        // points (GPTQ's largest solves, K = intermediate size, run there)
+        stash = []
         try after(.mlpInput)
         // 4: down reads silu(gate) · up (not kept: recomputed in 5, where gate/up are unchanged)
         for s in hidden.indices {
@@ -455,7 +452,7 @@ public final class LlamaModel {
     }
 
     /// Frees the scratch buffers kept between forward calls (they are re-created on demand).
-    public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = []; stagedStash = [] }
+    public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = [] }
 
     private func runBlock(_ b: LlamaBlock, hidden: UnsafeMutablePointer<Float>, seqLen T: Int,
                           ws: Workspace, rope: RopeTables, stopBeforeDown: Bool = false) {
