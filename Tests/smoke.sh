@@ -225,5 +225,27 @@ jcheck "exported folder NLL = GGUF NLL (1e-5)" "d['tokens'] == 255 and abs(d['nl
 check_exit "export --acts mxint8 is refused (exit 2)" 2 "$MXQ" export --out "$tmp/hf-acts" --weights mxint4 --acts mxint8
 rm -rf "$tmp/hf"
 
+# --- 16-bit weights stay 16-bit (issue #14, memory) ---------------------------------------
+# The shipped model exported as bf16 evaluates (weights kept bf16, widened in the GEMM's packing)
+# to exactly the NLL of the same weights widened and written as f32 (export of the bf16 folder),
+# in fp32 and after GPTQ (quantized weights stored as bf16 vs fp32): bit-identical JSON numbers.
+check_exit "export GGUF as a bf16 folder" 0 "$MXQ" export --out "$tmp/hf16" --dtype bf16
+check_exit "re-export the bf16 folder as f32" 0 "$MXQ" export --model "$tmp/hf16" --out "$tmp/hf32" --dtype f32
+for d in hf16 hf32; do
+    check_exit "eval $d ctx 256" 0 "$MXQ" eval --model "$tmp/$d" --dataset wikitext2 --windows 1 --ctx 256 --json
+    cp "$tmp/out" "$tmp/$d.json"
+    check_exit "gptq $d ctx 256" 0 "$MXQ" eval --model "$tmp/$d" --dataset wikitext2 --windows 1 --ctx 256 --json \
+        --weights mxint4 --recipe gptq --calib-samples 2 --calib-len 128 --no-cache --no-heldout
+    cp "$tmp/out" "$tmp/$d-gptq.json"
+done
+python3 -c "import json,sys; a,b=(json.load(open('$tmp/'+n+'.json')) for n in sys.argv[1:3]); sys.exit(0 if a['nll']==b['nll'] and a['window_nll']==b['window_nll'] else 1)" hf16 hf32 \
+    && ok "bf16 folder NLL = f32 folder of the widened weights (bitwise)" || bad "bf16 folder NLL = f32 folder of the widened weights" "$(cat "$tmp/hf16.json" "$tmp/hf32.json")"
+python3 -c "import json,sys; a,b=(json.load(open('$tmp/'+n+'.json')) for n in sys.argv[1:3]); sys.exit(0 if a['nll']==b['nll'] else 1)" hf16-gptq hf32-gptq \
+    && ok "GPTQ on the bf16 folder = GPTQ on the f32 folder (bitwise NLL)" || bad "GPTQ bf16 = GPTQ f32" "$(cat "$tmp/hf16-gptq.json" "$tmp/hf32-gptq.json")"
+check_exit "eval --max-blocks 2" 0 "$MXQ" eval --model "$tmp/hf16" --dataset wikitext2 --windows 1 --ctx 128 --max-blocks 2
+contains "--max-blocks output is labelled" "not the model's perplexity"
+check_exit "eval --max-blocks with --json is refused (exit 2)" 2 "$MXQ" eval --dataset wikitext2 --windows 1 --max-blocks 2 --json
+rm -rf "$tmp/hf16" "$tmp/hf32"
+
 echo "smoke: $pass passed, $fail failed"
 [ "$fail" = 0 ]

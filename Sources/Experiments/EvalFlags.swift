@@ -14,6 +14,10 @@ public struct EvalInvocation {
     public var layersCSV: String?
     public var json: Bool
     public var printCell: Bool
+    /// `--max-blocks N` (memory/speed benchmarks only): run PTQ and the forward pass through the
+    /// first N decoder blocks only. Not part of the cell: refused with `--json`, `--layers` and
+    /// `--print-cell`, whose outputs would look like results of the model.
+    public var maxBlocks: Int? = nil
 
     /// Flags that are part of the experiment, in `mxq help eval` order, with the manifest key
     /// each becomes (used to name flags in errors).
@@ -38,6 +42,13 @@ public struct EvalInvocation {
         let pre = try args.option("--pre")
         let bos = args.flag("--bos")
         let json = args.flag("--json"), printCell = args.flag("--print-cell")
+        let maxBlocks = try args.int("--max-blocks")
+        if let n = maxBlocks {
+            guard n >= 1 else { throw UsageError("eval: --max-blocks must be at least 1, got \(n)") }
+            for (given, flag) in [(json, "--json"), (printCell, "--print-cell")] where given {
+                throw UsageError("eval: --max-blocks (a memory/speed benchmark that skips decoder blocks) cannot be combined with \(flag): its numbers are not the model's")
+            }
+        }
         let weights = try args.option("--weights"), acts = try args.option("--acts")
         let block = try args.int("--block"), rule = try args.option("--scale-rule")
         let rounding = try args.option("--rounding"), rseed = try args.int("--rounding-seed")
@@ -116,7 +127,12 @@ public struct EvalInvocation {
                 return "\(flag?.flag ?? issue.path): \(issue.message)"
             }.joined(separator: "; "))
         }
-        return EvalInvocation(manifest: manifest, layersCSV: layers, json: json, printCell: printCell)
+        if maxBlocks != nil && layers != nil {
+            throw UsageError("eval: --max-blocks (a memory/speed benchmark that skips decoder blocks) cannot be combined with --layers: the table would cover only those blocks")
+        }
+        var inv = EvalInvocation(manifest: manifest, layersCSV: layers, json: json, printCell: printCell)
+        inv.maxBlocks = maxBlocks
+        return inv
     }
 
     /// `smoothquant(alpha=0.5),awq,gptq(act_order)` → manifest stage objects. Also accepts `+`, `->`
@@ -229,6 +245,7 @@ extension EvalInvocation {
     public func run() throws -> CellRecord {
         let runner = try RealRunner(manifest: manifest)
         runner.recordsForRTN = layersCSV != nil
+        runner.blockLimit = maxBlocks
         let cell = manifest.cells[0]
         let cost = CostModel()
         let progress = SweepProgress(cost: { [manifest] in cost.cellSeconds($0, manifest) })

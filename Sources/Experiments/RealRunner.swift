@@ -28,6 +28,9 @@ public final class RealRunner: CellRunner {
     public var recordsForRTN = true
     /// Progress lines from the PTQ pipeline on stderr.
     public var showPTQProgress = ProcessInfo.processInfo.environment["MXQ_QUIET"] != "1"
+    /// Benchmarks only (`mxq eval --max-blocks`): models run just their first N decoder blocks
+    /// (`LlamaModel.blockLimit`), in PTQ and evaluation. nil: all blocks.
+    public var blockLimit: Int? = nil
     private var calibTokensCache: [String: [Int32]] = [:]
     private var calibHashCache: [String: String] = [:]
     private var calibrationSets: [String: CalibrationSet] = [:]
@@ -174,7 +177,11 @@ public final class RealRunner: CellRunner {
     }
 
     /// A fresh fp32 model built from the pristine checkpoint.
-    func freshModel() throws -> LlamaModel { try LlamaModel(checkpoint: checkpoint) }
+    func freshModel() throws -> LlamaModel {
+        let m = try LlamaModel(checkpoint: checkpoint)
+        m.blockLimit = blockLimit
+        return m
+    }
 
     func evaluate(_ model: LlamaModel, progress: SweepProgress) throws -> [DatasetResult] {
         // share of the evaluation done, weighted by windows over all datasets

@@ -247,6 +247,18 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// Tensor `info` kept 16-bit when it is F16 or BF16 (nil for other types): a view into the
+    /// mapped file (GGUF data is aligned), checked finite, its pages then released from the
+    /// resident set until used (see `SafetensorsFile.tensorHalf`).
+    public func tensorHalf(_ info: GGUFTensorInfo) throws -> HalfWeights? {
+        let format: HalfFormat
+        if info.type == .f16 { format = .f16 } else if info.type == .bf16 { format = .bf16 } else { return nil }
+        let h = try mappedHalf(file: file, start: dataOffset + info.offset, count: info.elementCount, format: format)
+        if let (i, v) = h.firstNonFinite() { throw ModelIOError.nonFinite(path: path, tensor: info.name, index: i, value: v) }
+        h.releaseResidentPages()
+        return h
+    }
+
     /// A human-readable summary: version, alignment, metadata (arrays abbreviated), tensor
     /// count by type, and one line per tensor (name, type, row-major shape).
     public func summary(maxTensors: Int = Int.max) -> String {

@@ -309,12 +309,32 @@ public enum LlamaTensorNames {
 /// A Llama checkpoint in memory: fp32 weights by Hugging Face name plus hyperparameters.
 public struct LlamaCheckpoint: Sendable {
     /// A dense fp32 tensor. `shape` is row-major (PyTorch order; for GGUF, `ne` reversed).
+    /// A tensor loaded from BF16/F16 data keeps it 16-bit (`half`, usually a view into the mapped
+    /// file); `data` then widens it to fp32 on every read (exact). Assigning `data` stores fp32.
     public struct Tensor: Sendable, Equatable {
         public var shape: [Int]
-        public var data: [Float]
+        /// The 16-bit values as stored, or nil for an fp32 tensor.
+        public private(set) var half: HalfWeights?
+        private var values: [Float]
+        /// The values as fp32, row-major (`shape`).
+        public var data: [Float] {
+            get { half?.widened() ?? values }
+            set { values = newValue; half = nil }
+        }
         public init(shape: [Int], data: [Float]) {
             precondition(shape.reduce(1, *) == data.count, "Tensor: shape \(shape) does not match \(data.count) values")
-            self.shape = shape; self.data = data
+            self.shape = shape; self.values = data; self.half = nil
+        }
+        /// A tensor kept 16-bit.
+        public init(shape: [Int], half: HalfWeights) {
+            precondition(shape.reduce(1, *) == half.count, "Tensor: shape \(shape) does not match \(half.count) values")
+            self.shape = shape; self.values = []; self.half = half
+        }
+        public static func == (a: Tensor, b: Tensor) -> Bool { a.shape == b.shape && a.data == b.data }
+        /// The first non-finite value (index, value), or nil.
+        public func firstNonFinite() -> (index: Int, value: Float)? {
+            if let h = half { return h.firstNonFinite() }
+            return values.firstIndex(where: { !$0.isFinite }).map { ($0, values[$0]) }
         }
     }
 
@@ -357,10 +377,11 @@ public struct LlamaCheckpoint: Sendable {
             throw ModelIOError.malformed(path: sourcePath, detail: "unexpected tensor '\(name)' for a Llama model with this config")
         }
         for (name, _) in expected {
-            let d = tensors[name]!.data
-            if let i = d.firstIndex(where: { !$0.isFinite }) {
-                throw ModelIOError.nonFinite(path: sourcePath, tensor: name, index: i, value: d[i])
+            let t = tensors[name]!
+            if let (i, v) = t.firstNonFinite() {
+                throw ModelIOError.nonFinite(path: sourcePath, tensor: name, index: i, value: v)
             }
+            t.half?.releaseResidentPages()     // the check read a mapped tensor: leave it on disk until used
         }
     }
 
@@ -405,8 +426,12 @@ public struct LlamaCheckpoint: Sendable {
         var tensors: [String: Tensor] = [:]
         let progress = ProgressReporter("loading \(path.split(separator: "/").last ?? "")", total: f.tensors.count)
         for (info, (hf, _, _)) in zip(f.tensors, list) {
-            let data = try f.tensorF32(info, threads: threads, checkFinite: true)
-            tensors[hf] = Tensor(shape: info.shape, data: data)
+            // F16/BF16 linear weights stay 16-bit (a view into the mapping); the rest becomes fp32
+            if info.shape.count == 2, hf != "model.embed_tokens.weight", let h = try f.tensorHalf(info) {
+                tensors[hf] = Tensor(shape: info.shape, half: h)
+            } else {
+                tensors[hf] = Tensor(shape: info.shape, data: try f.tensorF32(info, threads: threads, checkFinite: true))
+            }
             progress.advance()
         }
         // llama.cpp permutes q/k rows for `llama` (its "normal" RoPE on adjacent pairs) but not for

@@ -131,6 +131,36 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 }
 
+extension SafetensorsFile {
+    /// Tensor `name` kept 16-bit when its dtype is F16 or BF16 (nil for other dtypes): a view into
+    /// the mapped file when its data is 2-byte aligned, else an owned copy. Values are checked to be
+    /// finite (`nonFinite` otherwise); the pages the check read are then released from the resident
+    /// set (`HalfWeights.releaseResidentPages`), so a loaded model costs memory only once used.
+    public func tensorHalf(_ name: String) throws -> HalfWeights? {
+        let e = try entry(name)
+        let format: HalfFormat
+        switch e.dtype {
+        case "F16": format = .f16
+        case "BF16": format = .bf16
+        default: return nil
+        }
+        let h = try mappedHalf(file: file, start: e.start, count: e.elementCount, format: format)
+        if let (i, v) = h.firstNonFinite() { throw ModelIOError.nonFinite(path: path, tensor: name, index: i, value: v) }
+        h.releaseResidentPages()
+        return h
+    }
+}
+
+/// `count` 16-bit values at byte `start` of `file`: a view (kept alive by the mapping) when aligned, else a copy.
+func mappedHalf(file: MappedFile, start: Int, count: Int, format: HalfFormat) throws -> HalfWeights {
+    let raw = file.bytes(start, 2 * count)
+    guard let b = raw.baseAddress, count > 0 else { return HalfWeights(format: format, bits: []) }
+    if Int(bitPattern: b) % 2 == 0 {
+        return HalfWeights(format: format, base: b.assumingMemoryBound(to: UInt16.self), count: count, owner: file, isMapped: true)
+    }
+    return HalfWeights(format: format, copying: b, count: count)
+}
+
 /// Writes `.safetensors` files (tests, tiny models, deliberately damaged files).
 public struct SafetensorsWriter {
     public enum DType: String, Sendable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
@@ -530,7 +560,12 @@ extension LlamaCheckpoint {
         let progress = ProgressReporter("loading \(dir.lastPathComponent)", total: files.count)
         for (f, used) in opened {
             for e in used {
-                tensors[e.name] = Tensor(shape: e.shape, data: try f.tensorF32(e.name, threads: threads, checkFinite: true))
+                // F16/BF16 linear weights stay 16-bit (a view into the mapping); the rest becomes fp32
+                if e.shape.count == 2, e.name != "model.embed_tokens.weight", let h = try f.tensorHalf(e.name) {
+                    tensors[e.name] = Tensor(shape: e.shape, half: h)
+                } else {
+                    tensors[e.name] = Tensor(shape: e.shape, data: try f.tensorF32(e.name, threads: threads, checkFinite: true))
+                }
             }
             progress.advance()
         }

@@ -201,7 +201,7 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     var state = PipelineState(model: model, plan: plan, options: options, stages: stages)
     if let cal = calibration {
         try state.runSequential(cal, heldout: heldout)
-        model.releaseScratch()      // the staged GPTQ pass's per-sequence buffers
+        model.releaseScratch()      // the forward workspaces and LM-head scratch
     } else {
         state.runRTNOnly()
     }
@@ -289,8 +289,8 @@ struct PipelineState {
     // MARK: RTN without calibration
 
     mutating func runRTNOnly() {
-        let progress = options.showProgress ? ProgressReporter("rtn", total: model.blocks.count) : nil
-        for (bi, blk) in model.blocks.enumerated() {
+        let progress = options.showProgress ? ProgressReporter("rtn", total: model.activeBlockCount) : nil
+        for (bi, blk) in model.blocks.prefix(model.activeBlockCount).enumerated() {
             for (li, lin) in blk.linears.enumerated() {
                 let spec = plan.spec(for: lin.name)
                 var note = ""
@@ -337,7 +337,7 @@ struct PipelineState {
         let L = cal.length
         var hidden = cal.sequences.map { model.embed($0) }
         var held = heldout.map { h in (sequences: h.sequences.map { model.embed($0) }, length: h.length) }
-        let nb = model.blocks.count
+        let nb = model.activeBlockCount     // every block unless a benchmark set `blockLimit`
         let progress = options.showProgress ? ProgressReporter("calibrate \(stages.map(\.description).joined(separator: "→"))", total: nb) : nil
         for bi in 0..<nb {
             blockInputObserver?(bi, hidden)
@@ -896,8 +896,8 @@ public func packWeights(model: LlamaModel, plan: QuantPlan) throws -> Int {
     for lin in model.linears {
         guard let wc = plan.spec(for: lin.name).weight else { continue }
         let t = MXTensor(encoding: lin.weight, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
-        let d = t.decoded()
-        for i in 0..<d.count where d[i] != lin.weight[i] { mismatches += 1 }
+        let d = t.decoded(), w = lin.weight
+        for i in 0..<d.count where d[i] != w[i] { mismatches += 1 }
         lin.packed = t
     }
     return mismatches

@@ -16,6 +16,8 @@ public typealias LinearInputObserver = (Linear, UnsafeBufferPointer<Float>, Int)
 ///
 /// Hooks:
 /// - `weight` may be replaced (e.g. by fake-quantized weights) with an array of the same size.
+///   A layer loaded with 16-bit weights (`storage` `.half`) keeps them 16-bit and widens them
+///   inside the GEMM's packing (`Kernels.sgemm16`, bitwise the fp32 product); see `weight`.
 /// - `packed`: when set, the product uses these MX-packed weights instead of `weight`.
 /// - `actQuant`: when set, the input is MX fake-quantized per token (blocks along K) on a
 ///   copy before the product (dynamic activation quantization); observers see the copy.
@@ -26,11 +28,46 @@ public final class Linear {
     public let outFeatures: Int
     /// K: number of input features (columns of W; MX blocks run along K).
     public let inFeatures: Int
-    /// W[N, K] row-major fp32, `outFeatures * inFeatures` values.
+    /// How W[N, K] is held: fp32, or 16-bit (bf16/f16: a view into a memory-mapped checkpoint or
+    /// an owned copy) widened to fp32 inside the GEMM's packing (bitwise the fp32 product).
+    public enum Storage {
+        case f32([Float])
+        case half(HalfWeights)
+    }
+    /// The weight as stored (see `weight` for the fp32 values).
+    public private(set) var storage: Storage
+    /// True when the layer was built from 16-bit weights: `weight` assignments whose values are
+    /// all exact bfloat16 values (every MX fake-quant value in practice) are then stored as bf16,
+    /// the others as fp32. A model loaded as fp32 always stores fp32.
+    public let compact: Bool
+
+    /// W[N, K] row-major fp32, `outFeatures * inFeatures` values. Reading a 16-bit weight widens
+    /// it into a new array (exact); assigning stores fp32, or bf16 when `compact` and every value
+    /// is exactly a bfloat16 (lossless either way: reading back gives the assigned values).
     public var weight: [Float] {
-        didSet {
-            precondition(weight.count == outFeatures * inFeatures,
-                         "\(name): weight must have \(outFeatures)×\(inFeatures) values, got \(weight.count)")
+        get {
+            switch storage {
+            case .f32(let w): return w
+            case .half(let h): return h.widened()
+            }
+        }
+        set {
+            precondition(newValue.count == outFeatures * inFeatures,
+                         "\(name): weight must have \(outFeatures)×\(inFeatures) values, got \(newValue.count)")
+            if compact, let h = HalfWeights.exactBF16(newValue) {
+                if case .half(let old) = storage { old.releaseResidentPages() }
+                storage = .half(h)
+            } else {
+                storage = .f32(newValue)
+            }
+        }
+    }
+
+    /// Bytes the weight occupies as stored (4 or 2 per value; a mapped view counts as stored).
+    public var weightBytes: Int {
+        switch storage {
+        case .f32(let w): return 4 * w.count
+        case .half(let h): return 2 * h.count
         }
     }
 
@@ -52,14 +89,24 @@ public final class Linear {
         }
     }
 
-    public init(name: String, outFeatures: Int, inFeatures: Int, weight: [Float]) {
+    public convenience init(name: String, outFeatures: Int, inFeatures: Int, weight: [Float]) {
+        self.init(name: name, outFeatures: outFeatures, inFeatures: inFeatures, storage: .f32(weight))
+    }
+
+    /// A layer whose weight is `storage` (16-bit storage makes the layer `compact`).
+    public init(name: String, outFeatures: Int, inFeatures: Int, storage: Storage) {
         precondition(outFeatures > 0 && inFeatures > 0)
-        precondition(weight.count == outFeatures * inFeatures,
-                     "\(name): weight must have \(outFeatures)×\(inFeatures) values, got \(weight.count)")
+        let count: Int
+        switch storage {
+        case .f32(let w): count = w.count; compact = false
+        case .half(let h): count = h.count; compact = true
+        }
+        precondition(count == outFeatures * inFeatures,
+                     "\(name): weight must have \(outFeatures)×\(inFeatures) values, got \(count)")
         self.name = name
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
-        self.weight = weight
+        self.storage = storage
     }
 
     /// Y[M, N] = X[M, K] · Wᵀ. `x` holds M·K floats, `y` room for M·N (overwritten).
@@ -148,8 +195,13 @@ public final class Linear {
             Kernels.mxgemm(m: m, x: x, w: p, y: y, threads: threads)
             return
         }
-        weight.withUnsafeBufferPointer { w in
-            Gemm.xwt(m: m, n: outFeatures, k: inFeatures, x: x, w: w.baseAddress!, y: y, threads: threads)
+        switch storage {
+        case .f32(let weight):
+            weight.withUnsafeBufferPointer { w in
+                Gemm.xwt(m: m, n: outFeatures, k: inFeatures, x: x, w: w.baseAddress!, y: y, threads: threads)
+            }
+        case .half(let h):
+            Kernels.sgemm16(m: m, n: outFeatures, k: inFeatures, x: x, w: h.base, format: h.format, y: y, threads: threads)
         }
     }
 

@@ -130,6 +130,15 @@ public final class LlamaModel {
     /// `LinearInputObserver`): once per linear per block forward with M = seqLen, and for
     /// `lm_head` once per row chunk in `tokenNLL`. When nil it costs nothing.
     public var inputObserver: LinearInputObserver?
+    /// Memory and speed benchmarks only: run just the first `blockLimit` decoder blocks (the
+    /// forward pass then goes from block `blockLimit − 1` straight to the final norm and LM head,
+    /// and PTQ calibrates only those blocks). nil: every block. Not a model of anything: results
+    /// made with it are not perplexities of the model.
+    public var blockLimit: Int? {
+        didSet { if let n = blockLimit { precondition(n >= 1, "blockLimit must be at least 1") } }
+    }
+    /// Blocks the forward pass and PTQ run: `min(blocks.count, blockLimit)`.
+    public var activeBlockCount: Int { min(blocks.count, blockLimit ?? blocks.count) }
     /// Threads for the forward pass (nil: `Parallel.defaultThreads`). Results do not depend on it.
     public var threads: Int?
     /// Linears that read one input (q/k/v, gate/up) and all run the integer MX GEMM quantize and
@@ -144,29 +153,41 @@ public final class LlamaModel {
     private var ropeCache: RopeTables?
     private var nllNormed: [Float] = [], nllLogits: [Float] = []
     private var workspace: Workspace?
-    /// Per-sequence buffers of `forwardBlockStaged`, kept between calls (fresh pages cost page faults).
-    private var stagedStash: [[Float]] = []
 
     /// Builds a model from Hugging Face–named tensors (`model.embed_tokens.weight`,
     /// `model.layers.{i}.self_attn.q_proj.weight`, …, `model.norm.weight`, `lm_head.weight`
     /// unless tied). `tensor(name)` returns the fp32 values row-major or nil when absent.
     /// q/k rows must already be in the order `config.ropeLayout` describes.
-    public init(config: LlamaConfig, tensor: (String) throws -> [Float]?) throws {
+    public convenience init(config: LlamaConfig, tensor: (String) throws -> [Float]?) throws {
+        try self.init(config: config, stored: { try tensor($0).map { Linear.Storage.f32($0) } })
+    }
+
+    /// As `init(config:tensor:)`, with each tensor as stored: fp32, or 16-bit (bf16/f16), which
+    /// linear weights keep (see `Linear.Storage`); embeddings, norms and biases are widened to fp32.
+    public init(config: LlamaConfig, stored: (String) throws -> Linear.Storage?) throws {
         try config.validate()
         self.config = config
         let h = config.hiddenSize, f = config.intermediateSize
         let qd = config.numHeads * config.headDim, kvd = config.numKVHeads * config.headDim
-        func get(_ name: String, _ rows: Int, _ cols: Int?) throws -> [Float] {
-            guard let t = try tensor(name) else { throw RuntimeError.missingTensor(name) }
+        func getStored(_ name: String, _ rows: Int, _ cols: Int?) throws -> Linear.Storage {
+            guard let t = try stored(name) else { throw RuntimeError.missingTensor(name) }
             let n = rows * (cols ?? 1)
-            guard t.count == n else {
-                throw RuntimeError.tensorShape(name, cols.map { "\(rows)×\($0)" } ?? "\(rows)", t.count)
+            let count: Int
+            switch t { case .f32(let a): count = a.count; case .half(let h): count = h.count }
+            guard count == n else {
+                throw RuntimeError.tensorShape(name, cols.map { "\(rows)×\($0)" } ?? "\(rows)", count)
             }
             return t
         }
+        func get(_ name: String, _ rows: Int, _ cols: Int?) throws -> [Float] {
+            switch try getStored(name, rows, cols) {
+            case .f32(let a): return a
+            case .half(let h): return h.widened()
+            }
+        }
         /// A linear from `<hf>.weight` [n, k], with the fp32 bias `<hf>.bias` [n] when `bias`.
         func lin(_ hf: String, _ hook: String, _ n: Int, _ k: Int, bias: Bool = false) throws -> Linear {
-            let l = Linear(name: hook, outFeatures: n, inFeatures: k, weight: try get(hf + ".weight", n, k))
+            let l = Linear(name: hook, outFeatures: n, inFeatures: k, storage: try getStored(hf + ".weight", n, k))
             if bias {
                 let b = try get(hf + ".bias", n, nil)
                 if let bad = b.firstIndex(where: { !$0.isFinite }) {
@@ -263,8 +284,11 @@ public final class LlamaModel {
     /// activation formats of the linears reading at p or later (q/k/v at `.attentionInput`, o at
     /// `.attentionOutput`, gate/up at `.mlpInput`, down at `.mlpActivation`): later sweeps use
     /// the changed layers. On return `hidden[s]` is exactly what `forwardBlock` gives with the
-    /// final layers. Memory: one [seqLen · max(heads·hd, ffn)] buffer per sequence, kept for the
-    /// next call until `releaseScratch()`.
+    /// final layers. Memory: one [seqLen · heads·hd] buffer per sequence (the attention output, which
+    /// is hidden-size wide in Llama/Mistral/Qwen2 shapes) from sweep 2 to the end of sweep 3 (freed
+    /// before `after(.mlpInput)`); silu(gate)·up (intermediate-size wide) is not kept but computed
+    /// twice, in sweep 4 for the observer and after it for down's product (gate/up do not change
+    /// between).
     public func forwardBlockStaged(_ i: Int, hidden: inout [[Float]], seqLen T: Int,
                                    after: (BlockInputPoint) throws -> Void) rethrows {
         precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
@@ -276,15 +300,10 @@ public final class LlamaModel {
         let b = blocks[i]
         let ws = workspaceFor(T)
         let rope = ropeFor(T)
-        let h = config.hiddenSize, f = config.intermediateSize, qd = config.numHeads * config.headDim
+        let h = config.hiddenSize, qd = config.numHeads * config.headDim
         let th = threads, obs = inputObserver
-        let need = T * max(qd, f)
-        var stash = stagedStash
-        stagedStash = []
-        if stash.count != hidden.count || stash.contains(where: { $0.count < need }) {
-            stash = [[Float]](repeating: [Float](repeating: 0, count: need), count: hidden.count)
-        }
-        defer { stagedStash = stash }
+        let need = T * qd
+        var stash = [[Float]](repeating: [Float](repeating: 0, count: need), count: hidden.count)
         // 1: q/k/v read RMSNorm(hidden)
         for s in hidden.indices {
             hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.inputNorm, T) }
@@ -308,18 +327,22 @@ public final class LlamaModel {
             }
             if let o = obs { for l in [b.gateProj, b.upProj] { l.observe(ws.xn, rows: T, observer: o, threads: th) } }
         }
+        // the attention outputs are not needed any more: free them before the callbacks of the MLP
+        // points (GPTQ's largest solves, K = intermediate size, run there)
+        stash = []
         try after(.mlpInput)
-        // 4: down reads silu(gate) · up (kept per sequence)
+        // 4: down reads silu(gate) · up (not kept: recomputed in 5, where gate/up are unchanged)
         for s in hidden.indices {
             hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.postAttentionNorm, T) }
             mlpCore(b, ws: ws, seqLen: T, observer: nil)
-            stash[s].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: ws.gate, count: T * f) }
-            if let o = obs { stash[s].withUnsafeBufferPointer { b.downProj.observe($0.baseAddress!, rows: T, observer: o, threads: th) } }
+            if let o = obs { b.downProj.observe(ws.gate, rows: T, observer: o, threads: th) }
         }
         try after(.mlpActivation)
-        // 5: residual
+        // 5: recompute silu(gate) · up (bitwise the same: same layers, same inputs), down, residual
         for s in hidden.indices {
-            stash[s].withUnsafeBufferPointer { b.downProj.forward($0.baseAddress!, rows: T, into: ws.out, threads: th) }
+            hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.postAttentionNorm, T) }
+            mlpCore(b, ws: ws, seqLen: T, observer: nil)
+            b.downProj.forward(ws.gate, rows: T, into: ws.out, threads: th)
             hidden[s].withUnsafeMutableBufferPointer { addInPlace($0.baseAddress!, ws.out, count: T * h) }
         }
     }
@@ -327,7 +350,7 @@ public final class LlamaModel {
     /// Hidden states after all decoder layers (before the final norm): [T · hidden].
     public func hiddenStates(_ tokens: [Int32]) -> [Float] {
         var h = embed(tokens)
-        for i in 0..<blocks.count { forwardBlock(i, hidden: &h, seqLen: tokens.count) }
+        for i in 0..<activeBlockCount { forwardBlock(i, hidden: &h, seqLen: tokens.count) }
         return h
     }
 
@@ -505,7 +528,7 @@ public final class LlamaModel {
     }
 
     /// Frees the scratch buffers kept between forward calls (they are re-created on demand).
-    public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = []; stagedStash = [] }
+    public func releaseScratch() { workspace = nil; nllNormed = []; nllLogits = [] }
 
     private func runBlock(_ b: LlamaBlock, hidden: UnsafeMutablePointer<Float>, seqLen T: Int,
                           ws: Workspace, rope: RopeTables, stopBeforeDown: Bool = false) {

@@ -16,9 +16,12 @@ extension LlamaConfig {
 }
 
 extension LlamaModel {
-    /// A model from a loaded checkpoint (weights shared copy-on-write, not copied).
+    /// A model from a loaded checkpoint (weights shared, not copied: fp32 copy-on-write, 16-bit
+    /// linear weights as the same views into the mapped files).
     public convenience init(checkpoint ck: LlamaCheckpoint) throws {
-        try self.init(config: LlamaConfig(ck.config, ropeLayout: ck.ropeLayout), tensor: { ck.tensors[$0]?.data })
+        try self.init(config: LlamaConfig(ck.config, ropeLayout: ck.ropeLayout), stored: { name in
+            ck.tensors[name].map { t in t.half.map { Linear.Storage.half($0) } ?? .f32(t.data) }
+        })
     }
 
     /// Loads a `.gguf` file or a Hugging Face checkpoint folder (see `LlamaCheckpoint.load`).

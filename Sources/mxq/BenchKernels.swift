@@ -9,7 +9,9 @@ mxq bench kernels [--json] [--shape MxKxN[,...]] [--reps R] [--no-openblas] [--n
 
 Times the matrix products of the harness on the SmolLM2-135M linear-layer shapes
 (K×N = 576×576, 576×192, 576×1536, 1536×576, 576×49152) at M = 1 and M = 512, and
-M = 2048 for fp32: fp32 GEMM/GEMV, fp32 × packed MX (every format) and MX × MX.
+M = 2048 for fp32: fp32 GEMM/GEMV, the same with bf16 weights widened while packed (row
+"bf16", checked bit for bit against fp32 on the widened weights), fp32 × packed MX (every
+format) and MX × MX.
 At M = 1 and M = 2048: integer MX × MX (MXINT8 activations × MXINT4/MXINT8 weights) of
 the build's path (and the portable Swift path with --portable) and the unit-value fp32
 MX × MX, timed alternately with the fp32 GEMM/GEMV in the same repetitions ("gemm fp32"
@@ -116,6 +118,7 @@ func runBenchKernels(_ args: inout Args) throws {
         fp.kernel = kernelName
         if !small { fp.openblas = openblas?.gflops(m: m, k: k, n: n) }
         results.append(fp)
+        results.append(try measureBF16(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: rotate, l3: l3, fp32: fp))
         if !noMX && m <= 512 {
             results += try benchMX(m: m, k: k, n: n, x: x, w: w, threads: T, reps: reps, rotate: rotate, l3: l3, fp32: fp)
         }
@@ -186,6 +189,39 @@ private func measureFP32(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads
     return Measurement(kernel: "gemm", weights: "fp32", acts: "fp32", m: m, k: k, n: n, threads: threads, seconds: secs,
                        gflops: 2.0 * Double(m * n * k) / secs / 1e9, weightGBps: Double(weightBytes) / secs / 1e9,
                        ratioToFP32: 1.0, openblas: nil)
+}
+
+/// The fp32 GEMM/GEMV with bf16 weights (`Kernels.sgemm16`: W stays 16-bit, widened while packed),
+/// checked bit for bit against `sgemm` on the widened weights first; ratio to the fp32 row.
+private func measureBF16(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,
+                         rotate: Bool, l3: Int, fp32: Measurement) throws -> Measurement {
+    let bits = w.map { UInt16(truncatingIfNeeded: ($0.bitPattern &+ 0x7FFF &+ (($0.bitPattern >> 16) & 1)) >> 16) }
+    let wide = bits.map(widenBF16)
+    var y = [Float](repeating: .nan, count: m * n), y32 = [Float](repeating: .nan, count: m * n)
+    x.withUnsafeBufferPointer { xb in
+        bits.withUnsafeBufferPointer { bb in y.withUnsafeMutableBufferPointer { yb in
+            Kernels.sgemm16(m: m, n: n, k: k, x: xb.baseAddress!, w: bb.baseAddress!, format: .bf16, y: yb.baseAddress!, threads: threads)
+        } }
+        wide.withUnsafeBufferPointer { wb in y32.withUnsafeMutableBufferPointer { yb in
+            Kernels.sgemm(m: m, n: n, k: k, x: xb.baseAddress!, w: wb.baseAddress!, y: yb.baseAddress!, threads: threads)
+        } }
+    }
+    if let i = (0..<(m * n)).first(where: { y[$0].bitPattern != y32[$0].bitPattern }) {
+        throw BenchFailure(description: "bench kernels: bf16 \(m)x\(k)x\(n): Y[\(i / n),\(i % n)] = \(y[i]) but the fp32 GEMM on the widened weights gives \(y32[i]); kernel is wrong")
+    }
+    let weightBytes = n * k * 2
+    let copies = rotate ? rotationCopies(bytes: weightBytes, l3: l3) : 1
+    let wcopies = UnsafeMutablePointer<UInt16>.allocate(capacity: copies * n * k)
+    defer { wcopies.deallocate() }
+    for c in 0..<copies { bits.withUnsafeBufferPointer { (wcopies + c * n * k).update(from: $0.baseAddress!, count: n * k) } }
+    let secs = y.withUnsafeMutableBufferPointer { yb in x.withUnsafeBufferPointer { xb in
+        timeBest(reps: reps, copies: copies) { c in
+            Kernels.sgemm16(m: m, n: n, k: k, x: xb.baseAddress!, w: wcopies + c * n * k, format: .bf16, y: yb.baseAddress!, threads: threads)
+        }
+    } }
+    return Measurement(kernel: m <= 8 ? "gemv" : "gemm", weights: "bf16", acts: "fp32", m: m, k: k, n: n, threads: threads,
+                       seconds: secs, gflops: 2.0 * Double(m * n * k) / secs / 1e9, weightGBps: Double(weightBytes) / secs / 1e9,
+                       ratioToFP32: fp32.seconds / secs, openblas: nil)
 }
 
 private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,

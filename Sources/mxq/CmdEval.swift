@@ -18,7 +18,7 @@ enum EvalCommand: Command {
                     [--lm-head] [--calib-samples N] [--calib-len L] [--calib-seed S] [--calib-file F]
                     [--awq-search-tokens N] [--awq-clip-tokens N] [--no-true-sequential]
                     [--rounding-seed S] [--recipe-name NAME] [--sq-alpha K=A,...]
-                    [--layers FILE.csv] [--packed | --fake-quant] [--no-cache] [--print-cell]
+                    [--layers FILE.csv] [--packed | --fake-quant] [--no-cache] [--print-cell] [--max-blocks N]
 
     The flags describe one experiment cell, exactly as a manifest cell does: they are turned into
     a one-cell manifest, validated and run by the same code as 'mxq sweep' (same numbers, same
@@ -103,6 +103,9 @@ enum EvalCommand: Command {
                        each Hessian sees exactly its layer's inputs in the final model. Needs gptq in --recipe.
       --no-cache       do not read/write GPTQ Hessians under .cache/hessians/ (manifest: "cache": false)
       --print-cell     print the one-cell manifest these flags describe and exit
+      --max-blocks N   memory and speed benchmarks only: PTQ and the forward pass run just the first N
+                       decoder blocks (then the final norm and LM head); the PPL printed is not the
+                       model's and is labelled so. Refused with --json, --layers and --print-cell.
     Calibration runs sequentially block by block (each block sees the outputs of the already
     quantized blocks before it, activation quantization included).
     Progress with ETA goes to stderr.
@@ -149,9 +152,10 @@ enum EvalCommand: Command {
                 let d = try JSONSerialization.data(withJSONObject: jsonSafe(obj), options: [.sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: d, as: UTF8.self))
             } else {
+                let cut = inv.maxBlocks.map { " [--max-blocks \($0): only the first \($0) decoder blocks ran; not the model's perplexity]" } ?? ""
                 print("\(e.dataset): " + String(format: "PPL %.4f (NLL %.6f over %d tokens, %d windows of %d) in %.1f s, %.1f tokens/s",
                                                  e.ppl, e.nll, e.tokens, e.windows, inv.manifest.ctx, e.seconds, tps)
-                      + " [\(rec.evaluationPath)]")
+                      + " [\(rec.evaluationPath)]" + cut)
             }
         }
     }
