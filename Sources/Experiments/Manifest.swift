@@ -284,7 +284,7 @@ public struct Manifest: Sendable {
         }
         if let b = c.bool(top["cache"], "cache") { m.cache = b }
         if let pl = c.object(top["plan"], "plan", keys: planKeys) {
-            if let pr = parseChoice(pl["predictor"], "plan.predictor", c, ["measured", "kl", "proxy"]) { m.planPredictor = pr }
+            if let pr = parseChoice(pl["predictor"], "plan.predictor", c, LayerSensitivity.predictors) { m.planPredictor = pr }
             if let t = c.integer(pl["probe_tokens"], "plan.probe_tokens", in: 16...1_048_576) { m.planProbeTokens = t }
         }
         if let l = c.object(top["layers"], "layers", keys: layersKeys), let h = c.string(l["heldout"], "layers.heldout") {

@@ -112,9 +112,11 @@ public func measureSensitivity(makeModel: () throws -> LlamaModel, calibration: 
     let inputs = blockInputs
     let reference = h.indices.map { model.nextTokenReference(hidden: h[$0], seqLen: L) }
     let tokens = Double(probe.sequences.count * (L - 1))
+    // the fp32 model's mean NLL, from the final hidden states already at hand
+    let base = h.indices.reduce(0.0) { $0 + model.tokenNLL(hidden: h[$1], tokens: probe.sequences[$1]).reduce(0, +) } / tokens
     for m in models { m.threads = max(1, threads / nWorkers) }
     /// Mean NLL and KL per probe token with `m`'s current weights, running blocks `block`….
-    @Sendable func score(_ m: LlamaModel, from block: Int) -> (nll: Double, kl: Double) {
+    func score(_ m: LlamaModel, from block: Int) -> (nll: Double, kl: Double) {
         var nll = 0.0, kl = 0.0
         for (s, seq) in probe.sequences.enumerated() {
             var x = inputs[block][s]
@@ -124,12 +126,11 @@ public func measureSensitivity(makeModel: () throws -> LlamaModel, calibration: 
         }
         return (nll / tokens, kl / tokens)
     }
-    let base = score(model, from: 0).nll
     // 3. per layer: the proxy's weight (noise), then every format
     let layers = (0..<nb).flatMap { b in model.blocks[b].linears.indices.map { (block: b, index: $0) } }
     // Work of a layer ∝ blocks still to run + the LM head (in block-equivalents), for the ETA.
-    let blockParams = model.blocks[0].linears.reduce(0) { $0 + $1.weight.count }
-    let headUnits = max(1, model.lmHead.weight.count / max(1, blockParams))
+    let blockParams = model.blocks[0].linears.reduce(0) { $0 + $1.outFeatures * $1.inFeatures }
+    let headUnits = max(1, model.lmHead.outFeatures * model.lmHead.inFeatures / max(1, blockParams))
     func units(_ b: Int) -> Int { nb - b + headUnits }
     let progress = o.showProgress ? ProgressReporter("sensitivity", total: layers.reduce(0) { $0 + units($1.block) }) : nil
     let queue = WorkQueue(count: layers.count)
@@ -137,7 +138,7 @@ public func measureSensitivity(makeModel: () throws -> LlamaModel, calibration: 
     let out = UncheckedSendable(UnsafeMutablePointer<[LayerSensitivity]>.allocate(capacity: layers.count))
     out.value.initialize(repeating: [], count: layers.count)
     defer { out.value.deinitialize(count: layers.count); out.value.deallocate() }
-    DispatchQueue.concurrentPerform(iterations: nWorkers) { w in
+    Parallel.forEach(nWorkers, threads: nWorkers) { w in
         let m = shared.value.0[w], eff = shared.value.1
         while true {
             guard let i = queue.take() else { return }

@@ -394,13 +394,12 @@ public final class LlamaModel {
     }
 
     /// The next-token distributions of one sequence, kept as the reference of `tokenNLLAndKL`:
-    /// for rows t < T-1, the logits ([rows · vocab] row-major), the probabilities
-    /// p = exp(logit − logZ) (same layout) and logZ per row. Memory: 8 · rows · vocab bytes.
+    /// for rows t < T-1, the logits ([rows · vocab] row-major) and the probabilities
+    /// p = exp(logit − logZ) (same layout). Memory: 8 · rows · vocab bytes.
     public struct NextTokenReference: Sendable {
         public let rows: Int, vocab: Int
         public var logits: [Float]
         public var probs: [Float]
-        public var logZ: [Double]
     }
 
     /// The reference distributions of `tokens` from the last layer's hidden states [T · hidden].
@@ -408,11 +407,9 @@ public final class LlamaModel {
         let V = config.vocabSize, rows = max(0, T - 1)
         precondition(hidden.count == T * config.hiddenSize)
         var logits = [Float](repeating: 0, count: rows * V), probs = logits
-        var logZ = [Double](repeating: 0, count: rows)
         logits.withUnsafeMutableBufferPointer { lgp in
         probs.withUnsafeMutableBufferPointer { pp in
-        logZ.withUnsafeMutableBufferPointer { zp in
-            let lg = UncheckedSendable(lgp.baseAddress!), pr = UncheckedSendable(pp.baseAddress!), z = UncheckedSendable(zp.baseAddress!)
+            let lg = UncheckedSendable(lgp.baseAddress!), pr = UncheckedSendable(pp.baseAddress!)
             forEachLogitChunk(hidden: hidden, rows: rows) { r0, c, lp in
                 let lps = UncheckedSendable(lp)
                 Parallel.forRanges(c, threads: threads) { range in
@@ -420,15 +417,14 @@ public final class LlamaModel {
                         let row = lps.value + r * V, t = r0 + r
                         let m = rowMax(row, V)
                         let lz = Foundation.log(Double(sumExpShift(row, V, shift: m))) + Double(m)
-                        z.value[t] = lz
                         (lg.value + t * V).update(from: row, count: V)
                         let pRow = pr.value + t * V
                         for v in 0..<V { pRow[v] = Float(Foundation.exp(Double(row[v]) - lz)) }
                     }
                 }
             }
-        }}}
-        return NextTokenReference(rows: rows, vocab: V, logits: logits, probs: probs, logZ: logZ)
+        }}
+        return NextTokenReference(rows: rows, vocab: V, logits: logits, probs: probs)
     }
 
     /// `tokenNLL` (bit-identical) and, per row t < T-1, KL(reference ‖ this model) =

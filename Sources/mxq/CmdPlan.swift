@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import Experiments
+import PTQ
 
 enum PlanCommand: Command {
     static let name = "plan"
@@ -45,7 +46,7 @@ enum PlanCommand: Command {
         try evalArgs.finish()
         args = Args(command: "plan", [])
         var m = inv.manifest
-        if !["measured", "kl", "proxy"].contains(predictor) { throw UsageError("plan: --predictor must be measured, kl or proxy, got '\(predictor)'") }
+        if !LayerSensitivity.predictors.contains(predictor) { throw UsageError("plan: --predictor must be measured, kl or proxy, got '\(predictor)'") }
         m.planPredictor = predictor
         if let p = probe {
             guard p >= 16 else { throw UsageError("plan: --probe-tokens must be at least 16, got \(p)") }
