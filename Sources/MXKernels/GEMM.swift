@@ -303,20 +303,28 @@ func gemvNT(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: Unsafe
     let chunk = 64, chunks = (groups + chunk - 1) / chunk
     Parallel.forEach(chunks, threads: threads) { c in
         for g in (c * chunk)..<min(groups, (c + 1) * chunk) {
-            let j0 = g * 4, wn = min(4, n - j0)
-            // Rows past N alias the last valid row; their results are not stored.
-            let w0 = w + j0 * ldw
-            let w1 = w + min(j0 + 1, n - 1) * ldw
-            let w2 = w + min(j0 + 2, n - 1) * ldw
-            let w3 = w + min(j0 + 3, n - 1) * ldw
-            var i = 0
-            while i < m {
-                let rows = min(2, m - i)
-                gemvTile(rows: rows, k: k, x0: x + i * ldx, x1: x + (i + rows - 1) * ldx,
-                         w0: w0, w1: w1, w2: w2, w3: w3,
-                         y0: y + i * ldy + j0, y1: y + (i + rows - 1) * ldy + j0, wn: wn)
-                i += rows
-            }
+            let j0 = g * 4
+            gemvGroup(m: m, k: k, x: x, ldx: ldx, w: w + j0 * ldw, ldw: ldw, wn: min(4, n - j0), y: y + j0, ldy: ldy)
         }
+    }
+}
+
+/// Y[0..<M, 0..<wn] = X[M,K] · Wᵀ for one group of `wn` ≤ 4 W rows (`w`, row stride `ldw`; Y's
+/// first column at `y`): X rows in pairs through `gemvTile`. Rows past `wn` alias the last valid
+/// row; their results are not stored.
+@inline(__always) @usableFromInline
+func gemvGroup(m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int, wn: Int,
+               y: UnsafeMutablePointer<Float>, ldy: Int) {
+    let w0 = w
+    let w1 = w + min(1, wn - 1) * ldw
+    let w2 = w + min(2, wn - 1) * ldw
+    let w3 = w + min(3, wn - 1) * ldw
+    var i = 0
+    while i < m {
+        let rows = min(2, m - i)
+        gemvTile(rows: rows, k: k, x0: x + i * ldx, x1: x + (i + rows - 1) * ldx,
+                 w0: w0, w1: w1, w2: w2, w3: w3,
+                 y0: y + i * ldy, y1: y + (i + rows - 1) * ldy, wn: wn)
+        i += rows
     }
 }

@@ -122,19 +122,7 @@ func gemvNT16(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: Unsa
                     case .f16: for kk in 0..<k { d[kk] = widenF16Fast(s[kk]) }
                     }
                 }
-                // Rows past N alias the last valid row; their results are not stored.
-                let w0 = UnsafePointer(buf)
-                let w1 = UnsafePointer(buf + min(1, wn - 1) * k)
-                let w2 = UnsafePointer(buf + min(2, wn - 1) * k)
-                let w3 = UnsafePointer(buf + min(3, wn - 1) * k)
-                var i = 0
-                while i < m {
-                    let rows = min(2, m - i)
-                    gemvTile(rows: rows, k: k, x0: x + i * ldx, x1: x + (i + rows - 1) * ldx,
-                             w0: w0, w1: w1, w2: w2, w3: w3,
-                             y0: y + i * ldy + j0, y1: y + (i + rows - 1) * ldy + j0, wn: wn)
-                    i += rows
-                }
+                gemvGroup(m: m, k: k, x: x, ldx: ldx, w: UnsafePointer(buf), ldw: k, wn: wn, y: y + j0, ldy: ldy)
             }
         }
     }

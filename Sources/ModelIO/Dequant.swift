@@ -1,24 +1,7 @@
 import Support
 
-/// IEEE binary16 bits → Float (exact; subnormals, ±Inf and NaN payloads preserved).
-@inlinable public func halfBitsToFloat(_ h: UInt16) -> Float {
-    let sign = UInt32(h & 0x8000) << 16
-    let exp = UInt32((h >> 10) & 0x1F)
-    let mant = UInt32(h & 0x3FF)
-    if exp == 0 {
-        if mant == 0 { return Float(bitPattern: sign) }
-        let v = Float(mant) * (1.0 / 16_777_216.0)        // mant · 2^-24
-        return sign != 0 ? -v : v
-    }
-    if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mant << 13)) }
-    return Float(bitPattern: sign | ((exp + 112) << 23) | (mant << 13))   // exp - 15 + 127
-}
-
 /// Float → IEEE binary16 bits, round to nearest even (overflow → ±Inf).
 @inlinable public func floatToHalfBits(_ x: Float) -> UInt16 { Float16(x).bitPattern }
-
-/// bfloat16 bits → Float (exact).
-@inlinable public func bf16BitsToFloat(_ b: UInt16) -> Float { Float(bitPattern: UInt32(b) << 16) }
 
 /// Float → bfloat16 bits, round to nearest even; NaN stays NaN.
 @inlinable public func floatToBF16Bits(_ x: Float) -> UInt16 {
@@ -35,7 +18,7 @@ import Support
 /// Q4_1 = {fp16 d; fp16 m; uint8 qs[16]} → x[j] = (qs[j] & 15)·d + m, x[j+16] = (qs[j] >> 4)·d + m.
 public enum Dequant {
     /// fp16 → fp32 for every bit pattern.
-    static let halfTable: [Float] = (0...0xFFFF).map { halfBitsToFloat(UInt16($0)) }
+    static let halfTable: [Float] = (0...0xFFFF).map { widenF16(UInt16($0)) }
 
     /// Decodes blocks `[b0, b1)` of `type` from `src` (block-aligned) into `dst` (at element b0·blockSize).
     /// Scalar reference code path, used per chunk by `decode`.
@@ -48,7 +31,7 @@ public enum Dequant {
         case .f16:
             for i in blocks { dst[i] = table[Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))] }
         case .bf16:
-            for i in blocks { dst[i] = bf16BitsToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+            for i in blocks { dst[i] = widenBF16(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
         case .q8_0:
             for b in blocks {
                 let p = src + 34 * b

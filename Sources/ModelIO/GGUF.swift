@@ -253,10 +253,8 @@ public final class GGUFFile: @unchecked Sendable {
     public func tensorHalf(_ info: GGUFTensorInfo) throws -> HalfWeights? {
         let format: HalfFormat
         if info.type == .f16 { format = .f16 } else if info.type == .bf16 { format = .bf16 } else { return nil }
-        let h = try mappedHalf(file: file, start: dataOffset + info.offset, count: info.elementCount, format: format)
-        if let (i, v) = h.firstNonFinite() { throw ModelIOError.nonFinite(path: path, tensor: info.name, index: i, value: v) }
-        h.releaseResidentPages()
-        return h
+        return try mappedHalf(file: file, start: dataOffset + info.offset, count: info.elementCount, format: format,
+                              path: path, tensor: info.name)
     }
 
     /// A human-readable summary: version, alignment, metadata (arrays abbreviated), tensor

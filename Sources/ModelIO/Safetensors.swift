@@ -144,21 +144,22 @@ extension SafetensorsFile {
         case "BF16": format = .bf16
         default: return nil
         }
-        let h = try mappedHalf(file: file, start: e.start, count: e.elementCount, format: format)
-        if let (i, v) = h.firstNonFinite() { throw ModelIOError.nonFinite(path: path, tensor: name, index: i, value: v) }
-        h.releaseResidentPages()
-        return h
+        return try mappedHalf(file: file, start: e.start, count: e.elementCount, format: format, path: path, tensor: name)
     }
 }
 
-/// `count` 16-bit values at byte `start` of `file`: a view (kept alive by the mapping) when aligned, else a copy.
-func mappedHalf(file: MappedFile, start: Int, count: Int, format: HalfFormat) throws -> HalfWeights {
+/// `count` 16-bit values at byte `start` of `file` (tensor `tensor` of the file at `path`): a view
+/// (kept alive by the mapping) when aligned, else a copy; checked finite (`nonFinite` otherwise),
+/// then the pages the check read are released from the resident set until a product reads them.
+func mappedHalf(file: MappedFile, start: Int, count: Int, format: HalfFormat, path: String, tensor: String) throws -> HalfWeights {
     let raw = file.bytes(start, 2 * count)
     guard let b = raw.baseAddress, count > 0 else { return HalfWeights(format: format, bits: []) }
-    if Int(bitPattern: b) % 2 == 0 {
-        return HalfWeights(format: format, base: b.assumingMemoryBound(to: UInt16.self), count: count, owner: file, isMapped: true)
-    }
-    return HalfWeights(format: format, copying: b, count: count)
+    let h = Int(bitPattern: b) % 2 == 0
+        ? HalfWeights(format: format, base: b.assumingMemoryBound(to: UInt16.self), count: count, owner: file, isMapped: true)
+        : HalfWeights(format: format, copying: b, count: count)
+    if let (i, v) = h.firstNonFinite() { throw ModelIOError.nonFinite(path: path, tensor: tensor, index: i, value: v) }
+    h.releaseResidentPages()
+    return h
 }
 
 /// Writes `.safetensors` files (tests, tiny models, deliberately damaged files).

@@ -51,12 +51,8 @@ public func packWeightsForIntegerKernels(model: LlamaModel, plan: QuantPlan) -> 
         lin.packed = nil
         guard let wc = plan.spec(for: lin.name).weight, let aq = lin.actQuant,
               Kernels.intMXApplies(acts: aq, weights: wc) else { continue }
-        let t = MXTensor(encoding: lin.weight, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
-        let d = t.decoded()
-        let exact = lin.weight.withUnsafeBufferPointer { w in d.withUnsafeBufferPointer { dd in
-            !zip(w, dd).contains { $0 != $1 }
-        } }
-        if exact { lin.packed = t; packed += 1 }
+        let (t, bad) = packedEncoding(lin, config: wc)
+        if bad == 0 { lin.packed = t; packed += 1 }
     }
     return packed
 }

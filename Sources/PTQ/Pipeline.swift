@@ -895,10 +895,20 @@ public func packWeights(model: LlamaModel, plan: QuantPlan) throws -> Int {
     var mismatches = 0
     for lin in model.linears {
         guard let wc = plan.spec(for: lin.name).weight else { continue }
-        let t = MXTensor(encoding: lin.weight, rows: lin.outFeatures, cols: lin.inFeatures, config: wc)
-        let d = t.decoded(), w = lin.weight
-        for i in 0..<d.count where d[i] != w[i] { mismatches += 1 }
+        let (t, bad) = packedEncoding(lin, config: wc)
+        mismatches += bad
         lin.packed = t
     }
     return mismatches
+}
+
+/// `lin`'s fake-quantized weight encoded as packed MX under `config`, and how many of its values
+/// the packed form does not decode to exactly.
+func packedEncoding(_ lin: Linear, config: MXConfig) -> (tensor: MXTensor, mismatches: Int) {
+    let w = lin.weight
+    let t = MXTensor(encoding: w, rows: lin.outFeatures, cols: lin.inFeatures, config: config)
+    let d = t.decoded()
+    var bad = 0
+    for i in 0..<d.count where d[i] != w[i] { bad += 1 }
+    return (t, bad)
 }

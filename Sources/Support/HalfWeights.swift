@@ -101,9 +101,8 @@ public struct HalfWeights: @unchecked Sendable {
         let bits = [UInt16](unsafeUninitializedCapacity: values.count) { buf, n in
             values.withUnsafeBufferPointer { v in
                 for i in 0..<v.count {
-                    let u = v[i].bitPattern
-                    if u & 0xFFFF != 0 { ok = false }
-                    buf[i] = UInt16(truncatingIfNeeded: u >> 16)
+                    if !isExactBF16(v[i]) { ok = false }
+                    buf[i] = UInt16(truncatingIfNeeded: v[i].bitPattern >> 16)
                 }
             }
             n = values.count

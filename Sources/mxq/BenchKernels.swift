@@ -2,6 +2,7 @@ import Foundation
 import Support
 import MXFormats
 import MXKernels
+import ModelIO
 
 /// Help text for `mxq bench kernels` (shown by `mxq bench --help` users via the issue text too).
 let benchKernelsHelp = """
@@ -195,7 +196,7 @@ private func measureFP32(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads
 /// checked bit for bit against `sgemm` on the widened weights first; ratio to the fp32 row.
 private func measureBF16(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: Int, reps: Int,
                          rotate: Bool, l3: Int, fp32: Measurement) throws -> Measurement {
-    let bits = w.map { UInt16(truncatingIfNeeded: ($0.bitPattern &+ 0x7FFF &+ (($0.bitPattern >> 16) & 1)) >> 16) }
+    let bits = w.map(floatToBF16Bits)
     let wide = bits.map(widenBF16)
     var y = [Float](repeating: .nan, count: m * n), y32 = [Float](repeating: .nan, count: m * n)
     x.withUnsafeBufferPointer { xb in

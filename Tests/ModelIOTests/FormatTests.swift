@@ -206,7 +206,7 @@ final class FormatTests: XCTestCase {
         let h = try LlamaCheckpoint.load(path: d)
         XCTAssertEqual(h.ropeLayout, .halves)
         for (name, t) in ck.tensors {
-            XCTAssertEqual(h.tensors[name]!.data, t.data.map { bf16BitsToFloat(floatToBF16Bits($0)) }, name)
+            XCTAssertEqual(h.tensors[name]!.data, t.data.map { widenBF16(floatToBF16Bits($0)) }, name)
         }
         XCTAssertNil(h.tensors["model.rotary_emb.inv_freq"])
         var w3 = SafetensorsWriter()
