@@ -65,11 +65,12 @@ smoke: setup build
 test-slurm: setup build
 	MXQ=$(MXQ) bash Tests/slurm.sh
 
-## bench: format, kernel and evaluation benchmarks (run on a quiet machine: check `uptime`)
+## bench: format, kernel, evaluation and calibration benchmarks (run on a quiet machine: check `uptime`)
 bench: build
 	$(MXQ) bench formats
 	$(MXQ) bench kernels
 	$(MXQ) bench eval
+	$(MXQ) bench ptq
 
 ## setup: installs the shipped model (SmolLM2-135M GGUF), the Penn Treebank and the real tokenizer files (Llama-3 tokenizer.json, Mistral SentencePiece models) into .cache/ (idempotent)
 setup: $(CACHE)/.setup-done $(CACHE)/.tokenizers-done

@@ -108,6 +108,11 @@ contains "bench kernels names the integer path" "integer MX × MX path (compile 
 check_exit "bench eval --ctx 256 --reps 1" 0 "$MXQ" bench eval --ctx 256 --reps 1
 contains "bench eval names the integer path" "integer MX × MX path (compile time):"
 contains "bench eval: packed runs the integer kernels" "packed → packed-int"
+# mxq bench ptq, small: fails unless the syrk Hessian equals the full GEMM's upper triangle bit for
+# bit with this build's tile (unit tests cover the others in the debug build) and the causal
+# attention matches a Double reference on sampled rows.
+check_exit "bench ptq --rows 300 --ctx 200 --reps 1 (syrk bitwise, attention vs Double)" 0 "$MXQ" bench ptq --rows 300 --ctx 200 --reps 1
+contains "bench ptq verified before timing" "verified before timing: each Hessian accumulation equals the full"
 check_exit "eval missing model is exit 2" 2 "$MXQ" eval --model /nonexistent.gguf --dataset wikitext2 --windows 1
 # AWQ search sizes are validated before the model loads (exit 2, usage error).
 check_exit "eval --awq-search-tokens 0 is exit 2" 2 "$MXQ" eval --dataset wikitext2 --weights mxint4 --recipe awq --awq-search-tokens 0

@@ -126,10 +126,21 @@ func gemmKBlocks(_ k: Int) -> [(k0: Int, kc: Int)] {
 typealias PackWPanel = (_ dst: UnsafeMutablePointer<Float>, _ j0: Int, _ jn: Int, _ k0: Int, _ kc: Int, _ nr: Int) -> Void
 
 /// Y[M,N] = X[M,K] · (packed W)[K,N] with the packing supplied by `packW`. Overwrites Y.
+///
+/// `upper` (a symmetric product such as XᵀX, M = N): only the register tiles that reach the
+/// diagonal or lie above it are computed — every Y[i, j] with j ≥ i, plus the parts of those
+/// tiles below the diagonal; tiles wholly below it are not written. Each element computed is
+/// bitwise the full product's (same K blocks, same order), and W is still packed once per task.
+///
+/// `xTransposed`: X is given as its transpose, element (i, k) at `x[k * ldx + i]` (e.g. XᵀX from a
+/// row-major X); X is then packed into MR-row panels from contiguous runs of MR values — no
+/// separate transpose — and the products are bitwise those of the transposed copy.
 @usableFromInline
 func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                 y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int,
-                tile: TileConfig = TileConfig.current, packW: PackWPanel) {
+                tile: TileConfig = TileConfig.current, upper: Bool = false, xTransposed: Bool = false,
+                packW: PackWPanel) {
+    precondition(!upper || m == n, "packedGemm: the upper-triangle mode needs M = N")
     if m <= 0 || n <= 0 { return }
     if k <= 0 {
         for i in 0..<m { (y + i * ldy).update(repeating: 0, count: n) }
@@ -145,7 +156,7 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
     // 1. X: read in place by the micro-kernel (rs = ldx, ks = 1), except a last partial
     //    row panel (copied, zero-padded) and leading dimensions that are multiples of
     //    4 KiB (8 rows in one L1 set): then all of X is packed into MR-row panels.
-    let packX = (ldx * 4) % 4096 == 0
+    let packX = xTransposed || (ldx * 4) % 4096 == 0
     let xRows = packX ? mPad : MR
     let xbuf = Scratch.take(bytes: xRows * k * 4)
     defer { Scratch.give(xbuf) }
@@ -155,6 +166,15 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
             for p in range {
                 for (k0, kc) in kb {
                     let dst = xp + k0 * mPad + p * MR * kc
+                    if xTransposed {
+                        let i0 = p * MR, rv = min(MR, m - i0)
+                        for kk in 0..<kc {
+                            let src = x + (k0 + kk) * ldx + i0, d = dst + kk * MR
+                            d.update(from: src, count: rv)
+                            if rv < MR { (d + rv).update(repeating: 0, count: MR - rv) }
+                        }
+                        continue
+                    }
                     for r in 0..<MR {
                         let i = p * MR + r
                         if i < m {
@@ -181,6 +201,7 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
     let pPerBlock = plan.pPerBlock, mChunks = plan.mChunks, mpPerChunk = plan.mpPerChunk
     let tasks = plan.tasks, workers = plan.workers
     let counter = TaskCounter(tasks)
+    // Upper mode: later column blocks reach more rows, so they are claimed first (balance).
     let kernel = tile.kernel
     let xpAddr = Int(bitPattern: xp)
 
@@ -190,10 +211,15 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
         defer { Scratch.give(wb) }
         let wbuf = wb.0.bindMemory(to: Float.self, capacity: pPerBlock * NR * kcMax + MR * NR)
         let tmp = wbuf + pPerBlock * NR * kcMax
-        while let task = counter.claim() {
+        while let claimed = counter.claim() {
+            let task = upper ? tasks - 1 - claimed : claimed
             let nb = task / mChunks, mc = task % mChunks
             let p0 = nb * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)
-            let mp0 = mc * mpPerChunk, mp1 = min(mPanels, mp0 + mpPerChunk)
+            let mp0 = mc * mpPerChunk
+            // upper: row panels that start left of the block's last column
+            let mpEnd = upper ? min(mPanels, (p1 * NR + MR - 1) / MR) : mPanels
+            let mp1 = min(mpEnd, mp0 + mpPerChunk)
+            if mp0 >= mp1 { continue }
             for (bi, (k0, kc)) in kb.enumerated() {
                 for p in p0..<p1 {
                     let j0 = p * NR
@@ -206,7 +232,9 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                     if packX { xpan = xp + k0 * mPad + mp * MR * kc; rs = 1; ks = MR }
                     else if mv < MR { xpan = xp + k0; rs = k; ks = 1 }
                     else { xpan = x + i0 * ldx + k0; rs = ldx; ks = 1 }
-                    for p in p0..<p1 {
+                    // upper: skip panels wholly left of this row panel's first row
+                    let pFirst = upper ? max(p0, i0 / NR) : p0
+                    for p in pFirst..<max(pFirst, p1) {
                         let j0 = p * NR, nv = min(NR, n - j0)
                         let wpan = UnsafePointer(wbuf + (p - p0) * NR * kc)
                         if mv == MR && nv == NR {

@@ -44,6 +44,28 @@ public enum Kernels {
         }
     }
 
+    /// The upper triangle of the symmetric `Y[N,N] = Aᵀ·A` for A [K,N] row-major (a syrk; e.g.
+    /// XᵀX of token rows X): every Y[i, j] with j ≥ i is bitwise `sgemmNN(m: N, n: N, k: K, x: Aᵀ,
+    /// b: A)`'s element (same blocks, same summation order), computed tile by tile with tiles
+    /// wholly below the diagonal skipped (about half the work); A is read in place for both
+    /// operands (no transposed copy). Elements below the diagonal are partly written (tiles that
+    /// cross it) and otherwise left unchanged: read only j ≥ i. Y must not overlap A.
+    public static func syrkUpper(n: Int, k: Int, a: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                 threads: Int? = nil, lda: Int? = nil, ldy: Int? = nil) {
+        precondition(n >= 0 && k >= 0, "syrkUpper: negative dimension")
+        let lda = lda ?? n, ldy = ldy ?? n
+        precondition(lda >= n && ldy >= n, "syrkUpper: leading dimension too small")
+        let t = max(1, threads ?? Parallel.defaultThreads)
+        packedGemm(m: n, n: n, k: k, x: a, ldx: lda, y: y, ldy: ldy, threads: t, upper: true, xTransposed: true) {
+            dst, j0, jn, k0, kc, nr in
+            for kk in 0..<kc {
+                let s = a + (k0 + kk) * lda + j0, d = dst + kk * nr
+                d.update(from: s, count: jn)
+                if jn < nr { (d + jn).update(repeating: 0, count: nr - jn) }
+            }
+        }
+    }
+
     /// Array convenience: `x` is [M*K], `w` is [N*K]; returns Y [M*N].
     public static func sgemm(m: Int, n: Int, k: Int, x: [Float], w: [Float], threads: Int? = nil) -> [Float] {
         precondition(x.count == m * k && w.count == n * k, "sgemm: array sizes do not match M, N, K")

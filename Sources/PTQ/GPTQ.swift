@@ -5,11 +5,11 @@ import MXKernels
 /// Accumulates the GPTQ Hessian `H = 2/N · Σ x xᵀ` of a linear layer's inputs
 /// (`x` = one token's input row, K values). Products of a chunk of rows are formed in
 /// fp32 by the GEMM kernel (a chunk is at most `chunkRows` tokens), then added in Double,
-/// so the sum over many chunks does not lose precision. XᵀX is symmetric: only the upper
-/// block triangle is multiplied (row panels of `panelRows` against the columns from the
-/// panel on), about half the work; every product element is the same fp32 value the full
-/// GEMM gives (its summation order depends on the chunk length alone), and the lower
-/// triangle is the mirror image, as the full product's is.
+/// so the sum over many chunks does not lose precision. XᵀX is symmetric: only the tiles on or
+/// above the diagonal are multiplied (`Kernels.syrkUpper`, about half the work, X packed once);
+/// every product element is the same fp32 value the full GEMM gives (its summation order
+/// depends on the chunk length alone), and the lower triangle is the mirror image, as the full
+/// product's is.
 public final class HessianAccumulator {
     public let k: Int
     /// Σ x xᵀ over all rows seen, row-major [K*K], Double (symmetric).
@@ -23,19 +23,16 @@ public final class HessianAccumulator {
     public private(set) var count: Int = 0
     /// Rows per fp32 partial product before it is added to the Double sum.
     public let chunkRows: Int
-    /// Rows of XᵀX per GEMM call of the upper block triangle.
-    public let panelRows: Int
-    /// Scratch: the chunk transposed [K, rows] and its fp32 product [K, K].
-    private var xt: [Float] = []
+    /// Scratch: the chunk's fp32 product [K, K].
     private var g: [Float] = []
     /// Scratch: the chunk quantize-dequantized (`add(_:rows:quantizedBy:)`).
     private var xq: [Float] = []
 
-    /// The chunk and panel sizes used unless given (part of the Hessian cache's code version).
-    public static let defaultChunkRows = 2048, defaultPanelRows = 192
-    public init(k: Int, chunkRows: Int = defaultChunkRows, panelRows: Int = defaultPanelRows) {
-        precondition(k > 0 && chunkRows > 0 && panelRows > 0)
-        self.k = k; self.chunkRows = chunkRows; self.panelRows = panelRows; upper = [Double](repeating: 0, count: k * k)
+    /// The chunk size used unless given (part of the Hessian cache's code version).
+    public static let defaultChunkRows = 2048
+    public init(k: Int, chunkRows: Int = defaultChunkRows) {
+        precondition(k > 0 && chunkRows > 0)
+        self.k = k; self.chunkRows = chunkRows; upper = [Double](repeating: 0, count: k * k)
     }
 
     /// Adds `rows` input rows `x` ([rows, K] row-major).
@@ -60,11 +57,10 @@ public final class HessianAccumulator {
         var r0 = 0
         while r0 < rows {
             let n = min(chunkRows, rows - r0)
-            // transposed chunk [K, n] with a row stride that is not a multiple of 4 KiB (cache sets)
-            var ld = (n + 15) / 16 * 16
-            if ld % 1024 == 0 { ld += 16 }
-            if xt.count < ld * k { xt = [Float](repeating: 0, count: ld * k) }
-            transposedProduct(x + r0 * k, rows: n, ld: ld)
+            // g's upper triangle (j ≥ i) = XᵀX of the chunk
+            g.withUnsafeMutableBufferPointer { G in
+                Kernels.syrkUpper(n: k, k: n, a: x + r0 * k, y: G.baseAddress!, lda: k, ldy: k)
+            }
             // Double sums of the upper triangle (row ranges in parallel)
             g.withUnsafeBufferPointer { G in
                 upper.withUnsafeMutableBufferPointer { S in
@@ -79,26 +75,6 @@ public final class HessianAccumulator {
             }
             count += n
             r0 += n
-        }
-    }
-
-    /// g's upper block triangle = XᵀX of the chunk `x` [rows, K] (via its transpose in `xt`).
-    private func transposedProduct(_ x: UnsafePointer<Float>, rows n: Int, ld: Int) {
-        let k = self.k
-        xt.withUnsafeMutableBufferPointer { T in
-            MatOps.transpose(x, rows: n, cols: k, into: T.baseAddress!, ldt: ld)
-            g.withUnsafeMutableBufferPointer { G in
-                let t = UnsafePointer(T.baseAddress!), gp = G.baseAddress!
-                var i0 = 0
-                while i0 < k {
-                    let i1 = min(k, i0 + panelRows)
-                    // rows i0..<i1 of XᵀX, columns i0..<K
-                    // B = X's columns i0..<K, row-major: packed by plain copies (no gather)
-                    Kernels.sgemmNN(m: i1 - i0, n: k - i0, k: n, x: t + i0 * ld, b: x + i0, y: gp + i0 * k + i0,
-                                    ldx: ld, ldb: k, ldy: k)
-                    i0 = i1
-                }
-            }
         }
     }
 
@@ -125,7 +101,7 @@ public final class HessianAccumulator {
     /// Restores an accumulator (from the on-disk cache).
     public init(k: Int, sum: [Double], count: Int) {
         precondition(sum.count == k * k)
-        self.k = k; self.upper = sum; self.count = count; self.chunkRows = 2048; self.panelRows = 192
+        self.k = k; self.upper = sum; self.count = count; self.chunkRows = HessianAccumulator.defaultChunkRows
     }
 }
 

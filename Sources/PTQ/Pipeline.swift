@@ -821,7 +821,7 @@ enum HessianCache {
     static let formatVersion: UInt32 = 1
     /// Identifies the accumulation code: bump it whenever the Hessian's bits can change (a
     /// different summation order changes GPTQ's results measurably on small models).
-    static let codeVersion = "hessian-accumulator-2: fp32 GEMM per chunk of \(HessianAccumulator.defaultChunkRows) rows, upper panels of \(HessianAccumulator.defaultPanelRows), Double sums"
+    static let codeVersion = "hessian-accumulator-2: fp32 GEMM per chunk of \(HessianAccumulator.defaultChunkRows) rows, upper triangle, Double sums"
 
     static func url(dir: URL, key: String) -> URL { dir.appendingPathComponent("hessian-\(key).bin") }
 

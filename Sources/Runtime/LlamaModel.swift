@@ -625,7 +625,7 @@ public final class LlamaModel {
             }
         }
 
-        attention(ws: ws, seqLen: T)
+        Self.attention(config: config, threads: threads, ws: ws, seqLen: T)
     }
 
     /// ws.gate [T, ffn] = silu(gate(ws.xn)) · up(ws.xn).
@@ -645,7 +645,7 @@ public final class LlamaModel {
     /// Work items are (head, block of query rows), handed out dynamically to one worker per
     /// thread (each with its own score scratch); every item writes only its own rows of its
     /// head's columns, so the result does not depend on the schedule.
-    private func attention(ws: Workspace, seqLen T: Int) {
+    static func attention(config: LlamaConfig, threads: Int?, ws: Workspace, seqLen T: Int) {
         let hd = config.headDim, nh = config.numHeads
         let group = nh / config.numKVHeads
         let qd = nh * hd

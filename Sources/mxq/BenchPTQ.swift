@@ -3,23 +3,28 @@ import Support
 import MXFormats
 import MXKernels
 import PTQ
+import Runtime
 
 /// Help text for `mxq bench ptq`.
 let benchPTQHelp = """
-mxq bench ptq [--rows N] [--reps R]
+mxq bench ptq [--rows N] [--reps R] [--ctx T]
 
 Times the calibration building blocks of PTQ on SmolLM2-135M's shapes (K = 576 and 1536 input
 features, N = --rows tokens per call, default 2048): the GPTQ Hessian accumulation (fp32 inputs
 and MXINT8-quantized inputs), the fp32 GEMM of the same size for comparison, activation
-fake-quantization, and GPTQ's quantization of one weight matrix (MXINT4) from its Hessian.
-Wall clock, best of --reps (default 3). Before timing, the half (upper-triangle) Hessian is
-checked against the full GEMM's product, bit for bit.
+fake-quantization, GPTQ's quantization of one weight matrix (MXINT4) from its Hessian, and the
+forward pass's causal attention at T positions (default 2048; 9 heads of 64, 3 KV heads) beside
+an fp32 GEMM with T rows. Wall clock, best of --reps (default 3); the last lines give the
+Hessian's and the attention's GFLOP/s as a share of the GEMM's in the same run. Before timing,
+the half (upper-triangle) Hessian is checked against the full GEMM's product, bit for bit, and
+the attention against a Double reference on sampled rows (1e-4 relative).
 """
 
 func runBenchPTQ(_ args: inout Args) throws {
     let n = try args.int("--rows") ?? 2048
     let reps = try args.int("--reps") ?? 3
-    guard n >= 1, reps >= 1 else { throw UsageError("bench ptq: --rows and --reps must be positive") }
+    let ctx = try args.int("--ctx") ?? 2048
+    guard n >= 1, reps >= 1, ctx >= 1 else { throw UsageError("bench ptq: --rows, --reps and --ctx must be positive") }
     func best(_ body: () -> Void) -> Double {
         body()
         var b = Double.infinity
@@ -30,6 +35,7 @@ func runBenchPTQ(_ args: inout Args) throws {
     print(pad("operation", 36) + lpad("K", 6) + lpad("rows", 6) + lpad("ms", 10) + lpad("GFLOP/s", 9))
     var rng = SplitMix64(seed: 1)
     let a8 = MXConfig(format: .mxint8)
+    var ratios: [String] = []
     for k in [576, 1536] {
         let x = (0..<(n * k)).map { _ in rng.nextGaussian() }
         let sym = 2.0 * Double(n) * Double(k) * Double(k + 1) / 2 / 1e9
@@ -48,16 +54,17 @@ func runBenchPTQ(_ args: inout Args) throws {
                     throw BenchPTQFailure(description: "bench ptq: K=\(k): the Hessian's half product differs from the full XᵀX GEMM at (\(i), \(j))")
                 }
             }
-            for p in [48, 96, 144, 192, 288, 384, 576, 768] where p <= k {
-                let a = HessianAccumulator(k: k, panelRows: p)
-                let t1 = best { a.add(xp.baseAddress!, rows: n) }
-                row("hessian add (fp32, panel \(p))", k, n, t1, sym)
-            }
+            let a = HessianAccumulator(k: k)
+            let t1 = best { a.add(xp.baseAddress!, rows: n) }
+            row("hessian add (fp32, upper triangle)", k, n, t1, sym)
             let acc = HessianAccumulator(k: k)
             let t2 = best { acc.add(xp.baseAddress!, rows: n, quantizedBy: a8) }
             row("hessian add (mxint8 inputs)", k, n, t2, sym)
             let t3 = best(fullSquare)
-            row("sgemm XᵀX (full square)", k, n, t3, 2.0 * Double(n) * Double(k) * Double(k) / 1e9)
+            let gemmFlops = 2.0 * Double(n) * Double(k) * Double(k) / 1e9
+            row("sgemm XᵀX (full square)", k, n, t3, gemmFlops)
+            ratios.append(String(format: "hessian (fp32 inputs) at K = %d: %.0f%% of the GEMM's GFLOP/s (target ≥ 80%%)",
+                                 k, 100 * (sym / t1) / (gemmFlops / t3)))
             var q = x
             let t4 = best { q.withUnsafeMutableBufferPointer { qp in
                 qp.baseAddress!.update(from: xp.baseAddress!, count: n * k)
@@ -80,7 +87,33 @@ func runBenchPTQ(_ args: inout Args) throws {
             row("gptq quantize \(rowsW) rows mxint4", k, 0, tq, nil)
         }
     }
-    print("verified before timing: each Hessian accumulation equals the full XᵀX GEMM's upper triangle (bitwise, symmetric)")
+    // Causal attention of the forward pass (SmolLM2: 9 heads of 64, 3 KV heads) at --ctx positions,
+    // beside the fp32 GEMM of one of its linears at the same number of rows.
+    var attnError = 0.0
+    do {
+        let T = ctx, threads = Parallel.defaultThreads
+        let h = AttentionHarness(seqLen: T, headDim: 64, heads: 9, kvHeads: 3, threads: threads, seed: 3)
+        h.run()
+        attnError = h.maxError(rows: [0, 1, 31, 32, T / 2 + 5, T - 1])
+        guard attnError < 1e-4 else {
+            throw BenchPTQFailure(description: "bench ptq: causal attention differs from the Double reference by \(attnError)")
+        }
+        let ta = best { h.run() }
+        row("causal attention (9 heads × 64, GQA 3)", 576, T, ta, h.flops / 1e9)
+        let (m, k, nOut) = (T, 576, 1536)
+        let x = (0..<(m * k)).map { _ in rng.nextGaussian() }
+        let w = (0..<(nOut * k)).map { _ in rng.nextGaussian() * 0.05 }
+        var y = [Float](repeating: 0, count: m * nOut)
+        let tg = best { x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
+            Kernels.sgemm(m: m, n: nOut, k: k, x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!) } } } }
+        let gf = 2.0 * Double(m * k * nOut) / 1e9
+        row("sgemm \(m)×\(k)·(\(nOut)×\(k))ᵀ", k, m, tg, gf)
+        ratios.append(String(format: "causal attention at %d positions: %.0f%% of the GEMM's GFLOP/s (target ≥ 70%%)",
+                             T, 100 * (h.flops / 1e9 / ta) / (gf / tg)))
+    }
+    print("verified before timing: each Hessian accumulation equals the full XᵀX GEMM's upper triangle (bitwise, symmetric);"
+          + String(format: " attention within %.1e of a Double reference on 6 rows of every head", attnError))
+    for r in ratios { print(r) }
 }
 
 private struct BenchPTQFailure: UserFacingError {

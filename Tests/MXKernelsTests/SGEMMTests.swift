@@ -81,6 +81,59 @@ final class SGEMMTests: XCTestCase {
         XCTAssertTrue(g1 == g3, "GEMV differs between 1 and 3 threads")
     }
 
+    func testSyrkUpperIsTheFullProductsUpperTriangleBitwise() {
+        // Aᵀ·A's upper triangle through the tile-skipping driver, with X packed from A itself
+        // (xTransposed), equals the full packed product of the transposed copy element for
+        // element, for every tile shape, multiply-add policy and thread count, over sizes that are
+        // not multiples of any tile (N) or K block (K > 640: two blocks); tiles wholly below the
+        // diagonal are not written.
+        for (n, k, lda) in [(1, 5, 1), (7, 13, 9), (25, 21, 25), (50, 33, 53), (57, 700, 57), (130, 40, 131)] {
+            let a = randomFloats(k * lda, seed: UInt64(900 + n))
+            var at = [Float](repeating: 0, count: n * k)
+            for kk in 0..<k { for j in 0..<n { at[j * k + kk] = a[kk * lda + j] } }
+            var ref = [Float](repeating: 0, count: n * n)
+            KernelsReference.sgemmNN(m: n, n: n, k: k, x: at, b: (0..<(k * n)).map { a[($0 / n) * lda + $0 % n] }, y: &ref)
+            for tile in [TileConfig.wide(FusedMA.self), .mid(FusedMA.self), .narrow(SplitMA.self), .scalar] {
+                for t in [1, 3] {
+                    var full = [Float](repeating: .nan, count: n * n), up = full
+                    for upper in [false, true] {
+                        var y = [Float](repeating: .nan, count: n * n)
+                        at.withUnsafeBufferPointer { tb in a.withUnsafeBufferPointer { ab in y.withUnsafeMutableBufferPointer { yb in
+                            packedGemm(m: n, n: n, k: k, x: upper ? ab.baseAddress! : tb.baseAddress!, ldx: upper ? lda : k,
+                                       y: yb.baseAddress!, ldy: n, threads: t, tile: tile, upper: upper, xTransposed: upper) {
+                                dst, j0, jn, k0, kc, nr in
+                                for kk in 0..<kc {
+                                    let src = ab.baseAddress! + (k0 + kk) * lda + j0, d = dst + kk * nr
+                                    d.update(from: src, count: jn)
+                                    if jn < nr { (d + jn).update(repeating: 0, count: nr - jn) }
+                                }
+                            }
+                        } } }
+                        if upper { up = y } else { full = y }
+                    }
+                    for i in 0..<n {
+                        for j in i..<n {
+                            XCTAssertEqual(up[i * n + j].bitPattern, full[i * n + j].bitPattern, "N=\(n) K=\(k) \(tile.name) t=\(t) (\(i), \(j))")
+                        }
+                        // tiles wholly below the diagonal stay untouched (NaN)
+                        for j in 0..<i where (i / tile.mr) * tile.mr >= (j / tile.nr) * tile.nr + tile.nr {
+                            XCTAssertTrue(up[i * n + j].isNaN, "N=\(n) \(tile.name): (\(i), \(j)) written below the diagonal")
+                        }
+                    }
+                    XCTAssertLessThan(maxRelativeError(full, ref, floor: 1), 1e-4)
+                }
+            }
+            // the public entry point (this build's tile)
+            var y = [Float](repeating: .nan, count: n * n)
+            a.withUnsafeBufferPointer { ab in y.withUnsafeMutableBufferPointer { yb in
+                Kernels.syrkUpper(n: n, k: k, a: ab.baseAddress!, y: yb.baseAddress!, lda: lda)
+            } }
+            for i in 0..<n { for j in i..<n {
+                XCTAssertLessThanOrEqual(abs(Double(y[i * n + j]) - Double(ref[i * n + j])), 1e-4 * max(1, abs(Double(ref[i * n + j]))))
+            } }
+        }
+    }
+
     func testSgemmNNMatchesReferenceAndIsThreadInvariant() {
         for (si, (m, k, n)) in [(1, 9, 5), (4, 33, 64), (19, 70, 17), (50, 650, 64), (9, 128, 130)].enumerated() {
             let x = randomFloats(m * k, seed: UInt64(300 + si))

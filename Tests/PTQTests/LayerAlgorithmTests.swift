@@ -161,11 +161,11 @@ final class LayerAlgorithmTests: XCTestCase {
         let ref = naiveHessian(x, tokens: t, k: k)
         let h = acc.hessian
         for i in 0..<(k * k) { XCTAssertEqual(h[i], ref[i], accuracy: 1e-5 * max(1, abs(ref[i]))) }
-        // K above the panel height (several panels, the last one partial): the half product is the
-        // full product's upper triangle bit for bit, and the result is exactly symmetric
+        // K above the tile sizes (the last tiles partial): the half product is the full
+        // product's upper triangle bit for bit, and the result is exactly symmetric
         let k2 = 8 * 2 + 9, t2 = 21
         let x2 = randomFloats(t2 * k2, seed: 4)
-        let acc2 = HessianAccumulator(k: k2, chunkRows: 16, panelRows: 8)
+        let acc2 = HessianAccumulator(k: k2, chunkRows: 16)
         acc2.add(x2, rows: t2)
         var full = [Double](repeating: 0, count: k2 * k2)
         for (r0, n) in [(0, 16), (16, 5)] {
