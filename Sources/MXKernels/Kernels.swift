@@ -36,11 +36,7 @@ public enum Kernels {
         precondition(ldx >= k && ldb >= n && ldy >= n, "sgemmNN: leading dimension too small")
         let t = max(1, threads ?? Parallel.defaultThreads)
         packedGemm(m: m, n: n, k: k, x: x, ldx: ldx, y: y, ldy: ldy, threads: t) { dst, j0, jn, k0, kc, nr in
-            for kk in 0..<kc {
-                let s = b + (k0 + kk) * ldb + j0, d = dst + kk * nr
-                d.update(from: s, count: jn)
-                if jn < nr { (d + jn).update(repeating: 0, count: nr - jn) }
-            }
+            packRows(dst: dst, src: b + k0 * ldb + j0, ld: ldb, cols: jn, kc: kc, nr: nr)
         }
     }
 
@@ -58,11 +54,7 @@ public enum Kernels {
         let t = max(1, threads ?? Parallel.defaultThreads)
         packedGemm(m: n, n: n, k: k, x: a, ldx: lda, y: y, ldy: ldy, threads: t, upper: true, xTransposed: true) {
             dst, j0, jn, k0, kc, nr in
-            for kk in 0..<kc {
-                let s = a + (k0 + kk) * lda + j0, d = dst + kk * nr
-                d.update(from: s, count: jn)
-                if jn < nr { (d + jn).update(repeating: 0, count: nr - jn) }
-            }
+            packRows(dst: dst, src: a + k0 * lda + j0, ld: lda, cols: jn, kc: kc, nr: nr)
         }
     }
 
@@ -74,6 +66,17 @@ public enum Kernels {
             sgemm(m: m, n: n, k: k, x: xb.baseAddress!, w: wb.baseAddress!, y: yb.baseAddress!, threads: threads)
         } } }
         return y
+    }
+}
+
+/// Packs `kc` rows of `cols` values of a row-major B (row stride `ld`, reduction index along
+/// rows) into `dst[k * nr + j]`, zero-filling columns `cols..<nr`.
+@usableFromInline
+func packRows(dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, ld: Int, cols: Int, kc: Int, nr: Int) {
+    for kk in 0..<kc {
+        let s = src + kk * ld, d = dst + kk * nr
+        d.update(from: s, count: cols)
+        if cols < nr { (d + cols).update(repeating: 0, count: nr - cols) }
     }
 }
 
