@@ -286,9 +286,10 @@ public final class LlamaModel {
     /// the changed layers. On return `hidden[s]` is exactly what `forwardBlock` gives with the
     /// final layers. Memory: one [seqLen · heads·hd] buffer per sequence (the attention output, which
     /// is hidden-size wide in Llama/Mistral/Qwen2 shapes) from sweep 2 to the end of sweep 3 (freed
-    /// before `after(.mlpInput)`); silu(gate)·up (intermediate-size wide) is not kept but computed
+    /// before `after(.mlpInput)`); silu(gate)·up (intermediate-size wide) is kept from sweep 4 for
+    /// down's product only while all sequences' copies fit `stagedKeepBytes`, otherwise computed
     /// twice, in sweep 4 for the observer and after it for down's product (gate/up do not change
-    /// between).
+    /// between, so both ways give the same bits).
     public func forwardBlockStaged(_ i: Int, hidden: inout [[Float]], seqLen T: Int,
                                    after: (BlockInputPoint) throws -> Void) rethrows {
         precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
@@ -331,21 +332,38 @@ public final class LlamaModel {
         // points (GPTQ's largest solves, K = intermediate size, run there)
         stash = []
         try after(.mlpInput)
-        // 4: down reads silu(gate) · up (not kept: recomputed in 5, where gate/up are unchanged)
+        // 4: down reads silu(gate) · up — kept for 5 when every sequence's copy fits the budget
+        let f = config.intermediateSize
+        let keep = hidden.count.multipliedReportingOverflow(by: T * f * MemoryLayout<Float>.size).partialValue
+            <= stagedKeepBytes
+        var acts: [[Float]] = []
         for s in hidden.indices {
             hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.postAttentionNorm, T) }
             mlpCore(b, ws: ws, seqLen: T, observer: nil)
+            if keep { acts.append(Array(UnsafeBufferPointer(start: ws.gate, count: T * f))) }
             if let o = obs { b.downProj.observe(ws.gate, rows: T, observer: o, threads: th) }
         }
         try after(.mlpActivation)
-        // 5: recompute silu(gate) · up (bitwise the same: same layers, same inputs), down, residual
+        // 5: down on silu(gate) · up — the kept copy, or recomputed (bitwise the same: gate/up and
+        //    their inputs are unchanged since 4), then the residual
         for s in hidden.indices {
-            hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.postAttentionNorm, T) }
-            mlpCore(b, ws: ws, seqLen: T, observer: nil)
-            b.downProj.forward(ws.gate, rows: T, into: ws.out, threads: th)
+            if keep {
+                acts[s].withUnsafeBufferPointer { b.downProj.forward($0.baseAddress!, rows: T, into: ws.out, threads: th) }
+                acts[s] = []
+            } else {
+                hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.postAttentionNorm, T) }
+                mlpCore(b, ws: ws, seqLen: T, observer: nil)
+                b.downProj.forward(ws.gate, rows: T, into: ws.out, threads: th)
+            }
             hidden[s].withUnsafeMutableBufferPointer { addInPlace($0.baseAddress!, ws.out, count: T * h) }
         }
     }
+
+    /// Largest total size (bytes) of the silu(gate)·up copies `forwardBlockStaged` keeps between
+    /// its last two sweeps (sequences × seqLen × intermediate × 4); above it they are recomputed.
+    /// Default 2 GiB: SmolLM2-135M at 128 × 2048 calibration tokens keeps them (1.6 GB), a 7B model
+    /// at that size (11.5 GB) recomputes. Results are the same bits either way.
+    public var stagedKeepBytes: Int = 2 << 30
 
     /// Hidden states after all decoder layers (before the final norm): [T · hidden].
     public func hiddenStates(_ tokens: [Int32]) -> [Float] {

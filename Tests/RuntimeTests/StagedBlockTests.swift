@@ -61,12 +61,22 @@ final class StagedBlockTests: XCTestCase {
         var again = hs
         m.forwardBlockStaged(1, hidden: &again, seqLen: T) { _ in }
         XCTAssertEqual(again, got)
+        // silu(gate)·up recomputed instead of kept (no budget): the same bits
+        m.stagedKeepBytes = 0
+        var recomputed = hs
+        m.forwardBlockStaged(1, hidden: &recomputed, seqLen: T) { _ in }
+        XCTAssertEqual(recomputed, got)
     }
 
     /// Weights changed at a point are used from there on: the result is forwardBlock with the
     /// final weights, and o's observed input is the attention output of the changed q/k/v.
     func testChangesBetweenSweepsAreSeenLater() {
+        for budget in [0, 2 << 30] { changesBetweenSweepsAreSeenLater(keepBytes: budget) }
+    }
+
+    func changesBetweenSweepsAreSeenLater(keepBytes: Int) {
         let m = model(), ref = model()
+        m.stagedKeepBytes = keepBytes
         let T = 18
         let hs = inputs(m, T: T)
         let b = m.blocks[1], rb = ref.blocks[1]
