@@ -200,8 +200,7 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
     let plan = PanelTaskPlan(nPanels: nPanels, mPanels: mPanels, panelsPerBlockMax: panelsPerBlockMax, threads: T)
     let pPerBlock = plan.pPerBlock, mChunks = plan.mChunks, mpPerChunk = plan.mpPerChunk
     let tasks = plan.tasks, workers = plan.workers
-    let counter = TaskCounter(tasks)
-    // Upper mode: later column blocks reach more rows, so they are claimed first (balance).
+    let counter = WorkQueue(count: tasks)
     let kernel = tile.kernel
     let xpAddr = Int(bitPattern: xp)
 
@@ -211,7 +210,8 @@ func packedGemm(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
         defer { Scratch.give(wb) }
         let wbuf = wb.0.bindMemory(to: Float.self, capacity: pPerBlock * NR * kcMax + MR * NR)
         let tmp = wbuf + pPerBlock * NR * kcMax
-        while let claimed = counter.claim() {
+        while let claimed = counter.next() {
+            // upper: later column blocks reach more rows, so they are claimed first (balance)
             let task = upper ? tasks - 1 - claimed : claimed
             let nb = task / mChunks, mc = task % mChunks
             let p0 = nb * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)

@@ -276,7 +276,7 @@ func intGemmSIMD(_ path: IntMXPath, a pa: IntPackedA, w: IntWeights, y: UnsafeMu
     let ptrs = UncheckedSendable((pa.a, pa.corr, pa.xs))
     let ends = chunkEnds(nBlk)
     let cpath = Int32(path.rawValue), bias: Int32 = path == .avx2 ? 8 : 128
-    let counter = TaskCounter(nPanels)
+    let counter = WorkQueue(count: nPanels)
     let workers = min(T, nPanels)
     let fused = buildFused
     let yp = UncheckedSendable(y)
@@ -289,7 +289,7 @@ func intGemmSIMD(_ path: IntMXPath, a pa: IntPackedA, w: IntWeights, y: UnsafeMu
             defer { Scratch.give(pb) }
             let bp = pb.0.bindMemory(to: UInt8.self, capacity: bBytes)
             let ws = (pb.0 + bBytes).bindMemory(to: Float.self, capacity: nBlk * NR)
-            while let p = counter.claim() {
+            while let p = counter.next() {
                 let j0 = p * NR, nv = min(NR, n - j0)
                 mxq_ik_pack_b(w.elements, w.scales, nBlk, Int32(w.bits), j0, nv, stwp.value, bias, bp, ws)
                 var b0 = 0

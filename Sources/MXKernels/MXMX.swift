@@ -155,7 +155,7 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
     let plan = PanelTaskPlan(nPanels: nPanels, mPanels: mPanels, panelsPerBlockMax: panelsPerBlockMax, threads: T)
     let pPerBlock = plan.pPerBlock, mChunks = plan.mChunks, mpPerChunk = plan.mpPerChunk
     let tasks = plan.tasks, workers = plan.workers
-    let counter = TaskCounter(tasks)
+    let counter = WorkQueue(count: tasks)
     let xvAddr = Int(bitPattern: xv), xsAddr = Int(bitPattern: xs)
     uw.table.withUnsafeBufferPointer { wt in
         let wtAddr = Int(bitPattern: wt.baseAddress!)
@@ -167,7 +167,7 @@ func blockScaledGemm(xq: PackedMX, w: PackedMX, y: UnsafeMutablePointer<Float>, 
                 let wsb = wbuf + wvCount, tmp = wsb + wsCount
                 withUnsafeTemporaryAllocation(of: UInt8.self, capacity: B) { codesBuf in
                     let codes = codesBuf.baseAddress!
-                    while let task = counter.claim() {
+                    while let task = counter.next() {
                         let nbk = task / mChunks, mc = task % mChunks
                         let p0 = nbk * pPerBlock, p1 = min(nPanels, p0 + pPerBlock)
                         let mp0 = mc * mpPerChunk, mp1 = min(mPanels, mp0 + mpPerChunk)

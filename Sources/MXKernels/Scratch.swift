@@ -47,22 +47,6 @@ enum Scratch {
     }
 }
 
-/// Hands out task indices 0..<count to worker threads in order, one at a time.
-/// Which thread runs a task never changes its result (tasks write disjoint outputs).
-@usableFromInline
-final class TaskCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private let count: Int
-    @usableFromInline init(_ count: Int) { self.count = count }
-    @usableFromInline func claim() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        if next >= count { return nil }
-        next += 1
-        return next - 1
-    }
-}
-
 /// How a blocked GEMM splits its work into tasks: blocks of W column panels, times chunks
 /// of X row panels when there are too few column blocks to keep every thread busy.
 /// At least 4 tasks per thread when N allows (tasks are claimed dynamically, which keeps

@@ -141,7 +141,7 @@ public func measureSensitivity(makeModel: () throws -> LlamaModel, calibration: 
     Parallel.forEach(nWorkers, threads: nWorkers) { w in
         let m = shared.value.0[w], eff = shared.value.1
         while true {
-            guard let i = queue.take() else { return }
+            guard let i = queue.next() else { return }
             let (b, li) = layers[i]
             let lin = m.blocks[b].linears[li]
             let w0 = lin.weight
@@ -177,20 +177,6 @@ public func measureSensitivity(makeModel: () throws -> LlamaModel, calibration: 
     }
     progress?.finish()
     return (0..<layers.count).flatMap { out.value[$0] }
-}
-
-/// Hands out 0..<count once each to concurrent workers.
-private final class WorkQueue: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private let count: Int
-    init(count: Int) { self.count = count }
-    func take() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
-    }
 }
 
 private func relMSE(_ a: [Float], _ ref: [Float], _ norm2: Double) -> Double {

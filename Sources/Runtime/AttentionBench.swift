@@ -1,16 +1,18 @@
+import Foundation
 import Support
 
 /// The forward pass's causal attention on its own, for `mxq bench ptq`: seeded Gaussian queries,
 /// keys and values for `seqLen` positions in the layouts the forward pass gives the attention
-/// (queries per head [T, hd] already scaled by 1/√hd, Kᵀ in 32-key panels, V per KV head
-/// [T, hd]), every head, every row. Same code path as `LlamaModel` (the static `attention`).
+/// (queries per head [T, hd] already scaled by 1/√hd, keys [T][kvHeads·hd] laid out by the
+/// model's `layoutKeys`, V per KV head [T, hd]), every head, every row. Same code as `LlamaModel`
+/// (the static `layoutKeys` and `attention`).
 public final class AttentionHarness {
     public let seqLen: Int, headDim: Int, heads: Int, kvHeads: Int
     private let config: LlamaConfig
     private let ws: Workspace
     private let threads: Int
-    /// Row-major copies for the reference: q [heads][T][hd] (scaled), k, v [kvHeads][T][hd].
-    private var q: [Float], k: [Float], v: [Float]
+    /// Copies for the reference: q [heads][T][hd] (scaled), k [T][kvHeads·hd], v [kvHeads][T][hd].
+    private let q: [Float], k: [Float], v: [Float]
 
     /// Multiply-add work of the causal attention counted as 2 flops each: QKᵀ over keys 0...i and
     /// P·V over the same keys, per head and query row i.
@@ -27,18 +29,12 @@ public final class AttentionHarness {
         var g = SplitMix64(seed: seed)
         let scale = 1 / Float(hd).squareRoot()
         q = (0..<(nh * T * hd)).map { _ in g.nextGaussian() * 2 * scale }
-        k = (0..<(nkv * T * hd)).map { _ in g.nextGaussian() * 2 }
+        k = (0..<(T * nkv * hd)).map { _ in g.nextGaussian() * 2 }
         v = (0..<(nkv * T * hd)).map { _ in g.nextGaussian() }
         ws.qh.update(from: q, count: q.count)
+        ws.k.update(from: k, count: k.count)
         ws.vh.update(from: v, count: v.count)
-        let ldk = Workspace.paddedKeys(T)
-        for kh in 0..<nkv {
-            for t in 0..<ldk {
-                for e in 0..<hd {
-                    ws.kh[kh * hd * ldk + (t / 32) * hd * 32 + e * 32 + t % 32] = t < T ? k[(kh * T + t) * hd + e] : 0
-                }
-            }
-        }
+        LlamaModel.layoutKeys(config: config, threads: threads, ws: ws, seqLen: T)
     }
 
     /// Runs the attention of every head over all rows (output [T, heads·hd] in the workspace).
@@ -57,12 +53,12 @@ public final class AttentionHarness {
                 var s = [Double](repeating: 0, count: i + 1)
                 for j in 0...i {
                     var d = 0.0
-                    for e in 0..<hd { d += Double(q[(h * T + i) * hd + e]) * Double(k[(kv * T + j) * hd + e]) }
+                    for e in 0..<hd { d += Double(q[(h * T + i) * hd + e]) * Double(k[j * kvHeads * hd + kv * hd + e]) }
                     s[j] = d
                 }
                 let mx = s.max()!
                 var sum = 0.0
-                for j in 0...i { s[j] = _exp(s[j] - mx); sum += s[j] }
+                for j in 0...i { s[j] = exp(s[j] - mx); sum += s[j] }
                 for e in 0..<hd {
                     var o = 0.0
                     for j in 0...i { o += s[j] * Double(v[(kv * T + j) * hd + e]) }
@@ -75,17 +71,3 @@ public final class AttentionHarness {
         return worst
     }
 }
-
-@inline(__always) private func _exp(_ x: Double) -> Double {
-    #if canImport(Glibc)
-    return Glibc.exp(x)
-    #else
-    return Foundation.exp(x)
-    #endif
-}
-
-#if canImport(Glibc)
-import Glibc
-#else
-import Foundation
-#endif

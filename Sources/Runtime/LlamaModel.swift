@@ -145,6 +145,11 @@ public final class LlamaModel {
     /// pack it once (`Linear.forward(_:…)`; bit-identical either way). False: once per linear
     /// (for `mxq bench eval`'s measurement of the saving).
     public var shareActivationQuantization = true
+    /// Largest total size (bytes) of the silu(gate)·up copies `forwardBlockStaged` keeps between
+    /// its last two sweeps (sequences × seqLen × intermediate × 4); above it they are recomputed.
+    /// Default 2 GiB: SmolLM2-135M at 128 × 2048 calibration tokens keeps them (1.6 GB), a 7B model
+    /// at that size (11.5 GB) recomputes. Results are the same bits either way.
+    public var stagedKeepBytes: Int = 2 << 30
     /// Query rows per attention work item (tests use small values to exercise the blocking).
     public var attentionRowBlock = 128 {
         didSet { precondition(attentionRowBlock >= 1); workspace = nil }
@@ -359,12 +364,6 @@ public final class LlamaModel {
         }
     }
 
-    /// Largest total size (bytes) of the silu(gate)·up copies `forwardBlockStaged` keeps between
-    /// its last two sweeps (sequences × seqLen × intermediate × 4); above it they are recomputed.
-    /// Default 2 GiB: SmolLM2-135M at 128 × 2048 calibration tokens keeps them (1.6 GB), a 7B model
-    /// at that size (11.5 GB) recomputes. Results are the same bits either way.
-    public var stagedKeepBytes: Int = 2 << 30
-
     /// Hidden states after all decoder layers (before the final norm): [T · hidden].
     public func hiddenStates(_ tokens: [Int32]) -> [Float] {
         var h = embed(tokens)
@@ -433,8 +432,7 @@ public final class LlamaModel {
                 Parallel.forRanges(c, threads: threads) { range in
                     for r in range {
                         let row = lps.value + r * V, t = r0 + r
-                        let m = rowMax(row, V)
-                        let lz = Foundation.log(Double(sumExpShift(row, V, shift: m))) + Double(m)
+                        let lz = logSumExp(row, V)
                         (lg.value + t * V).update(from: row, count: V)
                         let pRow = pr.value + t * V
                         for v in 0..<V { pRow[v] = Float(Foundation.exp(Double(row[v]) - lz)) }
@@ -503,9 +501,7 @@ public final class LlamaModel {
                     for r in range {
                         let row = lps.value + r * V
                         let target = Int(tps.value[base + r + 1])
-                        let m = rowMax(row, V)
-                        let s = sumExpShift(row, V, shift: m)
-                        ops.value[base + r] = Foundation.log(Double(s)) + Double(m) - Double(row[target])
+                        ops.value[base + r] = logSumExp(row, V) - Double(row[target])
                         if let ref = reference, let k = kls.value {
                             let t = base + r
                             k[t] = ref.probs.withUnsafeBufferPointer { pp in
@@ -610,8 +606,16 @@ public final class LlamaModel {
                 }
             }
         }}
-        // K per KV head: transposed [hd][ldk] (keys contiguous, zero pad) for the tiled kernels,
-        // else row-major [T][hd] for the GEMM fallback.
+        Self.layoutKeys(config: config, threads: th, ws: ws, seqLen: T)
+        Self.attention(config: config, threads: threads, ws: ws, seqLen: T)
+    }
+
+    /// ws.kh from ws.k ([T][kvHeads·hd], RoPE applied), per KV head: 32-key panels of Kᵀ ([hd][32],
+    /// zero-padded to `Workspace.paddedKeys(T)` keys) for the tiled kernels when hd % 16 == 0, else
+    /// row-major [T][hd] for the GEMM fallback of `attention`.
+    static func layoutKeys(config: LlamaConfig, threads th: Int?, ws: Workspace, seqLen T: Int) {
+        let hd = config.headDim, nkv = config.numKVHeads, kvd = nkv * hd
+        let S = UncheckedSendable(ws)
         let fast = hd % 16 == 0
         let ldk = Workspace.paddedKeys(T)
         if fast {
@@ -642,8 +646,6 @@ public final class LlamaModel {
                 }
             }
         }
-
-        Self.attention(config: config, threads: threads, ws: ws, seqLen: T)
     }
 
     /// ws.gate [T, ffn] = silu(gate(ws.xn)) · up(ws.xn).
@@ -715,20 +717,6 @@ public final class LlamaModel {
         Parallel.forRanges(count, threads: threads, minChunk: 16384) { r in
             for i in r { A.value[i] += B.value[i] }
         }
-    }
-}
-
-/// Hands out indices 0..<count to workers, each exactly once.
-final class WorkQueue: @unchecked Sendable {
-    private let lock = NSLock()
-    private var nextIndex = 0
-    private let count: Int
-    init(count: Int) { self.count = count }
-    func next() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        if nextIndex >= count { return nil }
-        nextIndex += 1
-        return nextIndex - 1
     }
 }
 

@@ -196,6 +196,13 @@ func sumExpShift(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
     return s
 }
 
+/// log Σ_{j<n} exp(x[j]) in Double: the row's max plus the log of `sumExpShift` around it.
+@inline(__always)
+func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    let m = rowMax(x, n)
+    return Foundation.log(Double(sumExpShift(x, n, shift: m))) + Double(m)
+}
+
 /// KL(p ‖ q) in nats for one row, p = softmax(a) given as probabilities `p` (Σ p ≈ 1) with logits
 /// `a`, q = softmax(b), all [n]. With d = b − a: KL = log(Σ p e^d / S) − Σ p d / S (S = Σ p), computed
 /// as log1p((B + G)/S) − B/S where B = Σ p d and G = Σ p (e^d − 1 − d), d first centred on its

@@ -6,6 +6,22 @@ import Foundation
 /// Work is split into contiguous chunks by index; every chunk writes only its own
 /// outputs, so results never depend on the number of threads as long as the body
 /// does not reduce across chunks (callers that reduce must do so in a fixed order).
+/// Hands out the indices 0..<count to concurrent workers, each exactly once, in increasing
+/// order. Which worker takes an index must not change its result (each writes its own outputs).
+public final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextIndex = 0
+    private let count: Int
+    public init(count: Int) { self.count = count }
+    /// The next index, or nil when all have been handed out.
+    public func next() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        if nextIndex >= count { return nil }
+        nextIndex += 1
+        return nextIndex - 1
+    }
+}
+
 public enum Parallel {
     /// Threads used when a caller passes `nil`. Defaults to `MXQ_THREADS` or the
     /// number of active processors; set it once at start-up (e.g. from `--threads`).
