@@ -300,6 +300,9 @@ public final class RealRunner: CellRunner {
             options.modelIdentity = try provenance().modelSHA256
         }
         options.showProgress = showPTQProgress
+        // Calibration runs quantized linears the way evaluation does: on the integer kernels
+        // where they apply, unless the manifest forces fake-quant (then fp32 fake-quant throughout).
+        options.integerKernels = manifest.evalPath != "fake-quant"
         let calibrated = plan.recipe.effectiveStages.contains { $0 != .rtn }
         progress.stage("calibrate+quantize \(plan.recipe.effectiveStages.map(\.name).joined(separator: ">"))")
         let cal = (calibrated || recordsForRTN) ? try calibrationSet(cell) : nil

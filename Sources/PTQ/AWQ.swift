@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Support
 import MXFormats
+import MXKernels
 
 /// AWQ settings.
 public struct AWQOptions: Hashable, Sendable {
@@ -160,15 +161,33 @@ public enum AWQ {
     /// group's outputs, Q_a(X/s)·Q_w(W·s)ᵀ against the fp32 X·Wᵀ. `actMean` is the per-channel mean |x|
     /// (callers may tie channels by passing equal values). α = 0 gives s = 1, i.e. plain RTN, so the
     /// chosen loss is never above RTN's on `x`. Does not modify the weights.
+    ///
+    /// `integer`: when every linear of the group runs on the integer MX kernels
+    /// (`Kernels.intMXApplies`: MXINT8 activations × MXINT4/MXINT8 weights, block 32), the
+    /// quantized products Q_a(X/s)·Q_w(W·s)ᵀ are computed there (X/s quantized while packed, W·s
+    /// encoded straight to packed MX) — the product inference runs, equal to the fake-quant fp32
+    /// product up to fp32 summation order, so the losses agree to fp32 rounding (a choice can
+    /// differ only where two candidates' losses agree that closely). Otherwise, or with `integer`
+    /// false, the fp32 fake-quant product.
     public static func searchScales(x: [Float], tokens t: Int, k: Int, actMean: [Float],
-                                    group: [AWQLinear], options: AWQOptions = AWQOptions()) -> AWQScaleResult {
-        searchScales(x: x, tokens: t, k: k, actMean: actMean, group: group, options: options, chunkRows: searchChunkRows)
+                                    group: [AWQLinear], options: AWQOptions = AWQOptions(),
+                                    integer: Bool = false) -> AWQScaleResult {
+        searchScales(x: x, tokens: t, k: k, actMean: actMean, group: group, options: options, chunkRows: searchChunkRows,
+                     integer: integer)
+    }
+
+    /// Whether the scale search of `group` runs on the integer MX kernels (see `searchScales`).
+    static func integerSearchApplies(_ group: [AWQLinear]) -> Bool {
+        !group.isEmpty && group.allSatisfy { l in l.actConfig.map { Kernels.intMXApplies(acts: $0, weights: l.weightConfig) } ?? false }
     }
 
     /// `searchScales` with the token chunk of the loss sums given (tests exercise the early stop).
     static func searchScales(x: [Float], tokens t: Int, k: Int, actMean: [Float], group: [AWQLinear],
-                             options: AWQOptions, chunkRows: Int) -> AWQScaleResult {
+                             options: AWQOptions, chunkRows: Int, integer: Bool = false) -> AWQScaleResult {
         precondition(actMean.count == k && x.count == t * k && chunkRows > 0)
+        if integer && integerSearchApplies(group) {
+            return searchScalesInteger(x: x, tokens: t, k: k, actMean: actMean, group: group, options: options, chunkRows: chunkRows)
+        }
         // Linears with the same activation format share the quantized input: one GEMM over their rows.
         var classes: [(act: MXConfig?, members: [Int])] = []
         for (i, l) in group.enumerated() {
@@ -233,6 +252,72 @@ public enum AWQ {
         }
         let bestAlpha = Double(bestIndex) / Double(points)
         return AWQScaleResult(scales: bestScales, bestAlpha: bestAlpha, losses: losses)
+    }
+
+    /// The scale search with the quantized products on the integer MX kernels (every linear of
+    /// `group` passes `integerSearchApplies`). Same grid, order, early stop and choice rule as the
+    /// fp32 search; per α: X/s once (quantized to each activation format while packed, once per
+    /// format and token chunk), each W·s encoded to packed MX; the loss is summed per chunk of
+    /// tokens in order, linears in group order within each activation format, against each
+    /// linear's fp32 X·Wᵀ. Bit-identical for any thread count (the kernels and `sse` are).
+    static func searchScalesInteger(x: [Float], tokens t: Int, k: Int, actMean: [Float], group: [AWQLinear],
+                                    options: AWQOptions, chunkRows: Int) -> AWQScaleResult {
+        var classes: [(act: MXConfig, members: [Int])] = []
+        for (i, l) in group.enumerated() {
+            precondition(l.weight.count == l.rows * k)
+            let a = l.actConfig!
+            if let c = classes.firstIndex(where: { $0.act == a }) { classes[c].members.append(i) } else { classes.append((a, [i])) }
+        }
+        let refs = group.map { MatOps.gemm(x, $0.weight, m: t, n: $0.rows, k: k) }
+        let maxRows = group.map(\.rows).max() ?? 0
+        let chunk = max(1, min(t, chunkRows))
+        var xs = [Float](repeating: 0, count: t * k)
+        var ws = [Float](repeating: 0, count: maxRows * k)
+        var y = [Float](repeating: 0, count: chunk * maxRows)
+        let points = max(1, options.gridPoints)
+        var losses = [Double](repeating: 0, count: points)
+        var best = Double.infinity, bestIndex = 0
+        var bestScales = [Float](repeating: 1, count: k)
+        for gi in searchOrder(points) {
+            let alpha = Double(gi) / Double(points)
+            let s = candidateScales(actMean: actMean, alpha: alpha)
+            let inv = s.map { 1 / $0 }
+            xs.withUnsafeMutableBufferPointer { X in
+                x.withUnsafeBufferPointer { X.baseAddress!.update(from: $0.baseAddress!, count: t * k) }
+                if alpha > 0 { scaleColumns(X.baseAddress!, rows: t, k: k, by: inv) }
+            }
+            let wq: [MXTensor] = group.map { l in
+                ws.withUnsafeMutableBufferPointer { W in
+                    let wp = W.baseAddress!
+                    l.weight.withUnsafeBufferPointer { wp.update(from: $0.baseAddress!, count: l.rows * k) }
+                    if alpha > 0 { scaleColumns(wp, rows: l.rows, k: k, by: s) }
+                    return MXTensor(encoding: UnsafeBufferPointer(start: wp, count: l.rows * k), rows: l.rows, cols: k,
+                                    config: l.weightConfig)
+                }
+            }
+            var loss = 0.0
+            var r0 = 0
+            while r0 < t {
+                let m = min(chunk, t - r0)
+                xs.withUnsafeBufferPointer { X in y.withUnsafeMutableBufferPointer { Y in
+                    let xp = X.baseAddress! + r0 * k, yp = Y.baseAddress!
+                    for c in classes {
+                        let shared = c.members.allSatisfy { IntMXPackedActs.applies(m: m, acts: c.act, weights: group[$0].weightConfig) }
+                            ? IntMXPackedActs(m: m, k: k, x: xp, acts: c.act) : nil
+                        for i in c.members {
+                            if let xa = shared { Kernels.intmxgemm(packed: xa, w: wq[i], y: yp) }
+                            else { Kernels.intmxgemm(m: m, x: xp, acts: c.act, w: wq[i], y: yp) }
+                            refs[i].withUnsafeBufferPointer { loss += sse(yp, $0.baseAddress! + r0 * group[i].rows, count: m * group[i].rows) }
+                        }
+                    }
+                } }
+                r0 += m
+                if loss > best { break }
+            }
+            losses[gi] = loss
+            if loss < best || (loss == best && gi < bestIndex) { best = loss; bestIndex = gi; bestScales = s }
+        }
+        return AWQScaleResult(scales: bestScales, bestAlpha: Double(bestIndex) / Double(points), losses: losses)
     }
 
     /// What the clipping searches of the linears sharing one input need: the input quantized

@@ -1,6 +1,7 @@
 import Support
 import Foundation
 import MXFormats
+import MXKernels
 import Runtime
 
 /// Settings of the model-level pipeline beyond the plan.
@@ -26,6 +27,14 @@ public struct PTQOptions: Sendable {
     /// stages (`PTQReport.effectiveWeights`): the weight that, in the original fp32 model, stands
     /// for the quantized layer (used by sensitivity measurements).
     public var keepEffectiveWeights = false
+    /// Run the products of already-quantized linears during calibration on the integer MX kernels
+    /// where they apply (`Kernels.intMXApplies`: MXINT8 activations × MXINT4/MXINT8 weights,
+    /// block 32), as evaluation does: each block's passes after its linears are quantized (GPTQ's
+    /// staged pass, the pass that yields the block's outputs for the next block, the held-out
+    /// pass) and AWQ's scale search (`AWQ.searchScales(integer:)`). The same numbers as the fp32
+    /// fake-quant products up to fp32 summation order. Off (the default): fp32 fake-quant
+    /// throughout, as before. Every linear is left unpacked (fp32 fake-quant weights) on return.
+    public var integerKernels = false
     public init() {}
 }
 
@@ -143,6 +152,11 @@ public struct PTQReport: Sendable {
     /// With `PTQOptions.keepEffectiveWeights`: each calibrated block linear's final weight in the
     /// original model's basis ([N·K]), by name.
     public var effectiveWeights: [String: [Float]] = [:]
+    /// With `PTQOptions.integerKernels`: how often calibration ran on the integer MX kernels —
+    /// `passes`: block linears packed for their block's passes after quantization (once per
+    /// linear), `awq`: AWQ scale searches (per input group), `records`: output-error products of
+    /// the records. Empty without `integerKernels` or when no format pair runs there.
+    public var integerKernelUses: [String: Int] = [:]
 
     /// The records as CSV (header + one line per record).
     public var csv: String { ([StageLayerRecord.csvHeader] + records.map(\.csvRow)).joined(separator: "\n") + "\n" }
@@ -209,7 +223,7 @@ public func quantize(model: LlamaModel, plan: QuantPlan, calibration: Calibratio
     model.inputObserver = nil
     return PTQReport(records: state.records, seconds: monotonicSeconds() - t0, stageSeconds: state.stageSeconds,
                      cacheHits: state.cacheHits, cacheWrites: state.cacheWrites, cachedHessians: state.cachedHessians,
-                     effectiveWeights: state.effectiveWeights)
+                     effectiveWeights: state.effectiveWeights, integerKernelUses: state.integerKernelUses)
 }
 
 /// The four inputs of a decoder block's linears.
@@ -274,6 +288,7 @@ struct PipelineState {
     var records: [StageLayerRecord] = []
     var stageSeconds: [String: Double] = [:]
     var cacheHits = 0, cacheWrites = 0
+    var integerKernelUses: [String: Int] = [:]
     var cachedHessians: [String] = []
     var effectiveWeights: [String: [Float]] = [:]
     /// Tests: sees the calibration hidden states entering each block.
@@ -412,10 +427,20 @@ struct PipelineState {
             let k = lins[m].inFeatures, n = lins[m].outFeatures
             if ref == nil { ref = MatOps.gemm(x, orig[m], m: rows, n: n, k: k) }
             var xs = x
-            for r in 0..<rows { for j in 0..<k { xs[r * k + j] /= colScale[m][j] } }
-            if let a = specs[m].act { _ = xs.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: k, config: a) } }
-            var y = MatOps.gemm(xs, weff, m: rows, n: n, k: k)
-            for r in 0..<rows { for o in 0..<n { y[r * n + o] *= rowScale[m][o] } }
+            divideColumns(&xs, rows: rows, k: k, by: colScale[m])
+            var y: [Float]
+            if let a = specs[m].act, let wc = specs[m].weight, let w = integerOperand(weff, rows: n, cols: k, acts: a, weights: wc) {
+                integerKernelUses["records", default: 0] += 1
+                // the integer kernels quantize xs while packing it: the product inference runs
+                y = [Float](repeating: 0, count: rows * n)
+                xs.withUnsafeBufferPointer { X in y.withUnsafeMutableBufferPointer { Y in
+                    Kernels.intmxgemm(m: rows, x: X.baseAddress!, acts: a, w: w, y: Y.baseAddress!)
+                } }
+            } else {
+                if let a = specs[m].act { _ = xs.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: rows, cols: k, config: a) } }
+                y = MatOps.gemm(xs, weff, m: rows, n: n, k: k)
+            }
+            multiplyColumns(&y, rows: rows, n: n, by: rowScale[m])
             return ErrorStats.sse(y, reference: ref!)
         }
         for (si, stage) in stages.enumerated() {
@@ -447,14 +472,16 @@ struct PipelineState {
                     for j in 0..<k { mean[j] /= cs[j] }
                     if g == .attnOut { mean = tieHeads(mean, reduce: +).map { $0 / Float(model.config.numHeads / model.config.numKVHeads) } }
                     var x = st.sample
-                    for r in 0..<st.sampleRows { for j in 0..<k { x[r * k + j] /= cs[j] } }
+                    divideColumns(&x, rows: st.sampleRows, k: k, by: cs)
                     let (xs, rows) = AWQ.subsample(x, rows: st.sampleRows, k: k, maxRows: options.awq.searchTokens)
                     let group = members.map { AWQLinear(weight: lins[$0].weight, rows: lins[$0].outFeatures,
                                                          weightConfig: specs[$0].weight!, actConfig: specs[$0].act) }
-                    let res = AWQ.searchScales(x: xs, tokens: rows, k: k, actMean: mean, group: group, options: options.awq)
+                    let res = AWQ.searchScales(x: xs, tokens: rows, k: k, actMean: mean, group: group, options: options.awq,
+                                               integer: options.integerKernels)
+                    if options.integerKernels && AWQ.integerSearchApplies(group) { integerKernelUses["awq", default: 0] += 1 }
                     applyScales(res.scales, group: g, block: blk, colScale: &colScale, rowScale: &rowScale)
                     var xn = xs
-                    for r in 0..<rows { for j in 0..<k { xn[r * k + j] /= res.scales[j] } }
+                    divideColumns(&xn, rows: rows, k: k, by: res.scales)
                     for m in g.members { notes[m] = String(format: "alpha=%.2f", res.bestAlpha) }
                     var clipInputs: [AWQ.ClipInputs] = []    // shared by members with the same act format and block
                     for m in members where m != 0 && m != 1 {     // no clipping search for q/k
@@ -499,7 +526,7 @@ struct PipelineState {
                 }
                 let k = lin.inFeatures, n = lin.outFeatures
                 var back = weff
-                for r in 0..<n { for j in 0..<k { back[r * k + j] *= rowScale[m][r] / colScale[m][j] } }
+                scaleBack(&back, rows: n, k: k, rowScale: rowScale[m], colScale: colScale[m])
                 let we = ErrorStats.sse(back, reference: orig[m])
                 if options.keepEffectiveWeights && si == stages.count - 1 { effectiveWeights[lin.name] = back }
                 // output error: the same weights and scales as the previous stage's record give the same numbers
@@ -527,8 +554,13 @@ struct PipelineState {
             stageSeconds["records", default: 0] += monotonicSeconds() - tR
         }
 
-        // Final state of the block: activation formats on, then its outputs for the next block.
-        for (l, s) in zip(lins, specs) { setActivationFormat(l, s.act) }
+        // Final state of the block: activation formats on (and packed for the integer kernels
+        // where `integerKernels` applies), then its outputs for the next block.
+        for (l, s) in zip(lins, specs) {
+            setActivationFormat(l, s.act)
+            if !outputsDone { packForCalibration(l, spec: s) }      // GPTQ's staged pass packed them already
+        }
+        defer { for l in lins { l.packed = nil } }
         if !outputsDone {
             let tC = monotonicSeconds()
             for s in 0..<hidden.count { model.forwardBlock(bi, hidden: &hidden[s], seqLen: L) }
@@ -605,7 +637,10 @@ struct PipelineState {
             let t0 = monotonicSeconds()
             for m in g.members {
                 let lin = lins[m]
-                defer { setActivationFormat(lin, specs[m].act) }    // later sweeps see this layer as at inference
+                defer {     // later sweeps see this layer as at inference
+                    setActivationFormat(lin, specs[m].act)
+                    packForCalibration(lin, spec: specs[m])
+                }
                 guard let wc = specs[m].weight, let key = job.keyOf[m] else { continue }
                 if factors[key] == nil {
                     let (h, stored) = job.hessian(key: key, cacheDirectory: options.cacheDirectory)
@@ -750,11 +785,14 @@ struct PipelineState {
     /// through sequential calibration — on the whole plan (every format, override and stage before
     /// it, in this block and all earlier ones), so the plan description is part of the key.
     func hessianKey(block: Int, inputKey: String, cal: CalibrationSet, stageIndex: Int) -> String {
-        let planText = [plan.defaults.description, plan.overrides.map { "\($0)" }.joined(separator: ";"),
+        let planParts = [plan.defaults.description, plan.overrides.map { "\($0)" }.joined(separator: ";"),
                         stages.prefix(stageIndex).map(\.description).joined(separator: ","),
                         "awq=\(options.awq)", "gptq=\(options.gptq)", "sq=\(options.smoothAlpha.sorted { $0.key.rawValue < $1.key.rawValue })",
                         "rec=\(options.recordTokens)", "full=\(stages.map(\.description))",
-                        "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"].joined(separator: "|")
+                        "specs=\(model.linears.prefix(7 * (block + 1)).map { "\(plan.spec(for: $0.name))" })"]
+            // the integer kernels change the calibration inputs by fp32 summation order: own entries
+            + (options.integerKernels ? ["integer-kernels"] : [])
+        let planText = planParts.joined(separator: "|")
         let text = "v3|\(HessianCache.codeVersion)|model=\(options.modelIdentity)|cal=\(cal.identity)|plan=\(planText)|block=\(block)|input=\(inputKey)"
         return String(format: "%016llx", fnv1a64(text)) + String(format: "%016llx", fnv1a64(String(text.reversed())))
     }
@@ -881,8 +919,57 @@ enum HessianCache {
 }
 
 /// Sets the runtime hook's dynamic activation format of `lin` (nil: fp32 input).
+/// x[r, j] /= s[j] for x [rows, k] (nothing when every s is 1: the same values).
+func divideColumns(_ x: inout [Float], rows: Int, k: Int, by s: [Float]) {
+    guard s.contains(where: { $0 != 1 }) else { return }
+    x.withUnsafeMutableBufferPointer { X in s.withUnsafeBufferPointer { S in
+        for r in 0..<rows { let row = X.baseAddress! + r * k; for j in 0..<k { row[j] /= S[j] } }
+    } }
+}
+
+/// y[r, o] *= s[o] for y [rows, n] (nothing when every s is 1).
+func multiplyColumns(_ y: inout [Float], rows: Int, n: Int, by s: [Float]) {
+    guard s.contains(where: { $0 != 1 }) else { return }
+    y.withUnsafeMutableBufferPointer { Y in s.withUnsafeBufferPointer { S in
+        for r in 0..<rows { let row = Y.baseAddress! + r * n; for o in 0..<n { row[o] *= S[o] } }
+    } }
+}
+
+/// w[r, j] *= rowScale[r] / colScale[j] for w [rows, k]: a weight mapped back through the
+/// equivalence scales (nothing when every scale is 1).
+func scaleBack(_ w: inout [Float], rows: Int, k: Int, rowScale: [Float], colScale: [Float]) {
+    guard rowScale.contains(where: { $0 != 1 }) || colScale.contains(where: { $0 != 1 }) else { return }
+    w.withUnsafeMutableBufferPointer { W in rowScale.withUnsafeBufferPointer { R in colScale.withUnsafeBufferPointer { C in
+        for r in 0..<rows { let row = W.baseAddress! + r * k, rs = R[r]; for j in 0..<k { row[j] *= rs / C[j] } }
+    } } }
+}
+
 func setActivationFormat(_ lin: Linear, _ c: MXConfig?) {
     lin.actQuant = c
+}
+
+extension PipelineState {
+    /// With `options.integerKernels`, when the formats run on the integer MX kernels: the
+    /// fake-quantized weight `w` [rows, cols] packed (nil if it does not re-encode exactly).
+    func integerOperand(_ w: [Float], rows: Int, cols: Int, acts: MXConfig, weights: MXConfig) -> MXTensor? {
+        guard options.integerKernels, Kernels.intMXApplies(acts: acts, weights: weights) else { return nil }
+        let t = MXTensor(encoding: w, rows: rows, cols: cols, config: weights)
+        return t.decoded() == w ? t : nil
+    }
+
+    /// With `options.integerKernels`: packs `lin`'s (quantized) weight for the integer MX kernels
+    /// when its weight format and activation format (`lin.actQuant`) run there and the weight
+    /// re-encodes exactly (as `packWeightsForIntegerKernels`); otherwise leaves it unpacked.
+    mutating func packForCalibration(_ lin: Linear, spec: QuantSpec) {
+        lin.packed = nil
+        guard options.integerKernels, let wc = spec.weight, let aq = lin.actQuant,
+              Kernels.intMXApplies(acts: aq, weights: wc) else { return }
+        let (t, bad) = packedEncoding(lin, config: wc)
+        if bad == 0 {
+            lin.packed = t
+            integerKernelUses["passes", default: 0] += 1
+        }
+    }
 }
 
 /// Replaces every quantized linear's fp32 weight by packed MX storage (`Linear.packed`) encoded

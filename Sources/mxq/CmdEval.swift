@@ -36,6 +36,8 @@ enum EvalCommand: Command {
     sums; equal to fake-quant up to fp32 summation order), every other linear through fp32
     fake-quant weights (weights dequantized to fp32, inputs quantized-dequantized). The result
     line (JSON: "path") names what ran: packed-int, packed, fake-quant, or several joined by '+'.
+    Calibration does the same with the linears it has quantized (the passes that feed the next
+    block, AWQ's scale search, the error records); --fake-quant keeps it on fp32 products too.
 
     options:
       --model PATH     GGUF file or Hugging Face checkpoint folder (config.json, *.safetensors,
@@ -94,8 +96,8 @@ enum EvalCommand: Command {
       --packed         evaluate every quantized linear through packed MX weights (MXTensor): the
                        integer kernels where they apply, the dequantizing MX kernels elsewhere (cell
                        id suffix _packed)
-      --fake-quant     evaluate every quantized linear through fp32 fake-quant weights, also where
-                       the integer kernels apply (manifest: "eval": {"path": "fake-quant"})
+      --fake-quant     evaluate (and calibrate) every quantized linear through fp32 fake-quant weights,
+                       also where the integer kernels apply (manifest: "eval": {"path": "fake-quant"})
       --no-true-sequential  GPTQ: build every Hessian of a block from the block as it was before GPTQ
                        (one extra pass per block). Default (true-sequential, as GPTQ's --true-sequential):
                        o_proj's Hessian comes from the attention of the already quantized q/k/v,
