@@ -37,16 +37,34 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
 
 /// A rough time model for `--dry-run` and the sweep ETA (seconds on this 2-core machine
 /// with SmolLM2-135M; the ETA rescales it by the measured speed once a cell finished).
+///
+/// Constants measured on 2 idle cores (AMD EPYC, AVX-512 VNNI build), 2026-12-04: the
+/// `w4a8-mxint` sweep's per-stage seconds (`stageSeconds` of its cell records: 32 × 512 calibration
+/// tokens) and GPTQ at 128 × 2048 tokens (`mxq eval --recipe gptq --calib-samples 128
+/// --calib-len 2048`). Per calibration token, a pass through all blocks costs `base + perPosition·L`
+/// at calibration length L (the causal attention grows with L; the linears do not).
 public struct CostModel: Sendable {
-    /// fp32 forward tokens per second (SmolLM2-135M, ctx 2048, 2 idle cores; measured
-    /// ~120 tok/s with the machine loaded 5x, ~4x more CPU time available when idle).
-    public var evalTokensPerSecond: Double = 550
-    /// Extra cost factor of evaluating with fake-quantized activations.
-    public var actQuantFactor: Double = 1.2
-    /// Fixed seconds per stage (searches and solves that do not scale with calibration tokens).
-    public var stageFixedSeconds: [String: Double] = ["smoothquant": 1, "awq": 60, "gptq": 50, "rtn": 5]
-    /// AWQ searches a subsample of at most this many tokens; seconds per 512 of them.
-    public var awqSearchTokens = 2048, awqSecondsPer512 = 30.0
+    /// fp32 forward tokens per second at ctx 2048 (measured 537: 32,768 tokens in 61 s).
+    public var evalTokensPerSecond: Double = 540
+    /// Evaluation seconds of a quantized cell relative to fp32: on the integer MX kernels
+    /// (MXINT8 activations × MXINT4/MXINT8 weights, block 32, `eval.path` auto; measured 37–40 s
+    /// against the baseline's 61 s) and through fp32 fake-quant weights with activation
+    /// quantization (`mxq bench eval`: 0.82–0.93× the fp32 tokens/s).
+    public var packedIntEvalFactor = 0.64, fakeQuantEvalFactor = 1.15
+    /// Seconds per calibration token and block pass at L = 0 (see above): the fp32 observing pass
+    /// (statistics before a stage that is not GPTQ; down_proj's product skipped), and the pass
+    /// through the quantized block that yields its outputs (GPTQ's staged pass, or the final pass)
+    /// on the integer kernels or through fp32 fake-quant weights.
+    public var observePassBase = 0.88e-3, quantizedPassBaseInt = 0.51e-3, quantizedPassBaseFake = 1.53e-3
+    /// Extra seconds per calibration token and position of context, per pass (the attention).
+    public var passPerPosition = 2.3e-7
+    /// GPTQ's Hessians, seconds per calibration token (measured 0.76e-3 at 32 × 512, 0.71e-3 at 128 × 2048).
+    public var hessianSecondsPerToken = 0.73e-3
+    /// Fixed seconds (independent of the calibration tokens): the error records of one stage
+    /// (`recordTokens` positions per linear), each further stage before a final GPTQ, the held-out
+    /// records, AWQ's searches (on the integer kernels / fp32), GPTQ's solves, SmoothQuant.
+    public var recordsSeconds = 13.0, extraStageRecordsSeconds = 7.5, heldoutSeconds = 1.3
+    public var awqSecondsInt = 34.0, awqSecondsFake = 67.0, gptqSolveSeconds = 16.0, smoothQuantSeconds = 0.2
     /// Tokens of a full dataset evaluation (SmolLM2 tokenizer), used when windows = all.
     public var fullDatasetTokens: [String: Int] = ["wikitext2": 290_000, "ptb": 115_000]
     public init() {}
@@ -60,22 +78,39 @@ public struct CostModel: Sendable {
         m.datasets.reduce(0) { $0 + Double(evalTokens(m, $1)) / evalTokensPerSecond }
     }
 
+    /// Whether a cell's quantized linears run on the integer MX kernels (evaluation and calibration):
+    /// MXINT8 activations, MXINT4/MXINT8 weights, block 32, `eval.path` auto (overrides ignored).
+    func runsInteger(_ c: Cell, _ m: Manifest) -> Bool {
+        m.evalPath != "fake-quant" && c.acts == "mxint8" && (c.weights == "mxint4" || c.weights == "mxint8") && c.block == 32
+    }
+
     public func cellSeconds(_ c: Cell, _ m: Manifest) -> Double {
         if c.recipe.isFP32 { return 1 }  // reuses the baseline
-        var s = baselineSeconds(m) * (c.acts == nil ? 1 : actQuantFactor)
+        let int = runsInteger(c, m)
+        var s = baselineSeconds(m) * (int ? packedIntEvalFactor : (c.acts == nil ? 1 : fakeQuantEvalFactor))
         let cal = m.calibration(of: c)
-        let tokens = cal.n * cal.len
-        let pass = Double(tokens) / evalTokensPerSecond   // one forward over the calibration set
-        s += pass + (stageFixedSeconds["rtn"] ?? 0)     // sequential pass + RTN records
-        for st in c.recipe.stages {
-            s += pass + (stageFixedSeconds[st.name] ?? 0)
-            if st.name == "awq" { s += awqSecondsPer512 * Double(min(tokens, awqSearchTokens)) / 512 }
+        let tokens = Double(cal.n * cal.len), attention = passPerPosition * Double(cal.len)
+        let names = c.recipe.stages.map(\.name)
+        let gptqFirst = names.first == "gptq"
+        // the observing pass (not when GPTQ comes first: its staged pass collects the statistics)
+        if !gptqFirst { s += tokens * (observePassBase + attention) }
+        // the pass through the quantized block (GPTQ's staged pass or the final pass)
+        s += tokens * ((int ? quantizedPassBaseInt : quantizedPassBaseFake) + attention)
+        s += recordsSeconds + heldoutSeconds
+        if names.last == "gptq" { s += extraStageRecordsSeconds * Double(names.count - 1) }
+        for n in names {
+            switch n {
+            case "gptq": s += tokens * hessianSecondsPerToken + gptqSolveSeconds
+            case "awq": s += int ? awqSecondsInt : awqSecondsFake
+            case "smoothquant": s += smoothQuantSeconds
+            default: break
+            }
         }
         if c.budget != nil, m.cells.first(where: { sameSensitivity($0, c) }) == c {
             // the sensitivity table (computed by the first plan cell, cached for the others): the recipe
             // once per format, then per layer (formats + 1) partial passes over the probe tokens
             // (half the blocks on average, plus the LM head) — from ~210 layers for SmolLM2
-            let recipePass = (s - baselineSeconds(m) * (c.acts == nil ? 1 : actQuantFactor))
+            let recipePass = s - baselineSeconds(m) * (int ? packedIntEvalFactor : (c.acts == nil ? 1 : fakeQuantEvalFactor))
             let probe = Double(min(m.planProbeTokens + cal.len - 1, cal.n * cal.len)) / evalTokensPerSecond
             s += Double(c.planFormats.count) * recipePass + 210 * Double(c.planFormats.count + 1) * 0.6 * probe
         }
