@@ -63,7 +63,7 @@ public struct CostModel: Sendable {
     /// Fixed seconds (independent of the calibration tokens): the error records of one stage
     /// (`recordTokens` positions per linear), each further stage before a final GPTQ, the held-out
     /// records, AWQ's searches (on the integer kernels / fp32), GPTQ's solves, SmoothQuant.
-    public var recordsSeconds = 13.0, extraStageRecordsSeconds = 7.5, heldoutSeconds = 1.3
+    public var recordsSeconds = 8.0, extraStageRecordsSeconds = 2.8, heldoutSeconds = 1.2
     public var awqSecondsInt = 34.0, awqSecondsFake = 67.0, gptqSolveSeconds = 16.0, smoothQuantSeconds = 0.2
     /// Tokens of a full dataset evaluation (SmolLM2 tokenizer), used when windows = all.
     public var fullDatasetTokens: [String: Int] = ["wikitext2": 290_000, "ptb": 115_000]

@@ -203,14 +203,7 @@ public enum AWQ {
         var xs = classes.map { _ in [Float](repeating: 0, count: t * k) }
         var wq = zip(classes, catRows).map { [Float](repeating: 0, count: $1 * k) }
         var y = [Float](repeating: 0, count: chunk * maxRows)
-        let points = max(1, options.gridPoints)
-        var losses = [Double](repeating: 0, count: points)
-        var best = Double.infinity, bestIndex = 0
-        var bestScales = [Float](repeating: 1, count: k)
-        for gi in searchOrder(points) {
-            let alpha = Double(gi) / Double(points)
-            let s = candidateScales(actMean: actMean, alpha: alpha)
-            let inv = s.map { 1 / $0 }
+        return gridSearch(tokens: t, chunk: chunk, actMean: actMean, points: max(1, options.gridPoints), prepare: { alpha, s, inv in
             for (ci, c) in classes.enumerated() {
                 let nr = catRows[ci]
                 xs[ci].withUnsafeMutableBufferPointer { X in
@@ -232,26 +225,43 @@ public enum AWQ {
                     }
                 }
             }
-            // loss over token chunks in order; stop once it exceeds the best so far (the rest can only add)
+        }, accumulate: { r0, m, loss in
+            for ci in 0..<classes.count {
+                let nr = catRows[ci]
+                xs[ci].withUnsafeBufferPointer { X in wq[ci].withUnsafeBufferPointer { WQ in y.withUnsafeMutableBufferPointer { Y in
+                    MatOps.gemm(m: m, n: nr, k: k, x: X.baseAddress! + r0 * k, w: WQ.baseAddress!, y: Y.baseAddress!)
+                    refs[ci].withUnsafeBufferPointer { loss += sse(Y.baseAddress!, $0.baseAddress! + r0 * nr, count: m * nr) }
+                } } }
+            }
+        })
+    }
+
+    /// The α grid walk of both scale searches: candidates in `searchOrder`; for each, `prepare(α,
+    /// s, 1/s)` readies its operands, then `accumulate(r0, m, &loss)` adds the loss of token rows
+    /// r0..<r0+m, chunk by chunk in order, until the tokens are done or the partial loss exceeds
+    /// the best complete one (the remaining terms are ≥ 0). Least loss wins, ties to the smaller α.
+    static func gridSearch(tokens t: Int, chunk: Int, actMean: [Float], points: Int,
+                           prepare: (_ alpha: Double, _ s: [Float], _ inv: [Float]) -> Void,
+                           accumulate: (_ r0: Int, _ m: Int, _ loss: inout Double) -> Void) -> AWQScaleResult {
+        var losses = [Double](repeating: 0, count: points)
+        var best = Double.infinity, bestIndex = 0
+        var bestScales = [Float](repeating: 1, count: actMean.count)
+        for gi in searchOrder(points) {
+            let alpha = Double(gi) / Double(points)
+            let s = candidateScales(actMean: actMean, alpha: alpha)
+            prepare(alpha, s, s.map { 1 / $0 })
             var loss = 0.0
             var r0 = 0
             while r0 < t {
                 let m = min(chunk, t - r0)
-                for ci in 0..<classes.count {
-                    let nr = catRows[ci]
-                    xs[ci].withUnsafeBufferPointer { X in wq[ci].withUnsafeBufferPointer { WQ in y.withUnsafeMutableBufferPointer { Y in
-                        MatOps.gemm(m: m, n: nr, k: k, x: X.baseAddress! + r0 * k, w: WQ.baseAddress!, y: Y.baseAddress!)
-                        refs[ci].withUnsafeBufferPointer { loss += sse(Y.baseAddress!, $0.baseAddress! + r0 * nr, count: m * nr) }
-                    } } }
-                }
+                accumulate(r0, m, &loss)
                 r0 += m
                 if loss > best { break }
             }
             losses[gi] = loss
             if loss < best || (loss == best && gi < bestIndex) { best = loss; bestIndex = gi; bestScales = s }
         }
-        let bestAlpha = Double(bestIndex) / Double(points)
-        return AWQScaleResult(scales: bestScales, bestAlpha: bestAlpha, losses: losses)
+        return AWQScaleResult(scales: bestScales, bestAlpha: Double(bestIndex) / Double(points), losses: losses)
     }
 
     /// The scale search with the quantized products on the integer MX kernels (every linear of
@@ -274,19 +284,13 @@ public enum AWQ {
         var xs = [Float](repeating: 0, count: t * k)
         var ws = [Float](repeating: 0, count: maxRows * k)
         var y = [Float](repeating: 0, count: chunk * maxRows)
-        let points = max(1, options.gridPoints)
-        var losses = [Double](repeating: 0, count: points)
-        var best = Double.infinity, bestIndex = 0
-        var bestScales = [Float](repeating: 1, count: k)
-        for gi in searchOrder(points) {
-            let alpha = Double(gi) / Double(points)
-            let s = candidateScales(actMean: actMean, alpha: alpha)
-            let inv = s.map { 1 / $0 }
+        var wq: [MXTensor] = []
+        return gridSearch(tokens: t, chunk: chunk, actMean: actMean, points: max(1, options.gridPoints), prepare: { alpha, s, inv in
             xs.withUnsafeMutableBufferPointer { X in
                 x.withUnsafeBufferPointer { X.baseAddress!.update(from: $0.baseAddress!, count: t * k) }
                 if alpha > 0 { scaleColumns(X.baseAddress!, rows: t, k: k, by: inv) }
             }
-            let wq: [MXTensor] = group.map { l in
+            wq = group.map { l in
                 ws.withUnsafeMutableBufferPointer { W in
                     let wp = W.baseAddress!
                     l.weight.withUnsafeBufferPointer { wp.update(from: $0.baseAddress!, count: l.rows * k) }
@@ -295,29 +299,20 @@ public enum AWQ {
                                     config: l.weightConfig)
                 }
             }
-            var loss = 0.0
-            var r0 = 0
-            while r0 < t {
-                let m = min(chunk, t - r0)
-                xs.withUnsafeBufferPointer { X in y.withUnsafeMutableBufferPointer { Y in
-                    let xp = X.baseAddress! + r0 * k, yp = Y.baseAddress!
-                    for c in classes {
-                        let shared = c.members.allSatisfy { IntMXPackedActs.applies(m: m, acts: c.act, weights: group[$0].weightConfig) }
-                            ? IntMXPackedActs(m: m, k: k, x: xp, acts: c.act) : nil
-                        for i in c.members {
-                            if let xa = shared { Kernels.intmxgemm(packed: xa, w: wq[i], y: yp) }
-                            else { Kernels.intmxgemm(m: m, x: xp, acts: c.act, w: wq[i], y: yp) }
-                            refs[i].withUnsafeBufferPointer { loss += sse(yp, $0.baseAddress! + r0 * group[i].rows, count: m * group[i].rows) }
-                        }
+        }, accumulate: { r0, m, loss in
+            xs.withUnsafeBufferPointer { X in y.withUnsafeMutableBufferPointer { Y in
+                let xp = X.baseAddress! + r0 * k, yp = Y.baseAddress!
+                for c in classes {
+                    let shared = c.members.allSatisfy { IntMXPackedActs.applies(m: m, acts: c.act, weights: group[$0].weightConfig) }
+                        ? IntMXPackedActs(m: m, k: k, x: xp, acts: c.act) : nil
+                    for i in c.members {
+                        if let xa = shared { Kernels.intmxgemm(packed: xa, w: wq[i], y: yp) }
+                        else { Kernels.intmxgemm(m: m, x: xp, acts: c.act, w: wq[i], y: yp) }
+                        refs[i].withUnsafeBufferPointer { loss += sse(yp, $0.baseAddress! + r0 * group[i].rows, count: m * group[i].rows) }
                     }
-                } }
-                r0 += m
-                if loss > best { break }
-            }
-            losses[gi] = loss
-            if loss < best || (loss == best && gi < bestIndex) { best = loss; bestIndex = gi; bestScales = s }
-        }
-        return AWQScaleResult(scales: bestScales, bestAlpha: Double(bestIndex) / Double(points), losses: losses)
+                }
+            } }
+        })
     }
 
     /// What the clipping searches of the linears sharing one input need: the input quantized
