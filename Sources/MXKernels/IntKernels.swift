@@ -312,9 +312,13 @@ func intGemmSIMD(_ path: IntMXPath, a pa: IntPackedA, w: IntWeights, y: UnsafeMu
 /// rows at a time read straight from the packed bytes (4-bit codes unpacked in registers);
 /// the last N mod 16 rows take the portable path (same arithmetic).
 func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, w: IntWeights,
-                 y: UnsafeMutablePointer<Float>, ldy: Int, threads T: Int) {
+                 y: UnsafeMutablePointer<Float>, ldy: Int, threads requested: Int) {
     let nBlk = w.nBlk, n = w.rows
     let G = Int(MXQ_IK_GR)
+    // Up to 1 MiB of packed weights one thread runs the product alone: waking and joining a second
+    // costs more than it saves there (`mxq bench kernels`, Zen 4, MXINT4: 576×1536 28 µs on one
+    // thread vs 45–50 µs on two; 2048×2048 165 vs 139 µs). The result does not depend on it.
+    let T = n * nBlk * (w.bytesPerBlock + 1) <= 1 << 20 ? 1 : requested
     let groups = n / G
     var xg = [Int8](repeating: 0, count: m * nBlk * 32)
     var corr = [Int32](repeating: 0, count: m * nBlk)

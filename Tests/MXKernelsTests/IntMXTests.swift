@@ -39,9 +39,11 @@ final class IntMXTests: XCTestCase {
         XCTAssertTrue(paths.contains(.portable))
         print("IntMXTests: paths tested: \(paths.map(\.name)); build path \(IntMXPath.build.name)")
         // M = 1 and ≤ 8 (GEMV), > 8 (GEMM, partial MR panels); K not a multiple of 32;
-        // N odd, below / above / not a multiple of 16 and 48; several K chunks (K > 640).
+        // N odd, below / above / not a multiple of 16 and 48; several K chunks (K > 640); a GEMV over
+        // 1 MiB of packed weights (split over threads; smaller ones run on one thread).
         let shapes: [(Int, Int, Int)] = [(1, 32, 16), (1, 100, 33), (3, 77, 50), (8, 64, 48), (1, 700, 17),
-                                         (9, 64, 49), (13, 700, 97), (30, 96, 70), (5, 1, 3), (17, 1345, 20)]
+                                         (9, 64, 49), (13, 700, 97), (30, 96, 70), (5, 1, 3), (17, 1345, 20),
+                                         (1, 1100, 2003)]
         let acts = MXConfig(format: .mxint8)
         for f in [MXFormat.mxint4, .mxint8] {
             for (si, (m, k, n)) in shapes.enumerated() {
