@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import PTQ
 
 /// Runs cells of a sweep. The real runner loads the model once, computes the fp32
 /// baseline and shared calibration once, then quantizes and evaluates per cell;
@@ -79,15 +80,17 @@ public struct CostModel: Sendable {
     }
 
     /// Whether a cell's quantized linears run on the integer MX kernels (evaluation and calibration):
-    /// MXINT8 activations, MXINT4/MXINT8 weights, block 32, `eval.path` auto (overrides ignored).
+    /// its default formats pair there (`integerKernelsApply`; overrides ignored) and `eval.path` is auto.
     func runsInteger(_ c: Cell, _ m: Manifest) -> Bool {
-        m.evalPath != "fake-quant" && c.acts == "mxint8" && (c.weights == "mxint4" || c.weights == "mxint8") && c.block == 32
+        guard m.evalPath != "fake-quant", let p = try? RealRunner.plan(c) else { return false }
+        return integerKernelsApply(p.plan.defaults)
     }
 
     public func cellSeconds(_ c: Cell, _ m: Manifest) -> Double {
         if c.recipe.isFP32 { return 1 }  // reuses the baseline
         let int = runsInteger(c, m)
-        var s = baselineSeconds(m) * (int ? packedIntEvalFactor : (c.acts == nil ? 1 : fakeQuantEvalFactor))
+        let evalSeconds = baselineSeconds(m) * (int ? packedIntEvalFactor : (c.acts == nil ? 1 : fakeQuantEvalFactor))
+        var s = evalSeconds
         let cal = m.calibration(of: c)
         let tokens = Double(cal.n * cal.len), attention = passPerPosition * Double(cal.len)
         let names = c.recipe.stages.map(\.name)
@@ -110,7 +113,7 @@ public struct CostModel: Sendable {
             // the sensitivity table (computed by the first plan cell, cached for the others): the recipe
             // once per format, then per layer (formats + 1) partial passes over the probe tokens
             // (half the blocks on average, plus the LM head) — from ~210 layers for SmolLM2
-            let recipePass = s - baselineSeconds(m) * (int ? packedIntEvalFactor : (c.acts == nil ? 1 : fakeQuantEvalFactor))
+            let recipePass = s - evalSeconds
             let probe = Double(min(m.planProbeTokens + cal.len - 1, cal.n * cal.len)) / evalTokensPerSecond
             s += Double(c.planFormats.count) * recipePass + 210 * Double(c.planFormats.count + 1) * 0.6 * probe
         }

@@ -44,6 +44,8 @@ public struct AWQScaleResult: Sendable {
     /// partial sum already exceeded the best loss was not evaluated further: its entry is that
     /// partial sum (a lower bound, above the chosen loss).
     public var losses: [Double]
+    /// Whether the quantized products ran on the integer MX kernels (`searchScales(integer:)`).
+    public var integer = false
 }
 
 /// Implementation notes (speed, session 2). The searches compute exactly the quantities of the
@@ -186,7 +188,9 @@ public enum AWQ {
                              options: AWQOptions, chunkRows: Int, integer: Bool = false) -> AWQScaleResult {
         precondition(actMean.count == k && x.count == t * k && chunkRows > 0)
         if integer && integerSearchApplies(group) {
-            return searchScalesInteger(x: x, tokens: t, k: k, actMean: actMean, group: group, options: options, chunkRows: chunkRows)
+            var r = searchScalesInteger(x: x, tokens: t, k: k, actMean: actMean, group: group, options: options, chunkRows: chunkRows)
+            r.integer = true
+            return r
         }
         // Linears with the same activation format share the quantized input: one GEMM over their rows.
         var classes: [(act: MXConfig?, members: [Int])] = []

@@ -47,12 +47,25 @@ public func evaluationPath(model: LlamaModel, plan: QuantPlan) -> String {
 @discardableResult
 public func packWeightsForIntegerKernels(model: LlamaModel, plan: QuantPlan) -> Int {
     var packed = 0
-    for lin in model.linears {
-        lin.packed = nil
-        guard let wc = plan.spec(for: lin.name).weight, let aq = lin.actQuant,
-              Kernels.intMXApplies(acts: aq, weights: wc) else { continue }
-        let (t, bad) = packedEncoding(lin, config: wc)
-        if bad == 0 { lin.packed = t; packed += 1 }
-    }
+    for lin in model.linears where packForIntegerKernels(lin, weights: plan.spec(for: lin.name).weight) { packed += 1 }
     return packed
+}
+
+/// Packs `lin` for the integer MX kernels when its weight format `weights` and its activation
+/// format (`lin.actQuant`) run there and its fake-quantized weight re-encodes exactly; otherwise
+/// leaves it unpacked. Returns whether it was packed.
+@discardableResult
+func packForIntegerKernels(_ lin: Linear, weights: MXConfig?) -> Bool {
+    lin.packed = nil
+    guard let wc = weights, let aq = lin.actQuant, Kernels.intMXApplies(acts: aq, weights: wc) else { return false }
+    let (t, bad) = packedEncoding(lin, config: wc)
+    if bad == 0 { lin.packed = t }
+    return bad == 0
+}
+
+/// Whether a linear quantized per `spec` runs on the integer MX kernels (`Kernels.intMXApplies`:
+/// an activation format and a weight format that pair there).
+public func integerKernelsApply(_ spec: QuantSpec) -> Bool {
+    guard let w = spec.weight, let a = spec.act else { return false }
+    return Kernels.intMXApplies(acts: a, weights: w)
 }

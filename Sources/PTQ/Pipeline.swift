@@ -478,7 +478,7 @@ struct PipelineState {
                                                          weightConfig: specs[$0].weight!, actConfig: specs[$0].act) }
                     let res = AWQ.searchScales(x: xs, tokens: rows, k: k, actMean: mean, group: group, options: options.awq,
                                                integer: options.integerKernels)
-                    if options.integerKernels && AWQ.integerSearchApplies(group) { integerKernelUses["awq", default: 0] += 1 }
+                    if res.integer { integerKernelUses["awq", default: 0] += 1 }
                     applyScales(res.scales, group: g, block: blk, colScale: &colScale, rowScale: &rowScale)
                     var xn = xs
                     divideColumns(&xn, rows: rows, k: k, by: res.scales)
@@ -918,7 +918,6 @@ enum HessianCache {
     }
 }
 
-/// Sets the runtime hook's dynamic activation format of `lin` (nil: fp32 input).
 /// x[r, j] /= s[j] for x [rows, k] (nothing when every s is 1: the same values).
 func divideColumns(_ x: inout [Float], rows: Int, k: Int, by s: [Float]) {
     guard s.contains(where: { $0 != 1 }) else { return }
@@ -944,6 +943,7 @@ func scaleBack(_ w: inout [Float], rows: Int, k: Int, rowScale: [Float], colScal
     } } }
 }
 
+/// Sets the runtime hook's dynamic activation format of `lin` (nil: fp32 input).
 func setActivationFormat(_ lin: Linear, _ c: MXConfig?) {
     lin.actQuant = c
 }
@@ -953,22 +953,16 @@ extension PipelineState {
     /// fake-quantized weight `w` [rows, cols] packed (nil if it does not re-encode exactly).
     func integerOperand(_ w: [Float], rows: Int, cols: Int, acts: MXConfig, weights: MXConfig) -> MXTensor? {
         guard options.integerKernels, Kernels.intMXApplies(acts: acts, weights: weights) else { return nil }
-        let t = MXTensor(encoding: w, rows: rows, cols: cols, config: weights)
-        return t.decoded() == w ? t : nil
+        let (t, bad) = packedEncoding(w, rows: rows, cols: cols, config: weights)
+        return bad == 0 ? t : nil
     }
 
-    /// With `options.integerKernels`: packs `lin`'s (quantized) weight for the integer MX kernels
-    /// when its weight format and activation format (`lin.actQuant`) run there and the weight
-    /// re-encodes exactly (as `packWeightsForIntegerKernels`); otherwise leaves it unpacked.
+    /// With `options.integerKernels`: `packForIntegerKernels(lin, weights: spec.weight)` (packed
+    /// when its formats run on the integer MX kernels and the quantized weight re-encodes exactly);
+    /// otherwise leaves `lin` unpacked.
     mutating func packForCalibration(_ lin: Linear, spec: QuantSpec) {
-        lin.packed = nil
-        guard options.integerKernels, let wc = spec.weight, let aq = lin.actQuant,
-              Kernels.intMXApplies(acts: aq, weights: wc) else { return }
-        let (t, bad) = packedEncoding(lin, config: wc)
-        if bad == 0 {
-            lin.packed = t
-            integerKernelUses["passes", default: 0] += 1
-        }
+        guard options.integerKernels else { lin.packed = nil; return }
+        if packForIntegerKernels(lin, weights: spec.weight) { integerKernelUses["passes", default: 0] += 1 }
     }
 }
 
@@ -992,8 +986,13 @@ public func packWeights(model: LlamaModel, plan: QuantPlan) throws -> Int {
 /// `lin`'s fake-quantized weight encoded as packed MX under `config`, and how many of its values
 /// the packed form does not decode to exactly.
 func packedEncoding(_ lin: Linear, config: MXConfig) -> (tensor: MXTensor, mismatches: Int) {
-    let w = lin.weight
-    let t = MXTensor(encoding: w, rows: lin.outFeatures, cols: lin.inFeatures, config: config)
+    packedEncoding(lin.weight, rows: lin.outFeatures, cols: lin.inFeatures, config: config)
+}
+
+/// The fake-quantized values `w` [rows, cols] encoded as packed MX under `config`, and how many of
+/// them the packed form does not decode to exactly.
+func packedEncoding(_ w: [Float], rows: Int, cols: Int, config: MXConfig) -> (tensor: MXTensor, mismatches: Int) {
+    let t = MXTensor(encoding: w, rows: rows, cols: cols, config: config)
     let d = t.decoded()
     var bad = 0
     for i in 0..<d.count where d[i] != w[i] { bad += 1 }

@@ -1,11 +1,6 @@
 import Dispatch
 import Foundation
 
-/// Thread-count policy and a deterministic parallel-for.
-///
-/// Work is split into contiguous chunks by index; every chunk writes only its own
-/// outputs, so results never depend on the number of threads as long as the body
-/// does not reduce across chunks (callers that reduce must do so in a fixed order).
 /// Hands out the indices 0..<count to concurrent workers, each exactly once, in increasing
 /// order. Which worker takes an index must not change its result (each writes its own outputs).
 public final class WorkQueue: @unchecked Sendable {
@@ -22,6 +17,11 @@ public final class WorkQueue: @unchecked Sendable {
     }
 }
 
+/// Thread-count policy and a deterministic parallel-for.
+///
+/// Work is split into contiguous chunks by index; every chunk writes only its own
+/// outputs, so results never depend on the number of threads as long as the body
+/// does not reduce across chunks (callers that reduce must do so in a fixed order).
 public enum Parallel {
     /// Threads used when a caller passes `nil`. Defaults to `MXQ_THREADS` or the
     /// number of active processors; set it once at start-up (e.g. from `--threads`).
