@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // mxq: post-training quantization of language models under OCP microscaling (MX) formats.
-// No package dependencies: Foundation, Dispatch and Glibc only.
+// No package dependencies: Foundation, Dispatch, Glibc and the toolchain's Synchronization (atomics) only.
 import PackageDescription
 
 let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]

@@ -315,10 +315,10 @@ func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k
                  y: UnsafeMutablePointer<Float>, ldy: Int, threads requested: Int) {
     let nBlk = w.nBlk, n = w.rows
     let G = Int(MXQ_IK_GR)
-    // Up to 1 MiB of packed weights one thread runs the product alone: waking and joining a second
-    // costs more than it saves there (`mxq bench kernels`, Zen 4, MXINT4: 576×1536 28 µs on one
-    // thread vs 45–50 µs on two; 2048×2048 165 vs 139 µs). The result does not depend on it.
-    let T = n * nBlk * (w.bytesPerBlock + 1) <= 1 << 20 ? 1 : requested
+    // Threads through `SpinTeam`: a Dispatch wake-up and join cost more than a small GEMV's work
+    // (`mxq bench kernels`, Zen 4, MXINT4 576×1536: 28 µs on one thread, 45–50 µs on two Dispatch
+    // threads, 18 µs on two SpinTeam threads). The result does not depend on the thread count.
+    let T = requested
     let groups = n / G
     var xg = [Int8](repeating: 0, count: m * nBlk * 32)
     var corr = [Int32](repeating: 0, count: m * nBlk)
@@ -333,17 +333,20 @@ func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k
     let ends = chunkEnds(nBlk)
     let fused = buildFused
     // MXINT4 weights: the AVX2 GEMV kernel also on VNNI builds — measured faster on Zen 4
-    // (`mxq bench kernels --portable`: 5.3–9.7× vs 3.2–7.1× fp32 GEMV; its zmm ops are double-pumped).
+    // (`mxq bench kernels --portable`: 5.3–9.7× vs 3.2–7.1× fp32 GEMV; its zmm ops are double-pumped;
+    // again with two SpinTeam threads: 5.8–8.8× against 5.4–7.8× for a VNNI kernel reading four
+    // blocks per row at a time, which was faster only with the weights in cache).
     let cpath = Int32(path == .vnni && w.bits == 4 ? IntMXPath.avx2.rawValue : path.rawValue)
     if groups > 0 {
         let yp = UncheckedSendable(y)
         xg.withUnsafeBufferPointer { xgb in corr.withUnsafeBufferPointer { cb in xs.withUnsafeBufferPointer { xsb in
             ends.withUnsafeBufferPointer { eb in w.scaleTable.withUnsafeBufferPointer { stw in
                 let ptr = UncheckedSendable((xgb.baseAddress!, cb.baseAddress!, xsb.baseAddress!, eb.baseAddress!, stw.baseAddress!))
-                // ≥ 4 groups per chunk of work: a group is only 16 rows.
-                Parallel.forRanges(groups, threads: T, minChunk: 4) { range in
+                // ≥ 8 groups per part: a group is only 16 rows.
+                let parts = max(1, min(T, groups / 8))
+                SpinTeam.shared.run(parts) { part in
                     let (xgp, cp, xsp, ep, st) = ptr.value
-                    for g in range {
+                    for g in (groups * part / parts)..<(groups * (part + 1) / parts) {
                         for i in 0..<m {
                             mxq_ik_gemv16(cpath, w.elements, w.scales, nBlk, Int32(w.bits), g * G,
                                           xgp + i * nBlk * 32, cp + i * nBlk, xsp + i * nBlk, st, ep, ends.count,

@@ -358,6 +358,7 @@ gemv16_avx2_body(const uint8_t *elements, const uint8_t *scales, long nblk, long
     const long pf_lines = (16 * rowBytes) >> 6, pf_per = (pf_lines + nblk - 1) / nblk;
     const uint8_t *srow = scales + j0 * nblk;
     float wsb[16] __attribute__((aligned(32)));
+    for (long l = 0; l < 16 * nblk; l += 64) _mm_prefetch((const char *)(srow + 16 * nblk + l), _MM_HINT_T0);   // next group's scales
     __m256 yv[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     long blk = 0;
     for (long ch = 0; ch < nchunks; ch++) {

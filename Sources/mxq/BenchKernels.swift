@@ -582,6 +582,9 @@ private func timeAlternating(reps: Int, sides: [(copies: Int, body: (Int) -> Voi
     var best = [Double](repeating: .infinity, count: sides.count)
     for _ in 0..<reps {
         for (i, s) in sides.enumerated() {
+            // Let the integer GEMV's spinning helpers (SpinTeam) go to sleep first, so that they
+            // do not compete with the next side's threads.
+            usleep(UInt32(SpinTeam.spinSeconds * 2e6))
             let t = benchClock()
             for _ in 0..<inner[i] { for c in 0..<s.copies { s.body(c) } }
             best[i] = min(best[i], (benchClock() - t) / Double(inner[i] * s.copies))

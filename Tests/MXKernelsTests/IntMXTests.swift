@@ -106,6 +106,33 @@ final class IntMXTests: XCTestCase {
         }
     }
 
+    func testGEMVWithSpecialWeightScales() {
+        // MXINT4 GEMV (K = 300: 10 blocks; two groups of 16 rows and 8 more) with weight blocks
+        // of scale byte 0 (an all-zero block; a row of subnormal values whose codes are not zero,
+        // scale 2^−127: its outputs are tiny, not 0) and 0xFF (a NaN), on one and two threads.
+        let (k, n) = (300, 40)
+        let acts = MXConfig(format: .mxint8)
+        var wf = randomFloats(n * k, seed: 91, scale: 0.3)
+        for kk in 0..<32 { wf[0 * k + 32 + kk] = 0; wf[20 * k + 192 + kk] = 0 }
+        for kk in 0..<k { wf[5 * k + kk] = Float(kk % 7) * 1e-39 }   // every block of row 5: y[5] is tiny, not 0
+        wf[17 * k + 3] = .nan
+        wf[33 * k + 290] = .nan                      // in the tail step, a row of the portable remainder
+        let w = MXTensor(encoding: wf, rows: n, cols: k, config: MXConfig(format: .mxint4))
+        XCTAssertEqual(w.scales[0 * w.blocksPerRow + 1], 0)
+        XCTAssertEqual(w.scales[5 * w.blocksPerRow + 4], 0)
+        XCTAssertEqual(w.scales[17 * w.blocksPerRow + 0], 0xFF)
+        for m in [1, 3] {
+            let x = randomFloats(m * k, seed: UInt64(92 + m))
+            let want = blockScaled(x, m: m, k: k, acts: acts, w: w)
+            XCTAssertTrue((0..<m).allSatisfy { want[$0 * n + 17].isNaN && want[$0 * n + 5] != 0 && !want[$0 * n + 5].isNaN })
+            for p in paths {
+                for t in [1, 2] {
+                    XCTAssertTrue(same(run(p, x, m: m, acts: acts, w: w, threads: t), want), "\(p.name) M=\(m) threads \(t)")
+                }
+            }
+        }
+    }
+
     func testCQuantizerEqualsMXFormatsEncoder() {
         // mxq_ik_quant_row_int8 (the SIMD paths' fused activation quantizer) against
         // MXFormats' encoder: random rows at many magnitudes, K not a multiple of 32, zero,
