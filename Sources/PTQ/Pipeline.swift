@@ -632,7 +632,7 @@ struct PipelineState {
         opt.actOrder = actOrder
         var factors: [String: GPTQ.Factor] = [:]
         var top1: [String: Double] = [:]
-        try model.forwardBlockStaged(bi, hidden: &hidden, seqLen: L) { point in
+        model.forwardBlockStaged(bi, hidden: &hidden, seqLen: L) { point in
             let g = InputGroup(point)
             let t0 = monotonicSeconds()
             for m in g.members {

@@ -24,7 +24,7 @@ final class CostModelTests: XCTestCase {
         var c = CostModel()
         c.evalTokensPerSecond = 1000; c.packedIntEvalFactor = 0.5; c.fakeQuantEvalFactor = 2
         c.observePassBase = 1e-3; c.quantizedPassBaseInt = 0.5e-3; c.quantizedPassBaseFake = 2e-3
-        c.passPerPosition = 1e-6; c.hessianSecondsPerToken = 1e-3
+        c.passPerPosition = 1e-6; c.stagedPassPerPosition = 2e-6; c.hessianSecondsPerToken = 1e-3
         c.recordsSeconds = 10; c.extraStageRecordsSeconds = 3; c.heldoutSeconds = 1
         c.awqSecondsInt = 20; c.awqSecondsFake = 40; c.gptqSolveSeconds = 5; c.smoothQuantSeconds = 0.5
         return c
@@ -33,7 +33,8 @@ final class CostModelTests: XCTestCase {
     func testCellSecondsByHand() throws {
         let c = model()
         // baseline: 2 windows × 1024 tokens at 1000 tok/s; calibration 4 × 256 = 1024 tokens at
-        // L = 256: attention 1e-6 · 256 = 2.56e-4 s per token and pass
+        // L = 256: attention 1e-6 · 256 = 2.56e-4 s per token and pass (GPTQ's staged pass: 2e-6 · 256
+        // = 5.12e-4)
         let auto = try manifest(path: nil)
         XCTAssertEqual(c.baselineSeconds(auto), 2.048, accuracy: 1e-12)
         let secs = auto.cells.map { c.cellSeconds($0, auto) }
@@ -41,15 +42,15 @@ final class CostModelTests: XCTestCase {
         XCTAssertEqual(secs[0], 1)
         // rtn: eval 2.048·0.5 + observe 1024·(1e-3 + 2.56e-4) + int pass 1024·(0.5e-3 + 2.56e-4) + records 10 + held-out 1
         XCTAssertEqual(secs[1], 1.024 + 1.286144 + 0.774144 + 11, accuracy: 1e-9)
-        // gptq first: no observing pass; Hessians 1024·1e-3 and solves 5
-        XCTAssertEqual(secs[2], 1.024 + 0.774144 + 11 + 1.024 + 5, accuracy: 1e-9)
+        // gptq first: no observing pass; the staged pass 1024·(0.5e-3 + 5.12e-4); Hessians 1024·1e-3 and solves 5
+        XCTAssertEqual(secs[2], 1.024 + 1.036288 + 11 + 1.024 + 5, accuracy: 1e-9)
         // awq+gptq: observing pass, one extra stage of records, AWQ on the integer kernels
-        XCTAssertEqual(secs[3], 1.024 + 1.286144 + 0.774144 + 11 + 3 + 20 + 1.024 + 5, accuracy: 1e-9)
-        // eval.path fake-quant: evaluation ×2, the quantized pass 1024·(2e-3 + 2.56e-4), AWQ 40
+        XCTAssertEqual(secs[3], 1.024 + 1.286144 + 1.036288 + 11 + 3 + 20 + 1.024 + 5, accuracy: 1e-9)
+        // eval.path fake-quant: evaluation ×2, the quantized pass 1024·(2e-3 + 2.56e-4) (staged: + 5.12e-4), AWQ 40
         let fake = try manifest(path: "fake-quant")
         let f = fake.cells.map { c.cellSeconds($0, fake) }
         XCTAssertEqual(f[1], 4.096 + 1.286144 + 2.310144 + 11, accuracy: 1e-9)
-        XCTAssertEqual(f[3], 4.096 + 1.286144 + 2.310144 + 11 + 3 + 40 + 1.024 + 5, accuracy: 1e-9)
+        XCTAssertEqual(f[3], 4.096 + 1.286144 + 2.572288 + 11 + 3 + 40 + 1.024 + 5, accuracy: 1e-9)
         // weights only (no activation format): fp32-speed evaluation, fake-quant pass
         let w4 = try manifest(path: nil, acts: "\"none\"")
         XCTAssertEqual(c.cellSeconds(w4.cells[1], w4), 2.048 + 1.286144 + 2.310144 + 11, accuracy: 1e-9)
