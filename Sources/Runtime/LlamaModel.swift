@@ -309,7 +309,8 @@ public final class LlamaModel {
         let h = config.hiddenSize, qd = config.numHeads * config.headDim
         let th = threads, obs = inputObserver
         let need = T * qd
-        var stash = [[Float]](repeating: [Float](repeating: 0, count: need), count: hidden.count)
+        var stash = [[Float]]()     // filled in sweep 2 (uninitialized, then copied: no zero fill)
+        stash.reserveCapacity(hidden.count)
         // 1: q/k/v read RMSNorm(hidden)
         for s in hidden.indices {
             hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.inputNorm, T) }
@@ -320,7 +321,9 @@ public final class LlamaModel {
         for s in hidden.indices {
             hidden[s].withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.inputNorm, T) }
             attentionCore(b, ws: ws, rope: rope, seqLen: T, observer: nil)
-            stash[s].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: ws.attn, count: T * qd) }
+            stash.append([Float](unsafeUninitializedCapacity: need) { buf, n in
+                buf.baseAddress!.update(from: ws.attn, count: need); n = need
+            })
             if let o = obs { stash[s].withUnsafeBufferPointer { b.oProj.observe($0.baseAddress!, rows: T, observer: o, threads: th) } }
         }
         try after(.attentionOutput)

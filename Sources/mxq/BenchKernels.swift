@@ -272,7 +272,7 @@ private func benchMX(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: In
             Kernels.mxmxgemm(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads)
         } }
         var xq = x
-        xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
+        _ = xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
         try verifyRows(what: "\(a.rawValue)x\(f.rawValue) \(m)x\(k)x\(n)", m: m, n: n, k: k, y: y, x: x) { rows, _, yr in
             // Reference on the fake-quantized rows (Q acts row by row, so rows can be sampled).
             let sample = Array(Set([0, m / 2, m - 1])).sorted()
@@ -507,7 +507,7 @@ private func benchInt(m: Int, k: Int, n: Int, x: [Float], w: [Float], threads: I
             Kernels.blockScaledMXMX(m: m, x: xb.baseAddress!, acts: acts, w: wq, y: yb.baseAddress!, threads: threads)
         } }
         var xq = x
-        xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
+        _ = xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: k, config: acts, threads: threads) }
         var paths = [build]
         if portable {   // every other path this CPU runs (AVX2 only for MXINT4 weights)
             paths += IntMXPath.allCases.reversed().filter { $0 != build && $0.isSupported && !($0 == .avx2 && f == .mxint8) }
