@@ -42,11 +42,13 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
 /// Constants measured on 2 idle cores (AMD EPYC, AVX-512 VNNI build), 2026-12-04: the
 /// `w4a8-mxint` sweep's per-stage seconds (`stageSeconds` of its cell records: 32 × 512 calibration
 /// tokens), and RTN and GPTQ at 128 × 2048 tokens (`mxq eval --recipe rtn|gptq --calib-samples 128
-/// --calib-len 2048 --layers F`: passes 546.6 s and 265 s). Per calibration token, a pass through
+/// --calib-len 2048 --layers F`: passes 546.6 s and 244.7 s). Per calibration token, a pass through
 /// all blocks costs `base + perPosition·L` at calibration length L (the causal attention grows
 /// with L; the linears do not); the two lengths fix base and perPosition of the observing and final
 /// passes (RTN's two passes: 1.562e-3 s per token at L = 512, 2.085e-3 at 2048), and GPTQ's staged
-/// pass, whose cost grows faster with L (0.624e-3 and 1.011e-3), has its own perPosition.
+/// pass, whose cost grows faster with L (0.933e-3 s per token at 2048), has its own perPosition.
+/// Checked at 128 × 2048 (calibration, measured vs model): RTN 565 vs 556 s, GPTQ 454 vs 462 s,
+/// SQ+AWQ+GPTQ 824 vs 823 s (that run before the staged pass lost ~20 s of stash zero-filling).
 public struct CostModel: Sendable {
     /// fp32 forward tokens per second at ctx 2048 (measured 537: 32,768 tokens in 61 s).
     public var evalTokensPerSecond: Double = 540
@@ -62,7 +64,7 @@ public struct CostModel: Sendable {
     public var observePassBase = 0.88e-3, quantizedPassBaseInt = 0.51e-3, quantizedPassBaseFake = 1.53e-3
     /// Extra seconds per calibration token and position of context, per pass (the attention):
     /// the observing and final passes, and GPTQ's staged pass.
-    public var passPerPosition = 1.7e-7, stagedPassPerPosition = 2.45e-7
+    public var passPerPosition = 1.7e-7, stagedPassPerPosition = 2.07e-7
     /// GPTQ's Hessians, seconds per calibration token (measured 0.76e-3 at 32 × 512, 0.71e-3 at 128 × 2048).
     public var hessianSecondsPerToken = 0.73e-3
     /// Fixed seconds (independent of the calibration tokens): the error records of one stage

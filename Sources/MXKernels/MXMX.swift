@@ -274,7 +274,7 @@ extension KernelsReference {
     public static func mxmxgemm(m: Int, x: UnsafePointer<Float>, acts: MXConfig, w: MXTensor,
                                 y: UnsafeMutablePointer<Float>, threads: Int? = nil) {
         var xq = Array(UnsafeBufferPointer(start: x, count: m * w.cols))
-        xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: w.cols, config: acts, threads: 1) }
+        _ = xq.withUnsafeMutableBufferPointer { mxFakeQuantize($0, rows: m, cols: w.cols, config: acts, threads: 1) }
         let wd = w.decoded(threads: 1)
         xq.withUnsafeBufferPointer { xb in wd.withUnsafeBufferPointer { wb in
             sgemm(m: m, n: w.rows, k: w.cols, x: xb.baseAddress!, w: wb.baseAddress!, y: y)

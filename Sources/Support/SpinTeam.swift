@@ -4,8 +4,8 @@ import Synchronization
 /// Fork-join for jobs of a few tens of microseconds (a GEMV), where waking a Dispatch worker
 /// and joining it costs about as much as the job (`mxq bench kernels`: a 28 µs GEMV took
 /// 45–50 µs on two Dispatch threads). Helper threads (started on first use, `threads − 1` of
-/// them, kept for the process's lifetime) spin on a job counter for `spinSeconds` after each
-/// job, then sleep on a condition variable until the next one.
+/// them; they and the team live as long as the process) spin on a job counter for
+/// `spinSeconds` after each job, then sleep on a condition variable until the next one.
 ///
 /// One job at a time: a call made while another runs (another thread's, or nested inside a
 /// job) runs through `Parallel.forEach` instead. Parts are numbered 0..<parts; part p runs
@@ -55,7 +55,16 @@ public final class SpinTeam: @unchecked Sendable {
             cond.unlock()
             var p = 0
             while p < parts { b(p); p += threads }
-            while pending.load(ordering: .acquiring) > 0 {}
+            // Wait for the helpers; past the spin time (a helper not scheduled yet, e.g. on a
+            // loaded machine) yield the core instead of spinning on it.
+            var spins = 0, deadline = 0.0
+            while pending.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins & 1023 == 0 {
+                    let now = monotonicSeconds()
+                    if deadline == 0 { deadline = now + SpinTeam.spinSeconds } else if now > deadline { sched_yield() }
+                }
+            }
             job = nil
         }
     }
@@ -64,7 +73,8 @@ public final class SpinTeam: @unchecked Sendable {
         started = true
         let g0 = generation.load(ordering: .acquiring)   // before this job's increment
         for h in 1..<threads {
-            let t = Thread { [unowned self] in self.helperLoop(index: h, seen: g0) }
+            // The helpers keep the team alive: it lives as long as the process.
+            let t = Thread { self.helperLoop(index: h, seen: g0) }
             t.stackSize = 1 << 20
             t.start()
         }
