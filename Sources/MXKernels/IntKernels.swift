@@ -312,13 +312,9 @@ func intGemmSIMD(_ path: IntMXPath, a pa: IntPackedA, w: IntWeights, y: UnsafeMu
 /// rows at a time read straight from the packed bytes (4-bit codes unpacked in registers);
 /// the last N mod 16 rows take the portable path (same arithmetic).
 func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k: Int, enc: MXRowEncoder, w: IntWeights,
-                 y: UnsafeMutablePointer<Float>, ldy: Int, threads requested: Int) {
+                 y: UnsafeMutablePointer<Float>, ldy: Int, threads T: Int) {
     let nBlk = w.nBlk, n = w.rows
     let G = Int(MXQ_IK_GR)
-    // Threads through `SpinTeam`: a Dispatch wake-up and join cost more than a small GEMV's work
-    // (`mxq bench kernels`, Zen 4, MXINT4 576×1536: 28 µs on one thread, 45–50 µs on two Dispatch
-    // threads, 18 µs on two SpinTeam threads). The result does not depend on the thread count.
-    let T = requested
     let groups = n / G
     var xg = [Int8](repeating: 0, count: m * nBlk * 32)
     var corr = [Int32](repeating: 0, count: m * nBlk)
@@ -342,7 +338,10 @@ func intGemvSIMD(_ path: IntMXPath, m: Int, x: UnsafePointer<Float>, ldx: Int, k
         xg.withUnsafeBufferPointer { xgb in corr.withUnsafeBufferPointer { cb in xs.withUnsafeBufferPointer { xsb in
             ends.withUnsafeBufferPointer { eb in w.scaleTable.withUnsafeBufferPointer { stw in
                 let ptr = UncheckedSendable((xgb.baseAddress!, cb.baseAddress!, xsb.baseAddress!, eb.baseAddress!, stw.baseAddress!))
-                // ≥ 8 groups per part: a group is only 16 rows.
+                // Threads through `SpinTeam`: a Dispatch wake-up and join cost more than a small GEMV's
+                // work (`mxq bench kernels`, Zen 4, MXINT4 576×1536: 28 µs on one thread, 45–50 µs on
+                // two Dispatch threads, 18 µs on two SpinTeam threads). ≥ 8 groups per part: a group
+                // is only 16 rows. The result does not depend on the thread count.
                 let parts = max(1, min(T, groups / 8))
                 SpinTeam.shared.run(parts) { part in
                     let (xgp, cp, xsp, ep, st) = ptr.value

@@ -53,18 +53,10 @@ public final class SpinTeam: @unchecked Sendable {
             cond.lock()
             if sleepers > 0 { cond.broadcast() }
             cond.unlock()
-            var p = 0
-            while p < parts { b(p); p += threads }
+            for p in stride(from: 0, to: parts, by: threads) { b(p) }
             // Wait for the helpers; past the spin time (a helper not scheduled yet, e.g. on a
             // loaded machine) yield the core instead of spinning on it.
-            var spins = 0, deadline = 0.0
-            while pending.load(ordering: .acquiring) > 0 {
-                spins += 1
-                if spins & 1023 == 0 {
-                    let now = monotonicSeconds()
-                    if deadline == 0 { deadline = now + SpinTeam.spinSeconds } else if now > deadline { sched_yield() }
-                }
-            }
+            SpinTeam.spin(until: { pending.load(ordering: .acquiring) == 0 }, idle: { sched_yield() })
             job = nil
         }
     }
@@ -83,28 +75,33 @@ public final class SpinTeam: @unchecked Sendable {
     private func helperLoop(index: Int, seen start: Int) {
         var seen = start
         while true {
-            var spins = 0
-            var deadline = 0.0
-            while generation.load(ordering: .acquiring) == seen {
-                spins += 1
-                if spins & 1023 == 0 {
-                    let now = monotonicSeconds()
-                    if deadline == 0 { deadline = now + SpinTeam.spinSeconds }
-                    else if now > deadline {
-                        cond.lock()
-                        sleepers += 1
-                        while generation.load(ordering: .acquiring) == seen { cond.wait() }
-                        sleepers -= 1
-                        cond.unlock()
-                    }
-                }
-            }
+            // Spin for the next job, then sleep until it comes.
+            SpinTeam.spin(until: { generation.load(ordering: .acquiring) != seen }, idle: {
+                cond.lock()
+                sleepers += 1
+                while generation.load(ordering: .acquiring) == seen { cond.wait() }
+                sleepers -= 1
+                cond.unlock()
+            })
             seen = generation.load(ordering: .acquiring)
             if let b = job {
-                var p = index
-                while p < parts { b(p); p += threads }
+                for p in stride(from: index, to: parts, by: threads) { b(p) }
             }
             pending.subtract(1, ordering: .releasing)
+        }
+    }
+
+    /// Spins until `done()`; once it has spun for `spinSeconds`, calls `idle()` between checks
+    /// (the clock is read every 1024 checks).
+    @inline(__always)
+    private static func spin(until done: () -> Bool, idle: () -> Void) {
+        var spins = 0, deadline = 0.0
+        while !done() {
+            spins += 1
+            if spins & 1023 == 0 {
+                let now = monotonicSeconds()
+                if deadline == 0 { deadline = now + spinSeconds } else if now > deadline { idle() }
+            }
         }
     }
 }
