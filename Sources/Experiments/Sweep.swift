@@ -49,6 +49,8 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
 /// pass, whose cost grows faster with L (0.933e-3 s per token at 2048), has its own perPosition.
 /// Checked at 128 × 2048 (calibration, measured vs model): RTN 565 vs 556 s, GPTQ 454 vs 462 s,
 /// SQ+AWQ+GPTQ 824 vs 823 s (that run before the staged pass lost ~20 s of stash zero-filling).
+/// The Hessians of MXINT8 activations on the bf16 path (2026-12-05): GPTQ 454 → 360 s at 128 × 2048,
+/// all of it in the Hessians (0.73e-3 − 94 s / 262,144 tokens ≈ 0.37e-3 s per token).
 public struct CostModel: Sendable {
     /// fp32 forward tokens per second at ctx 2048 (measured 537: 32,768 tokens in 61 s).
     public var evalTokensPerSecond: Double = 540
@@ -65,8 +67,13 @@ public struct CostModel: Sendable {
     /// Extra seconds per calibration token and position of context, per pass (the attention):
     /// the observing and final passes, and GPTQ's staged pass.
     public var passPerPosition = 1.7e-7, stagedPassPerPosition = 2.07e-7
-    /// GPTQ's Hessians, seconds per calibration token (measured 0.76e-3 at 32 × 512, 0.71e-3 at 128 × 2048).
+    /// GPTQ's Hessians, seconds per calibration token (measured 0.76e-3 at 32 × 512, 0.71e-3 at 128 × 2048),
+    /// and with MXINT8 activations (block 32, floor, ties to even) on builds whose Hessians take the
+    /// bf16 path (`hessianBF16`; quantization fused into its packing): see `hessianSecondsPerTokenBF16`.
     public var hessianSecondsPerToken = 0.73e-3
+    public var hessianSecondsPerTokenBF16 = 0.37e-3
+    /// Whether this build's Hessians of MXINT8 activations run on the bf16 path (AVX-512 BF16).
+    public var hessianBF16 = HessianAccumulator.fusedMXINT8Available
     /// Fixed seconds (independent of the calibration tokens): the error records of one stage
     /// (`recordTokens` positions per linear), each further stage before a final GPTQ, the held-out
     /// records, AWQ's searches (on the integer kernels / fp32), GPTQ's solves, SmoothQuant.
@@ -111,7 +118,9 @@ public struct CostModel: Sendable {
         if names.last == "gptq" { s += extraStageRecordsSeconds * Double(names.count - 1) }
         for n in names {
             switch n {
-            case "gptq": s += tokens * hessianSecondsPerToken + gptqSolveSeconds
+            case "gptq":
+                let bf16 = hessianBF16 && c.acts == "mxint8" && c.block == 32 && c.scaleRule == "floor" && c.rounding == "even"
+                s += tokens * (bf16 ? hessianSecondsPerTokenBF16 : hessianSecondsPerToken) + gptqSolveSeconds
             case "awq": s += int ? awqSecondsInt : awqSecondsFake
             case "smoothquant": s += smoothQuantSeconds
             default: break

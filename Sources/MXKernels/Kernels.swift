@@ -46,16 +46,24 @@ public enum Kernels {
     /// wholly below the diagonal skipped (about half the work); A is read in place for both
     /// operands (no transposed copy). Elements below the diagonal are partly written (tiles that
     /// cross it) and otherwise left unchanged: read only j ≥ i. Y must not overlap A.
+    /// `allowBF16`: on builds for AVX-512 BF16, A whose elements are all exact bf16 values in
+    /// range (MX-quantized activations) goes through `syrkUpperBF16`, with the same bits.
+    /// Returns the path that ran.
+    @discardableResult
     public static func syrkUpper(n: Int, k: Int, a: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                                 threads: Int? = nil, lda: Int? = nil, ldy: Int? = nil) {
+                                 threads: Int? = nil, lda: Int? = nil, ldy: Int? = nil,
+                                 allowBF16: Bool = true) -> SyrkPath {
         precondition(n >= 0 && k >= 0, "syrkUpper: negative dimension")
         let lda = lda ?? n, ldy = ldy ?? n
         precondition(lda >= n && ldy >= n, "syrkUpper: leading dimension too small")
+        if allowBF16 && syrkBF16Build
+            && syrkUpperBF16(n: n, k: k, a: a, y: y, threads: threads, lda: lda, ldy: ldy) { return .bf16 }
         let t = max(1, threads ?? Parallel.defaultThreads)
         packedGemm(m: n, n: n, k: k, x: a, ldx: lda, y: y, ldy: ldy, threads: t, upper: true, xTransposed: true) {
             dst, j0, jn, k0, kc, nr in
             packRows(dst: dst, src: a + k0 * lda + j0, ld: lda, cols: jn, kc: kc, nr: nr)
         }
+        return .fp32
     }
 
     /// Array convenience: `x` is [M*K], `w` is [N*K]; returns Y [M*N].

@@ -11,12 +11,14 @@ mxq bench ptq [--rows N] [--reps R] [--ctx T]
 
 Times the calibration building blocks of PTQ on SmolLM2-135M's shapes (K = 576 and 1536 input
 features, N = --rows tokens per call, default 2048): the GPTQ Hessian accumulation (fp32 inputs
-and MXINT8-quantized inputs), the fp32 GEMM of the same size for comparison, activation
-fake-quantization, GPTQ's quantization of one weight matrix (MXINT4) from its Hessian, and the
+and MXINT8-quantized inputs), the syrk alone on MXINT8-quantized rows through fp32 FMAs and,
+on builds for AVX-512 BF16, through the bf16 path (same bits), the fp32 GEMM of the same size
+for comparison, activation fake-quantization, GPTQ's quantization of one weight matrix (MXINT4) from its Hessian, and the
 forward pass's causal attention at T positions (default 2048; 9 heads of 64, 3 KV heads) beside
 an fp32 GEMM with T rows. Wall clock, best of --reps (default 3); the last lines give the
 Hessian's and the attention's GFLOP/s as a share of the GEMM's in the same run. Before timing,
-the half (upper-triangle) Hessian is checked against the full GEMM's product, bit for bit, and
+the half (upper-triangle) Hessian is checked against the full GEMM's product, the Hessian of
+MXINT8 inputs and the bf16 syrk against the fp32 syrk of the fake-quantized rows, bit for bit, and
 the attention against a Double reference on sampled rows (1e-4 relative).
 """
 
@@ -59,7 +61,7 @@ func runBenchPTQ(_ args: inout Args) throws {
             row("hessian add (fp32, upper triangle)", k, n, t1, sym)
             let acc = HessianAccumulator(k: k)
             let t2 = best { acc.add(xp.baseAddress!, rows: n, quantizedBy: a8) }
-            row("hessian add (mxint8 inputs)", k, n, t2, sym)
+            row("hessian add (mxint8 inputs, \(acc.bf16Rows > 0 ? "bf16" : "fp32"))", k, n, t2, sym)
             let t3 = best(fullSquare)
             let gemmFlops = 2.0 * Double(n) * Double(k) * Double(k) / 1e9
             row("sgemm XᵀX (full square)", k, n, t3, gemmFlops)
@@ -70,6 +72,40 @@ func runBenchPTQ(_ args: inout Args) throws {
                 qp.baseAddress!.update(from: xp.baseAddress!, count: n * k)
                 _ = mxFakeQuantize(qp, rows: n, cols: k, config: a8, diagnostics: false) } }
             row("fake-quantize mxint8 (+copy)", k, n, t4, nil)
+            // The syrk alone on MXINT8-quantized rows: fp32 FMAs, and the bf16 path where this build
+            // has it (verified first: the same bits on and above the diagonal).
+            var yf = [Float](repeating: .nan, count: k * k), yb = yf
+            func syrk(_ out: inout [Float], _ bf16: Bool) -> SyrkPath {
+                q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
+                    Kernels.syrkUpper(n: k, k: n, a: qp.baseAddress!, y: op.baseAddress!, allowBF16: bf16) } }
+            }
+            _ = syrk(&yf, false)
+            let path = syrk(&yb, true)
+            for i in 0..<k {
+                for j in i..<k where yf[i * k + j].bitPattern != yb[i * k + j].bitPattern {
+                    throw BenchPTQFailure(description: "bench ptq: K=\(k): the \(path.rawValue) syrk differs from the fp32 syrk at (\(i), \(j))")
+                }
+            }
+            // and the accumulator on mxint8 inputs (quantized inside the bf16 packing where built) gives
+            // the fp32 syrk of the fake-quantized rows
+            let check = HessianAccumulator(k: k, chunkRows: n)
+            check.add(xp.baseAddress!, rows: n, quantizedBy: a8)
+            let qsum = check.sum
+            for i in 0..<k {
+                for j in i..<k where qsum[i * k + j] != Double(yf[i * k + j]) {
+                    throw BenchPTQFailure(description: "bench ptq: K=\(k): the Hessian of mxint8 inputs differs from the fp32 syrk of the fake-quantized rows at (\(i), \(j))")
+                }
+            }
+            let t5 = best { _ = syrk(&yf, false) }
+            row("syrk mxint8 rows (fp32)", k, n, t5, sym)
+            if path == .bf16 {
+                let t6 = best { _ = syrk(&yb, true) }
+                row("syrk mxint8 rows (avx512-bf16)", k, n, t6, sym)
+                ratios.append(String(format: "hessian syrk on mxint8 rows at K = %d, avx512-bf16: %.2f× the fp32 syrk, %.0f%% of the fp32 GEMM's GFLOP/s (bitwise equal)",
+                                     k, t5 / t6, 100 * (sym / t6) / (gemmFlops / t3)))
+            } else {
+                ratios.append("hessian syrk on mxint8 rows at K = \(k): fp32 path (this build or CPU has no AVX-512 BF16)")
+            }
         }
     }
     for (k, weightRows) in [(576, [576, 1536]), (1536, [576])] {
@@ -111,7 +147,8 @@ func runBenchPTQ(_ args: inout Args) throws {
         ratios.append(String(format: "causal attention at %d positions: %.0f%% of the GEMM's GFLOP/s (target ≥ 70%%)",
                              T, 100 * (h.flops / 1e9 / ta) / (gf / tg)))
     }
-    print("verified before timing: each Hessian accumulation equals the full XᵀX GEMM's upper triangle (bitwise, symmetric);"
+    print("verified before timing: each Hessian accumulation equals the full XᵀX GEMM's upper triangle (bitwise, symmetric),"
+          + " on mxint8 inputs the fp32 syrk of the fake-quantized rows, and the bf16 syrk the fp32 syrk (bitwise);"
           + String(format: " attention within %.1e of a Double reference on 6 rows of every head", attnError))
     for r in ratios { print(r) }
 }

@@ -6,7 +6,7 @@ import TestSupport
 /// The `--dry-run` cost model against hand-computed sums (round constants, so every term is
 /// checkable by hand): evaluation by path, the observing pass only before a stage that is not
 /// GPTQ, the quantized pass on the integer kernels or fake-quant, attention per position,
-/// Hessians per token, fixed stage costs.
+/// Hessians per token (fp32 or bf16 path), fixed stage costs.
 final class CostModelTests: XCTestCase {
     func manifest(path: String?, acts: String = "\"mxint8\"") throws -> Manifest {
         let p = path.map { ", \"path\": \"\($0)\"" } ?? ""
@@ -25,6 +25,7 @@ final class CostModelTests: XCTestCase {
         c.evalTokensPerSecond = 1000; c.packedIntEvalFactor = 0.5; c.fakeQuantEvalFactor = 2
         c.observePassBase = 1e-3; c.quantizedPassBaseInt = 0.5e-3; c.quantizedPassBaseFake = 2e-3
         c.passPerPosition = 1e-6; c.stagedPassPerPosition = 2e-6; c.hessianSecondsPerToken = 1e-3
+        c.hessianSecondsPerTokenBF16 = 0.25e-3; c.hessianBF16 = false
         c.recordsSeconds = 10; c.extraStageRecordsSeconds = 3; c.heldoutSeconds = 1
         c.awqSecondsInt = 20; c.awqSecondsFake = 40; c.gptqSolveSeconds = 5; c.smoothQuantSeconds = 0.5
         return c
@@ -54,5 +55,11 @@ final class CostModelTests: XCTestCase {
         // weights only (no activation format): fp32-speed evaluation, fake-quant pass
         let w4 = try manifest(path: nil, acts: "\"none\"")
         XCTAssertEqual(c.cellSeconds(w4.cells[1], w4), 2.048 + 1.286144 + 2.310144 + 11, accuracy: 1e-9)
+        // a build whose Hessians of MXINT8 activations take the bf16 path: 1024·0.25e-3 instead of 1024·1e-3;
+        // weights-only GPTQ keeps the fp32 rate
+        var b = c
+        b.hessianBF16 = true
+        XCTAssertEqual(b.cellSeconds(auto.cells[2], auto), 1.024 + 1.036288 + 11 + 0.256 + 5, accuracy: 1e-9)
+        XCTAssertEqual(b.cellSeconds(w4.cells[2], w4), c.cellSeconds(w4.cells[2], w4), accuracy: 1e-12)
     }
 }

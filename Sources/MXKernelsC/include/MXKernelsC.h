@@ -1,4 +1,5 @@
-// Integer MXINT8 × MXINT4/MXINT8 kernels with x86 integer dot-product instructions
+// Integer MXINT8 × MXINT4/MXINT8 kernels with x86 integer dot-product instructions, and the
+// Hessian syrk's bf16 path (VDPBF16PS; Swift has no bf16 dot-product operation either)
 // (see Sources/MXKernels/IntKernels.swift for the contract and the portable Swift path).
 // C because Swift cannot express per-lane VPDPBUSD / VPMADDUBSW (measured: LLVM forms
 // VPDPBUSD only from a scalar 4-product reduction). No dependencies beyond the compiler.
@@ -69,5 +70,39 @@ void mxq_ik_pack_x_gemv(const uint8_t *codes, const uint8_t *scales, long nblk, 
 void mxq_ik_gemv16(int path, const uint8_t *elements, const uint8_t *scales, long nblk, int bits, long j0,
                    const int8_t *xg, const int32_t *corr, const float *xs, const float *wstab,
                    const long *chunk_end, long nchunks, float *y, int fused);
+
+// MARK: - Hessian syrk in bf16 (BF16Syrk.c): exact for MX-quantized activations
+
+/// Register tile of the bf16 syrk: MR rows × NR columns of Y = AᵀA.
+#define MXQ_BF_MR 8
+#define MXQ_BF_NR 48
+
+/// 1 when this build targets AVX-512 BF16 (__AVX512BF16__): Kernels.syrkUpper then tries the
+/// bf16 path first.
+int mxq_bf_build_available(void);
+/// Whether the bf16 code is compiled in (x86-64, function target attributes) and the running
+/// CPU has AVX-512 BF16.
+int mxq_bf_cpu_supports(void);
+
+/// Packs token pairs q in [q0, q1) of a K block of A (a: the block's first row, row stride
+/// `lda` floats, `kc` rows, features 0..<n) into panels of 16 features, p in [0, panels):
+/// dst[(p·qn + q)·16 + c] = bf16(A[2q][16p+c]) << 16 | bf16(A[2q+1][16p+c]), zero for features
+/// ≥ n and for the missing partner of an odd last row; qn = ceil(kc/2) (the caller's).
+/// quantize = 0: A as given; returns 1 when every value read is exactly a bf16 (low 16 bits
+/// zero) and zero or within 2^-56 ≤ |x| < 2^48. quantize = 1: each row first quantized to
+/// MXINT8 by mxq_ik_quant_row_int8 (block 32, floor, ties to even) and packed as its values
+/// code·2^(E−6); returns 1 when every block with a nonzero code has E in [−40, 46] (then the
+/// values are exact bf16 within the range). 0: use the fp32 path (dst partly written); also
+/// when the CPU lacks AVX-512 BF16.
+int mxq_bf_pack_pairs(const float *a, long lda, long kc, long n, long panels, long q0, long q1, long qn,
+                      uint32_t *dst, int quantize);
+
+/// One MR × NR tile of packed pairs: t[r][c] = Σ over q in order, from +0, of
+/// pair(a[q·16 + r]) · pair(b[c/16·bstride + q·16 + c%16]) (earlier token first, each add
+/// rounded: the fp32 FMA chain in token order); y[r·ldy + c] = t (accumulate 0) or y + t,
+/// for r < mv, c < nv. a: the rows' panel offset to the first row (rows r < MR in one panel);
+/// b: the first of NR/16 column panels, `bstride` u32 apart. Needs mxq_bf_cpu_supports().
+void mxq_bf_syrk_tile(long qn, const uint32_t *a, const uint32_t *b, long bstride, float *y, long ldy, long mv,
+                      long nv, int accumulate);
 
 #endif
