@@ -9,6 +9,7 @@
 // product or partial sum could be subnormal (every value zero or 2^-56 ≤ |x| < 2^48 makes every
 // product and partial sum a multiple of 2^-126, hence zero or normal, and keeps sums finite).
 #include "MXKernelsC.h"
+#include "TileStore.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,17 +158,7 @@ TGT_BF static void syrk_tile_avx512(long qn, const uint32_t *a, const uint32_t *
             for (int c = 0; c < NV; c++) t[r][c] = _mm512_dpbf16_ps(t[r][c], av, bv[c]);
         }
     }
-    for (long r = 0; r < mv; r++) {
-        for (int c = 0; c < NV; c++) {
-            const long left = nv - c * 16;
-            if (left <= 0) break;
-            const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-            float *yr = y + r * ldy + c * 16;
-            __m512 v = t[r][c];
-            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, yr), v);
-            _mm512_mask_storeu_ps(yr, m, v);
-        }
-    }
+    mxq_store_tile_avx512(&t[0][0], NV, mv, nv, y, ldy, accumulate);
 }
 #endif
 

@@ -3,6 +3,7 @@
 // one the CPU supports; the build's own choice (mxq_ik_build_path) comes from the target
 // features the build was compiled with (`make build` passes -march=native to clang).
 #include "MXKernelsC.h"
+#include "TileStore.h"
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -179,17 +180,7 @@ tile_vnni_body(long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, 
             }
         }
     }
-    for (long r = 0; r < mv; r++) {
-        for (int c = 0; c < NV; c++) {
-            const long left = nv - c * 16;
-            if (left <= 0) break;
-            const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-            float *yr = y + r * ldy + c * 16;
-            __m512 v = t[r][c];
-            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, yr), v);
-            _mm512_mask_storeu_ps(yr, m, v);
-        }
-    }
+    mxq_store_tile_avx512(&t[0][0], NV, mv, nv, y, ldy, accumulate);
 }
 
 TGT_VNNI static void tile_vnni_fma(long nb, const int8_t *a, const uint8_t *b, const int32_t *corr, const float *xs,
