@@ -1,4 +1,5 @@
 import Foundation
+import MXKernelsC
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,6 +55,41 @@ public struct SHA256: Sendable {
         h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e, h.5 &+ f, h.6 &+ g, h.7 &+ hh)
     }
 
+    /// Whether whole blocks go through the x86 SHA extensions (`mxq_sha256_blocks`, the same
+    /// digest; ~8× the Swift compression here) rather than `compress`.
+    static let hardware = mxq_sha256_supported() != 0
+
+    /// Compresses `count` consecutive 64-byte blocks.
+    private mutating func compressBlocks(_ p: UnsafePointer<UInt8>, count: Int) {
+        if count <= 0 { return }
+        if Self.hardware {
+            var s: [UInt32] = [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7]
+            s.withUnsafeMutableBufferPointer { mxq_sha256_blocks($0.baseAddress!, p, count) }
+            h = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
+            return
+        }
+        for i in 0..<count { compress(p + 64 * i) }
+    }
+
+    /// The Swift compression of `data` (whole blocks) from the initial state, for tests that
+    /// compare it with the hardware path: the state words a..h after the last block.
+    static func softwareState(_ data: [UInt8]) -> [UInt32] {
+        precondition(data.count % 64 == 0)
+        var s = SHA256()
+        data.withUnsafeBufferPointer { b in for i in 0..<(data.count / 64) { s.compress(b.baseAddress! + 64 * i) } }
+        return [s.h.0, s.h.1, s.h.2, s.h.3, s.h.4, s.h.5, s.h.6, s.h.7]
+    }
+
+    /// The hardware compression of `data` (whole blocks) from the initial state; nil when the CPU
+    /// lacks the SHA extensions.
+    static func hardwareState(_ data: [UInt8]) -> [UInt32]? {
+        precondition(data.count % 64 == 0)
+        guard hardware else { return nil }
+        var s: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+        data.withUnsafeBufferPointer { b in s.withUnsafeMutableBufferPointer { mxq_sha256_blocks($0.baseAddress!, b.baseAddress!, data.count / 64) } }
+        return s
+    }
+
     /// Absorbs `bytes` (any length; call as often as needed).
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard var p = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
@@ -65,11 +101,13 @@ public struct SHA256: Sendable {
             buffered += take; p += take; n -= take
             if buffered == 64 {
                 let b = buffer
-                b.withUnsafeBufferPointer { compress($0.baseAddress!) }
+                b.withUnsafeBufferPointer { compressBlocks($0.baseAddress!, count: 1) }
                 buffered = 0
             }
         }
-        while n >= 64 { compress(p); p += 64; n -= 64 }
+        let whole = n / 64
+        compressBlocks(p, count: whole)
+        p += 64 * whole; n -= 64 * whole
         for i in 0..<n { buffer[i] = p[i] }
         buffered += n
     }

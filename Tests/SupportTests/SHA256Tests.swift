@@ -22,6 +22,21 @@ final class SHA256Tests: XCTestCase {
         XCTAssertEqual(s.finalizeHex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    /// The SHA-extension compression (used for whole blocks where the CPU has it) leaves the
+    /// same state as the Swift compression, block by block, on random data of 1…37 blocks; the
+    /// FIPS vectors above then hold through whichever path this CPU takes.
+    func testHardwareCompressionIsTheSwiftCompression() throws {
+        guard SHA256.hardware else { throw XCTSkip("no SHA extensions on this CPU: the Swift compression runs") }
+        var rng = SplitMix64(seed: 42)
+        for blocks in [1, 2, 3, 16, 37] {
+            let data = (0..<(64 * blocks)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            XCTAssertEqual(SHA256.hardwareState(data), SHA256.softwareState(data), "\(blocks) blocks")
+        }
+        // all-zero and all-one bytes (carries in every addition)
+        XCTAssertEqual(SHA256.hardwareState([UInt8](repeating: 0, count: 128)), SHA256.softwareState([UInt8](repeating: 0, count: 128)))
+        XCTAssertEqual(SHA256.hardwareState([UInt8](repeating: 0xFF, count: 128)), SHA256.softwareState([UInt8](repeating: 0xFF, count: 128)))
+    }
+
     /// Streaming in odd-sized pieces gives the one-shot digest (pieces cross block boundaries).
     func testStreamingSplitsAgree() {
         let msg = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)

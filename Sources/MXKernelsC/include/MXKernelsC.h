@@ -105,4 +105,13 @@ int mxq_bf_pack_pairs(const float *a, long lda, long kc, long n, long panels, lo
 void mxq_bf_syrk_tile(long qn, const uint32_t *a, const uint32_t *b, long bstride, float *y, long ldy, long mv,
                       long nv, int accumulate);
 
+// MARK: - SHA-256 with the x86 SHA extensions (SHA256NI.c), for Support's SHA256
+
+/// Whether the running CPU has the SHA extensions (x86-64 only).
+int mxq_sha256_supported(void);
+/// Compresses `nblocks` 64-byte blocks at `p` into the state h[0..7] (FIPS 180-4: a..h, native
+/// integers), exactly as the scalar compression function applied block after block. Needs
+/// mxq_sha256_supported().
+void mxq_sha256_blocks(uint32_t h[8], const uint8_t *p, long nblocks);
+
 #endif
