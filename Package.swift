@@ -18,7 +18,7 @@ let package = Package(
         // Integer MXINT × MXINT kernels with x86 dot-product intrinsics (Swift cannot express
         // per-lane VPDPBUSD; gain measured by `mxq bench kernels`), and the Hessian syrk's exact bf16
         // path (VDPBF16PS; 1.9–2.1× the fp32 syrk in `mxq bench ptq`), and SHA-256 block compression
-        // with the SHA extensions for Support's SHA256 (~8× the Swift code). Plain C, no dependencies.
+        // with the SHA extensions for Support's SHA256 (6.2× the Swift code in `mxq bench ptq`). Plain C, no dependencies.
         .target(name: "MXKernelsC", path: "Sources/MXKernelsC"),
         // fp32 GEMM/GEMV and packed-MX dequant-matmul kernels.
         .target(name: "MXKernels", dependencies: ["Support", "MXFormats", "MXKernelsC"], swiftSettings: v5),

@@ -13,7 +13,13 @@ public struct SHA256: Sendable {
     private var buffered = 0
     private var totalBytes: UInt64 = 0
 
+    /// Whether this hasher compresses whole blocks with the SHA extensions.
+    private var useHardware = SHA256.hardware
+
     public init() {}
+
+    /// `software`: always the Swift compression (benchmarks compare the two; same digest).
+    public init(software: Bool) { useHardware = !software && Self.hardware }
 
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -56,15 +62,15 @@ public struct SHA256: Sendable {
     }
 
     /// Whether whole blocks go through the x86 SHA extensions (`mxq_sha256_blocks`, the same
-    /// digest; ~8× the Swift compression here) rather than `compress`.
-    static let hardware = mxq_sha256_supported() != 0
+    /// digest; 6.2× the Swift compression in `mxq bench ptq`) rather than `compress`.
+    public static let hardware = mxq_sha256_supported() != 0
 
     /// Compresses `count` consecutive 64-byte blocks.
     private mutating func compressBlocks(_ p: UnsafePointer<UInt8>, count: Int) {
         if count <= 0 { return }
-        if Self.hardware {
+        if useHardware {
             var s: [UInt32] = [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7]
-            s.withUnsafeMutableBufferPointer { mxq_sha256_blocks($0.baseAddress!, p, count) }
+            s.withUnsafeMutableBufferPointer { st in Self.k.withUnsafeBufferPointer { mxq_sha256_blocks(st.baseAddress!, p, count, $0.baseAddress!) } }
             h = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
             return
         }
@@ -86,7 +92,8 @@ public struct SHA256: Sendable {
         precondition(data.count % 64 == 0)
         guard hardware else { return nil }
         var s: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        data.withUnsafeBufferPointer { b in s.withUnsafeMutableBufferPointer { mxq_sha256_blocks($0.baseAddress!, b.baseAddress!, data.count / 64) } }
+        data.withUnsafeBufferPointer { b in s.withUnsafeMutableBufferPointer { st in Self.k.withUnsafeBufferPointer {
+            mxq_sha256_blocks(st.baseAddress!, b.baseAddress!, data.count / 64, $0.baseAddress!) } } }
         return s
     }
 

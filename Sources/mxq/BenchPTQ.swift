@@ -15,7 +15,8 @@ and MXINT8-quantized inputs), the syrk alone on MXINT8-quantized rows through fp
 on builds for AVX-512 BF16, through the bf16 path (same bits), the fp32 GEMM of the same size
 for comparison, activation fake-quantization, GPTQ's quantization of one weight matrix (MXINT4) from its Hessian, and the
 forward pass's causal attention at T positions (default 2048; 9 heads of 64, 3 KV heads) beside
-an fp32 GEMM with T rows. Wall clock, best of --reps (default 3); the last lines give the
+an fp32 GEMM with T rows, and the SHA-256 of one K = 1536 Hessian cache file (Swift against the
+SHA extensions). Wall clock, best of --reps (default 3); the last lines give the
 Hessian's and the attention's GFLOP/s as a share of the GEMM's in the same run. Before timing,
 the half (upper-triangle) Hessian is checked against the full GEMM's product, the Hessian of
 MXINT8 inputs and the bf16 syrk against the fp32 syrk of the fake-quantized rows, bit for bit, and
@@ -146,6 +147,26 @@ func runBenchPTQ(_ args: inout Args) throws {
         row("sgemm \(m)×\(k)·(\(nOut)×\(k))ᵀ", k, m, tg, gf)
         ratios.append(String(format: "causal attention at %d positions: %.0f%% of the GEMM's GFLOP/s (target ≥ 70%%)",
                              T, 100 * (h.flops / 1e9 / ta) / (gf / tg)))
+    }
+    // The Hessian cache's checksum: SHA-256 of one K = 1536 Hessian file body (18.9 MB), Swift
+    // compression against the SHA extensions where the CPU has them (same digest, checked first).
+    do {
+        let bytes = (0..<(1536 * 1536 * 8)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        func digest(_ software: Bool) -> [UInt8] { var h = SHA256(software: software); h.update(bytes); return h.finalize() }
+        let mb = Double(bytes.count) / 1e6
+        let ts = best { _ = digest(true) }
+        row(String(format: "sha256 %.1f MB (swift)", mb), 1536, 0, ts, nil)
+        if SHA256.hardware {
+            guard digest(false) == digest(true) else {
+                throw BenchPTQFailure(description: "bench ptq: SHA-256 with the SHA extensions differs from the Swift compression")
+            }
+            let th = best { _ = digest(false) }
+            row(String(format: "sha256 %.1f MB (sha extensions)", mb), 1536, 0, th, nil)
+            ratios.append(String(format: "sha256 (Hessian cache checksum): %.0f MB/s with the SHA extensions, %.0f MB/s in Swift: %.1f× (same digest)",
+                                 mb / th, mb / ts, ts / th))
+        } else {
+            ratios.append(String(format: "sha256 (Hessian cache checksum): %.0f MB/s in Swift (no SHA extensions on this CPU)", mb / ts))
+        }
     }
     print("verified before timing: each Hessian accumulation equals the full XᵀX GEMM's upper triangle (bitwise, symmetric),"
           + " on mxint8 inputs the fp32 syrk of the fake-quantized rows, and the bf16 syrk the fp32 syrk (bitwise);"

@@ -110,8 +110,8 @@ void mxq_bf_syrk_tile(long qn, const uint32_t *a, const uint32_t *b, long bstrid
 /// Whether the running CPU has the SHA extensions (x86-64 only).
 int mxq_sha256_supported(void);
 /// Compresses `nblocks` 64-byte blocks at `p` into the state h[0..7] (FIPS 180-4: a..h, native
-/// integers), exactly as the scalar compression function applied block after block. Needs
-/// mxq_sha256_supported().
-void mxq_sha256_blocks(uint32_t h[8], const uint8_t *p, long nblocks);
+/// integers), exactly as the scalar compression function applied block after block; k: the 64
+/// round constants (Support's table, the one copy). Needs mxq_sha256_supported().
+void mxq_sha256_blocks(uint32_t h[8], const uint8_t *p, long nblocks, const uint32_t *k);
 
 #endif
