@@ -69,7 +69,7 @@ public struct CostModel: Sendable {
     public var passPerPosition = 1.7e-7, stagedPassPerPosition = 2.07e-7
     /// GPTQ's Hessians, seconds per calibration token (measured 0.76e-3 at 32 × 512, 0.71e-3 at 128 × 2048),
     /// and with MXINT8 activations (block 32, floor, ties to even) on builds whose Hessians take the
-    /// bf16 path (`hessianBF16`; quantization fused into its packing): see `hessianSecondsPerTokenBF16`.
+    /// bf16 path (`hessiansFused`; quantization fused into its packing): `hessianSecondsPerTokenBF16`.
     public var hessianSecondsPerToken = 0.73e-3
     public var hessianSecondsPerTokenBF16 = 0.37e-3
     /// Whether this build's Hessians of MXINT8 activations run on the bf16 path (AVX-512 BF16).
@@ -99,6 +99,13 @@ public struct CostModel: Sendable {
         return integerKernelsApply(p.plan.defaults)
     }
 
+    /// Whether a cell's GPTQ Hessians take the bf16 path with the activation quantization fused
+    /// (`hessianBF16`, and its default activation format one `HessianAccumulator.fusesQuantization`).
+    func hessiansFused(_ c: Cell) -> Bool {
+        guard hessianBF16, let a = (try? RealRunner.plan(c))?.plan.defaults.act else { return false }
+        return HessianAccumulator.fusesQuantization(a)
+    }
+
     public func cellSeconds(_ c: Cell, _ m: Manifest) -> Double {
         if c.recipe.isFP32 { return 1 }  // reuses the baseline
         let int = runsInteger(c, m)
@@ -118,9 +125,7 @@ public struct CostModel: Sendable {
         if names.last == "gptq" { s += extraStageRecordsSeconds * Double(names.count - 1) }
         for n in names {
             switch n {
-            case "gptq":
-                let bf16 = hessianBF16 && c.acts == "mxint8" && c.block == 32 && c.scaleRule == "floor" && c.rounding == "even"
-                s += tokens * (bf16 ? hessianSecondsPerTokenBF16 : hessianSecondsPerToken) + gptqSolveSeconds
+            case "gptq": s += tokens * (hessiansFused(c) ? hessianSecondsPerTokenBF16 : hessianSecondsPerToken) + gptqSolveSeconds
             case "awq": s += int ? awqSecondsInt : awqSecondsFake
             case "smoothquant": s += smoothQuantSeconds
             default: break

@@ -27,8 +27,8 @@ extension Kernels {
     /// Writes below the diagonal as `syrkUpper` does (tiles that cross it).
     ///
     /// `quantizeMXINT8`: the product of A's rows quantize-dequantized to MXINT8 (block 32 along
-    /// N, scale rule floor, ties to even: the integer kernels' row quantizer, bit-identical to
-    /// `mxFakeQuantize`), quantized inside the packing; false also when a block's scale
+    /// N, scale rule floor, ties to even: the integer kernels' row quantizer, see
+    /// `int8RowQuantizerApplies`; bit-identical to `mxFakeQuantize`), quantized inside the packing; false also when a block's scale
     /// exponent is outside [−40, 46] or a value is not finite.
     public static func syrkUpperBF16(n: Int, k: Int, a: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                      threads: Int? = nil, lda: Int? = nil, ldy: Int? = nil,

@@ -172,13 +172,21 @@ struct IntOperands {
     }
 }
 
+extension Kernels {
+    /// Whether the C MXINT8 row quantizer (`mxq_ik_quant_row_int8`, bit-identical to MXFormats'
+    /// encoder) takes activations of config `c`: MXINT8, block 32, scale rule floor, ties to even.
+    public static func int8RowQuantizerApplies(_ c: MXConfig) -> Bool {
+        c.format == .mxint8 && c.block == 32 && c.scaleRule == .floor && c.rounding == .even
+    }
+}
+
 extension MXRowEncoder {
-    /// Encodes row `row` of `cols` values (MXINT8, block 32): the C quantizer for rule floor
-    /// with ties to even (bit-identical to MXFormats, tested; vectorized), else MXFormats' encoder.
+    /// Encodes row `row` of `cols` values (MXINT8, block 32): the C quantizer where it applies
+    /// (`Kernels.int8RowQuantizerApplies`; vectorized), else MXFormats' encoder.
     @inline(__always)
     func encodeInt8Row(_ src: UnsafePointer<Float>, cols: Int, row: Int, scales: UnsafeMutablePointer<UInt8>,
                        packed: UnsafeMutablePointer<UInt8>) {
-        if config.scaleRule == .floor && config.rounding == .even {
+        if Kernels.int8RowQuantizerApplies(config) {
             mxq_ik_quant_row_int8(src, cols, packed, scales)
         } else {
             encodeRow(src, cols: cols, row: row, scales: scales, packed: packed)

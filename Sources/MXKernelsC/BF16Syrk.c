@@ -118,12 +118,11 @@ int mxq_bf_pack_pairs(const float *a, long lda, long kc, long n, long panels, lo
     }
     // MXINT8 rows: the integer kernels' quantizer (bit-identical to MXFormats for floor / even),
     // value code·2^(E−6), exact in bf16 (7-bit codes) and within the range for E in [−40, 46].
+    // per row of the pair: nblk factors (floats first, aligned), 32·nblk codes, nblk scale bytes
     const long nblk = (n + 31) / 32;
-    uint8_t *buf = (uint8_t *)malloc((size_t)(2 * nblk * 32 + 2 * nblk) + sizeof(float) * (size_t)(2 * nblk));
-    if (!buf) return 0;
-    uint8_t *c0 = buf, *c1 = buf + nblk * 32, *s0 = buf + 2 * nblk * 32, *s1 = s0 + nblk;
-    float *f = (float *)malloc(sizeof(float) * (size_t)(2 * nblk));
-    if (!f) { free(buf); return 0; }
+    float *f = (float *)malloc(sizeof(float) * (size_t)(2 * nblk) + (size_t)(2 * nblk * 32 + 2 * nblk));
+    if (!f) return 0;
+    uint8_t *c0 = (uint8_t *)(f + 2 * nblk), *c1 = c0 + nblk * 32, *s0 = c1 + nblk * 32, *s1 = s0 + nblk;
     int ok = 1;
     for (long q = q0; q < q1 && ok; q++) {
         const int two = 2 * q + 1 < kc;
@@ -136,7 +135,6 @@ int mxq_bf_pack_pairs(const float *a, long lda, long kc, long n, long panels, lo
         if (ok) pack_pair_codes((const int8_t *)c0, f, two ? (const int8_t *)c1 : 0, f + nblk, n, panels, qn, dst + q * 16);
     }
     free(f);
-    free(buf);
     return ok;
 #else
     (void)a; (void)lda; (void)kc; (void)n; (void)panels; (void)q0; (void)q1; (void)qn; (void)dst; (void)quantize;

@@ -48,24 +48,32 @@ public final class HessianAccumulator {
     /// Adds `rows` input rows `x` ([rows, K] row-major) after quantize-dequantizing them with
     /// `act` (blocks along K per row, as the activation quantization at inference); nil: as given.
     public func add(_ x: UnsafePointer<Float>, rows: Int, quantizedBy act: MXConfig?) {
-        let k = self.k
-        if let a = act {
-            if HessianAccumulator.fusedMXINT8Available && a.format == .mxint8 && a.block == 32 && a.scaleRule == .floor && a.rounding == .even {
-                // quantized inside the bf16 packing, chunk by chunk (same values and bits)
-                accumulate(x, rows: rows, quantizeMXINT8: a)
-                return
-            }
-            // the whole input at once (stochastic rounding streams are indexed by row)
-            if xq.count < rows * k { xq = [Float](repeating: 0, count: rows * k) }
-            xq.withUnsafeMutableBufferPointer { Q in
-                Q.baseAddress!.update(from: x, count: rows * k)
-                _ = mxFakeQuantize(UnsafeMutableBufferPointer(start: Q.baseAddress!, count: rows * k), rows: rows, cols: k,
-                                   config: a, diagnostics: false)
-                accumulate(UnsafePointer(Q.baseAddress!), rows: rows, quantizeMXINT8: nil)
-            }
+        guard let a = act else { accumulate(x, rows: rows, quantizeMXINT8: nil); return }
+        if HessianAccumulator.fusedMXINT8Available && HessianAccumulator.fusesQuantization(a) {
+            // quantized inside the bf16 packing, chunk by chunk (same values and bits)
+            accumulate(x, rows: rows, quantizeMXINT8: a)
             return
         }
-        accumulate(x, rows: rows, quantizeMXINT8: nil)
+        // the whole input at once (stochastic rounding streams are indexed by row)
+        withFakeQuantized(x, rows: rows, a) { accumulate($0, rows: rows, quantizeMXINT8: nil) }
+    }
+
+    /// Whether activations quantized with `a` can be quantized inside the bf16 syrk's packing
+    /// (on builds that have it, `fusedMXINT8Available`): the integer kernels' MXINT8 row quantizer
+    /// applies (`Kernels.int8RowQuantizerApplies`).
+    public static func fusesQuantization(_ a: MXConfig) -> Bool { Kernels.int8RowQuantizerApplies(a) }
+
+    /// Runs `body` on `rows` rows of `x` ([rows, K]) quantize-dequantized with `a` (in the scratch `xq`).
+    private func withFakeQuantized<R>(_ x: UnsafePointer<Float>, rows: Int, _ a: MXConfig,
+                                      _ body: (UnsafePointer<Float>) -> R) -> R {
+        let count = rows * k
+        if xq.count < count { xq = [Float](repeating: 0, count: count) }
+        return xq.withUnsafeMutableBufferPointer { Q in
+            Q.baseAddress!.update(from: x, count: count)
+            _ = mxFakeQuantize(UnsafeMutableBufferPointer(start: Q.baseAddress!, count: count), rows: rows, cols: k,
+                               config: a, diagnostics: false)
+            return body(UnsafePointer(Q.baseAddress!))
+        }
     }
 
     /// Adds the rows chunk by chunk. `quantizeMXINT8` (MXINT8, block 32, floor, ties to even):
@@ -85,12 +93,8 @@ public final class HessianAccumulator {
                 if Kernels.syrkUpperBF16(n: k, k: n, a: x + r0 * k, y: G.baseAddress!, lda: k, ldy: k, quantizeMXINT8: true) {
                     return .bf16
                 }
-                if xq.count < n * k { xq = [Float](repeating: 0, count: n * k) }
-                return xq.withUnsafeMutableBufferPointer { Q in
-                    Q.baseAddress!.update(from: x + r0 * k, count: n * k)
-                    _ = mxFakeQuantize(UnsafeMutableBufferPointer(start: Q.baseAddress!, count: n * k), rows: n, cols: k,
-                                       config: a, diagnostics: false)
-                    return Kernels.syrkUpper(n: k, k: n, a: Q.baseAddress!, y: G.baseAddress!, lda: k, ldy: k)
+                return withFakeQuantized(x + r0 * k, rows: n, a) {
+                    Kernels.syrkUpper(n: k, k: n, a: $0, y: G.baseAddress!, lda: k, ldy: k)
                 }
             }
             if path == .bf16 { bf16Rows += n }

@@ -77,24 +77,15 @@ public struct SHA256: Sendable {
         for i in 0..<count { compress(p + 64 * i) }
     }
 
-    /// The Swift compression of `data` (whole blocks) from the initial state, for tests that
-    /// compare it with the hardware path: the state words a..h after the last block.
-    static func softwareState(_ data: [UInt8]) -> [UInt32] {
+    /// The state words a..h after compressing `data` (whole blocks) from the initial state with
+    /// the Swift compression (`software`) or the SHA extensions; nil for the latter when the CPU
+    /// lacks them. For tests that compare the two block by block.
+    static func blockState(_ data: [UInt8], software: Bool) -> [UInt32]? {
         precondition(data.count % 64 == 0)
-        var s = SHA256()
-        data.withUnsafeBufferPointer { b in for i in 0..<(data.count / 64) { s.compress(b.baseAddress! + 64 * i) } }
+        if !software && !hardware { return nil }
+        var s = SHA256(software: software)
+        data.withUnsafeBufferPointer { s.compressBlocks($0.baseAddress!, count: data.count / 64) }
         return [s.h.0, s.h.1, s.h.2, s.h.3, s.h.4, s.h.5, s.h.6, s.h.7]
-    }
-
-    /// The hardware compression of `data` (whole blocks) from the initial state; nil when the CPU
-    /// lacks the SHA extensions.
-    static func hardwareState(_ data: [UInt8]) -> [UInt32]? {
-        precondition(data.count % 64 == 0)
-        guard hardware else { return nil }
-        var s: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        data.withUnsafeBufferPointer { b in s.withUnsafeMutableBufferPointer { st in Self.k.withUnsafeBufferPointer {
-            mxq_sha256_blocks(st.baseAddress!, b.baseAddress!, data.count / 64, $0.baseAddress!) } } }
-        return s
     }
 
     /// Absorbs `bytes` (any length; call as often as needed).

@@ -30,11 +30,11 @@ final class SHA256Tests: XCTestCase {
         var rng = SplitMix64(seed: 42)
         for blocks in [1, 2, 3, 16, 37] {
             let data = (0..<(64 * blocks)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            XCTAssertEqual(SHA256.hardwareState(data), SHA256.softwareState(data), "\(blocks) blocks")
+            XCTAssertEqual(SHA256.blockState(data, software: false), SHA256.blockState(data, software: true), "\(blocks) blocks")
         }
         // all-zero and all-one bytes (carries in every addition)
-        XCTAssertEqual(SHA256.hardwareState([UInt8](repeating: 0, count: 128)), SHA256.softwareState([UInt8](repeating: 0, count: 128)))
-        XCTAssertEqual(SHA256.hardwareState([UInt8](repeating: 0xFF, count: 128)), SHA256.softwareState([UInt8](repeating: 0xFF, count: 128)))
+        XCTAssertEqual(SHA256.blockState([UInt8](repeating: 0, count: 128), software: false), SHA256.blockState([UInt8](repeating: 0, count: 128), software: true))
+        XCTAssertEqual(SHA256.blockState([UInt8](repeating: 0xFF, count: 128), software: false), SHA256.blockState([UInt8](repeating: 0xFF, count: 128), software: true))
     }
 
     /// Streaming in odd-sized pieces gives the one-shot digest (pieces cross block boundaries).
