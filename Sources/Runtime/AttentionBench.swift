@@ -71,3 +71,41 @@ public final class AttentionHarness {
         return worst
     }
 }
+
+/// RMSNorm on its own, for `mxq bench ptq`: seeded Gaussian rows [rows, n] (a few large
+/// outliers, as residual streams have) and weights; the forward pass's `rmsNorm` (8-row groups)
+/// against one `rmsNormRow` chain per row, on one thread each.
+public final class RMSNormHarness {
+    public let rows: Int, n: Int
+    private let x: [Float], w: [Float]
+    private var yGrouped: [Float], ySerial: [Float]
+
+    public init(rows: Int, n: Int, seed: UInt64) {
+        precondition(rows > 0 && n > 0)
+        self.rows = rows; self.n = n
+        var g = SplitMix64(seed: seed)
+        x = (0..<(rows * n)).map { i in g.nextGaussian() * (i % 101 == 0 ? 40 : 1) }
+        w = (0..<n).map { _ in 1 + 0.1 * g.nextGaussian() }
+        yGrouped = [Float](repeating: 0, count: rows * n)
+        ySerial = yGrouped
+    }
+
+    /// `rmsNorm` as the forward pass calls it (one thread).
+    public func runGrouped() {
+        let (r, n) = (rows, self.n)
+        x.withUnsafeBufferPointer { X in w.withUnsafeBufferPointer { W in yGrouped.withUnsafeMutableBufferPointer { Y in
+            rmsNorm(X.baseAddress!, weight: W.baseAddress!, into: Y.baseAddress!, rows: r, n: n, eps: 1e-5, threads: 1)
+        } } }
+    }
+
+    /// Row by row through `rmsNormRow` (one serial Double chain at a time).
+    public func runSerial() {
+        let n = self.n
+        x.withUnsafeBufferPointer { X in w.withUnsafeBufferPointer { W in ySerial.withUnsafeMutableBufferPointer { Y in
+            for r in 0..<rows { rmsNormRow(X.baseAddress! + r * n, W.baseAddress!, Y.baseAddress! + r * n, n: n, eps: 1e-5) }
+        } } }
+    }
+
+    /// Whether the last `runGrouped` and `runSerial` gave the same bits.
+    public var sameBits: Bool { yGrouped.map(\.bitPattern) == ySerial.map(\.bitPattern) }
+}

@@ -59,12 +59,42 @@ func rmsNormRow(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: Unsaf
     for c in 0..<n { y[c] = (x[c] * inv) * w[c] }
 }
 
-/// RMSNorm of `rows` rows of `n` values (row-major), parallel over rows.
+/// `rmsNormRow` of 8 consecutive rows (row stride n) with the same bits: lane r of the Double
+/// vector is row r's sum of squares, added in the same order as `rmsNormRow`'s chain (x² is exact
+/// in Double, so only the adds round). Eight independent chains instead of one: the serial chain is
+/// bound by the add latency (measured 2.3× for n = 576 on Zen 4).
+@inline(__always)
+func rmsNormRows8(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                  n: Int, eps: Float) {
+    var ss = SIMD8<Double>()
+    for c in 0..<n {
+        var f = SIMD8<Float>()
+        for r in 0..<8 { f[r] = x[r * n + c] }
+        let v = SIMD8<Double>(f)
+        ss += v * v
+    }
+    for r in 0..<8 {
+        let inv = Float(1.0 / (ss[r] / Double(n) + Double(eps)).squareRoot())
+        let xr = x + r * n, yr = y + r * n
+        for c in 0..<n { yr[c] = (xr[c] * inv) * w[c] }
+    }
+}
+
+/// RMSNorm of `rows` rows of `n` values (row-major), parallel over rows; every row has
+/// `rmsNormRow`'s bits (groups of 8 rows through `rmsNormRows8`, the rest one by one).
 func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
              rows: Int, n: Int, eps: Float, threads: Int? = nil) {
     let xs = UncheckedSendable(x), ws = UncheckedSendable(w), ys = UncheckedSendable(y)
     Parallel.forRanges(rows, threads: threads, minChunk: 16) { range in
-        for r in range { rmsNormRow(xs.value + r * n, ws.value, ys.value + r * n, n: n, eps: eps) }
+        var r = range.lowerBound
+        while r + 8 <= range.upperBound {
+            rmsNormRows8(xs.value + r * n, ws.value, ys.value + r * n, n: n, eps: eps)
+            r += 8
+        }
+        while r < range.upperBound {
+            rmsNormRow(xs.value + r * n, ws.value, ys.value + r * n, n: n, eps: eps)
+            r += 1
+        }
     }
 }
 

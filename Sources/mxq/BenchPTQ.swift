@@ -148,6 +148,20 @@ func runBenchPTQ(_ args: inout Args) throws {
         ratios.append(String(format: "causal attention at %d positions: %.0f%% of the GEMM's GFLOP/s (target ≥ 70%%)",
                              T, 100 * (h.flops / 1e9 / ta) / (gf / tg)))
     }
+    // RMSNorm (4 per block in GPTQ's staged pass): 8-row groups against one serial Double chain
+    // per row (same bits, checked first), one thread each.
+    do {
+        let h = RMSNormHarness(rows: ctx, n: 576, seed: 5)
+        h.runGrouped(); h.runSerial()
+        guard h.sameBits else {
+            throw BenchPTQFailure(description: "bench ptq: RMSNorm in 8-row groups differs from the row-by-row chain")
+        }
+        let ts = best { h.runSerial() }
+        row("rmsnorm row by row (1 thread)", 576, ctx, ts, nil)
+        let tg = best { h.runGrouped() }
+        row("rmsnorm 8-row groups (1 thread)", 576, ctx, tg, nil)
+        ratios.append(String(format: "rmsnorm of %d × 576: 8-row groups %.2f× row by row (bitwise equal)", ctx, ts / tg))
+    }
     // The Hessian cache's checksum: SHA-256 of one K = 1536 Hessian file body (18.9 MB), Swift
     // compression against the SHA extensions where the CPU has them (same digest, checked first).
     do {

@@ -35,6 +35,35 @@ final class ForwardTests: XCTestCase {
         for i in 0..<16 { XCTAssertEqual(e[i], expScalar(v[i])) }
     }
 
+    /// rmsNorm's contract, written out: per row, Σ x² as one serial Double chain in column order,
+    /// inv = Float(1/√(Σ/n + eps)), y = (x·inv)·w in Float. Same bits for every row, whether the
+    /// row goes through the 8-row path or alone (row counts around multiples of 8, ragged n), and
+    /// for any thread count.
+    func testRMSNormRowsHaveTheSerialChainsBits() {
+        var g = SplitMix64(seed: 41)
+        func u() -> Float { Float(g.next() >> 40) / Float(1 << 24) * 2 - 1 }
+        for (rows, n) in [(1, 5), (7, 9), (8, 16), (9, 33), (23, 64), (40, 17)] {
+            // wide dynamic range so that the Double chain's rounding matters
+            let x = (0..<(rows * n)).map { i in u() * (i % 7 == 0 ? 300 : 1) }
+            let w = (0..<n).map { _ in u() + 1.5 }
+            var want = [Float](repeating: 0, count: rows * n)
+            for r in 0..<rows {
+                var ss = 0.0
+                for c in 0..<n { ss += Double(x[r * n + c]) * Double(x[r * n + c]) }
+                let inv = Float(1.0 / (ss / Double(n) + 1e-5).squareRoot())
+                for c in 0..<n { want[r * n + c] = (x[r * n + c] * inv) * w[c] }
+            }
+            for threads in [1, 2, 3] {
+                var got = [Float](repeating: .nan, count: rows * n)
+                x.withUnsafeBufferPointer { X in w.withUnsafeBufferPointer { W in got.withUnsafeMutableBufferPointer { Y in
+                    rmsNorm(X.baseAddress!, weight: W.baseAddress!, into: Y.baseAddress!, rows: rows, n: n, eps: 1e-5,
+                            threads: threads)
+                } } }
+                XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "rows \(rows), n \(n), threads \(threads)")
+            }
+        }
+    }
+
     func testForwardMatchesNaiveReference() {
         // Head dims 8 (GEMM fallback), 16, 64 and 80 (tiled kernels incl. 1-row and 16-column
         // tails); row blocks that do and do not divide T.
