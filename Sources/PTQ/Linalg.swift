@@ -21,6 +21,50 @@ enum Linalg {
         return s
     }
 
+    /// `dot(a_r, b, n)` for four rows a_r against one b, each with `dot`'s bits (the same four
+    /// accumulators per row, the same final sums): b is loaded once for the four rows.
+    @inline(__always)
+    static func dot4(_ a0: UnsafePointer<Double>, _ a1: UnsafePointer<Double>, _ a2: UnsafePointer<Double>,
+                     _ a3: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> (Double, Double, Double, Double) {
+        typealias V = SIMD4<Double>
+        var p0 = V(), p1 = V(), p2 = V(), p3 = V()
+        var q0 = V(), q1 = V(), q2 = V(), q3 = V()
+        var r0 = V(), r1 = V(), r2 = V(), r3 = V()
+        var t0 = V(), t1 = V(), t2 = V(), t3 = V()
+        let ra0 = UnsafeRawPointer(a0), ra1 = UnsafeRawPointer(a1), ra2 = UnsafeRawPointer(a2), ra3 = UnsafeRawPointer(a3)
+        let rb = UnsafeRawPointer(b)
+        var i = 0
+        while i + 16 <= n {
+            let o = i * 8
+            let b0 = rb.loadUnaligned(fromByteOffset: o, as: V.self), b1 = rb.loadUnaligned(fromByteOffset: o + 32, as: V.self)
+            let b2 = rb.loadUnaligned(fromByteOffset: o + 64, as: V.self), b3 = rb.loadUnaligned(fromByteOffset: o + 96, as: V.self)
+            p0 += ra0.loadUnaligned(fromByteOffset: o, as: V.self) * b0
+            p1 += ra0.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
+            p2 += ra0.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
+            p3 += ra0.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
+            q0 += ra1.loadUnaligned(fromByteOffset: o, as: V.self) * b0
+            q1 += ra1.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
+            q2 += ra1.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
+            q3 += ra1.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
+            r0 += ra2.loadUnaligned(fromByteOffset: o, as: V.self) * b0
+            r1 += ra2.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
+            r2 += ra2.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
+            r3 += ra2.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
+            t0 += ra3.loadUnaligned(fromByteOffset: o, as: V.self) * b0
+            t1 += ra3.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
+            t2 += ra3.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
+            t3 += ra3.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
+            i += 16
+        }
+        var s0 = ((p0 + p1) + (p2 + p3)).sum(), s1 = ((q0 + q1) + (q2 + q3)).sum()
+        var s2 = ((r0 + r1) + (r2 + r3)).sum(), s3 = ((t0 + t1) + (t2 + t3)).sum()
+        while i < n {
+            s0 += a0[i] * b[i]; s1 += a1[i] * b[i]; s2 += a2[i] * b[i]; s3 += a3[i] * b[i]
+            i += 1
+        }
+        return (s0, s1, s2, s3)
+    }
+
     /// Lower Cholesky factor L (A = L·Lᵀ) in place; the strict upper triangle is zeroed.
     /// Returns false if A is not (numerically) positive definite.
     ///
@@ -55,9 +99,23 @@ enum Linalg {
                         let ib = UncheckedSendable(IV.baseAddress!)
                         Parallel.forRanges(rows, threads: threads, minChunk: 8) { r in
                             let base = bs.value, inv = ib.value
-                            for i in (j1 + r.lowerBound)..<(j1 + r.upperBound) {
+                            var i = j1 + r.lowerBound
+                            let end = j1 + r.upperBound
+                            // four rows at a time share the loads of row j (same dots, same bits)
+                            while i + 4 <= end {
+                                let r0 = base + i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n
+                                for j in j0..<j1 {
+                                    let (d0, d1, d2, d3) = dot4(r0, r1, r2, r3, base + j * n, j)
+                                    let iv = inv[j]
+                                    r0[j] = (r0[j] - d0) * iv; r1[j] = (r1[j] - d1) * iv
+                                    r2[j] = (r2[j] - d2) * iv; r3[j] = (r3[j] - d3) * iv
+                                }
+                                i += 4
+                            }
+                            while i < end {
                                 let ri = base + i * n
                                 for j in j0..<j1 { ri[j] = (ri[j] - dot(ri, base + j * n, j)) * inv[j] }
+                                i += 1
                             }
                         }
                     }
@@ -119,16 +177,7 @@ enum Linalg {
                     if i0 > 0 {
                         let threads = (i1 - i0) * i0 * i0 > 400_000 ? nil : 1
                         Parallel.forRanges(i1 - i0, threads: threads, minChunk: 4) { rr in
-                            let L = lb.value, X = xb.value
-                            for k in 0..<i0 {
-                                let xk = X + k * n
-                                for i in (i0 + rr.lowerBound)..<(i0 + rr.upperBound) {
-                                    let lik = L[i * n + k]
-                                    if lik == 0 { continue }
-                                    let xi = X + i * n
-                                    for c in 0...k { xi[c] -= lik * xk[c] }
-                                }
-                            }
+                            panelUpdate(L: lb.value, X: xb.value, n: n, rows: (i0 + rr.lowerBound)..<(i0 + rr.upperBound), i0: i0)
                         }
                     }
                     // within the panel, in order; then the scaling
@@ -149,6 +198,97 @@ enum Linalg {
             }
         }
         l = x
+    }
+
+    /// X[i][c] −= L[i][k]·X[k][c] for rows i in `rows`, k in 0..<i0, c ≤ k, terms with L[i][k] = 0
+    /// skipped, each element's updates in increasing k (as `invertLowerReference`). Columns in
+    /// chunks of 16 held in registers over the whole k loop (one load and store per element
+    /// instead of one per k), four rows at a time sharing the loads of X[k]; in a chunk the first
+    /// 15 k touch only the columns c ≤ k and go element by element, before the vector updates of
+    /// the later k, so each element still sees k in increasing order. Columns past the last whole
+    /// chunk go element by element.
+    @inline(__always)
+    static func panelUpdate(L: UnsafePointer<Double>, X: UnsafeMutablePointer<Double>, n: Int, rows: Range<Int>, i0: Int) {
+        typealias V = SIMD4<Double>
+        @inline(__always) func ld(_ p: UnsafeMutablePointer<Double>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        @inline(__always) func st(_ v: V, _ p: UnsafeMutablePointer<Double>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+        /// the triangle of chunk [c0, c0+16): k in c0..<min(c0+15, i0), columns c0...k
+        @inline(__always) func head(_ i: Int, _ c0: Int) {
+            let xi = X + i * n
+            for k in c0..<min(c0 + 15, i0) {
+                let lik = L[i * n + k]
+                if lik == 0 { continue }
+                let xk = X + k * n
+                for c in c0...k { xi[c] -= lik * xk[c] }
+            }
+        }
+        let whole = i0 / 16 * 16        // columns in whole chunks
+        // chunk by chunk (outer), so the chunk's column of X[k] (i0 × 128 bytes) stays in cache
+        // for every row group
+        // The chunk's column of X[k] for k ≥ c0 + 15, copied contiguous first: rows of X are n·8 bytes
+        // apart, a multiple of 4 KB for n = 1536, which maps them to a few cache sets.
+        let panelK = UnsafeMutablePointer<Double>.allocate(capacity: max(1, i0 * 16))
+        defer { panelK.deallocate() }
+        var c0 = 0
+        while c0 < whole {
+            for k in min(c0 + 15, i0)..<i0 { (panelK + (k - c0 - 15) * 16).update(from: X + k * n + c0, count: 16) }
+            var i = rows.lowerBound
+            while i < rows.upperBound {
+                let nr = min(4, rows.upperBound - i)
+                for r in 0..<nr { head(i + r, c0) }
+                let kStart = c0 + 15
+                if kStart < i0 {
+                    if nr == 4 {
+                        let x0 = X + i * n + c0, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n
+                        var a0 = ld(x0), a1 = ld(x0 + 4), a2 = ld(x0 + 8), a3 = ld(x0 + 12)
+                        var b0 = ld(x1), b1 = ld(x1 + 4), b2 = ld(x1 + 8), b3 = ld(x1 + 12)
+                        var e0 = ld(x2), e1 = ld(x2 + 4), e2 = ld(x2 + 8), e3 = ld(x2 + 12)
+                        var f0 = ld(x3), f1 = ld(x3 + 4), f2 = ld(x3 + 8), f3 = ld(x3 + 12)
+                        let l0 = L + i * n, l1 = l0 + n, l2 = l1 + n, l3 = l2 + n
+                        for k in kStart..<i0 {
+                            let xk = panelK + (k - kStart) * 16
+                            let y0 = ld(xk), y1 = ld(xk + 4), y2 = ld(xk + 8), y3 = ld(xk + 12)
+                            let m0 = l0[k], m1 = l1[k], m2 = l2[k], m3 = l3[k]
+                            if m0 != 0 { let v = V(repeating: m0); a0 -= v * y0; a1 -= v * y1; a2 -= v * y2; a3 -= v * y3 }
+                            if m1 != 0 { let v = V(repeating: m1); b0 -= v * y0; b1 -= v * y1; b2 -= v * y2; b3 -= v * y3 }
+                            if m2 != 0 { let v = V(repeating: m2); e0 -= v * y0; e1 -= v * y1; e2 -= v * y2; e3 -= v * y3 }
+                            if m3 != 0 { let v = V(repeating: m3); f0 -= v * y0; f1 -= v * y1; f2 -= v * y2; f3 -= v * y3 }
+                        }
+                        st(a0, x0); st(a1, x0 + 4); st(a2, x0 + 8); st(a3, x0 + 12)
+                        st(b0, x1); st(b1, x1 + 4); st(b2, x1 + 8); st(b3, x1 + 12)
+                        st(e0, x2); st(e1, x2 + 4); st(e2, x2 + 8); st(e3, x2 + 12)
+                        st(f0, x3); st(f1, x3 + 4); st(f2, x3 + 8); st(f3, x3 + 12)
+                    } else {
+                        for r in 0..<nr {
+                            let x0 = X + (i + r) * n + c0
+                            var a0 = ld(x0), a1 = ld(x0 + 4), a2 = ld(x0 + 8), a3 = ld(x0 + 12)
+                            let l0 = L + (i + r) * n
+                            for k in kStart..<i0 {
+                                let m0 = l0[k]
+                                if m0 == 0 { continue }
+                                let xk = panelK + (k - kStart) * 16, v = V(repeating: m0)
+                                a0 -= v * ld(xk); a1 -= v * ld(xk + 4); a2 -= v * ld(xk + 8); a3 -= v * ld(xk + 12)
+                            }
+                            st(a0, x0); st(a1, x0 + 4); st(a2, x0 + 8); st(a3, x0 + 12)
+                        }
+                    }
+                }
+                i += nr
+            }
+            c0 += 16
+        }
+        // columns whole..<i0, element by element (k ≥ c for each)
+        if whole < i0 {
+            for i in rows {
+                let xi = X + i * n
+                for k in whole..<i0 {
+                    let lik = L[i * n + k]
+                    if lik == 0 { continue }
+                    let xk = X + k * n
+                    for c in whole...k { xi[c] -= lik * xk[c] }
+                }
+            }
+        }
     }
 
     /// The row-by-row inverse (session 1), the reference for `invertLower`.
