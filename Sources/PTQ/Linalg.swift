@@ -38,22 +38,14 @@ enum Linalg {
             let o = i * 8
             let b0 = rb.loadUnaligned(fromByteOffset: o, as: V.self), b1 = rb.loadUnaligned(fromByteOffset: o + 32, as: V.self)
             let b2 = rb.loadUnaligned(fromByteOffset: o + 64, as: V.self), b3 = rb.loadUnaligned(fromByteOffset: o + 96, as: V.self)
-            p0 += ra0.loadUnaligned(fromByteOffset: o, as: V.self) * b0
-            p1 += ra0.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
-            p2 += ra0.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
-            p3 += ra0.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
-            q0 += ra1.loadUnaligned(fromByteOffset: o, as: V.self) * b0
-            q1 += ra1.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
-            q2 += ra1.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
-            q3 += ra1.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
-            r0 += ra2.loadUnaligned(fromByteOffset: o, as: V.self) * b0
-            r1 += ra2.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
-            r2 += ra2.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
-            r3 += ra2.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
-            t0 += ra3.loadUnaligned(fromByteOffset: o, as: V.self) * b0
-            t1 += ra3.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
-            t2 += ra3.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
-            t3 += ra3.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
+            @inline(__always) func row(_ a: UnsafeRawPointer, _ x0: inout V, _ x1: inout V, _ x2: inout V, _ x3: inout V) {
+                x0 += a.loadUnaligned(fromByteOffset: o, as: V.self) * b0
+                x1 += a.loadUnaligned(fromByteOffset: o + 32, as: V.self) * b1
+                x2 += a.loadUnaligned(fromByteOffset: o + 64, as: V.self) * b2
+                x3 += a.loadUnaligned(fromByteOffset: o + 96, as: V.self) * b3
+            }
+            row(ra0, &p0, &p1, &p2, &p3); row(ra1, &q0, &q1, &q2, &q3)
+            row(ra2, &r0, &r1, &r2, &r3); row(ra3, &t0, &t1, &t2, &t3)
             i += 16
         }
         var s0 = ((p0 + p1) + (p2 + p3)).sum(), s1 = ((q0 + q1) + (q2 + q3)).sum()
