@@ -204,10 +204,10 @@ enum Linalg {
         typealias V = SIMD4<Double>
         @inline(__always) func ld(_ p: UnsafeMutablePointer<Double>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         @inline(__always) func st(_ v: V, _ p: UnsafeMutablePointer<Double>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
-        /// the triangle of chunk [c0, c0+16): k in c0..<min(c0+15, i0), columns c0...k
-        @inline(__always) func head(_ i: Int, _ c0: Int) {
+        /// Element by element: row i's columns c0...k for k in `ks` (the original loop's order).
+        @inline(__always) func scalar(_ i: Int, from c0: Int, _ ks: Range<Int>) {
             let xi = X + i * n
-            for k in c0..<min(c0 + 15, i0) {
+            for k in ks {
                 let lik = L[i * n + k]
                 if lik == 0 { continue }
                 let xk = X + k * n
@@ -215,10 +215,9 @@ enum Linalg {
             }
         }
         let whole = i0 / 16 * 16        // columns in whole chunks
-        // chunk by chunk (outer), so the chunk's column of X[k] (i0 × 128 bytes) stays in cache
-        // for every row group
-        // The chunk's column of X[k] for k ≥ c0 + 15, copied contiguous first: rows of X are n·8 bytes
-        // apart, a multiple of 4 KB for n = 1536, which maps them to a few cache sets.
+        // Chunk by chunk (outer), so the chunk's column of X[k] stays in cache for every row group;
+        // that column (k ≥ c0 + 15) is copied contiguous first: rows of X are n·8 bytes apart, a
+        // multiple of 4 KB for n = 1536, which maps them to a few cache sets.
         let panelK = UnsafeMutablePointer<Double>.allocate(capacity: max(1, i0 * 16))
         defer { panelK.deallocate() }
         var c0 = 0
@@ -227,7 +226,7 @@ enum Linalg {
             var i = rows.lowerBound
             while i < rows.upperBound {
                 let nr = min(4, rows.upperBound - i)
-                for r in 0..<nr { head(i + r, c0) }
+                for r in 0..<nr { scalar(i + r, from: c0, c0..<min(c0 + 15, i0)) }   // the chunk's triangle
                 let kStart = c0 + 15
                 if kStart < i0 {
                     if nr == 4 {
@@ -269,18 +268,8 @@ enum Linalg {
             }
             c0 += 16
         }
-        // columns whole..<i0, element by element (k ≥ c for each)
-        if whole < i0 {
-            for i in rows {
-                let xi = X + i * n
-                for k in whole..<i0 {
-                    let lik = L[i * n + k]
-                    if lik == 0 { continue }
-                    let xk = X + k * n
-                    for c in whole...k { xi[c] -= lik * xk[c] }
-                }
-            }
-        }
+        // columns whole..<i0, element by element
+        if whole < i0 { for i in rows { scalar(i, from: whole, whole..<i0) } }
     }
 
     /// The row-by-row inverse (session 1), the reference for `invertLower`.

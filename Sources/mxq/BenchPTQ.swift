@@ -15,12 +15,12 @@ and MXINT8-quantized inputs), the syrk alone on MXINT8-quantized rows through fp
 on builds for AVX-512 BF16, through the bf16 path (same bits), the fp32 GEMM of the same size
 for comparison, activation fake-quantization, GPTQ's quantization of one weight matrix (MXINT4) from its Hessian, and the
 forward pass's causal attention at T positions (default 2048; 9 heads of 64, 3 KV heads) beside
-an fp32 GEMM with T rows, and the SHA-256 of one K = 1536 Hessian cache file (Swift against the
-SHA extensions). Wall clock, best of --reps (default 3); the last lines give the
+an fp32 GEMM with T rows, RMSNorm of T × 576 rows in 8-row groups against row by row (one
+thread), and the SHA-256 of one K = 1536 Hessian cache file (Swift against the SHA extensions). Wall clock, best of --reps (default 3); the last lines give the
 Hessian's and the attention's GFLOP/s as a share of the GEMM's in the same run. Before timing,
 the half (upper-triangle) Hessian is checked against the full GEMM's product, the Hessian of
-MXINT8 inputs and the bf16 syrk against the fp32 syrk of the fake-quantized rows, bit for bit, and
-the attention against a Double reference on sampled rows (1e-4 relative).
+MXINT8 inputs and the bf16 syrk against the fp32 syrk of the fake-quantized rows, and the grouped
+RMSNorm against the row-by-row one, bit for bit, and the attention against a Double reference on sampled rows (1e-4 relative).
 """
 
 func runBenchPTQ(_ args: inout Args) throws {
@@ -183,7 +183,8 @@ func runBenchPTQ(_ args: inout Args) throws {
         }
     }
     print("verified before timing: each Hessian accumulation equals the full XᵀX GEMM's upper triangle (bitwise, symmetric),"
-          + " on mxint8 inputs the fp32 syrk of the fake-quantized rows, and the bf16 syrk the fp32 syrk (bitwise);"
+          + " on mxint8 inputs the fp32 syrk of the fake-quantized rows, the bf16 syrk the fp32 syrk, and the grouped"
+          + " RMSNorm the row-by-row one (bitwise);"
           + String(format: " attention within %.1e of a Double reference on 6 rows of every head", attnError))
     for r in ratios { print(r) }
 }
