@@ -64,6 +64,9 @@ public struct CostModel: Sendable {
     /// through the quantized block that yields its outputs (GPTQ's staged pass, or the final pass)
     /// on the integer kernels or through fp32 fake-quant weights.
     public var observePassBase = 0.88e-3, quantizedPassBaseInt = 0.51e-3, quantizedPassBaseFake = 1.53e-3
+    /// RTN's observing pass, which computes only the records' sampled rows past the q/k/v products
+    /// (`LlamaModel.observeBlockRows`), per calibration token (measured 0.34e-3 at 32 × 512).
+    public var observeSampledPass = 0.34e-3
     /// Extra seconds per calibration token and position of context, per pass (the attention):
     /// the observing and final passes, and GPTQ's staged pass.
     public var passPerPosition = 1.7e-7, stagedPassPerPosition = 2.07e-7
@@ -116,7 +119,7 @@ public struct CostModel: Sendable {
         let names = c.recipe.stages.map(\.name)
         let gptqFirst = names.first == "gptq"
         // the observing pass (not when GPTQ comes first: its staged pass collects the statistics)
-        if !gptqFirst { s += tokens * (observePassBase + attention) }
+        if !gptqFirst { s += tokens * (names.allSatisfy { $0 == "rtn" } ? observeSampledPass : observePassBase + attention) }
         // the pass through the quantized block (GPTQ's staged pass, or the final pass)
         let staged = names.contains("gptq")
         s += tokens * ((int ? quantizedPassBaseInt : quantizedPassBaseFake)

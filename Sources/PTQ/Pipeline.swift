@@ -35,6 +35,8 @@ public struct PTQOptions: Sendable {
     /// fake-quant products up to fp32 summation order. Off (the default): fp32 fake-quant
     /// throughout, as before. Every linear is left unpacked (fp32 fake-quant weights) on return.
     public var integerKernels = false
+    /// Tests: false makes RTN's observing pass compute every row, not only the sample's.
+    var observeSampleRowsOnly = true
     public init() {}
 }
 
@@ -278,6 +280,13 @@ final class GroupStats {
         for p in positions { sample.append(contentsOf: UnsafeBufferPointer(start: x + p * k, count: k)) }
         sampleRows += positions.count
     }
+
+    /// Adds `rows` rows [rows, k] to the sample only (absMax/absSum unchanged: statistics of the
+    /// sample alone, for stages that use nothing else).
+    func addSample(_ x: UnsafePointer<Float>, rows: Int) {
+        sample.append(contentsOf: UnsafeBufferPointer(start: x, count: rows * k))
+        sampleRows += rows
+    }
 }
 
 struct PipelineState {
@@ -388,14 +397,25 @@ struct PipelineState {
             let tA = monotonicSeconds()
             var statsSeconds = 0.0
             let leaders = groupLeaders(lins)
+            // RTN uses no statistics, the records only the sample: the pass then computes the
+            // sample's rows only (bitwise the same values; `LlamaModel.observeBlockRows`).
+            let sampleOnly = options.observeSampleRowsOnly && stages.allSatisfy { $0 == .rtn } && positions.count < L && L > 8 && hidden.count * positions.count > 8
             model.inputObserver = { lin, buf, m in
                 guard let g = leaders[lin.name] else { return }
                 let t0 = monotonicSeconds()
-                precondition(m == L)
-                stats[g.rawValue].add(buf.baseAddress!, rows: m, positions: positions)
+                if sampleOnly {
+                    stats[g.rawValue].addSample(buf.baseAddress!, rows: m)
+                } else {
+                    precondition(m == L)
+                    stats[g.rawValue].add(buf.baseAddress!, rows: m, positions: positions)
+                }
                 statsSeconds += monotonicSeconds() - t0
             }
-            observeInputs(bi, hidden: hidden, seqLen: L)
+            if sampleOnly {
+                model.observeBlockRows(bi, hidden: hidden, seqLen: L, rows: positions)
+            } else {
+                observeInputs(bi, hidden: hidden, seqLen: L)
+            }
             model.inputObserver = nil
             stageSeconds["passes", default: 0] += monotonicSeconds() - tA - statsSeconds
             stageSeconds["statistics", default: 0] += statsSeconds
@@ -561,12 +581,14 @@ struct PipelineState {
             if !outputsDone { packForCalibration(l, spec: s) }      // GPTQ's staged pass packed them already
         }
         defer { for l in lins { l.packed = nil } }
-        if !outputsDone {
+        // The last block's outputs feed no further block: not computed.
+        let last = bi == model.activeBlockCount - 1
+        if !outputsDone && !last {
             let tC = monotonicSeconds()
             for s in 0..<hidden.count { model.forwardBlock(bi, hidden: &hidden[s], seqLen: L) }
             stageSeconds["passes", default: 0] += monotonicSeconds() - tC
         }
-        if heldout != nil {
+        if heldout != nil && !last {
             let tH = monotonicSeconds()
             let hl = heldout!.length
             for s in 0..<heldout!.sequences.count { model.forwardBlock(bi, hidden: &heldout!.sequences[s], seqLen: hl) }

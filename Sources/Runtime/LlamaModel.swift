@@ -281,6 +281,67 @@ public final class LlamaModel {
         }
     }
 
+    /// Shows `inputObserver` the inputs of decoder layer `i`'s seven linears at the token
+    /// positions `rows` (increasing, each < seqLen) of every sequence in `hidden` ([seqLen ·
+    /// hidden] each), compacted: every call sees hidden.count · rows.count rows, sequence by
+    /// sequence, each bitwise `observeBlock`'s row at that position. Only what those rows need
+    /// is computed: RMSNorm and the q/k/v products at every position (keys and values), the
+    /// attention of the chosen query rows, then o, the residual, RMSNorm, gate/up and
+    /// silu(gate)·up on the compacted rows. Requires seqLen > 8 and hidden.count · rows.count > 8
+    /// (the products then take the same GEMM path as `observeBlock`'s); `hidden` is not changed.
+    public func observeBlockRows(_ i: Int, hidden: [[Float]], seqLen T: Int, rows: [Int]) {
+        precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
+        for h in hidden { precondition(h.count == T * config.hiddenSize, "hidden must hold seqLen×hidden values") }
+        precondition(zip(rows, rows.dropFirst()).allSatisfy { $0 < $1 } && (rows.first ?? 0) >= 0 && (rows.last ?? 0) < T,
+                     "rows must be increasing positions in 0..<seqLen")
+        precondition(T > 8 && hidden.count * rows.count > 8, "observeBlockRows needs seqLen > 8 and more than 8 rows")
+        guard let obs = inputObserver else { return }
+        let b = blocks[i]
+        let h = config.hiddenSize, qd = config.numHeads * config.headDim, f = config.intermediateSize
+        let P = rows.count, M = hidden.count * P
+        let ws = workspaceFor(T)
+        let rope = ropeFor(T)
+        let th = threads
+        var xin = [Float](repeating: 0, count: M * h)     // RMSNorm(hidden) at the rows: q/k/v's input
+        var att = [Float](repeating: 0, count: M * qd)    // attention output at the rows: o's input
+        var res = [Float](repeating: 0, count: M * h)     // hidden at the rows, then + o(att)
+        for (s, hs) in hidden.enumerated() {
+            hs.withUnsafeBufferPointer { hp in
+                normInto(ws.xn, hp.baseAddress!, b.inputNorm, T)
+                attentionCore(b, ws: ws, rope: rope, seqLen: T, observer: nil, queryRows: rows)
+                for (p, r) in rows.enumerated() {
+                    let d = s * P + p
+                    xin.withUnsafeMutableBufferPointer { (($0.baseAddress! + d * h)).update(from: ws.xn + r * h, count: h) }
+                    att.withUnsafeMutableBufferPointer { (($0.baseAddress! + d * qd)).update(from: ws.attn + r * qd, count: qd) }
+                    res.withUnsafeMutableBufferPointer { (($0.baseAddress! + d * h)).update(from: hp.baseAddress! + r * h, count: h) }
+                }
+            }
+        }
+        var xn = [Float](repeating: 0, count: M * h)
+        var gate = [Float](repeating: 0, count: M * f), up = [Float](repeating: 0, count: M * f)
+        xin.withUnsafeBufferPointer { x in
+            for l in [b.qProj, b.kProj, b.vProj] { l.observe(x.baseAddress!, rows: M, observer: obs, threads: th) }
+        }
+        res.withUnsafeMutableBufferPointer { rp in
+            xn.withUnsafeMutableBufferPointer { xp in
+                att.withUnsafeBufferPointer { ap in
+                    b.oProj.forward(ap.baseAddress!, rows: M, into: xp.baseAddress!, observer: obs, threads: th)
+                }
+                addInPlace(rp.baseAddress!, xp.baseAddress!, count: M * h)
+                normInto(xp.baseAddress!, rp.baseAddress!, b.postAttentionNorm, M)
+            }
+        }
+        xn.withUnsafeBufferPointer { xp in gate.withUnsafeMutableBufferPointer { gp in up.withUnsafeMutableBufferPointer { upp in
+            Linear.forward([b.gateProj, b.upProj], xp.baseAddress!, rows: M, into: [gp.baseAddress!, upp.baseAddress!],
+                           observer: obs, threads: th, shareInput: shareActivationQuantization)
+            let G = UncheckedSendable(gp.baseAddress!), U = UncheckedSendable(UnsafePointer(upp.baseAddress!))
+            Parallel.forRanges(M, threads: th, minChunk: 16) { range in
+                swiGLU(G.value + range.lowerBound * f, U.value + range.lowerBound * f, n: range.count * f)
+            }
+            b.downProj.observe(gp.baseAddress!, rows: M, observer: obs, threads: th)
+        } } }
+    }
+
     /// Applies decoder layer `i` to several sequences (`hidden[s]`: [seqLen · hidden] each) in
     /// four sweeps, one per input point of the layer's linears, for true-sequential calibration:
     /// in sweep p every sequence's input at point p is shown to `inputObserver` (once per linear
@@ -575,8 +636,10 @@ public final class LlamaModel {
     }
 
     /// ws.attn [T, heads·hd] = causal attention of the q/k/v projections of ws.xn [T, hidden].
+    /// With `queryRows` (and a head dim that is a multiple of 16) only those rows of ws.attn are
+    /// computed (the others are left as they were).
     private func attentionCore(_ b: LlamaBlock, ws: Workspace, rope: RopeTables, seqLen T: Int,
-                               observer obs: LinearInputObserver?) {
+                               observer obs: LinearInputObserver?, queryRows: [Int]? = nil) {
         let cfg = config
         let hd = cfg.headDim
         let nh = cfg.numHeads, nkv = cfg.numKVHeads
@@ -610,7 +673,11 @@ public final class LlamaModel {
             }
         }}
         Self.layoutKeys(config: config, threads: th, ws: ws, seqLen: T)
-        Self.attention(config: config, threads: threads, ws: ws, seqLen: T)
+        if let rows = queryRows, hd % 16 == 0 {
+            Self.attention(config: config, threads: threads, ws: ws, seqLen: T, queryRows: rows)
+        } else {
+            Self.attention(config: config, threads: threads, ws: ws, seqLen: T)
+        }
     }
 
     /// ws.kh from ws.k ([T][kvHeads·hd], RoPE applied), per KV head: 32-key panels of Kᵀ ([hd][32],
@@ -711,6 +778,33 @@ public final class LlamaModel {
                     for j in valid..<r1 { row[j] = 0 }
                 }
                 Gemm.xb(m: m, n: hd, k: r1, x: scores, b: v, y: out, threads: 1, ldy: qd)
+            }
+        }
+    }
+
+    /// The rows `queryRows` of ws.attn (head dims that are multiples of 16): the same kernel as
+    /// `attention` on one query row at a time, hence bitwise the same rows. Work items are
+    /// (row, head), latest rows (the most keys) first, handed out dynamically.
+    static func attention(config: LlamaConfig, threads: Int?, ws: Workspace, seqLen T: Int, queryRows: [Int]) {
+        let hd = config.headDim, nh = config.numHeads
+        precondition(hd % 16 == 0, "attention(queryRows:) needs a head dim that is a multiple of 16")
+        let group = nh / config.numKVHeads
+        let qd = nh * hd
+        let ldk = Workspace.paddedKeys(T)
+        var items: [(head: Int, row: Int)] = []
+        for r in queryRows.reversed() { for hh in 0..<nh { items.append((hh, r)) } }
+        let queue = WorkQueue(count: items.count)
+        let S = UncheckedSendable(ws), I = UncheckedSendable(items)
+        let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), max(1, items.count))
+        Parallel.forEach(workers, threads: workers) { wkr in
+            let ws = S.value
+            let scores = ws.scores + wkr * (ws.rowBlock * ws.scoreStride + ws.rowBlock)
+            let lds = ldk + 16
+            while let idx = queue.next() {
+                let (hh, r) = I.value[idx]
+                let kv = hh / group
+                causalAttentionBlock(q: ws.qh + (hh * T + r) * hd, kt: ws.kh + kv * hd * ldk, v: ws.vh + kv * T * hd,
+                                     hd: hd, r0: r, m: 1, scores: scores, lds: lds, o: ws.attn + r * qd + hh * hd, ldo: qd)
             }
         }
     }

@@ -161,6 +161,27 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(rep.csv.split(separator: "\n").count, 15)
     }
 
+    /// RTN's observing pass computes only the sampled rows: the same records and weights as the
+    /// pass over every row.
+    func testRTNRecordsFromSampledRowsEqualTheFullPass() throws {
+        let w4 = MXConfig(format: .mxint4), a8 = MXConfig(format: .mxint8)
+        let plan = QuantPlan(defaults: QuantSpec(weight: w4, act: a8))
+        var reports: [PTQReport] = [], weights: [[[Float]]] = []
+        for sampled in [true, false] {
+            let model = Tiny.model()
+            var o = quiet()
+            o.recordTokens = 12     // 4 of the 40 positions of each of the 3 sequences
+            o.observeSampleRowsOnly = sampled
+            reports.append(try quantize(model: model, plan: plan, calibration: Tiny.calibration(), options: o))
+            weights.append(model.linears.map(\.weight))
+        }
+        XCTAssertEqual(weights[0], weights[1])
+        XCTAssertEqual(reports[0].records.count, 14)
+        func strip(_ r: StageLayerRecord) -> StageLayerRecord { var r = r; r.seconds = 0; return r }
+        XCTAssertEqual(reports[0].records.map(strip), reports[1].records.map(strip))
+        XCTAssertTrue(reports[0].records.allSatisfy { $0.outputSQNR.isFinite && $0.outputMSE > 0 })
+    }
+
     /// Sum over a block-0 input group of the records' output squared error (MSE · rows · N).
     func groupSSE(_ recs: [StageLayerRecord], stage: String, names: [String], model: LlamaModel, rows: Int) -> Double {
         names.reduce(0.0) { acc, n in

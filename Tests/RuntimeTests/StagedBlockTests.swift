@@ -68,6 +68,42 @@ final class StagedBlockTests: XCTestCase {
         XCTAssertEqual(recomputed, got)
     }
 
+    /// `observeBlockRows` shows each linear, once, the rows `observeBlock` shows it at the chosen
+    /// positions, bitwise, sequence by sequence (tiled attention with head dim 16 and the GEMM
+    /// fallback with head dim 12; biases; activation-quantized copies; 9 and 15 rows).
+    func testObserveBlockRowsEqualsObserveBlockAtThoseRows() {
+        let biased = LlamaConfig.tiny(vocabSize: 40, hiddenSize: 48, intermediateSize: 72, numLayers: 2, numHeads: 4,
+                                      numKVHeads: 2, qkvBias: true, outputBias: true)
+        for (c, rows) in [(cfg, [0, 5, 6, 13, 20]), (biased, [2, 11, 19])] {
+            let t = LlamaModel.randomTensors(config: c, seed: 5)
+            let m = try! LlamaModel(config: c, tensor: { t[$0] })
+            m.blocks[1].kProj.actQuant = MXConfig(format: .mxint8)
+            m.blocks[1].downProj.actQuant = MXConfig(format: .mxfp4_e2m1)
+            let T = 21
+            let hs: [[Float]] = (0..<3).map { s in
+                var h = m.embed(randomTokens(T, vocab: c.vocabSize, seed: UInt64(s + 1)))
+                m.forwardBlock(0, hidden: &h, seqLen: T)
+                return h
+            }
+            var want: [String: [Float]] = [:]
+            m.inputObserver = { lin, buf, n in
+                XCTAssertEqual(n, T)
+                for r in rows { want[lin.name, default: []] += buf[(r * lin.inFeatures)..<((r + 1) * lin.inFeatures)] }
+            }
+            for h in hs { var x = h; m.observeBlock(1, hidden: &x, seqLen: T) }
+            var got: [String: [Float]] = [:]
+            m.inputObserver = { lin, buf, n in
+                XCTAssertEqual(n, hs.count * rows.count)
+                XCTAssertNil(got[lin.name], "\(lin.name) shown twice")
+                got[lin.name] = Array(buf)
+            }
+            m.observeBlockRows(1, hidden: hs, seqLen: T, rows: rows)
+            m.inputObserver = nil
+            XCTAssertEqual(got.count, 7)
+            for (name, x) in want { XCTAssertEqual(got[name], x, "\(name), head dim \(c.headDim)") }
+        }
+    }
+
     /// Weights changed at a point are used from there on: the result is forwardBlock with the
     /// final weights, and o's observed input is the attention output of the changed q/k/v.
     func testChangesBetweenSweepsAreSeenLater() {
