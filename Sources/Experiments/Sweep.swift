@@ -64,9 +64,10 @@ public struct CostModel: Sendable {
     /// through the quantized block that yields its outputs (GPTQ's staged pass, or the final pass)
     /// on the integer kernels or through fp32 fake-quant weights.
     public var observePassBase = 0.88e-3, quantizedPassBaseInt = 0.51e-3, quantizedPassBaseFake = 1.53e-3
-    /// RTN's observing pass, which computes only the records' sampled rows past the q/k/v products
-    /// (`LlamaModel.observeBlockRows`), per calibration token (measured 0.34e-3 at 32 × 512).
-    public var observeSampledPass = 0.34e-3
+    /// RTN's observing pass, which computes only the keys and values of every position and the
+    /// rest for the records' sampled rows (`LlamaModel.observeBlockRows`): seconds per calibration
+    /// token plus fixed seconds per cell (fitted to 4.75 s at 32 × 512 and 30 s at 128 × 2048).
+    public var observeSampledPass = 0.10e-3, observeSampledSeconds = 3.0
     /// Extra seconds per calibration token and position of context, per pass (the attention):
     /// the observing and final passes, and GPTQ's staged pass.
     public var passPerPosition = 1.7e-7, stagedPassPerPosition = 2.07e-7
@@ -119,7 +120,12 @@ public struct CostModel: Sendable {
         let names = c.recipe.stages.map(\.name)
         let gptqFirst = names.first == "gptq"
         // the observing pass (not when GPTQ comes first: its staged pass collects the statistics)
-        if !gptqFirst { s += tokens * (names.allSatisfy { $0 == "rtn" } ? observeSampledPass : observePassBase + attention) }
+        if !gptqFirst {
+            // RTN's pass computes only the sampled rows when the sample is not every position
+            let perSequence = (PTQOptions().recordTokens + cal.n - 1) / max(1, cal.n)
+            s += names.allSatisfy { $0 == "rtn" } && perSequence < cal.len ? tokens * observeSampledPass + observeSampledSeconds
+                                                                            : tokens * (observePassBase + attention)
+        }
         // the pass through the quantized block (GPTQ's staged pass, or the final pass)
         let staged = names.contains("gptq")
         s += tokens * ((int ? quantizedPassBaseInt : quantizedPassBaseFake)

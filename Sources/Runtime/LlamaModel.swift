@@ -285,10 +285,11 @@ public final class LlamaModel {
     /// positions `rows` (increasing, each < seqLen) of every sequence in `hidden` ([seqLen ·
     /// hidden] each), compacted: every call sees hidden.count · rows.count rows, sequence by
     /// sequence, each bitwise `observeBlock`'s row at that position. Only what those rows need
-    /// is computed: RMSNorm and the q/k/v products at every position (keys and values), the
-    /// attention of the chosen query rows, then o, the residual, RMSNorm, gate/up and
-    /// silu(gate)·up on the compacted rows. Requires seqLen > 8 and hidden.count · rows.count > 8
-    /// (the products then take the same GEMM path as `observeBlock`'s); `hidden` is not changed.
+    /// is computed: the keys and values of every position (RMSNorm, k/v products), then q, the
+    /// attention, o, the residual, RMSNorm, gate/up and silu(gate)·up of the chosen rows only
+    /// (head dims that are not multiples of 16: q and the attention of every position). Requires
+    /// seqLen > 8 and hidden.count · rows.count > 8 (every product then takes the same GEMM path
+    /// as in `observeBlock`); `hidden` is not changed.
     public func observeBlockRows(_ i: Int, hidden: [[Float]], seqLen T: Int, rows: [Int]) {
         precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
         for h in hidden { precondition(h.count == T * config.hiddenSize, "hidden must hold seqLen×hidden values") }
@@ -297,31 +298,49 @@ public final class LlamaModel {
         precondition(T > 8 && hidden.count * rows.count > 8, "observeBlockRows needs seqLen > 8 and more than 8 rows")
         guard let obs = inputObserver else { return }
         let b = blocks[i]
-        let h = config.hiddenSize, qd = config.numHeads * config.headDim, f = config.intermediateSize
+        let h = config.hiddenSize, hd = config.headDim, qd = config.numHeads * hd, f = config.intermediateSize
         let P = rows.count, M = hidden.count * P
+        let fast = hd % 16 == 0
         let ws = workspaceFor(T)
         let rope = ropeFor(T)
         let th = threads
-        var xin = [Float](repeating: 0, count: M * h)     // RMSNorm(hidden) at the rows: q/k/v's input
-        var att = [Float](repeating: 0, count: M * qd)    // attention output at the rows: o's input
-        var res = [Float](repeating: 0, count: M * h)     // hidden at the rows, then + o(att)
+        var res = [Float](repeating: 0, count: M * h)     // hidden at the rows, later + o(att)
         for (s, hs) in hidden.enumerated() {
-            hs.withUnsafeBufferPointer { hp in
-                normInto(ws.xn, hp.baseAddress!, b.inputNorm, T)
-                attentionCore(b, ws: ws, rope: rope, seqLen: T, observer: nil, queryRows: rows)
+            for (p, r) in rows.enumerated() { res.replaceSubrange(((s * P + p) * h)..<((s * P + p + 1) * h), with: hs[(r * h)..<((r + 1) * h)]) }
+        }
+        var xn = [Float](repeating: 0, count: M * h)      // RMSNorm(res): q/k/v's input at the rows
+        var att = [Float](repeating: 0, count: M * qd)    // attention output at the rows: o's input
+        var qh = [Float](repeating: 0, count: fast ? M * qd : 0)   // RoPE'd queries, [head][M][hd]
+        let positions = (0..<M).map { rows[$0 % P] }
+        res.withUnsafeBufferPointer { rp in xn.withUnsafeMutableBufferPointer { xp in
+            normInto(xp.baseAddress!, rp.baseAddress!, b.inputNorm, M)
+            for l in [b.qProj, b.kProj, b.vProj] { l.observe(xp.baseAddress!, rows: M, observer: obs, threads: th) }
+            if fast {
+                att.withUnsafeMutableBufferPointer { q in     // q's product, before it becomes o's input
+                    b.qProj.forward(xp.baseAddress!, rows: M, into: q.baseAddress!, threads: th)
+                    qh.withUnsafeMutableBufferPointer { ropeQueries(q.baseAddress!, rows: M, positions: positions, into: $0.baseAddress!, rope: rope) }
+                }
+            }
+        } }
+        for (s, hs) in hidden.enumerated() {
+            hs.withUnsafeBufferPointer { normInto(ws.xn, $0.baseAddress!, b.inputNorm, T) }
+            if fast {
+                Linear.forward([b.kProj, b.vProj], ws.xn, rows: T, into: [ws.k, ws.v], threads: th,
+                               shareInput: shareActivationQuantization)
+                ropeKeys(ws: ws, rope: rope, seqLen: T)
+                Self.layoutKeys(config: config, threads: th, ws: ws, seqLen: T)
+                qh.withUnsafeBufferPointer { q in att.withUnsafeMutableBufferPointer { o in
+                    Self.attention(config: config, threads: th, ws: ws, seqLen: T, queries: q.baseAddress! + s * P * hd,
+                                   headStride: M * hd, rows: rows, into: o.baseAddress! + s * P * qd)
+                } }
+            } else {
+                attentionCore(b, ws: ws, rope: rope, seqLen: T, observer: nil)
                 for (p, r) in rows.enumerated() {
-                    let d = s * P + p
-                    xin.withUnsafeMutableBufferPointer { (($0.baseAddress! + d * h)).update(from: ws.xn + r * h, count: h) }
-                    att.withUnsafeMutableBufferPointer { (($0.baseAddress! + d * qd)).update(from: ws.attn + r * qd, count: qd) }
-                    res.withUnsafeMutableBufferPointer { (($0.baseAddress! + d * h)).update(from: hp.baseAddress! + r * h, count: h) }
+                    att.withUnsafeMutableBufferPointer { ($0.baseAddress! + (s * P + p) * qd).update(from: ws.attn + r * qd, count: qd) }
                 }
             }
         }
-        var xn = [Float](repeating: 0, count: M * h)
         var gate = [Float](repeating: 0, count: M * f), up = [Float](repeating: 0, count: M * f)
-        xin.withUnsafeBufferPointer { x in
-            for l in [b.qProj, b.kProj, b.vProj] { l.observe(x.baseAddress!, rows: M, observer: obs, threads: th) }
-        }
         res.withUnsafeMutableBufferPointer { rp in
             xn.withUnsafeMutableBufferPointer { xp in
                 att.withUnsafeBufferPointer { ap in
@@ -636,34 +655,52 @@ public final class LlamaModel {
     }
 
     /// ws.attn [T, heads·hd] = causal attention of the q/k/v projections of ws.xn [T, hidden].
-    /// With `queryRows` (and a head dim that is a multiple of 16) only those rows of ws.attn are
-    /// computed (the others are left as they were).
     private func attentionCore(_ b: LlamaBlock, ws: Workspace, rope: RopeTables, seqLen T: Int,
-                               observer obs: LinearInputObserver?, queryRows: [Int]? = nil) {
-        let cfg = config
-        let hd = cfg.headDim
-        let nh = cfg.numHeads, nkv = cfg.numKVHeads
-        let qd = nh * hd, kvd = nkv * hd
-        let th = threads
-        Linear.forward([b.qProj, b.kProj, b.vProj], ws.xn, rows: T, into: [ws.q, ws.k, ws.v], observer: obs, threads: th,
+                               observer obs: LinearInputObserver?) {
+        Linear.forward([b.qProj, b.kProj, b.vProj], ws.xn, rows: T, into: [ws.q, ws.k, ws.v], observer: obs, threads: threads,
                        shareInput: shareActivationQuantization)
+        ropeQueries(ws.q, rows: T, positions: nil, into: ws.qh, rope: rope)
+        ropeKeys(ws: ws, rope: rope, seqLen: T)
+        Self.layoutKeys(config: config, threads: threads, ws: ws, seqLen: T)
+        Self.attention(config: config, threads: threads, ws: ws, seqLen: T)
+    }
 
-        // RoPE on q and k, and re-layout to head-major [head][T][hd]; q pre-scaled by 1/sqrt(hd).
+    /// Query rows q [rows, heads·hd] to head-major dst [head][rows][hd], RoPE'd at each row's
+    /// position (`positions[r]`, or r) and pre-scaled by 1/sqrt(hd).
+    private func ropeQueries(_ q: UnsafePointer<Float>, rows: Int, positions: [Int]?, into dst: UnsafeMutablePointer<Float>,
+                             rope: RopeTables) {
+        let hd = config.headDim, nh = config.numHeads, qd = nh * hd
         let scale = Float(1.0 / Double(hd).squareRoot())
-        let pairing = cfg.ropeLayout
+        let pairing = config.ropeLayout
+        let Q = UncheckedSendable(q), D = UncheckedSendable(dst), PS = UncheckedSendable(positions)
+        rope.cos.withUnsafeBufferPointer { cb in
+        rope.sin.withUnsafeBufferPointer { sb in
+            let cbs = UncheckedSendable(cb.baseAddress!), sbs = UncheckedSendable(sb.baseAddress!)
+            Parallel.forRanges(rows, threads: threads, minChunk: 16) { range in
+                for t in range {
+                    let pos = PS.value?[t] ?? t
+                    for hh in 0..<nh {
+                        let d = D.value + (hh * rows + t) * hd
+                        d.update(from: Q.value + t * qd + hh * hd, count: hd)
+                        rope.rotate(d, pos: pos, layout: pairing, cosBase: cbs.value, sinBase: sbs.value)
+                        for e in 0..<hd { d[e] *= scale }
+                    }
+                }
+            }
+        }}
+    }
+
+    /// RoPE on ws.k [T][kvHeads·hd] in place; ws.v to head-major ws.vh [kvHead][T][hd].
+    private func ropeKeys(ws: Workspace, rope: RopeTables, seqLen T: Int) {
+        let hd = config.headDim, nkv = config.numKVHeads, kvd = nkv * hd
+        let pairing = config.ropeLayout
         let S = UncheckedSendable(ws)
         rope.cos.withUnsafeBufferPointer { cb in
         rope.sin.withUnsafeBufferPointer { sb in
             let cbs = UncheckedSendable(cb.baseAddress!), sbs = UncheckedSendable(sb.baseAddress!)
-            Parallel.forRanges(T, threads: th, minChunk: 16) { range in
+            Parallel.forRanges(T, threads: threads, minChunk: 16) { range in
                 let ws = S.value
                 for t in range {
-                    for hh in 0..<nh {
-                        let dst = ws.qh + (hh * T + t) * hd
-                        dst.update(from: ws.q + t * qd + hh * hd, count: hd)
-                        rope.rotate(dst, pos: t, layout: pairing, cosBase: cbs.value, sinBase: sbs.value)
-                        for e in 0..<hd { dst[e] *= scale }
-                    }
                     for kh in 0..<nkv {
                         rope.rotate(ws.k + t * kvd + kh * hd, pos: t, layout: pairing,
                                     cosBase: cbs.value, sinBase: sbs.value)
@@ -672,12 +709,6 @@ public final class LlamaModel {
                 }
             }
         }}
-        Self.layoutKeys(config: config, threads: th, ws: ws, seqLen: T)
-        if let rows = queryRows, hd % 16 == 0 {
-            Self.attention(config: config, threads: threads, ws: ws, seqLen: T, queryRows: rows)
-        } else {
-            Self.attention(config: config, threads: threads, ws: ws, seqLen: T)
-        }
     }
 
     /// ws.kh from ws.k ([T][kvHeads·hd], RoPE applied), per KV head: 32-key panels of Kᵀ ([hd][32],
@@ -782,29 +813,33 @@ public final class LlamaModel {
         }
     }
 
-    /// The rows `queryRows` of ws.attn (head dims that are multiples of 16): the same kernel as
-    /// `attention` on one query row at a time, hence bitwise the same rows. Work items are
-    /// (row, head), latest rows (the most keys) first, handed out dynamically.
-    static func attention(config: LlamaConfig, threads: Int?, ws: Workspace, seqLen T: Int, queryRows: [Int]) {
+    /// Attention of single query rows (head dims that are multiples of 16) over the keys and
+    /// values in ws.kh/ws.vh: query p (position rows[p]) of head hh at queries + hh·headStride +
+    /// p·hd (RoPE'd and scaled), its output at into + p·heads·hd + hh·hd. The same kernel as
+    /// `attention` on one row at a time, hence bitwise its rows. Work items are (row, head),
+    /// latest rows (the most keys) first, handed out dynamically.
+    static func attention(config: LlamaConfig, threads: Int?, ws: Workspace, seqLen T: Int, queries: UnsafePointer<Float>,
+                          headStride: Int, rows: [Int], into out: UnsafeMutablePointer<Float>) {
         let hd = config.headDim, nh = config.numHeads
-        precondition(hd % 16 == 0, "attention(queryRows:) needs a head dim that is a multiple of 16")
+        precondition(hd % 16 == 0, "attention(queries:) needs a head dim that is a multiple of 16")
         let group = nh / config.numKVHeads
         let qd = nh * hd
         let ldk = Workspace.paddedKeys(T)
         var items: [(head: Int, row: Int)] = []
-        for r in queryRows.reversed() { for hh in 0..<nh { items.append((hh, r)) } }
+        for p in rows.indices.reversed() { for hh in 0..<nh { items.append((hh, p)) } }
         let queue = WorkQueue(count: items.count)
-        let S = UncheckedSendable(ws), I = UncheckedSendable(items)
+        let S = UncheckedSendable(ws), I = UncheckedSendable(items), R = UncheckedSendable(rows)
+        let Q = UncheckedSendable(queries), O = UncheckedSendable(out)
         let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), max(1, items.count))
         Parallel.forEach(workers, threads: workers) { wkr in
             let ws = S.value
             let scores = ws.scores + wkr * (ws.rowBlock * ws.scoreStride + ws.rowBlock)
             let lds = ldk + 16
             while let idx = queue.next() {
-                let (hh, r) = I.value[idx]
+                let (hh, p) = I.value[idx]
                 let kv = hh / group
-                causalAttentionBlock(q: ws.qh + (hh * T + r) * hd, kt: ws.kh + kv * hd * ldk, v: ws.vh + kv * T * hd,
-                                     hd: hd, r0: r, m: 1, scores: scores, lds: lds, o: ws.attn + r * qd + hh * hd, ldo: qd)
+                causalAttentionBlock(q: Q.value + hh * headStride + p * hd, kt: ws.kh + kv * hd * ldk, v: ws.vh + kv * T * hd,
+                                     hd: hd, r0: R.value[p], m: 1, scores: scores, lds: lds, o: O.value + p * qd + hh * hd, ldo: qd)
             }
         }
     }
