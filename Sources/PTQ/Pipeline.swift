@@ -281,8 +281,8 @@ final class GroupStats {
         sampleRows += positions.count
     }
 
-    /// Adds `rows` rows [rows, k] to the sample only (absMax/absSum unchanged: statistics of the
-    /// sample alone, for stages that use nothing else).
+    /// Adds `rows` rows [rows, k] to the sample only: absMax, absSum and count stay as they are
+    /// (zero), so only for stages that read nothing but the sample (RTN's records).
     func addSample(_ x: UnsafePointer<Float>, rows: Int) {
         sample.append(contentsOf: UnsafeBufferPointer(start: x, count: rows * k))
         sampleRows += rows
@@ -299,6 +299,8 @@ struct PipelineState {
     var cacheHits = 0, cacheWrites = 0
     var integerKernelUses: [String: Int] = [:]
     var cachedHessians: [String] = []
+    /// Tests: blocks whose observing pass computed only the sampled rows.
+    var sampledObservingPasses = 0
     var effectiveWeights: [String: [Float]] = [:]
     /// Tests: sees the calibration hidden states entering each block.
     var blockInputObserver: ((Int, [[Float]]) -> Void)? = nil
@@ -413,6 +415,7 @@ struct PipelineState {
             }
             if sampleOnly {
                 model.observeBlockRows(bi, hidden: hidden, seqLen: L, rows: positions)
+                sampledObservingPasses += 1
             } else {
                 observeInputs(bi, hidden: hidden, seqLen: L)
             }

@@ -289,15 +289,20 @@ public final class LlamaModel {
     /// attention, o, the residual, RMSNorm, gate/up and silu(gate)·up of the chosen rows only
     /// (head dims that are not multiples of 16: q and the attention of every position). Requires
     /// seqLen > 8 and hidden.count · rows.count > 8 (every product then takes the same GEMM path
-    /// as in `observeBlock`); `hidden` is not changed.
+    /// as in `observeBlock`), and the block's linears unpacked (fp32 products, as the observer
+    /// forces in `observeBlock`) with no stochastic activation rounding (its random bits follow
+    /// the row index); `hidden` is not changed.
     public func observeBlockRows(_ i: Int, hidden: [[Float]], seqLen T: Int, rows: [Int]) {
         precondition(i >= 0 && i < blocks.count, "block index \(i) outside 0..<\(blocks.count)")
         for h in hidden { precondition(h.count == T * config.hiddenSize, "hidden must hold seqLen×hidden values") }
         precondition(zip(rows, rows.dropFirst()).allSatisfy { $0 < $1 } && (rows.first ?? 0) >= 0 && (rows.last ?? 0) < T,
                      "rows must be increasing positions in 0..<seqLen")
         precondition(T > 8 && hidden.count * rows.count > 8, "observeBlockRows needs seqLen > 8 and more than 8 rows")
-        guard let obs = inputObserver else { return }
         let b = blocks[i]
+        precondition(b.linears.allSatisfy { l in
+            l.packed == nil && { if case .stochastic = l.actQuant?.rounding { return false }; return true }()
+        }, "observeBlockRows needs unpacked linears without stochastic activation rounding")
+        guard let obs = inputObserver else { return }
         let h = config.hiddenSize, hd = config.headDim, qd = config.numHeads * hd, f = config.intermediateSize
         let P = rows.count, M = hidden.count * P
         let fast = hd % 16 == 0

@@ -48,6 +48,8 @@ final class CostModelTests: XCTestCase {
         // sampled rows only, 4096·0.25e-3 + 2; int pass 4096·(0.5e-3 + 1.024e-3)
         let long = try manifest(path: nil, len: 1024)
         XCTAssertEqual(c.cellSeconds(long.cells[1], long), 1.024 + 3.024 + 6.242304 + 11, accuracy: 1e-9)
+        // ... while AWQ's statistics keep the full pass: 4096·(1e-3 + 1.024e-3); staged pass 4096·(0.5e-3 + 2.048e-3)
+        XCTAssertEqual(c.cellSeconds(long.cells[3], long), 1.024 + 8.290304 + 10.436608 + 11 + 3 + 20 + 4.096 + 5, accuracy: 1e-9)
         // gptq first: no observing pass; the staged pass 1024·(0.5e-3 + 5.12e-4); Hessians 1024·1e-3 and solves 5
         XCTAssertEqual(secs[2], 1.024 + 1.036288 + 11 + 1.024 + 5, accuracy: 1e-9)
         // awq+gptq: observing pass, one extra stage of records, AWQ on the integer kernels
