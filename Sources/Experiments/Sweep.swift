@@ -122,7 +122,7 @@ public struct CostModel: Sendable {
         // the observing pass (not when GPTQ comes first: its staged pass collects the statistics)
         if !gptqFirst {
             // RTN's pass computes only the sampled rows when the sample is not every position
-            let perSequence = (PTQOptions().recordTokens + cal.n - 1) / max(1, cal.n)
+            let perSequence = PTQOptions().recordPositionsPerSequence(sequences: cal.n, length: cal.len)
             s += names.allSatisfy { $0 == "rtn" } && perSequence < cal.len ? tokens * observeSampledPass + observeSampledSeconds
                                                                             : tokens * (observePassBase + attention)
         }

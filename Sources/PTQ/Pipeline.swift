@@ -16,6 +16,11 @@ public struct PTQOptions: Sendable {
     /// Calibration tokens kept per linear input (evenly strided over positions of every
     /// sequence) for AWQ's searches and for the stage-wise error records.
     public var recordTokens = 2048
+    /// Positions of each calibration sequence in that sample: `recordTokens` spread over
+    /// `sequences` of `length` tokens (at least 1, at most `length`).
+    public func recordPositionsPerSequence(sequences: Int, length: Int) -> Int {
+        max(1, min(length, (recordTokens + sequences - 1) / max(1, sequences)))
+    }
     /// GPTQ Hessian cache directory (nil: no cache). Keys include `modelIdentity`, the
     /// calibration set and the whole plan (see `hessianKey`).
     public var cacheDirectory: URL? = nil
@@ -375,7 +380,7 @@ struct PipelineState {
 
     /// Token positions of every sequence kept in the subsample.
     func samplePositions(seqLen: Int, sequences: Int) -> [Int] {
-        let per = max(1, min(seqLen, (options.recordTokens + sequences - 1) / sequences))
+        let per = options.recordPositionsPerSequence(sequences: sequences, length: seqLen)
         return (0..<per).map { ($0 * seqLen) / per }
     }
 

@@ -356,12 +356,7 @@ public final class LlamaModel {
             }
         }
         xn.withUnsafeBufferPointer { xp in gate.withUnsafeMutableBufferPointer { gp in up.withUnsafeMutableBufferPointer { upp in
-            Linear.forward([b.gateProj, b.upProj], xp.baseAddress!, rows: M, into: [gp.baseAddress!, upp.baseAddress!],
-                           observer: obs, threads: th, shareInput: shareActivationQuantization)
-            let G = UncheckedSendable(gp.baseAddress!), U = UncheckedSendable(UnsafePointer(upp.baseAddress!))
-            Parallel.forRanges(M, threads: th, minChunk: 16) { range in
-                swiGLU(G.value + range.lowerBound * f, U.value + range.lowerBound * f, n: range.count * f)
-            }
+            mlpCore(b, x: xp.baseAddress!, rows: M, gate: gp.baseAddress!, up: upp.baseAddress!, observer: obs)
             b.downProj.observe(gp.baseAddress!, rows: M, observer: obs, threads: th)
         } } }
     }
@@ -756,14 +751,18 @@ public final class LlamaModel {
 
     /// ws.gate [T, ffn] = silu(gate(ws.xn)) · up(ws.xn).
     private func mlpCore(_ b: LlamaBlock, ws: Workspace, seqLen T: Int, observer obs: LinearInputObserver?) {
+        mlpCore(b, x: ws.xn, rows: T, gate: ws.gate, up: ws.up, observer: obs)
+    }
+
+    /// gate [rows, ffn] = silu(gate(x)) · up(x) for x [rows, hidden]; up [rows, ffn] is scratch.
+    private func mlpCore(_ b: LlamaBlock, x: UnsafePointer<Float>, rows: Int, gate: UnsafeMutablePointer<Float>,
+                         up: UnsafeMutablePointer<Float>, observer obs: LinearInputObserver?) {
         let f = config.intermediateSize
-        let th = threads
-        let S = UncheckedSendable(ws)
-        Linear.forward([b.gateProj, b.upProj], ws.xn, rows: T, into: [ws.gate, ws.up], observer: obs, threads: th,
+        Linear.forward([b.gateProj, b.upProj], x, rows: rows, into: [gate, up], observer: obs, threads: threads,
                        shareInput: shareActivationQuantization)
-        Parallel.forRanges(T, threads: th, minChunk: 16) { range in
-            let ws = S.value
-            swiGLU(ws.gate + range.lowerBound * f, ws.up + range.lowerBound * f, n: range.count * f)
+        let G = UncheckedSendable(gate), U = UncheckedSendable(UnsafePointer(up))
+        Parallel.forRanges(rows, threads: threads, minChunk: 16) { range in
+            swiGLU(G.value + range.lowerBound * f, U.value + range.lowerBound * f, n: range.count * f)
         }
     }
 
@@ -782,39 +781,47 @@ public final class LlamaModel {
         // Largest blocks first (cost grows with the row index) for better balance.
         var items: [(head: Int, block: Int)] = []
         for blk in stride(from: nBlocks - 1, through: 0, by: -1) { for hh in 0..<nh { items.append((hh, blk)) } }
-        let queue = WorkQueue(count: items.count)
-        let S = UncheckedSendable(ws), I = UncheckedSendable(items)
-        let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), items.count)
+        attentionWorkers(ws: ws, threads: threads, seqLen: T, items: items.count) { idx, scores, lds in
+            let (hh, blk) = items[idx]
+            let kv = hh / group
+            let r0 = blk * rb, r1 = min(T, r0 + rb), m = r1 - r0
+            let q = ws.qh + (hh * T + r0) * hd
+            let v = ws.vh + kv * T * hd
+            let out = ws.attn + r0 * qd + hh * hd
+            if fast {
+                causalAttentionBlock(q: q, kt: ws.kh + kv * hd * ldk, v: v, hd: hd, r0: r0, m: m,
+                                     scores: scores, lds: lds, o: out, ldo: qd)
+                return
+            }
+            // Fallback for head dims that are not multiples of 16: GEMMs over the block.
+            let k = ws.kh + kv * T * hd
+            Gemm.xwt(m: m, n: r1, k: hd, x: q, w: k, y: scores, threads: 1)
+            for i in 0..<m {
+                let row = scores + i * r1
+                let valid = r0 + i + 1  // keys 0...r0+i
+                let mx = rowMax(row, valid)
+                let sum = expShiftSum(row, valid, shift: mx)
+                scaleRow(row, valid, by: 1 / sum)
+                for j in valid..<r1 { row[j] = 0 }
+            }
+            Gemm.xb(m: m, n: hd, k: r1, x: scores, b: v, y: out, threads: 1, ldy: qd)
+        }
+    }
+
+    /// Runs `body(item, scores, lds)` for items 0..<count, handed out dynamically to one worker
+    /// per thread (at most `ws.workers`), each with its own score scratch in ws.scores (score
+    /// rows lds = padded keys + 16 apart: not a multiple of 4 KB, which avoids cache-set conflicts).
+    /// Items must write disjoint memory; the result does not depend on the schedule.
+    static func attentionWorkers(ws: Workspace, threads: Int?, seqLen T: Int, items count: Int,
+                                 _ body: (Int, UnsafeMutablePointer<Float>, Int) -> Void) {
+        let queue = WorkQueue(count: count)
+        let S = UncheckedSendable(ws)
+        let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), count)
+        let lds = Workspace.paddedKeys(T) + 16
         Parallel.forEach(workers, threads: workers) { wkr in
             let ws = S.value
-            let scores = ws.scores + wkr * (rb * ws.scoreStride + rb)
-            // Score rows ldk + 16 apart (not a multiple of 4 KB: avoids cache-set conflicts).
-            let lds = ldk + 16
-            while let idx = queue.next() {
-                let (hh, blk) = I.value[idx]
-                let kv = hh / group
-                let r0 = blk * rb, r1 = min(T, r0 + rb), m = r1 - r0
-                let q = ws.qh + (hh * T + r0) * hd
-                let v = ws.vh + kv * T * hd
-                let out = ws.attn + r0 * qd + hh * hd
-                if fast {
-                    causalAttentionBlock(q: q, kt: ws.kh + kv * hd * ldk, v: v, hd: hd, r0: r0, m: m,
-                                         scores: scores, lds: lds, o: out, ldo: qd)
-                    continue
-                }
-                // Fallback for head dims that are not multiples of 16: GEMMs over the block.
-                let k = ws.kh + kv * T * hd
-                Gemm.xwt(m: m, n: r1, k: hd, x: q, w: k, y: scores, threads: 1)
-                for i in 0..<m {
-                    let row = scores + i * r1
-                    let valid = r0 + i + 1  // keys 0...r0+i
-                    let mx = rowMax(row, valid)
-                    let sum = expShiftSum(row, valid, shift: mx)
-                    scaleRow(row, valid, by: 1 / sum)
-                    for j in valid..<r1 { row[j] = 0 }
-                }
-                Gemm.xb(m: m, n: hd, k: r1, x: scores, b: v, y: out, threads: 1, ldy: qd)
-            }
+            let scores = ws.scores + wkr * (ws.rowBlock * ws.scoreStride + ws.rowBlock)
+            while let idx = queue.next() { body(idx, scores, lds) }
         }
     }
 
@@ -832,20 +839,11 @@ public final class LlamaModel {
         let ldk = Workspace.paddedKeys(T)
         var items: [(head: Int, row: Int)] = []
         for p in rows.indices.reversed() { for hh in 0..<nh { items.append((hh, p)) } }
-        let queue = WorkQueue(count: items.count)
-        let S = UncheckedSendable(ws), I = UncheckedSendable(items), R = UncheckedSendable(rows)
-        let Q = UncheckedSendable(queries), O = UncheckedSendable(out)
-        let workers = min(ws.workers, max(1, threads ?? Parallel.defaultThreads), max(1, items.count))
-        Parallel.forEach(workers, threads: workers) { wkr in
-            let ws = S.value
-            let scores = ws.scores + wkr * (ws.rowBlock * ws.scoreStride + ws.rowBlock)
-            let lds = ldk + 16
-            while let idx = queue.next() {
-                let (hh, p) = I.value[idx]
-                let kv = hh / group
-                causalAttentionBlock(q: Q.value + hh * headStride + p * hd, kt: ws.kh + kv * hd * ldk, v: ws.vh + kv * T * hd,
-                                     hd: hd, r0: R.value[p], m: 1, scores: scores, lds: lds, o: O.value + p * qd + hh * hd, ldo: qd)
-            }
+        attentionWorkers(ws: ws, threads: threads, seqLen: T, items: items.count) { idx, scores, lds in
+            let (hh, p) = items[idx]
+            let kv = hh / group
+            causalAttentionBlock(q: queries + hh * headStride + p * hd, kt: ws.kh + kv * hd * ldk, v: ws.vh + kv * T * hd,
+                                 hd: hd, r0: rows[p], m: 1, scores: scores, lds: lds, o: out + p * qd + hh * hd, ldo: qd)
         }
     }
 
